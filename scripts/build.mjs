@@ -1,0 +1,70 @@
+// One build for every bundle. Usage: node scripts/build.mjs [--production] [--tests] [--watch]
+import * as esbuild from 'esbuild';
+import { readdirSync, mkdirSync, copyFileSync, existsSync, statSync } from 'node:fs';
+import { join, dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  sourcesContent: false,
+  minify: production,
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
+
+const builds = [
+  // Extension host: the only bundle allowed to see `vscode`.
+  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  // Worker and CLI: no externals, so an accidental `import 'vscode'` fails the build.
+  { ...node, entryPoints: ['src/analysis/worker/worker.ts'], outfile: 'dist/worker.js' },
+  { ...node, entryPoints: ['src/analysis/cli/ckptLens.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: ['src/analysis/demo/demo.ts'], outfile: 'dist/demo.js' },
+  // Webviews: browser code only.
+  {
+    ...common, platform: 'browser', format: 'iife', target: 'es2022',
+    entryPoints: { editor: 'src/webviews/editor/main.ts', report: 'src/webviews/report/main.ts' },
+    outdir: 'dist/webviews',
+  },
+];
+
+function testEntries(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...testEntries(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+if (args.has('--tests')) {
+  const entries = testEntries(join(root, 'test'));
+  builds.push({
+    ...node, sourcemap: 'inline', minify: false,
+    entryPoints: entries.map((p) => relative(root, p)),
+    outdir: 'out/test', outbase: 'test',
+    packages: 'external',
+  });
+}
+
+const existing = builds.filter((b) => {
+  const eps = Array.isArray(b.entryPoints) ? b.entryPoints : Object.values(b.entryPoints);
+  return eps.every((e) => existsSync(join(root, e)));
+});
+
+if (args.has('--watch')) {
+  const ctxs = await Promise.all(existing.map((b) => esbuild.context(b)));
+  await Promise.all(ctxs.map((c) => c.watch()));
+  console.log('[watch] build started');
+} else {
+  await Promise.all(existing.map((b) => esbuild.build(b)));
+  for (const css of ['editor.css']) {
+    const src = join(root, 'media', css);
+    if (existsSync(src)) { mkdirSync(join(root, 'dist/webviews'), { recursive: true }); copyFileSync(src, join(root, 'dist/webviews', css)); }
+  }
+}

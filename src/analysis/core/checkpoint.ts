@@ -1,0 +1,106 @@
+// The format-independent model of an opened checkpoint: what every reader produces and
+// everything downstream (statistics, the editor, analyses) consumes.
+import type { ByteSource } from '../io/byteSource';
+import type { DType } from './dtype';
+
+export type CheckpointFormat =
+  | 'safetensors'
+  | 'safetensors-sharded'
+  | 'pytorch-zip'
+  | 'pytorch-legacy'
+  | 'pytorch-sharded'
+  | 'npy'
+  | 'npz';
+
+/** Where a tensor's bytes live. Offsets and strides follow PyTorch: in elements of `dtype`. */
+export interface TensorLocation {
+  source: ByteSource;
+  /** Byte offset in `source` at which the storage (element 0 of the storage) starts. */
+  storageByteOffset: number;
+  /** Size of the whole storage in bytes (bounds every element this tensor may touch). */
+  storageBytes: number;
+  /** Offset of the tensor's first element inside the storage, in elements. */
+  elementOffset: number;
+  /** Strides in elements, one per dimension. */
+  strides: number[];
+  byteOrder: 'little' | 'big';
+}
+
+export interface TensorInfo {
+  /** Full dotted name, nested containers joined with '.', e.g. `state_dict.encoder.0.weight`. */
+  name: string;
+  dtype: DType;
+  shape: number[];
+  numel: number;
+  /** numel × element size: the bytes this tensor's values take (not its storage). */
+  nbytes: number;
+  location: TensorLocation;
+  /** Tensors whose storage is shared with this one get the same id (tied weights, views). */
+  storageId?: string;
+  /** Names of the other tensors that share this tensor's storage. */
+  sharesStorageWith?: string[];
+}
+
+/** A JSON-compatible value from the checkpoint (hyper-parameters, epoch, step…). */
+export type Value = null | boolean | number | string | Value[] | { [key: string]: Value };
+
+export interface Checkpoint {
+  /** The path the user opened (a file, or a shard index). */
+  path: string;
+  format: CheckpointFormat;
+  /** Format-level metadata: safetensors `__metadata__`, torch archive version/byteorder, npy header. */
+  metadata: Record<string, Value>;
+  /** Non-tensor entries of the saved object, keyed by dotted path (epoch, hyper_parameters…). */
+  values: Record<string, Value>;
+  /** Tensors in file order. */
+  tensors: TensorInfo[];
+  /**
+   * The dotted prefix of the model's state dict inside a nested checkpoint
+   * (`state_dict`, `model_state_dict`, `model`), or '' when the tensors are top level.
+   */
+  stateDictPrefix: string;
+  /** Non-fatal findings (non-conformant but readable files, skipped entries). */
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** C-order (row-major) strides in elements. */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+export function isContiguous(shape: readonly number[], strides: readonly number[]): boolean {
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && strides[i] !== acc) return false;
+    acc *= shape[i];
+  }
+  return true;
+}
+
+/** Groups tensors that share a storage id and fills `sharesStorageWith`. */
+export function linkSharedStorages(tensors: TensorInfo[]): void {
+  const byId = new Map<string, TensorInfo[]>();
+  for (const t of tensors) {
+    if (t.storageId === undefined) continue;
+    const list = byId.get(t.storageId);
+    if (list) list.push(t);
+    else byId.set(t.storageId, [t]);
+  }
+  for (const list of byId.values()) {
+    if (list.length < 2) continue;
+    for (const t of list) t.sharesStorageWith = list.filter((o) => o !== t).map((o) => o.name);
+  }
+}
