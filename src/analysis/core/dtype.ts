@@ -104,13 +104,16 @@ export function byteSwap(bytes: Uint8Array, elementSize: number): void {
 /**
  * Decodes `bytes` (little-endian, `dtype`) into numbers. When the bytes are F32 or F64 and
  * suitably aligned, returns a view without copying. Complex dtypes decode to interleaved
- * (re, im) pairs. Trailing bytes that do not make a whole element are ignored.
+ * (re, im) pairs. Trailing bytes that do not make a whole element are ignored. `scratch`, when
+ * given and of the right type and size, receives the values instead of a new array.
  */
-export function decode(bytes: Uint8Array, dtype: DType): Decoded {
+export function decode(bytes: Uint8Array, dtype: DType, scratch?: Decoded): Decoded {
   const size = dtypeSize(dtype);
   const n = Math.floor(bytes.byteLength / size);
   const off = bytes.byteOffset;
   const buf = bytes.buffer;
+  const f32 = (): Float32Array => (scratch instanceof Float32Array && scratch.length >= n ? scratch.subarray(0, n) : new Float32Array(n));
+  const f64 = (): Float64Array => (scratch instanceof Float64Array && scratch.length >= n ? scratch.subarray(0, n) : new Float64Array(n));
   switch (dtype) {
     case 'F32':
     case 'C64':
@@ -121,40 +124,40 @@ export function decode(bytes: Uint8Array, dtype: DType): Decoded {
       if (off % 8 === 0) return new Float64Array(buf, off, (n * size) / 8);
       return new Float64Array(bytes.slice(0, n * size).buffer);
     case 'BF16': {
-      const out = new Float32Array(n);
-      const u = new Uint32Array(out.buffer);
+      const out = f32();
+      const u = new Uint32Array(out.buffer, out.byteOffset, n);
       for (let i = 0, j = 0; i < n; i++, j += 2) u[i] = (bytes[j] | (bytes[j + 1] << 8)) << 16;
       return out;
     }
     case 'F16': {
       const t = halfTable();
-      const out = new Float32Array(n);
+      const out = f32();
       for (let i = 0, j = 0; i < n; i++, j += 2) out[i] = t[bytes[j] | (bytes[j + 1] << 8)];
       return out;
     }
     case 'F8_E4M3': case 'F8_E5M2': case 'F8_E8M0': case 'F8_E4M3FNUZ': case 'F8_E5M2FNUZ': {
       const t = f8Table(dtype);
-      const out = new Float32Array(n);
+      const out = f32();
       for (let i = 0; i < n; i++) out[i] = t[bytes[i]];
       return out;
     }
     case 'BOOL': {
-      const out = new Float32Array(n);
+      const out = f32();
       for (let i = 0; i < n; i++) out[i] = bytes[i] ? 1 : 0;
       return out;
     }
-    case 'U8': return Float32Array.from(bytes.subarray(0, n));
-    case 'I8': return Float32Array.from(new Int8Array(buf, off, n));
+    case 'U8': { const out = f32(); out.set(bytes.subarray(0, n)); return out; }
+    case 'I8': { const out = f32(); out.set(new Int8Array(buf, off, n)); return out; }
     case 'I16': case 'U16': {
       const dv = new DataView(buf, off, n * 2);
-      const out = new Float32Array(n);
+      const out = f32();
       if (dtype === 'I16') for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
       else for (let i = 0; i < n; i++) out[i] = dv.getUint16(i * 2, true);
       return out;
     }
     case 'I32': case 'U32': {
       const dv = new DataView(buf, off, n * 4);
-      const out = new Float64Array(n);
+      const out = f64();
       if (dtype === 'I32') for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
       else for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true);
       return out;
@@ -162,7 +165,7 @@ export function decode(bytes: Uint8Array, dtype: DType): Decoded {
     case 'I64': case 'U64': {
       // Exact up to 2^53; beyond that the nearest double (fine for statistics).
       const dv = new DataView(buf, off, n * 8);
-      const out = new Float64Array(n);
+      const out = f64();
       for (let i = 0; i < n; i++) {
         const lo = dv.getUint32(i * 8, true);
         const hi = dtype === 'I64' ? dv.getInt32(i * 8 + 4, true) : dv.getUint32(i * 8 + 4, true);

@@ -1,6 +1,6 @@
 // Random access to bytes: a file read by byte range through one fs handle, or a region of
 // another source (a zip entry). Nothing here reads a whole file.
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readSync } from 'node:fs';
 import { CheckpointError } from '../core/errors';
 
 export interface ByteSource {
@@ -13,8 +13,12 @@ export interface ByteSource {
    * (so typed-array views of any element size are aligned). Throws if the range is outside.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Reads `target.length` bytes at `offset` into `target` (lets hot loops reuse one buffer). */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
+
+const SYNC_READ_BYTES = 4 * 1024 * 1024;
 
 /** A single read larger than this is refused: callers must chunk. */
 export const MAX_SINGLE_READ = 1 << 30;
@@ -45,14 +49,25 @@ export class FileSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
-    const out = new Uint8Array(length);
+    // Unpooled and not zero-filled (every byte is overwritten); a plain view at byteOffset 0.
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    const length = target.length;
+    checkRange(this, offset, length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      // Small reads are done synchronously: this code runs in the worker or the CLI, never on
+      // the extension host's thread, and a promise round trip per MiB costs more than the copy.
+      const bytesRead = length - done <= SYNC_READ_BYTES
+        ? readSync(this.handle.fd, target, done, length - done, offset + done)
+        : (await this.handle.read(target, done, length - done, offset + done)).bytesRead;
       if (bytesRead === 0) throw new CheckpointError(this.label, `file ended at byte ${offset + done}, expected ${offset + length} (truncated or changed on disk?)`);
       done += bytesRead;
     }
-    return out;
   }
 
   async close(): Promise<void> {
@@ -74,6 +89,10 @@ export class SliceSource implements ByteSource {
     checkRange(this, offset, length);
     return this.parent.read(this.start + offset, length);
   }
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(this, offset, target.length);
+    return this.parent.readInto(this.start + offset, target);
+  }
   async close(): Promise<void> {}
 }
 
@@ -86,6 +105,10 @@ export class MemorySource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     return this.bytes.slice(offset, offset + length);
+  }
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(this, offset, target.length);
+    target.set(this.bytes.subarray(offset, offset + target.length));
   }
   async close(): Promise<void> {}
 }

@@ -1,0 +1,108 @@
+// `ckpt-lens`: the command-line face of src/analysis (same code as the extension's worker).
+import { CheckpointError, isCancelled } from '../core/errors';
+import { openCheckpoint } from '../open';
+import { computeTensorStats, type TensorStats } from '../stats/tensorStats';
+import { checkpointTotals } from '../stats/totals';
+import { formatBytes, formatCount } from '../core/format';
+
+const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--json]
+
+  FILE         .safetensors, *.safetensors.index.json, .pt/.pth/.bin/.ckpt (zip or legacy),
+               pytorch_model.bin.index.json, .npy, .npz, or a folder holding a sharded checkpoint
+  --stats      compute per-tensor statistics (min, max, mean, std, l2, zeros, nan, inf)
+  --histogram  with --stats: include the 64-bin histogram of each tensor
+  --json       print one JSON object instead of a table`;
+
+interface Args {
+  command: string;
+  file: string;
+  stats: boolean;
+  histogram: boolean;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const flags = new Set(argv.filter((a) => a.startsWith('--')));
+  const pos = argv.filter((a) => !a.startsWith('--'));
+  for (const f of flags) if (!['--stats', '--histogram', '--json', '--help'].includes(f)) throw new UsageError(`unknown option ${f}`);
+  if (flags.has('--help')) throw new UsageError('');
+  if (pos[0] !== 'inspect') throw new UsageError(pos[0] ? `unknown command ${pos[0]}` : 'missing command');
+  if (pos.length !== 2) throw new UsageError('inspect takes exactly one FILE');
+  return { command: pos[0], file: pos[1], stats: flags.has('--stats'), histogram: flags.has('--histogram'), json: flags.has('--json') };
+}
+
+class UsageError extends Error {}
+
+async function inspect(a: Args): Promise<void> {
+  const ckpt = await openCheckpoint(a.file);
+  try {
+    const stats: (TensorStats | null)[] = [];
+    if (a.stats) for (const t of ckpt.tensors) stats.push(await computeTensorStats(t));
+    if (a.json) {
+      const out = {
+        format: ckpt.format,
+        metadata: ckpt.metadata,
+        values: ckpt.values,
+        stateDictPrefix: ckpt.stateDictPrefix,
+        warnings: ckpt.warnings,
+        totals: checkpointTotals(ckpt),
+        tensors: ckpt.tensors.map((t, i) => {
+          const s = stats[i];
+          return {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            ...(t.sharesStorageWith ? { sharesStorageWith: t.sharesStorageWith } : {}),
+            ...(s ? { stats: a.histogram ? s : { ...s, histogram: undefined } } : {}),
+          };
+        }),
+      };
+      process.stdout.write(JSON.stringify(out) + '\n');
+      return;
+    }
+    const totals = checkpointTotals(ckpt);
+    const lines = [`${ckpt.path}  (${ckpt.format})  ${ckpt.tensors.length} tensors, ${formatCount(totals.params)} params, ${formatBytes(totals.bytes)}`];
+    for (const w of ckpt.warnings) lines.push(`warning: ${w}`);
+    const rows = ckpt.tensors.map((t, i) => {
+      const s = stats[i];
+      const cells = [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.numel)];
+      if (s) cells.push(...[s.mean, s.std, s.min, s.max].map(fmt), `${((100 * s.zeros) / Math.max(1, s.count)).toFixed(1)}%`, s.nan || s.inf ? `nan ${s.nan} inf ${s.inf}` : '');
+      return cells;
+    });
+    const head = ['name', 'dtype', 'shape', 'numel', ...(a.stats ? ['mean', 'std', 'min', 'max', 'zeros', ''] : [])];
+    const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    lines.push([head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n'));
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    await ckpt.close();
+  }
+}
+
+function fmt(v: number | null): string {
+  return v === null ? '-' : Number(v.toPrecision(5)).toString();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    const msg = (e as Error).message;
+    process.stderr.write((msg ? `ckpt-lens: ${msg}\n` : '') + USAGE + '\n');
+    return msg ? 2 : 0;
+  }
+  try {
+    await inspect(args);
+    return 0;
+  } catch (e) {
+    if (isCancelled(e)) return 130;
+    // One line that names the file and the problem.
+    const msg = e instanceof CheckpointError ? e.message : `${args.file}: ${(e as Error).message}`;
+    process.stderr.write(`ckpt-lens: ${msg.split('\n')[0]}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

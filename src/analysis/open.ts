@@ -1,0 +1,90 @@
+// Opens any supported checkpoint: the format is decided by content (magic bytes), with the
+// file name only breaking ties (a zip is a PyTorch archive or an .npz).
+import { promises as fsp } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Checkpoint } from './core/checkpoint';
+import { CheckpointError } from './core/errors';
+import { openSafetensors } from './formats/safetensors';
+import { openSafetensorsIndex } from './formats/safetensorsIndex';
+import { openTorch } from './formats/torch';
+import { openTorchShards } from './formats/torchShards';
+import { openNpy, openNpz } from './formats/numpy';
+
+/** Index / single-file names looked for, in order, when a folder is opened. */
+const FOLDER_CANDIDATES = [
+  'model.safetensors.index.json',
+  'model.safetensors',
+  'diffusion_pytorch_model.safetensors.index.json',
+  'diffusion_pytorch_model.safetensors',
+  'pytorch_model.bin.index.json',
+  'pytorch_model.bin',
+];
+
+export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'json' | 'unknown';
+
+export function sniff(head: Uint8Array): Sniffed {
+  if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'zip';
+  if (head.length >= 6 && head[0] === 0x93 && String.fromCharCode(...head.subarray(1, 6)) === 'NUMPY') return 'npy';
+  if (head.length >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'pickle';
+  // safetensors: u64 header length, then a JSON object.
+  if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
+  const firstChar = head.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+  if (firstChar === 0x7b) return 'json';
+  return 'unknown';
+}
+
+export async function openCheckpoint(path: string): Promise<Checkpoint> {
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch (e) {
+    throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
+  }
+  if (st.isDirectory()) return openFolder(path);
+
+  const head = new Uint8Array(16);
+  const fh = await fsp.open(path, 'r');
+  try {
+    await fh.read(head, 0, 16, 0);
+  } finally {
+    await fh.close();
+  }
+  const kind = st.size === 0 ? 'unknown' : sniff(head.subarray(0, Math.min(16, st.size)));
+  switch (kind) {
+    case 'safetensors':
+      return openSafetensors(path);
+    case 'npy':
+      return openNpy(path);
+    case 'pickle':
+      return openTorch(path);
+    case 'zip':
+      return /\.npz$/i.test(path) ? openNpz(path) : openTorch(path);
+    case 'json':
+      return openIndex(path);
+    default:
+      // Let the named format's reader explain what is wrong with it.
+      if (/\.safetensors$/i.test(path) && st.size >= 8) return openSafetensors(path);
+      if (/\.npy$/i.test(path)) return openNpy(path);
+      if (st.size === 0) throw new CheckpointError(path, 'the file is empty');
+      throw new CheckpointError(path, `not a recognised checkpoint format (first bytes ${hex(head)}); expected safetensors, a PyTorch zip or legacy file, .npy/.npz, or a shard index`);
+  }
+}
+
+async function openIndex(path: string): Promise<Checkpoint> {
+  const name = basename(path);
+  if (/\.safetensors\.index\.json$/i.test(name)) return openSafetensorsIndex(path);
+  if (/\.bin\.index\.json$/i.test(name) || /\.pt\.index\.json$/i.test(name)) return openTorchShards(path);
+  throw new CheckpointError(path, 'a JSON file that is not a shard index (expected *.safetensors.index.json or pytorch_model.bin.index.json)');
+}
+
+async function openFolder(dir: string): Promise<Checkpoint> {
+  const names = new Set(await fsp.readdir(dir));
+  for (const c of FOLDER_CANDIDATES) if (names.has(c)) return openCheckpoint(join(dir, c));
+  const index = [...names].sort().find((n) => /\.(safetensors|bin)\.index\.json$/.test(n));
+  if (index) return openCheckpoint(join(dir, index));
+  throw new CheckpointError(dir, `no checkpoint found in this folder (looked for ${FOLDER_CANDIDATES.join(', ')} and *.index.json)`);
+}
+
+function hex(b: Uint8Array): string {
+  return Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
+}
