@@ -22,6 +22,7 @@ const builds = [
   { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   // Worker and CLI: no externals, so an accidental `import 'vscode'` fails the build.
   { ...node, entryPoints: ['src/analysis/worker/worker.ts'], outfile: 'dist/worker.js' },
+  { ...node, entryPoints: ['src/analysis/stats/statsWorker.ts'], outfile: 'dist/statsWorker.js' },
   { ...node, entryPoints: ['src/analysis/cli/ckptLens.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/analysis/demo/demo.ts'], outfile: 'dist/demo.js' },
   // Webviews: browser code only.

@@ -1,16 +1,18 @@
 // `ckpt-lens`: the command-line face of src/analysis (same code as the extension's worker).
 import { CheckpointError, isCancelled } from '../core/errors';
 import { openCheckpoint } from '../open';
-import { computeTensorStats, type TensorStats } from '../stats/tensorStats';
+import type { TensorStats } from '../stats/tensorStats';
+import { computeAllStats } from '../stats/statsPool';
 import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
 
-const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--json]
+const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
   FILE         .safetensors, *.safetensors.index.json, .pt/.pth/.bin/.ckpt (zip or legacy),
                pytorch_model.bin.index.json, .npy, .npz, or a folder holding a sharded checkpoint
   --stats      compute per-tensor statistics (min, max, mean, std, l2, zeros, nan, inf)
   --histogram  with --stats: include the 64-bin histogram of each tensor
+  --threads N  threads for --stats (default: the number of cores)
   --json       print one JSON object instead of a table`;
 
 interface Args {
@@ -19,16 +21,25 @@ interface Args {
   stats: boolean;
   histogram: boolean;
   json: boolean;
+  threads?: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const flags = new Set(argv.filter((a) => a.startsWith('--')));
-  const pos = argv.filter((a) => !a.startsWith('--'));
+  let threads: number | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--threads') {
+      threads = Number(argv[++i]);
+      if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError('--threads takes a whole number from 1 to 256');
+    } else rest.push(argv[i]);
+  }
+  const flags = new Set(rest.filter((a) => a.startsWith('--')));
+  const pos = rest.filter((a) => !a.startsWith('--'));
   for (const f of flags) if (!['--stats', '--histogram', '--json', '--help'].includes(f)) throw new UsageError(`unknown option ${f}`);
   if (flags.has('--help')) throw new UsageError('');
   if (pos[0] !== 'inspect') throw new UsageError(pos[0] ? `unknown command ${pos[0]}` : 'missing command');
   if (pos.length !== 2) throw new UsageError('inspect takes exactly one FILE');
-  return { command: pos[0], file: pos[1], stats: flags.has('--stats'), histogram: flags.has('--histogram'), json: flags.has('--json') };
+  return { command: pos[0], file: pos[1], stats: flags.has('--stats'), histogram: flags.has('--histogram'), json: flags.has('--json'), threads };
 }
 
 class UsageError extends Error {}
@@ -36,8 +47,7 @@ class UsageError extends Error {}
 async function inspect(a: Args): Promise<void> {
   const ckpt = await openCheckpoint(a.file);
   try {
-    const stats: (TensorStats | null)[] = [];
-    if (a.stats) for (const t of ckpt.tensors) stats.push(await computeTensorStats(t));
+    const stats: (TensorStats | undefined)[] = a.stats ? await computeAllStats(ckpt, { threads: a.threads }) : [];
     if (a.json) {
       const out = {
         format: ckpt.format,

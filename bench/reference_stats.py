@@ -1,0 +1,49 @@
+"""PyTorch reference for the statistics benchmark: time to list, and per-tensor statistics
+(min, max, mean, std, L2 norm, zeros, NaN and Inf counts, 64-bin histogram), with peak RSS.
+Usage: reference_stats.py {safetensors|pt} FILE  -> one JSON line on stdout."""
+import json, resource, struct, sys, time
+import numpy as np
+import torch
+
+torch.set_num_threads(2)
+kind, path = sys.argv[1], sys.argv[2]
+
+
+def stats(t):
+    t = t.reshape(-1)
+    finite = t[torch.isfinite(t)]
+    lo, hi = finite.min(), finite.max()
+    return (lo.item(), hi.item(), finite.mean(dtype=torch.float64).item(), finite.std().item(),
+            torch.linalg.vector_norm(finite).item(), int((t == 0).sum()), int(torch.isnan(t).sum()),
+            int(torch.isinf(t).sum()), torch.histc(finite, bins=64, min=lo.item(), max=hi.item()))
+
+
+t0 = time.perf_counter()
+if kind == "safetensors":
+    # What safetensors' safe_open does: read the header, memory-map the data.
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    mm = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
+    names = [k for k in header if k != "__metadata__"]
+    list_s = time.perf_counter() - t0
+
+    def tensor(name):
+        b, e = header[name]["data_offsets"]
+        return torch.from_numpy(np.frombuffer(mm[b:e], dtype=np.float32).reshape(header[name]["shape"]))
+else:
+    sd = torch.load(path, map_location="cpu")  # torch 1.13: no mmap; loading reads every byte
+    names = list(sd)
+    list_s = time.perf_counter() - t0
+    tensor = sd.__getitem__
+
+t1 = time.perf_counter()
+nbytes = 0
+for name in names:
+    t = tensor(name)
+    nbytes += t.numel() * t.element_size()
+    stats(t)
+stats_s = time.perf_counter() - t1
+print(json.dumps({"list_s": list_s, "stats_s": stats_s, "bytes": nbytes, "tensors": len(names),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "torch": torch.__version__, "threads": torch.get_num_threads()}))
