@@ -133,9 +133,11 @@ export async function readTensor(t: TensorInfo, maxElements = 64 * 1024 * 1024, 
   if (t.numel > maxElements) throw new CheckpointError(t.location.source.label, `tensor "${t.name}" has ${t.numel} elements, more than ${maxElements} allowed here`);
   const chunks: Decoded[] = [];
   for await (const c of tensorChunks(t, opts)) chunks.push(c);
-  if (chunks.length === 1 && chunks[0].length === t.numel) return chunks[0];
+  // Complex elements decode to (re, im) pairs.
+  const values = isComplex(t.dtype) ? 2 * t.numel : t.numel;
+  if (chunks.length === 1 && chunks[0].length === values) return chunks[0];
   const wide = chunks.some((c) => c instanceof Float64Array);
-  const out = wide ? new Float64Array(t.numel) : new Float32Array(t.numel);
+  const out = wide ? new Float64Array(values) : new Float32Array(values);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);

@@ -1,0 +1,506 @@
+// NumPy `.npy` (one array) and `.npz` (a zip of `<key>.npy` entries).
+// The header is a Python literal dict; it is parsed by a tiny literal parser, never evaluated.
+// Spec: numpy/lib/format.py module docstring.
+import { basename } from 'node:path';
+import { endianness } from 'node:os';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
+import type { Checkpoint, TensorInfo } from '../core/checkpoint';
+import { contiguousStrides } from '../core/checkpoint';
+import type { DType } from '../core/dtype';
+import { dtypeSize } from '../core/dtype';
+import { CheckpointError } from '../core/errors';
+import { type ByteSource, FileSource } from '../io/byteSource';
+import { DEFAULT_MAX_INFLATED, ZipArchive, type ZipEntry } from './zip';
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+/** numpy's own default `max_header_size`: larger headers are refused by `np.load` too. */
+export const MAX_NPY_HEADER_BYTES = 10_000;
+/** Inflated .npz entries kept in memory at once (re-inflated on demand when evicted). */
+const INFLATED_CACHE_BYTES = 1 << 30;
+
+export interface NpyHeader {
+  version: string;
+  /** The descr string as written, e.g. `<f4`. */
+  descr: string;
+  dtype: DType;
+  byteOrder: 'little' | 'big';
+  fortranOrder: boolean;
+  shape: number[];
+  numel: number;
+  nbytes: number;
+  /** Offset of the array data from the start of the .npy stream. */
+  dataOffset: number;
+}
+
+// --- .npy -----------------------------------------------------------------------------------
+
+export async function openNpy(path: string): Promise<Checkpoint> {
+  const src = await FileSource.open(path);
+  try {
+    const header = await readNpyHeader(src);
+    const warnings = trailingWarning(header, src.size);
+    const name = basename(path).replace(/\.npy$/i, '');
+    return {
+      path,
+      format: 'npy',
+      metadata: { npy_version: header.version, descr: header.descr, fortran_order: header.fortranOrder },
+      values: {},
+      tensors: [npyTensor(name, header, src)],
+      stateDictPrefix: '',
+      warnings,
+      close: () => src.close(),
+    };
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+}
+
+/** Reads and validates the .npy header at the start of `src` (errors name `src.label`). */
+export async function readNpyHeader(src: ByteSource): Promise<NpyHeader> {
+  const prefix = await src.read(0, Math.min(src.size, 12 + MAX_NPY_HEADER_BYTES));
+  const header = parseNpyHeader(prefix, src.label);
+  if (header.dataOffset + header.nbytes > src.size) {
+    throw new CheckpointError(src.label, `array data needs ${header.nbytes} bytes after the ${header.dataOffset}-byte header, but the file has only ${Math.max(0, src.size - header.dataOffset)} (truncated)`);
+  }
+  return header;
+}
+
+/**
+ * Parses a .npy preamble from its first bytes (at least the whole header; extra bytes are
+ * ignored). Data-size checks against the file are the caller's.
+ */
+export function parseNpyHeader(bytes: Uint8Array, label: string): NpyHeader {
+  const fail = (problem: string): never => {
+    throw new CheckpointError(label, problem);
+  };
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) fail('not a .npy file (missing the \\x93NUMPY magic)');
+  const major = bytes[6];
+  const minor = bytes[7];
+  if (![1, 2, 3].includes(major) || minor !== 0) fail(`unsupported .npy format version ${major}.${minor} (known: 1.0, 2.0, 3.0)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let lengthEnd = 10;
+  let headerLength: number;
+  if (major === 1) headerLength = dv.getUint16(8, true);
+  else {
+    if (bytes.length < 12) fail('file ends inside the header length (truncated)');
+    headerLength = dv.getUint32(8, true);
+    lengthEnd = 12;
+  }
+  if (headerLength > MAX_NPY_HEADER_BYTES) fail(`header length ${headerLength} exceeds ${MAX_NPY_HEADER_BYTES} bytes (numpy's own limit for safe loading)`);
+  if (lengthEnd + headerLength > bytes.length) fail(`header of ${headerLength} bytes runs past the end of the file (truncated)`);
+  const raw = bytes.subarray(lengthEnd, lengthEnd + headerLength);
+  let text = '';
+  if (major === 3) {
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    } catch {
+      fail('version 3.0 header is not valid UTF-8');
+    }
+  } else {
+    text = String.fromCharCode(...raw); // latin1
+  }
+
+  let dict: PyValue;
+  try {
+    dict = parsePythonLiteral(text, { longSuffix: major < 3 });
+  } catch (e) {
+    if (e instanceof LiteralError) fail(`header is not a valid Python literal: ${e.message}`);
+    throw e;
+  }
+  if (!isDict(dict)) fail('header is not a dictionary');
+  const fields = new Map<string, PyValue>();
+  for (const [k, v] of (dict as PyDict).entries) {
+    if (typeof k !== 'string') fail('header dictionary has a non-string key');
+    fields.set(k as string, v);
+  }
+  const keys = [...fields.keys()].sort();
+  if (keys.join(',') !== 'descr,fortran_order,shape') fail(`header keys are {${keys.join(', ')}}, expected exactly {descr, fortran_order, shape}`);
+
+  const shapeValue = fields.get('shape')!;
+  if (!isTuple(shapeValue) || !(shapeValue as PyTuple).items.every((d) => typeof d === 'number')) {
+    fail(`shape ${formatPy(shapeValue)} is not a tuple of integers`);
+  }
+  const shape = (shapeValue as PyTuple).items as number[];
+  if (shape.some((d) => d < 0)) fail(`shape ${formatPy(shapeValue)} has a negative dimension`);
+  const fortranOrder = fields.get('fortran_order');
+  if (typeof fortranOrder !== 'boolean') fail(`fortran_order is ${formatPy(fortranOrder!)}, expected True or False`);
+
+  const { dtype, byteOrder, descr } = parseDescr(fields.get('descr')!, label);
+  let numel = 1;
+  for (const d of shape) {
+    numel *= d;
+    if (!Number.isSafeInteger(numel)) fail(`shape ${formatPy(shapeValue)} has too many elements`);
+  }
+  const nbytes = numel * dtypeSize(dtype);
+  if (!Number.isSafeInteger(nbytes)) fail(`shape ${formatPy(shapeValue)} of ${descr} is too large in bytes`);
+  return {
+    version: `${major}.${minor}`,
+    descr,
+    dtype,
+    byteOrder,
+    fortranOrder: fortranOrder as boolean,
+    shape,
+    numel,
+    nbytes,
+    dataOffset: lengthEnd + headerLength,
+  };
+}
+
+const DESCR_KINDS: Record<string, Partial<Record<number, DType>>> = {
+  f: { 2: 'F16', 4: 'F32', 8: 'F64' },
+  c: { 8: 'C64', 16: 'C128' },
+  i: { 1: 'I8', 2: 'I16', 4: 'I32', 8: 'I64' },
+  u: { 1: 'U8', 2: 'U16', 4: 'U32', 8: 'U64' },
+  b: { 1: 'BOOL' },
+};
+
+function parseDescr(value: PyValue, label: string): { dtype: DType; byteOrder: 'little' | 'big'; descr: string } {
+  const fail = (problem: string): never => {
+    throw new CheckpointError(label, problem);
+  };
+  if (isList(value)) fail('structured dtype (record fields) is not supported; only plain numeric arrays are');
+  if (isTuple(value)) fail(`sub-array dtype ${formatPy(value)} is not supported; only plain numeric arrays are`);
+  if (typeof value !== 'string') fail(`descr ${formatPy(value)} is not a dtype string`);
+  const descr = value as string;
+  const m = /^([<>|=]?)([a-zA-Z?])(\d*)(.*)$/.exec(descr);
+  if (!m) fail(`unknown dtype ${JSON.stringify(descr)}`);
+  const [, order, kind, sizeText, rest] = m!;
+  if (kind === 'O') fail(`array holds Python objects (dtype ${JSON.stringify(descr)}): its data is a pickle, which is never executed here`);
+  if ('SaUV'.includes(kind)) fail(`dtype ${JSON.stringify(descr)} holds strings or raw records, not numbers; not supported`);
+  if (kind === 'M' || kind === 'm') fail(`dtype ${JSON.stringify(descr)} (datetime/timedelta) is not supported`);
+  const size = kind === '?' ? 1 : Number(sizeText);
+  const dtype = rest === '' ? DESCR_KINDS[kind === '?' ? 'b' : kind]?.[size] : undefined;
+  if (!dtype) {
+    if ((kind === 'f' && size > 8) || (kind === 'c' && size > 16)) fail(`dtype ${JSON.stringify(descr)} (extended precision) is not supported`);
+    fail(`unsupported dtype ${JSON.stringify(descr)}`);
+  }
+  const big = order === '>' || (order === '=' && endianness() === 'BE');
+  return { dtype: dtype!, byteOrder: big && size > 1 ? 'big' : 'little', descr };
+}
+
+function npyTensor(name: string, h: NpyHeader, source: ByteSource): TensorInfo {
+  return {
+    name,
+    dtype: h.dtype,
+    shape: h.shape,
+    numel: h.numel,
+    nbytes: h.nbytes,
+    location: {
+      source,
+      storageByteOffset: h.dataOffset,
+      storageBytes: h.nbytes,
+      elementOffset: 0,
+      strides: h.fortranOrder ? fortranStrides(h.shape) : contiguousStrides(h.shape),
+      byteOrder: h.byteOrder,
+    },
+  };
+}
+
+/** Column-major strides in elements: the first index varies fastest. */
+export function fortranStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = 0; i < shape.length; i++) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+function trailingWarning(h: NpyHeader, size: number): string[] {
+  const extra = size - h.dataOffset - h.nbytes;
+  return extra > 0 ? [`${extra} bytes after the array data are ignored`] : [];
+}
+
+// --- .npz -----------------------------------------------------------------------------------
+
+export async function openNpz(path: string, opts: { maxInflatedBytes?: number } = {}): Promise<Checkpoint> {
+  const file = await FileSource.open(path);
+  try {
+    const zip = await ZipArchive.open(file);
+    const cap = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
+    const cache = new InflatedCache(zip, cap, INFLATED_CACHE_BYTES);
+    const tensors: TensorInfo[] = [];
+    const warnings: string[] = [];
+    for (const entry of zip.entries) {
+      if (entry.name.endsWith('/')) continue;
+      if (!entry.name.endsWith('.npy')) {
+        warnings.push(`entry ${JSON.stringify(entry.name)} is not a .npy array and was skipped`);
+        continue;
+      }
+      const label = `${path}:${entry.name}`;
+      let source: ByteSource;
+      let header: NpyHeader;
+      if (entry.method === 0) {
+        source = await zip.entrySource(entry);
+        header = await readNpyHeader(source);
+      } else {
+        if (entry.method !== 8) throw new CheckpointError(path, `entry ${JSON.stringify(entry.name)} uses compression method ${entry.method}; only stored and deflate are supported`);
+        header = parseNpyHeader(await inflatePrefix(zip, entry, 12 + MAX_NPY_HEADER_BYTES, label), label);
+        if (header.dataOffset + header.nbytes > entry.uncompressedSize) {
+          throw new CheckpointError(label, `array data needs ${header.nbytes} bytes after the ${header.dataOffset}-byte header, but the entry has only ${Math.max(0, entry.uncompressedSize - header.dataOffset)} (truncated)`);
+        }
+        if (entry.uncompressedSize > cap) {
+          warnings.push(`${entry.name}: compressed array inflates to ${entry.uncompressedSize} bytes, more than the ${cap} allowed; its values cannot be read`);
+        }
+        source = new InflatedEntrySource(cache, entry, label);
+      }
+      warnings.push(...trailingWarning(header, source.size).map((w) => `${entry.name}: ${w}`));
+      tensors.push(npyTensor(entry.name.slice(0, -'.npy'.length), header, source));
+    }
+    return {
+      path,
+      format: 'npz',
+      metadata: {},
+      values: {},
+      tensors,
+      stateDictPrefix: '',
+      warnings,
+      close: async () => {
+        cache.clear();
+        await file.close();
+      },
+    };
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+}
+
+/**
+ * Inflates just enough of a deflated entry to see its first `want` bytes: growing prefixes
+ * of the compressed data, sync-flushed, so a zip bomb cannot make this allocate much.
+ */
+async function inflatePrefix(zip: ZipArchive, entry: ZipEntry, want: number, label: string): Promise<Uint8Array> {
+  const offset = await zip.locate(entry);
+  const goal = Math.min(want, entry.uncompressedSize);
+  for (let take = Math.min(1024, entry.compressedSize); ; take = Math.min(take * 4, entry.compressedSize)) {
+    const compressed = await zip.source.read(offset, take);
+    let out: Buffer;
+    try {
+      out = inflateRawSync(compressed, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (e) {
+      throw new CheckpointError(label, `compressed entry could not be inflated: ${(e as Error).message}`);
+    }
+    if (out.length >= goal || take === entry.compressedSize) return new Uint8Array(out.buffer, out.byteOffset, Math.min(out.length, want));
+  }
+}
+
+/** Whole inflated entries, least recently used first, within a byte budget. */
+class InflatedCache {
+  private readonly entries = new Map<string, Promise<ByteSource>>();
+  private readonly sizes = new Map<string, number>();
+  private bytes = 0;
+
+  constructor(
+    private readonly zip: ZipArchive,
+    private readonly maxEntryBytes: number,
+    private readonly budget: number,
+  ) {}
+
+  get(entry: ZipEntry): Promise<ByteSource> {
+    let pending = this.entries.get(entry.name);
+    if (pending) {
+      this.entries.delete(entry.name);
+      this.entries.set(entry.name, pending);
+      return pending;
+    }
+    pending = this.zip.entrySource(entry, { maxInflatedBytes: this.maxEntryBytes });
+    const settled = pending;
+    settled.catch(() => {
+      if (this.entries.get(entry.name) === settled) this.drop(entry.name);
+    });
+    this.entries.set(entry.name, pending);
+    this.sizes.set(entry.name, entry.uncompressedSize);
+    this.bytes += entry.uncompressedSize;
+    // Readers that already hold an evicted source keep it alive until they finish.
+    for (const name of this.entries.keys()) {
+      if (this.bytes <= this.budget || name === entry.name) break;
+      this.drop(name);
+    }
+    return pending;
+  }
+
+  private drop(name: string): void {
+    if (!this.entries.delete(name)) return;
+    this.bytes -= this.sizes.get(name) ?? 0;
+    this.sizes.delete(name);
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.sizes.clear();
+    this.bytes = 0;
+  }
+}
+
+/** A deflated .npz entry, inflated on first read (not at open), so listing stays cheap. */
+class InflatedEntrySource implements ByteSource {
+  readonly size: number;
+  constructor(
+    private readonly cache: InflatedCache,
+    private readonly entry: ZipEntry,
+    readonly label: string,
+  ) {
+    this.size = entry.uncompressedSize;
+  }
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const src = await this.cache.get(this.entry);
+    return src.read(offset, length);
+  }
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    const src = await this.cache.get(this.entry);
+    return src.readInto(offset, target);
+  }
+  async close(): Promise<void> {}
+}
+
+// --- Python literal parser ------------------------------------------------------------------
+
+export type PyValue = number | string | boolean | null | PyTuple | PyList | PyDict;
+export interface PyTuple { kind: 'tuple'; items: PyValue[] }
+export interface PyList { kind: 'list'; items: PyValue[] }
+export interface PyDict { kind: 'dict'; entries: [PyValue, PyValue][] }
+
+export class LiteralError extends Error {}
+
+const isTuple = (v: PyValue): v is PyTuple => typeof v === 'object' && v !== null && v.kind === 'tuple';
+const isList = (v: PyValue): v is PyList => typeof v === 'object' && v !== null && v.kind === 'list';
+const isDict = (v: PyValue): v is PyDict => typeof v === 'object' && v !== null && v.kind === 'dict';
+
+const MAX_LITERAL_DEPTH = 32;
+
+/**
+ * Parses the Python literals an .npy header uses: dict, tuple (incl. `(5,)` and `()`), list,
+ * str (both quotes, optional u prefix, common escapes), int (optionally signed; with `longSuffix`, Python 2's
+ * `5L`), True, False, None. Anything else is a LiteralError.
+ */
+export function parsePythonLiteral(text: string, opts: { longSuffix?: boolean } = {}): PyValue {
+  let pos = 0;
+  const err = (what: string): never => {
+    throw new LiteralError(`${what} at offset ${pos}`);
+  };
+  const skip = (): void => {
+    while (pos < text.length && ' \t\n\r\f\v'.includes(text[pos])) pos++;
+  };
+  const sequence = (close: string, depth: number): PyValue[] => {
+    const items: PyValue[] = [];
+    skip();
+    while (text[pos] !== close) {
+      items.push(value(depth));
+      skip();
+      if (text[pos] === ',') {
+        pos++;
+        skip();
+      } else if (text[pos] !== close) err(`expected "," or "${close}"`);
+    }
+    pos++;
+    return items;
+  };
+  const value = (depth: number): PyValue => {
+    if (depth > MAX_LITERAL_DEPTH) err('nesting too deep');
+    skip();
+    const c = text[pos];
+    if (c === undefined) return err('unexpected end of header');
+    if (c === '{') {
+      pos++;
+      const entries: [PyValue, PyValue][] = [];
+      skip();
+      while (text[pos] !== '}') {
+        const k = value(depth + 1);
+        if (isList(k) || isDict(k)) err('unhashable dictionary key');
+        skip();
+        if (text[pos] !== ':') err('expected ":"');
+        pos++;
+        entries.push([k, value(depth + 1)]);
+        skip();
+        if (text[pos] === ',') {
+          pos++;
+          skip();
+        } else if (text[pos] !== '}') err('expected "," or "}"');
+      }
+      pos++;
+      return { kind: 'dict', entries };
+    }
+    if (c === '[') {
+      pos++;
+      return { kind: 'list', items: sequence(']', depth + 1) };
+    }
+    if (c === '(') {
+      pos++;
+      skip();
+      if (text[pos] === ')') {
+        pos++;
+        return { kind: 'tuple', items: [] };
+      }
+      const first = value(depth + 1);
+      skip();
+      if (text[pos] === ')') {
+        pos++;
+        return first; // `(x)` is just x in Python; only a comma makes a tuple
+      }
+      if (text[pos] !== ',') err('expected "," or ")"');
+      pos++;
+      return { kind: 'tuple', items: [first, ...sequence(')', depth + 1)] };
+    }
+    if (c === "'" || c === '"') return str();
+    if ((c === 'u' || c === 'U') && (text[pos + 1] === "'" || text[pos + 1] === '"')) {
+      pos++;
+      return str();
+    }
+    if (/[-+0-9]/.test(c)) return int();
+    const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(pos, pos + 64))?.[0];
+    if (word === 'True' || word === 'False' || word === 'None') {
+      pos += word.length;
+      return word === 'None' ? null : word === 'True';
+    }
+    return err(`unsupported literal ${JSON.stringify(text.slice(pos, pos + 12))}`);
+  };
+  const int = (): number => {
+    const m = /^([-+]?)[ \t]*(0|[1-9][0-9]*)/.exec(text.slice(pos, pos + 40));
+    if (!m) return err('malformed number');
+    pos += m[0].length;
+    if (/[.eEjJxXoObB_0-9]/.test(text[pos] ?? '')) err('only decimal integers are supported');
+    if (opts.longSuffix && (text[pos] === 'L' || text[pos] === 'l')) pos++;
+    const n = Number(m[2]) * (m[1] === '-' ? -1 : 1);
+    if (!Number.isSafeInteger(n)) err('integer too large');
+    return n;
+  };
+  const str = (): string => {
+    const quote = text[pos++];
+    let out = '';
+    for (;;) {
+      const c = text[pos++];
+      if (c === undefined || c === '\n') return err('unterminated string');
+      if (c === quote) return out;
+      if (c !== '\\') {
+        out += c;
+        continue;
+      }
+      const e = text[pos++];
+      const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '0': '\0' };
+      if (e !== undefined && e in simple) out += simple[e];
+      else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(pos, pos + 2))) {
+        out += String.fromCharCode(parseInt(text.slice(pos, pos + 2), 16));
+        pos += 2;
+      } else err('unsupported string escape');
+    }
+  };
+
+  const result = value(0);
+  skip();
+  if (pos !== text.length) err('unexpected text after the literal');
+  return result;
+}
+
+/** Python-like rendering of a literal, for error messages. */
+export function formatPy(v: PyValue): string {
+  if (v === null) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `'${v}'`;
+  if (v.kind === 'tuple') return v.items.length === 1 ? `(${formatPy(v.items[0])},)` : `(${v.items.map(formatPy).join(', ')})`;
+  if (v.kind === 'list') return `[${v.items.map(formatPy).join(', ')}]`;
+  return `{${v.entries.map(([k, x]) => `${formatPy(k)}: ${formatPy(x)}`).join(', ')}}`;
+}
