@@ -1,0 +1,505 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { Checkpoint } from '../../src/analysis/core/checkpoint';
+import { CheckpointError } from '../../src/analysis/core/errors';
+import { type ByteSource, FileSource, MemorySource } from '../../src/analysis/io/byteSource';
+import { openTorch, readTorch } from '../../src/analysis/formats/torch';
+import { openTorchShards } from '../../src/analysis/formats/torchShards';
+import { ZipArchive } from '../../src/analysis/formats/zip';
+import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
+import { close, fixture } from '../helpers';
+
+const TORCH = fixture('torch');
+
+// --- expectations written by make_torch_fixtures.py from torch.load ----------------------------
+
+interface ExpectedTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  sharesStorageWith?: string[];
+  stats: TensorStats;
+}
+interface Expected {
+  format: string;
+  stateDictPrefix: string;
+  values: Record<string, unknown>;
+  tensors: ExpectedTensor[];
+  metadata?: Record<string, unknown>;
+}
+
+function expectedFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (name !== 'pickles' && name !== 'malicious') out.push(...expectedFiles(p));
+    } else if (name.endsWith('.expected.json')) out.push(p);
+  }
+  return out.sort();
+}
+
+function assertStats(got: TensorStats, want: TensorStats, label: string): void {
+  for (const k of ['count', 'nan', 'inf', 'zeros'] as const) assert.equal(got[k], want[k], `${label}: ${k}`);
+  for (const k of ['min', 'max', 'mean', 'std', 'l2'] as const) assert.ok(close(got[k], want[k], 1e-6), `${label}: ${k} ${got[k]} vs ${want[k]}`);
+  if (want.histogram === null) return assert.equal(got.histogram, null, label);
+  assert.ok(got.histogram, label);
+  assert.ok(close(got.histogram.lo, want.histogram.lo, 1e-9) && close(got.histogram.hi, want.histogram.hi, 1e-9), `${label}: histogram range`);
+  assert.deepEqual(got.histogram.counts, want.histogram.counts, `${label}: histogram counts`);
+}
+
+async function assertMatches(ckpt: Checkpoint, exp: Expected, label: string): Promise<void> {
+  assert.equal(ckpt.format, exp.format, label);
+  assert.equal(ckpt.stateDictPrefix, exp.stateDictPrefix, `${label}: stateDictPrefix`);
+  assert.deepEqual(JSON.parse(JSON.stringify(ckpt.values)), exp.values, `${label}: values`);
+  assert.deepEqual(ckpt.tensors.map((t) => t.name), exp.tensors.map((t) => t.name), `${label}: tensor names`);
+  for (const [i, want] of exp.tensors.entries()) {
+    const t = ckpt.tensors[i];
+    const where = `${label}: ${t.name}`;
+    assert.equal(t.dtype, want.dtype, where);
+    assert.deepEqual(t.shape, want.shape, where);
+    assert.equal(t.numel, want.shape.reduce((a, b) => a * b, 1), where);
+    assert.deepEqual([...(t.sharesStorageWith ?? [])].sort(), [...(want.sharesStorageWith ?? [])].sort(), `${where}: sharesStorageWith`);
+    assertStats(await computeTensorStats(t), want.stats, where);
+  }
+  if (exp.metadata) for (const [k, v] of Object.entries(exp.metadata)) assert.deepEqual(ckpt.metadata[k], v, `${label}: metadata.${k}`);
+}
+
+for (const file of expectedFiles(TORCH)) {
+  const ckptPath = file.slice(0, -'.expected.json'.length);
+  const label = relative(TORCH, ckptPath);
+  test(`matches torch.load: ${label}`, async () => {
+    const exp = JSON.parse(readFileSync(file, 'utf8')) as Expected;
+    const ckpt = ckptPath.endsWith('.index.json') ? await openTorchShards(ckptPath) : await openTorch(ckptPath);
+    try {
+      await assertMatches(ckpt, exp, label);
+    } finally {
+      await ckpt.close();
+    }
+  });
+}
+
+test('format metadata: archive version and byte order, legacy sys_info', async () => {
+  const zip = await openTorch(join(TORCH, 'mlp_state_dict.pt'));
+  assert.equal(zip.metadata.archiveVersion, 3);
+  assert.equal(zip.metadata.byteorder, 'little');
+  assert.equal(zip.metadata.archiveFolder, 'mlp_state_dict');
+  assert.deepEqual(zip.metadata.pickleGlobals, ['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch.FloatStorage']);
+  assert.ok(zip.tensors[0].location.source instanceof FileSource, 'stored records are read in place');
+  await zip.close();
+  const be = await openTorch(join(TORCH, 'big_endian.pt'));
+  assert.equal(be.metadata.byteorder, 'big');
+  assert.ok(be.tensors.every((t) => t.location.byteOrder === 'big'));
+  await be.close();
+  const legacy = await openTorch(join(TORCH, 'mlp_legacy.pt'));
+  assert.equal(legacy.metadata.legacyProtocolVersion, 1001);
+  assert.equal(legacy.metadata.little_endian, true);
+  assert.deepEqual(JSON.parse(JSON.stringify(legacy.metadata.type_sizes)), { short: 2, int: 4, long: 4 });
+  await legacy.close();
+  const sharded = await openTorchShards(join(TORCH, 'sharded', 'pytorch_model.bin.index.json'));
+  assert.deepEqual(sharded.metadata.shards, ['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin']);
+  assert.ok(sharded.tensors.every((t) => t.storageId?.startsWith('pytorch_model-0000')));
+  await sharded.close();
+});
+
+test('tied weights and views: one storage id, offsets and strides in elements', async () => {
+  const c = await openTorch(join(TORCH, 'tied_views.pt'));
+  const by = new Map(c.tensors.map((t) => [t.name, t]));
+  assert.equal(by.get('emb.weight')!.storageId, by.get('head.weight')!.storageId);
+  assert.equal(by.get('window')!.location.elementOffset, 5);
+  assert.deepEqual(by.get('matrix_t')!.location.strides, [1, 5]);
+  assert.deepEqual(by.get('strided_rows')!.location.strides, [8, 1]);
+  await c.close();
+});
+
+// --- laziness ------------------------------------------------------------------------------------
+
+/** Records every read so tests can prove tensor bytes are not touched while opening. */
+class CountingSource implements ByteSource {
+  reads: Array<[number, number]> = [];
+  constructor(private readonly inner: ByteSource) {}
+  get size(): number { return this.inner.size; }
+  get label(): string { return this.inner.label; }
+  read(offset: number, length: number): Promise<Uint8Array> {
+    this.reads.push([offset, length]);
+    return this.inner.read(offset, length);
+  }
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    this.reads.push([offset, target.length]);
+    return this.inner.readInto(offset, target);
+  }
+  close(): Promise<void> { return this.inner.close(); }
+  get total(): number { return this.reads.reduce((n, [, l]) => n + l, 0); }
+}
+
+const BIG_FLOATS = 2 * 1024 * 1024; // an 8 MiB storage
+
+test('opening reads the zip directory and data.pkl, never the storages', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torch-lazy-'));
+  try {
+    const data = new Uint8Array(BIG_FLOATS * 4);
+    new Float32Array(data.buffer).forEach((_, i, a) => (a[i] = i % 7));
+    const path = join(dir, 'big.pt');
+    writeFileSync(path, makeZip([
+      ['big/data.pkl', statePickle([['w', tensorV2('0', BIG_FLOATS, 0, [1024, 2048], [2048, 1])]])],
+      ['big/data/0', data],
+      ['big/version', enc('3\n')],
+    ]));
+    const src = new CountingSource(await FileSource.open(path));
+    const c = await readTorch(src, path);
+    const zip = await ZipArchive.open(await FileSource.open(path));
+    const rec = zip.get('big/data/0')!;
+    assert.ok(src.total < 256 * 1024, `read ${src.total} bytes`);
+    for (const [off, len] of src.reads) assert.ok(off + len <= rec.dataOffset || off >= rec.dataOffset + rec.uncompressedSize - 64 * 1024 - 100, `read ${off}+${len} inside the storage`);
+    assert.equal(c.tensors[0].location.storageByteOffset, rec.dataOffset);
+    const stats = await computeTensorStats(c.tensors[0]);
+    assert.equal(stats.count, BIG_FLOATS);
+    assert.equal(stats.max, 6);
+    await c.close();
+    await zip.source.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('opening a legacy stream reads only the pickles and the 8-byte storage counts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torch-lazy-'));
+  try {
+    const floats = new Float32Array(BIG_FLOATS).map((_, i) => i % 5);
+    const path = join(dir, 'big_legacy.pt');
+    writeFileSync(path, legacyStream(statePickle([['a', tensorV2('1', BIG_FLOATS, 0, [BIG_FLOATS], [1], true)], ['b', tensorV2('2', 4, 1, [3], [1], true)]]), [
+      ['1', new Uint8Array(floats.buffer)],
+      ['2', new Uint8Array(Float32Array.of(10, 11, 12, 13).buffer)],
+    ]));
+    const src = new CountingSource(await FileSource.open(path));
+    const c = await readTorch(src, path);
+    assert.ok(src.total < 128 * 1024, `read ${src.total} bytes`);
+    assert.deepEqual(c.tensors.map((t) => [t.name, t.shape]), [['a', [BIG_FLOATS]], ['b', [3]]]);
+    const b = await computeTensorStats(c.tensors[1]);
+    assert.deepEqual([b.min, b.max, b.count], [11, 13, 3]);
+    assert.equal((await computeTensorStats(c.tensors[0])).max, 4);
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('legacy storage views (view_metadata) index into the root storage', async () => {
+  const pid = bytes('(', str('storage'), glob('torch', 'FloatStorage'), str('root'), str('cpu'), 'K', 10, '(', str('view1'), 'K', 2, 'K', 5, 't', 't', 'Q');
+  const t = bytes(glob('torch._utils', '_rebuild_tensor_v2'), '(', pid, 'K', 1, '(', 'K', 3, 't', '(', 'K', 1, 't', '\x89', '}', 't', 'R');
+  const root = new Float32Array(10).map((_, i) => i);
+  const c = await readTorch(new MemorySource(legacyStream(statePickle([['v', t]]), [['root', new Uint8Array(root.buffer)]]), 'views.pt'), 'views.pt');
+  const s = await computeTensorStats(c.tensors[0]);
+  assert.deepEqual([s.min, s.max, s.count], [3, 5, 3]);
+  assert.equal(c.tensors[0].location.storageBytes, 20);
+});
+
+// --- hostile and broken files ------------------------------------------------------------------
+
+async function assertRejects(p: Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof CheckpointError, `${file}: not a CheckpointError: ${(e as Error).stack}`);
+    assert.ok(e.message.includes(file), `${file}: message does not name the file: ${e.message}`);
+    assert.match(e.message, pattern, file);
+    return true;
+  });
+}
+
+test('malicious pickles are refused by name, at top level and nested, zip and legacy', async () => {
+  const dir = join(TORCH, 'malicious');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, string | null>;
+  assert.ok(Object.keys(manifest).length >= 17);
+  for (const [name, global] of Object.entries(manifest)) {
+    const path = join(dir, name);
+    const pattern = global ? new RegExp(`refusing pickle global ${global.replace('.', '\\.')}[ ,]`) : /\(archive\/data\.pkl, byte \d+\)/;
+    await assertRejects(openTorch(path), path, pattern);
+  }
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test('prototype-named keys stay plain data', async () => {
+  const c = await openTorch(join(TORCH, 'proto_keys.pt'));
+  assert.deepEqual(c.tensors.map((t) => t.name), ['__proto__', 'constructor']);
+  assert.equal(Object.getPrototypeOf(c.values), null);
+  assert.ok(Object.prototype.hasOwnProperty.call(c.values.hp, '__proto__'));
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  assert.equal(typeof ({}).constructor, 'function');
+  await c.close();
+});
+
+test('non-checkpoints get a clear error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torch-bad-'));
+  try {
+    await assertRejects(openTorch(join(TORCH, 'bad', 'torchscript.pt')), 'torchscript.pt', /TorchScript archive/);
+    const cases: Array<[string, Uint8Array, RegExp]> = [
+      ['plain.pkl', new Uint8Array(readFileSync(join(TORCH, 'pickles', 'values_p2.pkl'))), /not one written by torch\.save/],
+      ['text.pt', enc('hello world, not a checkpoint'), /not a PyTorch checkpoint.*68 65 6c 6c/],
+      ['empty.pt', new Uint8Array(0), /not a PyTorch checkpoint/],
+      ['preview.pt', enc('PYTORCH1........'), /preview-release/],
+      ['flat.zip', makeZip([['a.txt', enc('x')]]), /first entry is not inside a folder/],
+      ['other.zip', makeZip([['folder/readme.txt', enc('x')]]), /without folder\/data\.pkl/],
+      ['export.pt2', makeZip([['model/archive_format', enc('pt2')], ['model/data.pkl', enc('.')]]), /torch\.export/],
+      ['proto.pt', legacyStream(statePickle([]), [], 1000), /legacy PyTorch protocol version 1000/],
+    ];
+    for (const [name, data, pattern] of cases) {
+      const p = join(dir, name);
+      writeFileSync(p, data);
+      await assertRejects(openTorch(p), p, pattern);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('inconsistent archives: missing records, short records, views outside their storage', async () => {
+  const cases: Array<[string, Uint8Array, RegExp]> = [
+    ['missing.pt', makeZip([['m/data.pkl', statePickle([['w', tensorV2('0', 4, 0, [4], [1])]])]]), /storage record m\/data\/0 is missing/],
+    ['short.pt', makeZip([['m/data.pkl', statePickle([['w', tensorV2('0', 8, 0, [8], [1])]])], ['m/data/0', new Uint8Array(16)]]), /needs 32 bytes but its record has 16/],
+    ['outside.pt', makeZip([['m/data.pkl', statePickle([['w', tensorV2('0', 4, 2, [2, 2], [2, 1])]])], ['m/data/0', new Uint8Array(16)]]), /"w": its view .* reaches outside its storage of 16 bytes/],
+    ['order.pt', makeZip([['m/data.pkl', statePickle([])], ['m/byteorder', enc('middle')]]), /unknown byteorder record "middle"/],
+    ['legacy_count.pt', legacyStream(statePickle([['w', tensorV2('k', 4, 0, [4], [1], true)]]), [['k', new Uint8Array(12)]]), /storage k: the file holds 3 elements, the pickle says 4/],
+  ];
+  for (const [name, data, pattern] of cases) await assertRejects(readTorch(new MemorySource(data, name), name), name, pattern);
+});
+
+test('truncated files: every cut of a zip and of a legacy stream is a CheckpointError', async () => {
+  for (const name of ['mlp_state_dict.pt', 'mlp_legacy.pt', 'tied_views_legacy.pt']) {
+    const data = new Uint8Array(readFileSync(join(TORCH, name)));
+    for (let n = 0; n < data.length; n++) {
+      const label = `cut-${n}-${name}`;
+      await assertRejects(readTorch(new MemorySource(data.subarray(0, n), label), label), label, /./);
+    }
+  }
+  // The two cuts named in the brief, through real files: mid-storage and mid-central-directory.
+  const dir = mkdtempSync(join(tmpdir(), 'torch-cut-'));
+  try {
+    const path = join(TORCH, 'mlp_state_dict.pt');
+    const data = new Uint8Array(readFileSync(path));
+    const zip = await ZipArchive.open(new MemorySource(data, path));
+    const rec = zip.get('mlp_state_dict/data/0')!;
+    const eocd = data.length - 22;
+    const cdStart = new DataView(data.buffer, data.byteOffset).getUint32(eocd + 16, true);
+    for (const [what, at] of [['storage', rec.dataOffset + 10], ['central directory', cdStart + 20]] as const) {
+      const p = join(dir, `cut-in-${what.replace(' ', '-')}.pt`);
+      writeFileSync(p, data.subarray(0, at));
+      await assertRejects(openTorch(p), p, /truncated|not a readable zip/);
+    }
+    const legacy = new Uint8Array(readFileSync(join(TORCH, 'mlp_legacy.pt')));
+    const p = join(dir, 'cut-legacy.pt');
+    writeFileSync(p, legacy.subarray(0, legacy.length - 10));
+    await assertRejects(openTorch(p), p, /storage \S+: \d+ bytes at byte \d+ run past the end of the file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('100 000-level nesting: no stack overflow, a clear error', async () => {
+  const deep = 100_000;
+  const leaf = tensorV2('0', 1, 0, [1], [1]);
+  const obj = bytes('\x80\x02', '}K\x00'.repeat(deep), leaf, 's'.repeat(deep), '.');
+  const zipped = makeZip([['d/data.pkl', obj], ['d/data/0', new Uint8Array(4)]]);
+  await assertRejects(readTorch(new MemorySource(zipped, 'deep.pt'), 'deep.pt'), 'deep.pt', /nested more than 1000 levels deep/);
+  const legacyObj = bytes('\x80\x02', '}K\x00'.repeat(deep), tensorV2('0', 1, 0, [1], [1], true), 's'.repeat(deep), '.');
+  const legacy = legacyStream(legacyObj, [['0', new Uint8Array(4)]]);
+  await assertRejects(readTorch(new MemorySource(legacy, 'deep_legacy.pt'), 'deep_legacy.pt'), 'deep_legacy.pt', /nested more than 1000 levels deep/);
+  // Moderate nesting is fine and named with dots.
+  const ok = bytes('\x80\x02', '}K\x00'.repeat(50), leaf, 's'.repeat(50), '.');
+  const c = await readTorch(new MemorySource(makeZip([['d/data.pkl', ok], ['d/data/0', new Uint8Array(4)]]), 'ok.pt'), 'ok.pt');
+  assert.equal(c.tensors[0].name, Array(50).fill('0').join('.'));
+});
+
+test('memo sharing cannot blow up flattening: exponential and quadratic DAGs end in a clear error', async () => {
+  const leaf = tensorV2('0', 1, 0, [1], [1]);
+  // l0 = [t]; l_i = [l_{i-1}, l_{i-1}]: 2^40 tensor names if expanded naively.
+  const parts: Part[] = ['\x80\x02', ']', leaf, 'a', 'r', u32(0)];
+  for (let i = 1; i <= 40; i++) parts.push('(', 'j', u32(i - 1), 'j', u32(i - 1), 'l', 'r', u32(i), '0');
+  parts.push('j', u32(40), '.');
+  const started = Date.now();
+  await assertRejects(readTorch(new MemorySource(makeZip([['e/data.pkl', bytes(...parts)], ['e/data/0', new Uint8Array(4)]]), 'exp.pt'), 'exp.pt'), 'exp.pt', /more than 2000000 entries|names add up to more than/);
+  // c_n = {t: tensor}; c_i = {n: c_{i+1}}; root = {k_n: c_n, …, k_1: c_1}: DFS depth stays small,
+  // but expanding every key walks ever longer chains.
+  const n = 3000;
+  const chain: Part[] = ['\x80\x02', '}', str('t'), leaf, 's', 'r', u32(n)];
+  for (let i = n - 1; i >= 1; i--) chain.push('}', str('n'), 'j', u32(i + 1), 's', 'r', u32(i), '0');
+  chain.push('}');
+  for (let i = n; i >= 1; i--) chain.push(str(`k${i}`), 'j', u32(i), 's');
+  chain.push('.');
+  await assertRejects(readTorch(new MemorySource(makeZip([['q/data.pkl', bytes(...chain)], ['q/data/0', new Uint8Array(4)]]), 'quad.pt'), 'quad.pt'), 'quad.pt', /nested more than 1000 levels|more than 2000000 entries|names add up to more than/);
+  assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+});
+
+test('shard indexes: unsafe names, missing shards and too many shards are refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torch-shards-'));
+  try {
+    const shard = readFileSync(join(TORCH, 'sharded', 'pytorch_model-00001-of-00002.bin'));
+    writeFileSync(join(dir, 'ok.bin'), shard);
+    const cases: Array<[unknown, RegExp]> = [
+      [{ weight_map: { a: '../secret.bin' } }, /refusing shard name "\.\.\/secret\.bin": contains "\.\."/],
+      [{ weight_map: { a: '/etc/passwd' } }, /absolute path/],
+      [{ weight_map: { a: 'C:\\x.bin' } }, /absolute path/],
+      [{ weight_map: { a: 'https://example.com/x.bin' } }, /a URL/],
+      [{ weight_map: { a: 'pytorch_model-00009.bin' } }, /shard pytorch_model-00009\.bin is missing/],
+      [{ weight_map: Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`t${i}`, `s${i}.bin`])) }, /more than 10000 shards/],
+      [{ metadata: {} }, /no "weight_map" object/],
+      [{ weight_map: { a: 5 } }, /is not a file name/],
+      [{ weight_map: {} }, /lists no tensors/],
+    ];
+    for (const [i, [doc, pattern]] of cases.entries()) {
+      const p = join(dir, `case${i}.bin.index.json`);
+      writeFileSync(p, JSON.stringify(doc));
+      await assertRejects(openTorchShards(p), p, pattern);
+    }
+    const bad = join(dir, 'bad.bin.index.json');
+    writeFileSync(bad, '{"weight_map": ');
+    await assertRejects(openTorchShards(bad), bad, /not valid JSON/);
+
+    // A tensor the index assigns to a shard that lacks it is a warning, not a failure.
+    const partial = join(dir, 'partial.bin.index.json');
+    writeFileSync(partial, '{"weight_map": {"0.weight": "ok.bin", "ghost": "ok.bin", "__proto__": "ok.bin"}}');
+    const c = await openTorchShards(partial);
+    assert.deepEqual(c.tensors.map((t) => t.name), ['0.weight']);
+    assert.ok(c.warnings.some((w) => /ok\.bin: 2 tensor\(s\) the index assigns to this shard are not in it \(ghost, __proto__\)/.test(w)), c.warnings.join('\n'));
+    assert.ok(c.warnings.some((w) => /1 tensor\(s\) not assigned to this shard/.test(w)));
+    await c.close();
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('many shards share a small pool of file handles and reopen on demand', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torch-pool-'));
+  try {
+    mkdirSync(join(dir, 'sub'));
+    const weightMap: Record<string, string> = {};
+    const shards = 40;
+    for (let i = 0; i < shards; i++) {
+      const values = new Uint8Array(Float32Array.of(0, i, -i, 1).buffer);
+      const pkl = statePickle([[`t${i}`, tensorV2('0', 4, 0, [4], [1])]]);
+      writeFileSync(join(dir, 'sub', `s${i}.bin`), makeZip([[`s${i}/data.pkl`, pkl], [`s${i}/data/0`, values]]));
+      weightMap[`t${i}`] = `sub/s${i}.bin`;
+    }
+    const p = join(dir, 'many.bin.index.json');
+    writeFileSync(p, JSON.stringify({ metadata: { total_size: shards * 16, nested: { ignored: true } }, weight_map: weightMap }));
+    const c = await openTorchShards(p);
+    assert.equal(c.tensors.length, shards);
+    assert.equal(c.metadata.total_size, shards * 16);
+    assert.equal(c.metadata.nested, undefined);
+    const fds = (): number => (existsSync('/proc/self/fd') ? readdirSync('/proc/self/fd').length : 0);
+    const before = fds();
+    // Read every tensor twice, in parallel: handles are evicted and reopened.
+    for (let round = 0; round < 2; round++) {
+      const stats = await Promise.all(c.tensors.map((t) => computeTensorStats(t)));
+      stats.forEach((s, i) => {
+        const n = Number(c.tensors[i].name.slice(1));
+        assert.ok(s.max === Math.max(n, 1) && s.min === -n, c.tensors[i].name);
+      });
+    }
+    assert.ok(fds() - before <= 16, `${fds() - before} more open files than before reading`);
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// --- builders for hand-made archives and streams ------------------------------------------------
+
+function enc(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+type Part = number | string | Uint8Array | number[];
+function bytes(...parts: Part[]): Uint8Array {
+  const chunks = parts.map((p) =>
+    typeof p === 'number' ? Uint8Array.of(p) : typeof p === 'string' ? Uint8Array.from(p, (c) => c.charCodeAt(0)) : Uint8Array.from(p),
+  );
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+const u32 = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
+const str = (s: string): Uint8Array => bytes('X', u32(enc(s).length), enc(s));
+const glob = (m: string, n: string): string => `c${m}\n${n}\n`;
+const int = (n: number): Part[] => (n < 256 ? ['K', n] : ['J', u32(n)]);
+
+/** A `_rebuild_tensor_v2` call over a FloatStorage; legacy ids carry a sixth field (no view). */
+function tensorV2(key: string, numel: number, offset: number, size: number[], stride: number[], legacy = false): Uint8Array {
+  const pid = bytes('(', str('storage'), glob('torch', 'FloatStorage'), str(key), str('cpu'), ...int(numel), ...(legacy ? ['N'] : []), 't', 'Q');
+  return bytes(
+    glob('torch._utils', '_rebuild_tensor_v2'), '(', pid, ...int(offset),
+    '(', ...size.flatMap(int), 't', '(', ...stride.flatMap(int), 't', '\x89', glob('collections', 'OrderedDict'), ')', 'R', 't', 'R',
+  );
+}
+
+function statePickle(items: Array<[string, Uint8Array]>): Uint8Array {
+  return bytes('\x80\x02', '}', '(', ...items.flatMap(([k, v]) => [str(k), v]), 'u', '.');
+}
+
+function legacyStream(obj: Uint8Array, storages: Array<[string, Uint8Array]>, protocol = 1001): Uint8Array {
+  const magic = bytes('\x80\x02\x8a\x0a', [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19], '.');
+  const proto = bytes('\x80\x02', 'M', protocol & 255, protocol >> 8, '.');
+  const sysInfo = bytes('\x80\x02', '}', str('little_endian'), '\x88', 's', '.');
+  const keys = bytes('\x80\x02', ']', '(', ...storages.map(([k]) => str(k)), 'e', '.');
+  const raw = storages.flatMap(([, data]) => {
+    const count = new Uint8Array(8);
+    new DataView(count.buffer).setBigInt64(0, BigInt(data.length / 4), true);
+    return [count, data];
+  });
+  return bytes(magic, proto, sysInfo, obj, keys, ...raw);
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(b: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const x of b) c = CRC_TABLE[(c ^ x) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A minimal stored (uncompressed) zip, as torch.save writes records. */
+function makeZip(entries: Array<[string, Uint8Array]>): Uint8Array {
+  const locals: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const n = enc(name);
+    const crc = crc32(data);
+    const h = new DataView(new ArrayBuffer(30));
+    h.setUint32(0, 0x04034b50, true);
+    h.setUint16(4, 20, true);
+    h.setUint32(14, crc, true);
+    h.setUint32(18, data.length, true);
+    h.setUint32(22, data.length, true);
+    h.setUint16(26, n.length, true);
+    locals.push(new Uint8Array(h.buffer), n, data);
+    const c = new DataView(new ArrayBuffer(46));
+    c.setUint32(0, 0x02014b50, true);
+    c.setUint16(4, 20, true);
+    c.setUint16(6, 20, true);
+    c.setUint32(16, crc, true);
+    c.setUint32(20, data.length, true);
+    c.setUint32(24, data.length, true);
+    c.setUint16(28, n.length, true);
+    c.setUint32(42, offset, true);
+    central.push(new Uint8Array(c.buffer), n);
+    offset += 30 + n.length + data.length;
+  }
+  const cdSize = central.reduce((s, b) => s + b.length, 0);
+  const e = new DataView(new ArrayBuffer(22));
+  e.setUint32(0, 0x06054b50, true);
+  e.setUint16(8, entries.length, true);
+  e.setUint16(10, entries.length, true);
+  e.setUint32(12, cdSize, true);
+  e.setUint32(16, offset, true);
+  return bytes(...locals, ...central, new Uint8Array(e.buffer));
+}
