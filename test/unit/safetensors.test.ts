@@ -12,6 +12,7 @@ import { MemorySource, type ByteSource } from '../../src/analysis/io/byteSource'
 import { findDuplicateTopLevelKey, openSafetensors, readSafetensorsHeader } from '../../src/analysis/formats/safetensors';
 import { openSafetensorsIndex, unsafeShardName } from '../../src/analysis/formats/safetensorsIndex';
 import { close, fixture } from '../helpers';
+import { assertStats } from '../expectations';
 
 // --- fixtures made by test/fixtures/make_array_fixtures.py -----------------------------------
 
@@ -24,13 +25,6 @@ interface Expected {
 
 const fromJson = (v: number | string): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
 
-function assertStats(got: TensorStats, want: TensorStats, label: string): void {
-  for (const k of ['count', 'nan', 'inf', 'zeros'] as const) assert.equal(got[k], want[k], `${label}: ${k}`);
-  for (const k of ['min', 'max', 'mean', 'std', 'l2'] as const) assert.ok(close(got[k], want[k], 1e-6), `${label}: ${k} ${got[k]} vs ${want[k]}`);
-  if (want.histogram === null) return assert.equal(got.histogram, null, `${label}: histogram`);
-  assert.ok(got.histogram && close(got.histogram.lo, want.histogram.lo) && close(got.histogram.hi, want.histogram.hi), `${label}: histogram range`);
-  assert.deepEqual(got.histogram.counts, want.histogram.counts, `${label}: histogram counts`);
-}
 
 /** All decoded values (complex: interleaved re, im), concatenated from the chunked reader. */
 async function allValues(t: TensorInfo): Promise<number[]> {

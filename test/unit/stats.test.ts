@@ -7,6 +7,7 @@ import { MemorySource } from '../../src/analysis/io/byteSource';
 import { contiguousStrides, numelOf, type TensorInfo } from '../../src/analysis/core/checkpoint';
 import type { DType } from '../../src/analysis/core/dtype';
 import { close, fixture } from '../helpers';
+import { assertStats } from '../expectations';
 
 interface Case { file: string; stats: TensorStats }
 const cases = JSON.parse(readFileSync(fixture('stats', 'stats.expected.json'), 'utf8')) as Record<string, Case>;
@@ -20,14 +21,6 @@ function tensorOver(bytes: Uint8Array, dtype: DType, shape: number[], name = 't'
   };
 }
 
-export function assertStats(got: TensorStats, want: TensorStats, label: string): void {
-  for (const k of ['count', 'nan', 'inf', 'zeros'] as const) assert.equal(got[k], want[k], `${label}: ${k}`);
-  for (const k of ['min', 'max', 'mean', 'std', 'l2'] as const) assert.ok(close(got[k], want[k], 1e-6), `${label}: ${k} ${got[k]} vs ${want[k]}`);
-  if (want.histogram === null) return assert.equal(got.histogram, null, label);
-  assert.ok(got.histogram, label);
-  assert.ok(close(got.histogram.lo, want.histogram.lo, 1e-12) && close(got.histogram.hi, want.histogram.hi, 1e-12), `${label}: histogram range`);
-  assert.deepEqual(got.histogram.counts, want.histogram.counts, `${label}: histogram counts`);
-}
 
 for (const [name, c] of Object.entries(cases)) {
   const dtype: DType = c.file.endsWith('.f32') ? 'F32' : 'F64';

@@ -10,7 +10,8 @@ import { openTorch, readTorch } from '../../src/analysis/formats/torch';
 import { openTorchShards } from '../../src/analysis/formats/torchShards';
 import { ZipArchive } from '../../src/analysis/formats/zip';
 import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
-import { close, fixture } from '../helpers';
+import { fixture } from '../helpers';
+import { assertStats } from '../expectations';
 
 const TORCH = fixture('torch');
 
@@ -42,14 +43,6 @@ function expectedFiles(dir: string): string[] {
   return out.sort();
 }
 
-function assertStats(got: TensorStats, want: TensorStats, label: string): void {
-  for (const k of ['count', 'nan', 'inf', 'zeros'] as const) assert.equal(got[k], want[k], `${label}: ${k}`);
-  for (const k of ['min', 'max', 'mean', 'std', 'l2'] as const) assert.ok(close(got[k], want[k], 1e-6), `${label}: ${k} ${got[k]} vs ${want[k]}`);
-  if (want.histogram === null) return assert.equal(got.histogram, null, label);
-  assert.ok(got.histogram, label);
-  assert.ok(close(got.histogram.lo, want.histogram.lo, 1e-9) && close(got.histogram.hi, want.histogram.hi, 1e-9), `${label}: histogram range`);
-  assert.deepEqual(got.histogram.counts, want.histogram.counts, `${label}: histogram counts`);
-}
 
 async function assertMatches(ckpt: Checkpoint, exp: Expected, label: string): Promise<void> {
   assert.equal(ckpt.format, exp.format, label);

@@ -2,7 +2,6 @@
 // Each shard's header is read and validated; the model is the union of the mapped tensors.
 // Shards are reopened on demand through a small pool, so a 10 000-shard model does not hold
 // 10 000 file descriptors.
-import { promises as fsp } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Checkpoint, TensorInfo, Value } from '../core/checkpoint';
 import { CheckpointError } from '../core/errors';
