@@ -1,0 +1,106 @@
+// `npm run demo`: inspects the bundled demo checkpoints with the same code the extension runs
+// and writes a self-contained HTML report with the charts (demo/out/report.html).
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { openCheckpoint } from '../open';
+import { computeAllStats } from '../stats/statsPool';
+import { checkpointTotals } from '../stats/totals';
+import { readSlice2D } from '../core/tensorData';
+import { histogramSpec, type VegaLiteSpec } from '../charts/histogramSpec';
+import { heatmapSpec } from '../charts/heatmapSpec';
+import { formatBytes, formatCount } from '../core/format';
+import type { TensorStats } from '../stats/tensorStats';
+
+interface ReportSection {
+  file: string;
+  format: string;
+  summary: string;
+  metadata: Record<string, unknown>;
+  rows: (string | number)[][];
+  charts: { title: string; spec: VegaLiteSpec }[];
+}
+
+const ROOT = join(__dirname, '..');
+const CHECKPOINTS = join(ROOT, 'demo', 'checkpoints');
+const OUT = join(ROOT, 'demo', 'out');
+
+function fmt(v: number | null | undefined): string {
+  return v === null || v === undefined ? '–' : Number(v.toPrecision(4)).toString();
+}
+
+async function inspectOne(path: string): Promise<ReportSection> {
+  const t0 = performance.now();
+  const ckpt = await openCheckpoint(path);
+  const listMs = performance.now() - t0;
+  try {
+    const stats = await computeAllStats(ckpt, { workerScript: join(__dirname, 'statsWorker.js') });
+    const statsMs = performance.now() - t0 - listMs;
+    const totals = checkpointTotals(ckpt);
+    const rows = ckpt.tensors.map((t, i) => {
+      const s = stats[i] as TensorStats;
+      return [t.name, t.dtype, `[${t.shape.join(', ')}]`, t.numel, fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), fmt(s.l2), `${((100 * s.zeros) / Math.max(1, s.count)).toFixed(1)}%`];
+    });
+    const charts: ReportSection['charts'] = [];
+    // Histograms of the weight matrices, and a heatmap of the first one.
+    const matrices = ckpt.tensors.map((t, i) => [t, stats[i]] as const).filter(([t, s]) => t.shape.length >= 2 && s?.histogram);
+    for (const [t, s] of matrices) charts.push({ title: `${t.name} — histogram`, spec: histogramSpec(s!.histogram!, { title: t.name, dtype: t.dtype, width: 320, height: 160 }) });
+    if (matrices.length > 0) {
+      const [t] = matrices[0];
+      const sl = await readSlice2D(t, 64, 64);
+      const slice = { ...sl, values: Array.from(sl.values, (v) => (Number.isFinite(v) ? v : null)) };
+      charts.push({ title: `${t.name} — heatmap`, spec: heatmapSpec(slice, { title: `${t.name} (${sl.rows}×${sl.cols} view)`, maxWidth: 320, maxHeight: 320 }) });
+    }
+    const rel = relative(ROOT, path);
+    console.log(`${rel}: ${ckpt.format}, ${ckpt.tensors.length} tensors, ${formatCount(totals.params)} params, listed in ${listMs.toFixed(1)} ms, statistics in ${statsMs.toFixed(0)} ms`);
+    return {
+      file: rel,
+      format: ckpt.format,
+      summary: `${ckpt.tensors.length} tensors · ${formatCount(totals.params)} parameters · ${formatBytes(totals.bytes)}` + (ckpt.stateDictPrefix ? ` · state dict under “${ckpt.stateDictPrefix}”` : ''),
+      metadata: { ...ckpt.metadata, ...ckpt.values },
+      rows,
+      charts,
+    };
+  } finally {
+    await ckpt.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const files = readdirSync(CHECKPOINTS).filter((f) => /\.(safetensors|pt|pth|ckpt|bin|npz|npy)$/.test(f)).sort();
+  const sections: ReportSection[] = [];
+  for (const f of files) sections.push(await inspectOne(join(CHECKPOINTS, f)));
+
+  const script = readFileSync(join(__dirname, 'webviews', 'report.js'), 'utf8');
+  // JSON in a script element: escape '<' so no string can close the element.
+  const data = JSON.stringify(sections).replace(/</g, '\\u003c');
+  const html = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:">
+<title>Checkpoint Lens — demo report</title>
+<style>
+ :root { color-scheme: light dark; --fg: #1f2328; --bg: #ffffff; --muted: #59636e; --rule: #d1d9e0; }
+ @media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --bg: #0d1117; --muted: #9198a1; --rule: #3d444d; } }
+ body { font: 14px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
+ h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2.5rem; border-bottom: 1px solid var(--rule); }
+ .muted { color: var(--muted); } table { border-collapse: collapse; font-variant-numeric: tabular-nums; margin: .5rem 0; }
+ td, th { padding: 2px 10px; border-bottom: 1px solid var(--rule); text-align: right; } td:first-child, th:first-child { text-align: left; font-family: ui-monospace, monospace; }
+ .charts { display: flex; flex-wrap: wrap; gap: 1rem; } .chart { min-width: 340px; }
+ pre { font-size: 12px; color: var(--muted); white-space: pre-wrap; }
+</style></head>
+<body><h1>Checkpoint Lens — demo report</h1>
+<p class="muted">Generated by <code>npm run demo</code> from the checkpoints in <code>demo/checkpoints</code> with the extension's own readers and statistics (no Python, no pickle execution).</p>
+<div id="report"></div>
+<script id="report-data" type="application/json">${data}</script>
+<script>${script}</script>
+</body></html>`;
+  mkdirSync(OUT, { recursive: true });
+  const target = join(OUT, 'report.html');
+  writeFileSync(target + '.tmp', html);
+  renameSync(target + '.tmp', target);
+  console.log(`\nreport: ${relative(process.cwd(), target)}`);
+}
+
+main().catch((e) => {
+  console.error(`demo failed: ${(e as Error).message}`);
+  process.exit(1);
+});
