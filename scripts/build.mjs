@@ -53,17 +53,12 @@ if (args.has('--tests')) {
   });
 }
 
-const existing = builds.filter((b) => {
-  const eps = Array.isArray(b.entryPoints) ? b.entryPoints : Object.values(b.entryPoints);
-  return eps.every((e) => existsSync(join(root, e)));
-});
-
 if (args.has('--watch')) {
-  const ctxs = await Promise.all(existing.map((b) => esbuild.context(b)));
+  const ctxs = await Promise.all(builds.map((b) => esbuild.context(b)));
   await Promise.all(ctxs.map((c) => c.watch()));
   console.log('[watch] build started');
 } else {
-  await Promise.all(existing.map((b) => esbuild.build(b)));
+  await Promise.all(builds.map((b) => esbuild.build(b)));
   for (const css of ['editor.css']) {
     const src = join(root, 'media', css);
     if (existsSync(src)) { mkdirSync(join(root, 'dist/webviews'), { recursive: true }); copyFileSync(src, join(root, 'dist/webviews', css)); }

@@ -1,0 +1,591 @@
+// The one message protocol of Checkpoint Lens: host ↔ worker and host ↔ webview.
+//
+// Pure TypeScript: no imports, no Node or DOM APIs, so the extension host, the worker and the
+// webview bundle all import this file. Every message is a discriminated union on a string
+// `type`. Every message that crosses a boundary is checked on arrival with the guards at the
+// bottom of this file; a message that fails its guard is dropped (and logged by the receiver).
+//
+// Values that come from a checkpoint file (names, metadata strings) are plain data here: the
+// webview renders them with textContent only.
+
+// ---------------------------------------------------------------------------------------------
+// Shared data shapes
+// ---------------------------------------------------------------------------------------------
+
+/** A JSON-compatible value (mirrors `Value` in core/checkpoint.ts, restated to keep this file pure). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** One tensor as listed to the host and the webview (TensorInfo without its byte location). */
+export interface TensorRow {
+  name: string;
+  dtype: string;
+  shape: number[];
+  numel: number;
+  nbytes: number;
+  storageId?: string;
+  sharesStorageWith?: string[];
+}
+
+export interface Histogram {
+  /** Outer edges of the 64 equal-width bins. */
+  lo: number;
+  hi: number;
+  counts: number[];
+}
+
+/** Statistics of one tensor; min…l2 and the histogram are null when it has no finite values. */
+export interface TensorStats {
+  count: number;
+  nan: number;
+  inf: number;
+  zeros: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  std: number | null;
+  l2: number | null;
+  histogram: Histogram | null;
+}
+
+export interface DtypeTotal {
+  dtype: string;
+  tensors: number;
+  params: number;
+  bytes: number;
+}
+
+export interface PrefixTotal {
+  prefix: string;
+  tensors: number;
+  params: number;
+  bytes: number;
+}
+
+export interface Totals {
+  params: number;
+  bytes: number;
+  tensors: number;
+  byDtype: DtypeTotal[];
+  byPrefix: PrefixTotal[];
+}
+
+/** What opening a checkpoint yields (the document model's listing). */
+export interface Listing {
+  path: string;
+  format: string;
+  metadata: Record<string, JsonValue>;
+  values: Record<string, JsonValue>;
+  tensors: TensorRow[];
+  stateDictPrefix: string;
+  warnings: string[];
+  totals: Totals;
+}
+
+/**
+ * A downsampled 2-D view of a tensor for a heatmap. `values` is rows × cols, row-major;
+ * null marks a cell with no finite value (NaN/±Inf or an empty bin).
+ */
+export interface Slice2D {
+  rows: number;
+  cols: number;
+  values: (number | null)[];
+  rowIndex: number[];
+  colStep: number;
+  sourceShape: [number, number];
+}
+
+/** An error that crossed a boundary. `file` is set for CheckpointError. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  file?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host → worker
+// ---------------------------------------------------------------------------------------------
+
+export interface WorkerOpenRequest {
+  type: 'open';
+  id: number;
+  path: string;
+}
+
+/** Forget an opened checkpoint (closes its file handles). Fire-and-forget: no reply. */
+export interface WorkerCloseRequest {
+  type: 'close';
+  path: string;
+}
+
+export interface WorkerStatsRequest {
+  type: 'stats';
+  id: number;
+  path: string;
+  tensors: string[];
+  /** Jumps the queue of tensors waiting for the CPU (the tensor the user selected). */
+  priority: boolean;
+  /** A 4-byte SharedArrayBuffer; element 0 of an Int32Array on it becomes non-zero on cancel. */
+  cancelFlag: SharedArrayBuffer;
+}
+
+export interface WorkerSliceRequest {
+  type: 'slice2d';
+  id: number;
+  path: string;
+  tensor: string;
+  maxRows: number;
+  maxCols: number;
+  cancelFlag: SharedArrayBuffer;
+}
+
+/** Cancellation by message, for jobs that are waiting (not in a CPU loop). The flag is the fast path. */
+export interface WorkerCancelRequest {
+  type: 'cancel';
+  id: number;
+}
+
+/** Test hooks; the worker honours them only when started with `workerData.testHooks === true`. */
+export interface WorkerDebugRequest {
+  type: 'debug';
+  id: number;
+  action: 'throw' | 'exit' | 'spin';
+}
+
+export type HostToWorker =
+  | WorkerOpenRequest
+  | WorkerCloseRequest
+  | WorkerStatsRequest
+  | WorkerSliceRequest
+  | WorkerCancelRequest
+  | WorkerDebugRequest;
+
+// ---------------------------------------------------------------------------------------------
+// Worker → host
+// ---------------------------------------------------------------------------------------------
+
+export interface StatsJobResult {
+  done: number;
+  failed: number;
+}
+
+export interface WorkerReply {
+  type: 'reply';
+  id: number;
+  /** Listing for `open`, StatsJobResult for `stats`, Slice2D for `slice2d`, null for `debug`. */
+  result: unknown;
+}
+
+export interface WorkerFailure {
+  type: 'failure';
+  id: number;
+  cancelled: boolean;
+  error: ErrorInfo;
+}
+
+/** Progress of a job, 0…1, at most ~4 per second per job. */
+export interface WorkerProgress {
+  type: 'progress';
+  id: number;
+  fraction: number;
+  /** The tensor being worked on, if any. */
+  tensor?: string;
+}
+
+/** One tensor of a stats job finished (stats) or failed (error). */
+export interface WorkerStatsItem {
+  type: 'statsItem';
+  id: number;
+  tensor: string;
+  stats: TensorStats | null;
+  error?: ErrorInfo;
+}
+
+export interface WorkerLog {
+  type: 'log';
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export type WorkerToHost = WorkerReply | WorkerFailure | WorkerProgress | WorkerStatsItem | WorkerLog;
+
+// ---------------------------------------------------------------------------------------------
+// Webview → host
+// ---------------------------------------------------------------------------------------------
+
+export interface ReadyMessage {
+  type: 'ready';
+}
+
+/** The user selected a tensor: compute its statistics first, and its 2-D slice. */
+export interface SelectTensorMessage {
+  type: 'selectTensor';
+  name: string;
+}
+
+/** Start (or restart) background statistics for the whole checkpoint. */
+export interface ComputeStatsMessage {
+  type: 'computeStats';
+}
+
+export interface CancelStatsMessage {
+  type: 'cancelStats';
+}
+
+export type ChartKind = 'histogram' | 'heatmap';
+export type TableFormat = 'csv' | 'json';
+export type ChartFormat = 'svg' | 'png' | 'json';
+
+/**
+ * Export through the host's save dialog. The table is built by the host (it holds the
+ * listing and statistics); a chart is rendered by the webview and sent as `content`
+ * (SVG text, a `data:image/png;base64,` URL, or JSON text of the chart's data).
+ */
+export type ExportDataMessage =
+  | { type: 'exportData'; kind: 'table'; format: TableFormat }
+  | { type: 'exportData'; kind: 'chart'; chart: ChartKind; format: ChartFormat; tensor: string; content: string };
+
+export type WebviewToHost = ReadyMessage | SelectTensorMessage | ComputeStatsMessage | CancelStatsMessage | ExportDataMessage;
+
+// ---------------------------------------------------------------------------------------------
+// Host → webview
+// ---------------------------------------------------------------------------------------------
+
+export interface InitMessage {
+  type: 'init';
+  /** Base name of the file, for the title. */
+  fileName: string;
+  /** The listing, or null when the file could not be opened (then `error` says why). */
+  listing: Listing | null;
+  error?: ErrorInfo;
+  /** Statistics already known (a reloaded webview gets them at once). */
+  stats: StatsEntry[];
+  settings: { autoCompute: boolean; maxAutoBytes: number };
+}
+
+export interface StatsEntry {
+  name: string;
+  stats: TensorStats | null;
+  /** Set when computing this tensor's statistics failed. */
+  error?: string;
+}
+
+/** Statistics streamed in, in batches. */
+export interface StatsUpdateMessage {
+  type: 'statsUpdate';
+  entries: StatsEntry[];
+}
+
+export type StatsState = 'idle' | 'running' | 'done' | 'cancelled' | 'skipped' | 'failed';
+
+/** Progress of the background statistics job. */
+export interface StatsProgressMessage {
+  type: 'statsProgress';
+  state: StatsState;
+  done: number;
+  total: number;
+  fraction: number;
+  /** Why `skipped` (too large for auto-compute, setting off) or `failed`. */
+  reason?: string;
+}
+
+/** Progress of the selected tensor's own statistics (large tensors). */
+export interface TensorProgressMessage {
+  type: 'tensorProgress';
+  name: string;
+  fraction: number;
+}
+
+export interface SliceDataMessage {
+  type: 'sliceData';
+  name: string;
+  slice: Slice2D | null;
+  error?: string;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  message: string;
+  tensor?: string;
+}
+
+export type HostToWebview =
+  | InitMessage
+  | StatsUpdateMessage
+  | StatsProgressMessage
+  | TensorProgressMessage
+  | SliceDataMessage
+  | ErrorMessage;
+
+// ---------------------------------------------------------------------------------------------
+// Runtime guards
+// ---------------------------------------------------------------------------------------------
+
+export type Guard<T> = (v: unknown) => v is T;
+
+/** Longest string accepted in a field that names something (tensor names, paths). */
+export const MAX_NAME_LENGTH = 64 * 1024;
+/** Largest chart export accepted from the webview (characters). */
+export const MAX_EXPORT_CONTENT = 64 * 1024 * 1024;
+
+/** A plain object (as postMessage / JSON produce): not an array, no inherited fields. */
+const isObject = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+
+export const str: Guard<string> = (v): v is string => typeof v === 'string';
+export const name: Guard<string> = (v): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
+export const num: Guard<number> = (v): v is number => typeof v === 'number' && !Number.isNaN(v);
+export const finite: Guard<number> = (v): v is number => typeof v === 'number' && Number.isFinite(v);
+export const count: Guard<number> = (v): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+export const int: Guard<number> = (v): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+export const bool: Guard<boolean> = (v): v is boolean => typeof v === 'boolean';
+export const fraction: Guard<number> = (v): v is number => typeof v === 'number' && v >= 0 && v <= 1;
+
+export function lit<const L extends string>(...values: L[]): Guard<L> {
+  return (v): v is L => typeof v === 'string' && (values as string[]).includes(v);
+}
+export function opt<T>(g: Guard<T>): Guard<T | undefined> {
+  return (v): v is T | undefined => v === undefined || g(v);
+}
+export function nullable<T>(g: Guard<T>): Guard<T | null> {
+  return (v): v is T | null => v === null || g(v);
+}
+export function arr<T>(g: Guard<T>, maxLength = Number.MAX_SAFE_INTEGER): Guard<T[]> {
+  return (v): v is T[] => {
+    if (!Array.isArray(v) || v.length > maxLength) return false;
+    for (let i = 0; i < v.length; i++) if (!g(v[i])) return false;
+    return true;
+  };
+}
+export function record<T>(g: Guard<T>): Guard<Record<string, T>> {
+  return (v): v is Record<string, T> => {
+    if (!isObject(v)) return false;
+    for (const k of Object.keys(v)) if (!g(v[k])) return false;
+    return true;
+  };
+}
+/**
+ * An object guard whose field list must name every field of T with a guard of that field's
+ * type (so the guard and the interface cannot drift apart). Extra fields are tolerated.
+ */
+export function obj<T>(fields: { [K in keyof T]-?: Guard<T[K]> }): Guard<T> {
+  const entries = Object.entries(fields) as [string, Guard<unknown>][];
+  return (v): v is T => {
+    if (!isObject(v)) return false;
+    for (const [k, g] of entries) if (!g(v[k])) return false;
+    return true;
+  };
+}
+/** A union of object guards discriminated by `type`. */
+export function tagged<T extends { type: string }>(byType: { [K in T['type']]: Guard<Extract<T, { type: K }>> }): Guard<T> {
+  const table = byType as Record<string, Guard<T>>;
+  return (v): v is T => isObject(v) && typeof v.type === 'string' && Object.prototype.hasOwnProperty.call(table, v.type) && table[v.type](v);
+}
+
+/** A JSON-compatible value, nested at most `depth` levels. */
+export function jsonValue(depth = 32): Guard<JsonValue> {
+  const check = (v: unknown, d: number): boolean => {
+    if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return true;
+    if (d <= 0) return false;
+    if (Array.isArray(v)) return v.every((x) => check(x, d - 1));
+    if (isObject(v)) return Object.keys(v).every((k) => check(v[k], d - 1));
+    return false;
+  };
+  return (v): v is JsonValue => check(v, depth);
+}
+
+const isSab: Guard<SharedArrayBuffer> = (v): v is SharedArrayBuffer =>
+  typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer && v.byteLength >= 4;
+
+export const isTensorRow: Guard<TensorRow> = obj<TensorRow>({
+  name: str,
+  dtype: str,
+  shape: arr(count),
+  numel: count,
+  nbytes: count,
+  storageId: opt(str),
+  sharesStorageWith: opt(arr(str)),
+});
+
+export const isHistogram: Guard<Histogram> = obj<Histogram>({ lo: finite, hi: finite, counts: arr(count, 4096) });
+
+export const isTensorStats: Guard<TensorStats> = obj<TensorStats>({
+  count: count,
+  nan: count,
+  inf: count,
+  zeros: count,
+  min: nullable(num),
+  max: nullable(num),
+  mean: nullable(num),
+  std: nullable(num),
+  l2: nullable(num),
+  histogram: nullable(isHistogram),
+});
+
+const isTotalsRowD: Guard<DtypeTotal> = obj<DtypeTotal>({ dtype: str, tensors: count, params: count, bytes: count });
+const isTotalsRowP: Guard<PrefixTotal> = obj<PrefixTotal>({ prefix: str, tensors: count, params: count, bytes: count });
+export const isTotals: Guard<Totals> = obj<Totals>({
+  params: count,
+  bytes: count,
+  tensors: count,
+  byDtype: arr(isTotalsRowD),
+  byPrefix: arr(isTotalsRowP),
+});
+
+export const isListing: Guard<Listing> = obj<Listing>({
+  path: str,
+  format: str,
+  metadata: record(jsonValue()),
+  values: record(jsonValue()),
+  tensors: arr(isTensorRow),
+  stateDictPrefix: str,
+  warnings: arr(str),
+  totals: isTotals,
+});
+
+export const isSlice2D: Guard<Slice2D> = (v): v is Slice2D =>
+  obj<Slice2D>({
+    rows: count,
+    cols: count,
+    values: arr(nullable(finite)),
+    rowIndex: arr(count),
+    colStep: finite,
+    sourceShape: (s): s is [number, number] => Array.isArray(s) && s.length === 2 && count(s[0]) && count(s[1]),
+  })(v) &&
+  v.values.length === v.rows * v.cols &&
+  v.rowIndex.length === v.rows;
+
+export const isErrorInfo: Guard<ErrorInfo> = obj<ErrorInfo>({ name: str, message: str, file: opt(str) });
+
+export const isStatsJobResult: Guard<StatsJobResult> = obj<StatsJobResult>({ done: count, failed: count });
+
+// --- host → worker
+
+export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
+  open: obj<WorkerOpenRequest>({ type: lit('open'), id: count, path: name }),
+  close: obj<WorkerCloseRequest>({ type: lit('close'), path: name }),
+  stats: obj<WorkerStatsRequest>({
+    type: lit('stats'),
+    id: count,
+    path: name,
+    tensors: arr(str),
+    priority: bool,
+    cancelFlag: isSab,
+  }),
+  slice2d: obj<WorkerSliceRequest>({
+    type: lit('slice2d'),
+    id: count,
+    path: name,
+    tensor: str,
+    maxRows: (v): v is number => count(v) && v >= 1 && v <= 4096,
+    maxCols: (v): v is number => count(v) && v >= 1 && v <= 4096,
+    cancelFlag: isSab,
+  }),
+  cancel: obj<WorkerCancelRequest>({ type: lit('cancel'), id: count }),
+  debug: obj<WorkerDebugRequest>({ type: lit('debug'), id: count, action: lit('throw', 'exit', 'spin') }),
+});
+
+// --- worker → host
+
+export const isWorkerToHost: Guard<WorkerToHost> = tagged<WorkerToHost>({
+  reply: obj<WorkerReply>({ type: lit('reply'), id: count, result: (_v): _v is unknown => true }),
+  failure: obj<WorkerFailure>({ type: lit('failure'), id: count, cancelled: bool, error: isErrorInfo }),
+  progress: obj<WorkerProgress>({ type: lit('progress'), id: count, fraction: fraction, tensor: opt(str) }),
+  statsItem: obj<WorkerStatsItem>({
+    type: lit('statsItem'),
+    id: count,
+    tensor: str,
+    stats: nullable(isTensorStats),
+    error: opt(isErrorInfo),
+  }),
+  log: obj<WorkerLog>({ type: lit('log'), level: lit('trace', 'debug', 'info', 'warn', 'error'), message: str }),
+});
+
+// --- webview → host
+
+const isExportData: Guard<ExportDataMessage> = (v): v is ExportDataMessage => {
+  if (!isObject(v) || v.type !== 'exportData') return false;
+  if (v.kind === 'table') return lit('csv', 'json')(v.format);
+  if (v.kind !== 'chart') return false;
+  if (!lit('histogram', 'heatmap')(v.chart) || !lit('svg', 'png', 'json')(v.format) || !name(v.tensor)) return false;
+  if (typeof v.content !== 'string' || v.content.length > MAX_EXPORT_CONTENT) return false;
+  if (v.format === 'png') return /^data:image\/png;base64,[A-Za-z0-9+/]*={0,2}$/.test(v.content);
+  if (v.format === 'svg') return v.content.trimStart().startsWith('<svg');
+  return true;
+};
+
+export const isWebviewToHost: Guard<WebviewToHost> = tagged<WebviewToHost>({
+  ready: obj<ReadyMessage>({ type: lit('ready') }),
+  selectTensor: obj<SelectTensorMessage>({ type: lit('selectTensor'), name: name }),
+  computeStats: obj<ComputeStatsMessage>({ type: lit('computeStats') }),
+  cancelStats: obj<CancelStatsMessage>({ type: lit('cancelStats') }),
+  exportData: isExportData,
+});
+
+// --- host → webview
+
+const isStatsEntry: Guard<StatsEntry> = obj<StatsEntry>({ name: str, stats: nullable(isTensorStats), error: opt(str) });
+const isSettings = obj<InitMessage['settings']>({ autoCompute: bool, maxAutoBytes: num });
+
+export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
+  init: obj<InitMessage>({
+    type: lit('init'),
+    fileName: str,
+    listing: nullable(isListing),
+    error: opt(isErrorInfo),
+    stats: arr(isStatsEntry),
+    settings: isSettings,
+  }),
+  statsUpdate: obj<StatsUpdateMessage>({ type: lit('statsUpdate'), entries: arr(isStatsEntry) }),
+  statsProgress: obj<StatsProgressMessage>({
+    type: lit('statsProgress'),
+    state: lit('idle', 'running', 'done', 'cancelled', 'skipped', 'failed'),
+    done: count,
+    total: count,
+    fraction: fraction,
+    reason: opt(str),
+  }),
+  tensorProgress: obj<TensorProgressMessage>({ type: lit('tensorProgress'), name: str, fraction: fraction }),
+  sliceData: obj<SliceDataMessage>({ type: lit('sliceData'), name: str, slice: nullable(isSlice2D), error: opt(str) }),
+  error: obj<ErrorMessage>({ type: lit('error'), message: str, tensor: opt(str) }),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the senders
+// ---------------------------------------------------------------------------------------------
+
+/** JSON-safe number: NaN and ±Infinity become null (postMessage to a webview is JSON). */
+export function jsonNumber(x: number | null | undefined): number | null {
+  return typeof x === 'number' && Number.isFinite(x) ? x : null;
+}
+
+/** A copy of stats with every non-finite number replaced by null, so it survives JSON. */
+export function sanitizeStats(s: TensorStats): TensorStats {
+  const h = s.histogram;
+  return {
+    count: s.count,
+    nan: s.nan,
+    inf: s.inf,
+    zeros: s.zeros,
+    min: jsonNumber(s.min),
+    max: jsonNumber(s.max),
+    mean: jsonNumber(s.mean),
+    std: jsonNumber(s.std),
+    l2: jsonNumber(s.l2),
+    histogram: h && Number.isFinite(h.lo) && Number.isFinite(h.hi) ? { lo: h.lo, hi: h.hi, counts: Array.from(h.counts) } : null,
+  };
+}
+
+export function errorInfo(e: unknown): ErrorInfo {
+  if (e instanceof Error) {
+    const file = (e as { file?: unknown }).file;
+    return { name: e.name, message: e.message, ...(typeof file === 'string' ? { file } : {}) };
+  }
+  return { name: 'Error', message: String(e) };
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(x)}`);
+}

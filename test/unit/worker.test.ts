@@ -1,0 +1,333 @@
+// The analysis worker in a real worker_threads thread (dist/worker.js; build it first with
+// `node scripts/build.mjs`), driven through the host-side RPC (src/extension/workerHost.ts).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { WorkerCrashedError, WorkerHost, WorkerJobError, type Logger } from '../../src/extension/workerHost';
+import type { TensorStats } from '../../src/analysis/protocol';
+import { isWorkerToHost } from '../../src/analysis/protocol';
+import { REPO_ROOT } from '../helpers';
+
+const WORKER = join(REPO_ROOT, 'dist', 'worker.js');
+
+// --- a tiny safetensors writer (plain Buffer code) ---------------------------------------------
+
+interface FixtureTensor {
+  name: string;
+  shape: number[];
+  /** F32 values, or a byte size for a tensor of zeros left as a sparse hole in the file. */
+  data: Float32Array | { zerosBytes: number };
+}
+
+async function writeSafetensors(path: string, tensors: FixtureTensor[], metadata?: Record<string, string>): Promise<void> {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    const n = t.data instanceof Float32Array ? t.data.byteLength : t.data.zerosBytes;
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + n] };
+    offset += n;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const fh = await fsp.open(path, 'w');
+  try {
+    await fh.write(Buffer.concat([len, json]), 0, 8 + json.length, 0);
+    let at = 8 + json.length;
+    for (const t of tensors) {
+      if (t.data instanceof Float32Array) {
+        await fh.write(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), 0, t.data.byteLength, at);
+        at += t.data.byteLength;
+      } else at += t.data.zerosBytes;
+    }
+    await fh.truncate(at); // holes read back as zeros and take no disk space
+  } finally {
+    await fh.close();
+  }
+}
+
+function quietLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const add = (level: string) => (m: string) => void lines.push(`${level}: ${m}`);
+  return { lines, trace: add('trace'), debug: add('debug'), info: add('info'), warn: add('warn'), error: add('error') };
+}
+
+let dir: string;
+let small: string;
+let big: string;
+let several: string;
+
+const A = Float32Array.from([1, 2, 3, 4, 5, 6]);
+const B = Float32Array.from([0, 0, NaN, Infinity, -2, 2, 0, 1]);
+
+before(async () => {
+  assert.ok(existsSync(WORKER), `${WORKER} is missing: run \`node scripts/build.mjs\` first`);
+  dir = mkdtempSync(join(tmpdir(), 'ckpt-worker-'));
+  small = join(dir, 'small.safetensors');
+  await writeSafetensors(
+    small,
+    [
+      { name: 'encoder.layer.0.weight', shape: [2, 3], data: A },
+      { name: 'encoder.layer.0.bias', shape: [8], data: B },
+      { name: 'head.weight', shape: [2, 2], data: Float32Array.from([-1, 1, -1, 1]) },
+    ],
+    { format: 'pt', note: 'fixture' },
+  );
+  // 1.6 GB of zeros (sparse): statistics stream it twice, which takes seconds.
+  big = join(dir, 'big.safetensors');
+  await writeSafetensors(big, [{ name: 'huge', shape: [400_000_000], data: { zerosBytes: 1_600_000_000 } }]);
+  // Three 160 MB tensors and one tiny one, for the priority test.
+  several = join(dir, 'several.safetensors');
+  await writeSafetensors(several, [
+    { name: 'a', shape: [40_000_000], data: { zerosBytes: 160_000_000 } },
+    { name: 'b', shape: [40_000_000], data: { zerosBytes: 160_000_000 } },
+    { name: 'c', shape: [40_000_000], data: { zerosBytes: 160_000_000 } },
+    { name: 'tiny', shape: [3], data: Float32Array.from([1, 2, 3]) },
+  ]);
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function newHost(extra: Partial<ConstructorParameters<typeof WorkerHost>[0]> = {}): WorkerHost & { logger: ReturnType<typeof quietLog> } {
+  const logger = quietLog();
+  const h = new WorkerHost({ workerPath: WORKER, log: logger, ...extra }) as WorkerHost & { logger: ReturnType<typeof quietLog> };
+  h.logger = logger;
+  return h;
+}
+
+describe('analysis worker', () => {
+  test('opens a safetensors file: tensors, totals, metadata', async () => {
+    const host = newHost();
+    try {
+      const l = await host.open(small).promise;
+      assert.equal(l.format, 'safetensors');
+      assert.deepEqual(
+        l.tensors.map((t) => [t.name, t.dtype, t.shape, t.numel, t.nbytes]),
+        [
+          ['encoder.layer.0.weight', 'F32', [2, 3], 6, 24],
+          ['encoder.layer.0.bias', 'F32', [8], 8, 32],
+          ['head.weight', 'F32', [2, 2], 4, 16],
+        ].sort(() => 0),
+      );
+      assert.equal(l.totals.params, 18);
+      assert.equal(l.totals.bytes, 72);
+      assert.equal(l.totals.tensors, 3);
+      assert.deepEqual(l.metadata, { format: 'pt', note: 'fixture' });
+      assert.equal(host.workersStarted, 1);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('an unreadable file fails the job with an error naming the file; the worker lives on', async () => {
+    const host = newHost();
+    try {
+      const missing = join(dir, 'nope.safetensors');
+      await assert.rejects(host.open(missing).promise, (e: Error) => e instanceof WorkerJobError && e.message.includes(missing));
+      const l = await host.open(small).promise;
+      assert.equal(l.tensors.length, 3);
+      assert.equal(host.workersStarted, 1);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('statistics stream per tensor, with progress', async () => {
+    const host = newHost();
+    try {
+      const items: Record<string, TensorStats | null> = {};
+      const progress: number[] = [];
+      const r = await host.stats(small, ['encoder.layer.0.weight', 'encoder.layer.0.bias', 'nope'], {
+        onItem: (name, s) => void (items[name] = s),
+        onProgress: (f) => void progress.push(f),
+      }).promise;
+      assert.deepEqual(r, { done: 2, failed: 1 });
+      const w = items['encoder.layer.0.weight']!;
+      assert.equal(w.count, 6);
+      assert.equal(w.mean, 3.5);
+      assert.equal(w.min, 1);
+      assert.equal(w.max, 6);
+      assert.ok(Math.abs(w.std! - Math.sqrt(3.5)) < 1e-9);
+      assert.equal(w.histogram!.counts.length, 64);
+      const b = items['encoder.layer.0.bias']!;
+      assert.equal(b.nan, 1);
+      assert.equal(b.inf, 1);
+      assert.equal(b.zeros, 3);
+      assert.equal(b.min, -2);
+      assert.equal(items['nope'], null);
+      assert.ok(progress.length >= 1 && progress.at(-1) === 1);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('slice2d returns a downsampled 2-D view with nulls for non-finite cells', async () => {
+    const host = newHost();
+    try {
+      const s = await host.slice2d(small, 'encoder.layer.0.weight', 128, 128).promise;
+      assert.equal(s.rows, 2);
+      assert.equal(s.cols, 3);
+      assert.deepEqual(s.values, [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(s.sourceShape, [2, 3]);
+      const big1 = await host.slice2d(small, 'encoder.layer.0.bias', 4, 4).promise;
+      assert.equal(big1.rows, 1);
+      assert.equal(big1.values.length, big1.cols);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('a cancelled long job stops within a fraction of a second (shared-memory flag, no restart)', async () => {
+    const host = newHost({ cancelGraceMs: 10_000 });
+    try {
+      let sawProgress!: () => void;
+      const progressed = new Promise<void>((r) => (sawProgress = r));
+      const t0 = Date.now();
+      const job = host.stats(big, ['huge'], { onProgress: (f) => f > 0 && sawProgress() });
+      await Promise.race([progressed, new Promise((r) => setTimeout(r, 1500))]);
+      const tCancel = Date.now();
+      job.cancel();
+      await assert.rejects(job.promise, (e: Error) => e.name === 'CancelledError');
+      const stopMs = Date.now() - tCancel;
+      assert.ok(stopMs < 1000, `stopped ${stopMs} ms after cancel`);
+      assert.equal(host.workersStarted, 1, 'the worker was not terminated');
+      // The same worker still serves jobs.
+      assert.equal((await host.open(small).promise).tensors.length, 3);
+      assert.equal(host.workersStarted, 1);
+      host.logger.lines.push(`info: cancel test: ran ${tCancel - t0} ms, stopped in ${stopMs} ms`);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('a job that ignores cancel gets the worker terminated and re-created lazily', async () => {
+    const host = newHost({ cancelGraceMs: 300, workerData: { testHooks: true } });
+    try {
+      await host.open(small).promise;
+      const spin = host.debug('spin');
+      await new Promise((r) => setTimeout(r, 100));
+      const t = Date.now();
+      spin.cancel();
+      await assert.rejects(spin.promise, (e: Error) => e.name === 'CancelledError');
+      assert.ok(Date.now() - t < 2000);
+      assert.ok(host.logger.lines.some((l) => l.startsWith('warn:') && l.includes('did not stop')));
+      const l = await host.open(small).promise;
+      assert.equal(l.tensors.length, 3);
+      assert.equal(host.workersStarted, 2);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('a cancelled job queued behind a busy, live job does not get the worker restarted', async () => {
+    const host = newHost({ cancelGraceMs: 300 });
+    try {
+      let sawProgress!: () => void;
+      const progressed = new Promise<void>((r) => (sawProgress = r));
+      const busy = host.stats(big, ['huge'], { onProgress: (f) => f > 0 && sawProgress() });
+      await progressed;
+      const queued = host.slice2d(small, 'head.weight');
+      queued.cancel();
+      await new Promise((r) => setTimeout(r, 1200)); // four grace periods
+      assert.equal(host.workersStarted, 1, 'not terminated while the busy job makes progress');
+      busy.cancel();
+      await assert.rejects(busy.promise, (e: Error) => e.name === 'CancelledError');
+      await assert.rejects(queued.promise, (e: Error) => e.name === 'CancelledError');
+      assert.equal(host.workersStarted, 1);
+      assert.ok(host.logger.lines.some((l) => l.includes('is waiting behind')));
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('a crashing worker rejects its pending jobs with a clear error; the next job gets a new worker', async () => {
+    const host = newHost({ workerData: { testHooks: true } });
+    try {
+      await host.open(small).promise;
+      const long = host.stats(big, ['huge']);
+      const crash = host.debug('throw');
+      await assert.rejects(crash.promise, (e: Error) => e instanceof WorkerCrashedError && /stopped unexpectedly/.test(e.message) && /deliberate crash/.test(e.message));
+      await assert.rejects(long.promise, (e: Error) => e instanceof WorkerCrashedError);
+      assert.ok(host.logger.lines.some((l) => l.startsWith('error:') && l.includes('crashed')));
+      assert.equal((await host.open(small).promise).tensors.length, 3);
+      assert.equal(host.workersStarted, 2);
+
+      const exit = host.debug('exit');
+      await assert.rejects(exit.promise, (e: Error) => e instanceof WorkerCrashedError && /exit code 3/.test(e.message));
+      assert.equal((await host.stats(small, ['head.weight']).promise).done, 1);
+      assert.equal(host.workersStarted, 3);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('debug hooks are refused unless enabled', async () => {
+    const host = newHost();
+    try {
+      await assert.rejects(host.debug('exit').promise, /disabled/);
+      assert.equal(host.workersStarted, 1);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('a priority job goes before the tensors a background job has not started yet', async () => {
+    const host = newHost();
+    try {
+      const order: string[] = [];
+      let firstProgress!: () => void;
+      const started = new Promise<void>((r) => (firstProgress = r));
+      const bg = host.stats(several, ['a', 'b', 'c', 'tiny'], {
+        onItem: (n) => void order.push(`bg:${n}`),
+        onProgress: (f) => f > 0 && firstProgress(),
+      });
+      await started;
+      const pr = host.stats(several, ['tiny'], { priority: true, onItem: (n) => void order.push(`pr:${n}`) });
+      await pr.promise;
+      await bg.promise;
+      const iTiny = order.indexOf('pr:tiny');
+      assert.ok(iTiny >= 0 && iTiny < order.indexOf('bg:c'), order.join(' '));
+      assert.equal(order.filter((x) => x.startsWith('bg:')).length, 4);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  test('dispose rejects new jobs instead of throwing', async () => {
+    const host = newHost();
+    host.dispose();
+    await assert.rejects(host.open(small).promise, WorkerCrashedError);
+  });
+
+  test('the worker drops malformed messages and keeps serving', async () => {
+    const w = new Worker(WORKER);
+    try {
+      const replies: unknown[] = [];
+      const got = new Promise<void>((resolve) => {
+        w.on('message', (m) => {
+          assert.ok(isWorkerToHost(m));
+          replies.push(m);
+          if ((m as { type: string }).type === 'reply') resolve();
+        });
+      });
+      w.postMessage({ type: 'open' }); // no id, no path
+      w.postMessage({ type: 'stats', id: 1, path: small, tensors: ['a'], priority: false, cancelFlag: new ArrayBuffer(4) }); // not shared
+      w.postMessage('hello');
+      w.postMessage({ type: 'open', id: 7, path: small });
+      await got;
+      const logs = replies.filter((m) => (m as { type: string }).type === 'log' && (m as { message: string }).message.includes('malformed'));
+      assert.equal(logs.length, 3);
+      assert.equal((replies.at(-1) as { id: number }).id, 7);
+    } finally {
+      await w.terminate();
+    }
+  });
+});
