@@ -78,6 +78,9 @@ export async function* tensorChunks(t: TensorInfo, opts: ReadOptions = {}): Asyn
     for (let done = 0, i = 0; done < t.numel; i++) {
       check();
       const n = Math.min(chunkElems, t.numel - done);
+      // Synchronous small reads never give the event loop a turn: let it run every 64 chunks
+      // so a worker still hears new requests in the middle of a multi-GB tensor.
+      if (i % 64 === 63) await new Promise<void>((r) => setImmediate(r));
       const bytes: Uint8Array = await next!;
       const after = done + n;
       next = after < t.numel ? fetch(after, Math.min(chunkElems, t.numel - after), (i + 1) % 2) : undefined;
