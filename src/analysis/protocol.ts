@@ -26,26 +26,9 @@ export interface TensorRow {
   sharesStorageWith?: string[];
 }
 
-export interface Histogram {
-  /** Outer edges of the 64 equal-width bins. */
-  lo: number;
-  hi: number;
-  counts: number[];
-}
-
-/** Statistics of one tensor; min…l2 and the histogram are null when it has no finite values. */
-export interface TensorStats {
-  count: number;
-  nan: number;
-  inf: number;
-  zeros: number;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  std: number | null;
-  l2: number | null;
-  histogram: Histogram | null;
-}
+// Statistics cross every boundary as computed; one definition, in the statistics module.
+export type { Histogram, TensorStats } from './stats/statsTypes';
+import type { Histogram, TensorStats } from './stats/statsTypes';
 
 export interface DtypeTotal {
   dtype: string;

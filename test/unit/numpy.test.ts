@@ -4,54 +4,14 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
-import type { Checkpoint, TensorInfo } from '../../src/analysis/core/checkpoint';
-import { isComplex } from '../../src/analysis/core/dtype';
 import { CheckpointError } from '../../src/analysis/core/errors';
-import { readTensor, tensorChunks } from '../../src/analysis/core/tensorData';
-import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
+import { readTensor } from '../../src/analysis/core/tensorData';
 import { MemorySource } from '../../src/analysis/io/byteSource';
 import { LiteralError, openNpy, openNpz, parseNpyHeader, parsePythonLiteral, readNpyHeader, formatPy } from '../../src/analysis/formats/numpy';
-import { close, fixture } from '../helpers';
-import { assertStats } from '../expectations';
+import { fixture } from '../helpers';
+import { checkAgainstExpected } from '../expectations';
 
 // --- fixtures made by test/fixtures/make_array_fixtures.py -----------------------------------
-
-interface Expected {
-  format: string;
-  metadata: Record<string, unknown>;
-  warnings: number;
-  tensors: { name: string; dtype: string; shape: number[]; stats: TensorStats; values?: (number | string)[] }[];
-}
-
-const fromJson = (v: number | string): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
-
-
-/** All decoded values (complex: interleaved re, im), concatenated from the chunked reader. */
-async function allValues(t: TensorInfo): Promise<number[]> {
-  const out: number[] = [];
-  for await (const c of tensorChunks(t)) out.push(...c);
-  return out;
-}
-
-async function checkAgainstExpected(ckpt: Checkpoint, expectedPath: string): Promise<void> {
-  const want = JSON.parse(readFileSync(expectedPath, 'utf8')) as Expected;
-  assert.equal(ckpt.format, want.format);
-  assert.deepEqual(ckpt.metadata, want.metadata);
-  assert.equal(ckpt.warnings.length, want.warnings, ckpt.warnings.join('\n'));
-  assert.deepEqual(ckpt.tensors.map((t) => t.name), want.tensors.map((t) => t.name));
-  for (const [i, w] of want.tensors.entries()) {
-    const t = ckpt.tensors[i];
-    assert.equal(t.dtype, w.dtype, w.name);
-    assert.deepEqual(t.shape, w.shape, w.name);
-    if (w.values) {
-      const got = await allValues(t);
-      assert.equal(got.length, w.values.length, `${w.name}: value count`);
-      got.forEach((v, j) => assert.ok(close(v, fromJson(w.values![j]), 1e-7, 0) || Object.is(v, fromJson(w.values![j])), `${w.name}[${j}]: ${v} vs ${w.values![j]}`));
-    }
-    if (isComplex(t.dtype)) continue; // complex statistics: see safetensors.test.ts
-    assertStats(await computeTensorStats(t), w.stats, `${ckpt.path} ${w.name}`);
-  }
-}
 
 const ARRAYS = fixture('arrays');
 for (const name of readdirSync(ARRAYS).filter((n) => /\.np[yz]$/.test(n))) {

@@ -235,14 +235,14 @@ describe('analysis worker', () => {
       const busy = host.stats(big, ['huge'], { onProgress: (f) => f > 0 && sawProgress() });
       await progressed;
       const queued = host.slice2d(small, 'head.weight');
+      const queuedRejected = assert.rejects(queued.promise, (e: Error) => e.name === 'CancelledError');
       queued.cancel();
       await new Promise((r) => setTimeout(r, 1200)); // four grace periods
       assert.equal(host.workersStarted, 1, 'not terminated while the busy job makes progress');
       busy.cancel();
       await assert.rejects(busy.promise, (e: Error) => e.name === 'CancelledError');
-      await assert.rejects(queued.promise, (e: Error) => e.name === 'CancelledError');
+      await queuedRejected;
       assert.equal(host.workersStarted, 1);
-      assert.ok(host.logger.lines.some((l) => l.includes('is waiting behind')));
     } finally {
       host.dispose();
     }

@@ -5,30 +5,14 @@
 import type { TensorInfo } from '../core/checkpoint';
 import { type Decoded, dtypeSize, isComplex } from '../core/dtype';
 import { CancelledError } from '../core/errors';
+import type { Histogram, TensorStats } from './statsTypes';
 import { DEFAULT_CHUNK_BYTES, readTensor, tensorChunks } from '../core/tensorData';
 
 export const HISTOGRAM_BINS = 64;
 /** Elements per kernel call (see Moments.add). */
 const BLOCK = 1 << 16;
 
-export interface Histogram {
-  lo: number;
-  hi: number;
-  counts: number[];
-}
-
-export interface TensorStats {
-  count: number;
-  nan: number;
-  inf: number;
-  zeros: number;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  std: number | null;
-  l2: number | null;
-  histogram: Histogram | null;
-}
+export type { Histogram, TensorStats } from './statsTypes';
 
 export interface StatsOptions {
   isCancelled?: () => boolean;
