@@ -15,12 +15,13 @@ const common = {
   logLevel: 'warning',
   absWorkingDir: root,
 };
-const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
+// tfjs-node carries a native addon and is optional: bundles require it at run time, if present.
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/tfjs-node'] };
 
 const builds = [
   // Extension host: the only bundle allowed to see `vscode`.
-  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
-  // Worker and CLI: no externals, so an accidental `import 'vscode'` fails the build.
+  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode', ...node.external] },
+  // Worker and CLI: `vscode` is not external, so an accidental `import 'vscode'` fails the build.
   { ...node, entryPoints: ['src/analysis/worker/worker.ts'], outfile: 'dist/worker.js' },
   { ...node, entryPoints: ['src/analysis/stats/statsWorker.ts'], outfile: 'dist/statsWorker.js' },
   { ...node, entryPoints: ['src/analysis/cli/ckptLens.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
@@ -63,4 +64,10 @@ if (args.has('--watch')) {
     const src = join(root, 'media', css);
     if (existsSync(src)) { mkdirSync(join(root, 'dist/webviews'), { recursive: true }); copyFileSync(src, join(root, 'dist/webviews', css)); }
   }
+}
+// The tfjs wasm backend loads its binaries from the bundle's folder (see src/analysis/model/backend.ts).
+{
+  const wasmDir = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  for (const f of readdirSync(wasmDir).filter((n) => /^tfjs-backend-wasm.*\.wasm$/.test(n))) copyFileSync(join(wasmDir, f), join(root, 'dist', f));
 }

@@ -5,6 +5,7 @@ import type { TensorStats } from '../stats/tensorStats';
 import { computeAllStats } from '../stats/statsPool';
 import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
+import { evalMain } from './evalCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -13,7 +14,9 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
   --stats      compute per-tensor statistics (min, max, mean, std, l2, zeros, nan, inf)
   --histogram  with --stats: include the 64-bin histogram of each tensor
   --threads N  threads for --stats (default: the number of cores)
-  --json       print one JSON object instead of a table`;
+  --json       print one JSON object instead of a table
+
+       ckpt-lens eval CKPT --data PATH [options]   (see ckpt-lens eval --help)`;
 
 interface Args {
   command: string;
@@ -93,6 +96,7 @@ function fmt(v: number | null): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'eval') return evalMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);
