@@ -121,6 +121,28 @@ export interface WorkerSliceRequest {
   cancelFlag: SharedArrayBuffer;
 }
 
+/** Evaluate the network a checkpoint holds on a dataset (loss, accuracy) with tfjs. */
+export interface WorkerEvaluateRequest {
+  type: 'evaluate';
+  id: number;
+  checkpoint: string;
+  data: string;
+  labels?: string;
+  split?: 'test' | 'train';
+  arch?: string;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  cancelFlag: SharedArrayBuffer;
+}
+
+/** What `evaluate` replies (the CLI's `ckpt-lens eval --json` object). */
+export interface EvalSummary {
+  loss: number;
+  accuracy: number;
+  n: number;
+  backend: string;
+  seconds: number;
+}
+
 /** Cancellation by message, for jobs that are waiting (not in a CPU loop). The flag is the fast path. */
 export interface WorkerCancelRequest {
   type: 'cancel';
@@ -139,6 +161,7 @@ export type HostToWorker =
   | WorkerCloseRequest
   | WorkerStatsRequest
   | WorkerSliceRequest
+  | WorkerEvaluateRequest
   | WorkerCancelRequest
   | WorkerDebugRequest;
 
@@ -442,6 +465,8 @@ export const isSlice2D: Guard<Slice2D> = (v): v is Slice2D =>
 
 export const isErrorInfo: Guard<ErrorInfo> = obj<ErrorInfo>({ name: str, message: str, file: opt(str) });
 
+export const isEvalSummary: Guard<EvalSummary> = obj<EvalSummary>({ loss: num, accuracy: fraction, n: count, backend: str, seconds: num });
+
 export const isStatsJobResult: Guard<StatsJobResult> = obj<StatsJobResult>({ done: count, failed: count });
 
 // --- host → worker
@@ -464,6 +489,17 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
     tensor: str,
     maxRows: (v): v is number => count(v) && v >= 1 && v <= 4096,
     maxCols: (v): v is number => count(v) && v >= 1 && v <= 4096,
+    cancelFlag: isSab,
+  }),
+  evaluate: obj<WorkerEvaluateRequest>({
+    type: lit('evaluate'),
+    id: count,
+    checkpoint: name,
+    data: name,
+    labels: opt(name),
+    split: opt(lit('test', 'train')),
+    arch: opt(name),
+    backend: lit('auto', 'tensorflow', 'wasm', 'cpu'),
     cancelFlag: isSab,
   }),
   cancel: obj<WorkerCancelRequest>({ type: lit('cancel'), id: count }),

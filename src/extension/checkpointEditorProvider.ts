@@ -36,6 +36,25 @@ import type { JobHandle, WorkerHost } from './workerHost';
 
 export const VIEW_TYPE = 'checkpointLens.editor';
 
+/** What `checkpointLens.openWith` returns: a summary of the opened checkpoint. */
+export interface OpenSummary {
+  uri: string;
+  format: string | null;
+  tensors: number;
+  params: number;
+  bytes: number;
+  error?: string;
+}
+
+/** What `checkpointLens.computeStatistics` returns once the statistics job has ended. */
+export interface StatsSummary {
+  uri: string;
+  state: StatsState;
+  done: number;
+  total: number;
+  reason?: string;
+}
+
 /** Statistics reach the webviews in batches at most this often. */
 const FLUSH_MS = 150;
 
@@ -140,6 +159,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly statusItem: vscode.StatusBarItem;
   private activeDoc: CheckpointDocument | undefined;
   private readonly docs = new Set<CheckpointDocument>();
+  private readonly opening = new Map<string, Promise<CheckpointDocument>>();
 
   static register(context: vscode.ExtensionContext, worker: WorkerHost): CheckpointEditorProvider {
     const provider = new CheckpointEditorProvider(context, worker);
@@ -172,9 +192,37 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     return this.activeDoc;
   }
 
+  /** The open document of `uri` (waits for one being opened), else undefined. */
+  async documentFor(uri: vscode.Uri): Promise<CheckpointDocument | undefined> {
+    const key = uri.toString();
+    for (const d of this.docs) if (d.uri.toString() === key) return d;
+    return this.opening.get(key);
+  }
+
+  summary(doc: CheckpointDocument): OpenSummary {
+    const l = doc.listing;
+    return {
+      uri: doc.uri.toString(),
+      format: l?.format ?? null,
+      tensors: l?.tensors.length ?? 0,
+      params: l?.totals.params ?? 0,
+      bytes: l?.totals.bytes ?? 0,
+      ...(doc.openError ? { error: doc.openError.message } : {}),
+    };
+  }
+
   // --- CustomReadonlyEditorProvider ----------------------------------------------------------
 
-  async openCustomDocument(uri: vscode.Uri, _ctx: vscode.CustomDocumentOpenContext, token: vscode.CancellationToken): Promise<CheckpointDocument> {
+  openCustomDocument(uri: vscode.Uri, ctx: vscode.CustomDocumentOpenContext, token: vscode.CancellationToken): Promise<CheckpointDocument> {
+    const key = uri.toString();
+    const p = this.openDocument(uri, ctx, token).finally(() => {
+      if (this.opening.get(key) === p) this.opening.delete(key);
+    });
+    this.opening.set(key, p);
+    return p;
+  }
+
+  private async openDocument(uri: vscode.Uri, _ctx: vscode.CustomDocumentOpenContext, token: vscode.CancellationToken): Promise<CheckpointDocument> {
     if (uri.scheme !== 'file') {
       return new CheckpointDocument(uri, null, { name: 'Error', message: `Checkpoint Lens reads local files only (this is a ${uri.scheme}: resource).` });
     }
@@ -361,16 +409,30 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     this.statusItem.show();
   }
 
-  /** Cancels the background statistics of the active editor's checkpoint (or of any). */
-  cancelActiveStatistics(): void {
-    const doc = this.activeDoc?.background ? this.activeDoc : [...this.docs].find((d) => d.background);
-    if (doc) this.cancelBackground(doc);
+  /**
+   * Cancels the background statistics of `uri`'s checkpoint, else of the active editor's, else
+   * of any running. Returns whether a running job was cancelled.
+   */
+  async cancelStatistics(uri?: vscode.Uri): Promise<boolean> {
+    const doc = uri ? await this.documentFor(uri) : this.activeDoc?.background ? this.activeDoc : [...this.docs].find((d) => d.background);
+    if (!doc?.background) return false;
+    this.cancelBackground(doc);
+    return true;
   }
 
-  startActiveStatistics(): boolean {
-    if (!this.activeDoc) return false;
-    this.startBackground(this.activeDoc);
-    return true;
+  /**
+   * Computes the statistics of every tensor of `uri`'s checkpoint (else the active editor's)
+   * not known yet, and resolves when that job has ended (done, cancelled or failed).
+   * Undefined when no such checkpoint is open.
+   */
+  async computeStatistics(uri?: vscode.Uri): Promise<StatsSummary | undefined> {
+    const doc = uri ? await this.documentFor(uri) : this.activeDoc;
+    if (!doc?.listing) return undefined;
+    this.startBackground(doc);
+    // finishBackground is chained to the job first, so the progress is final once this resumes.
+    await doc.background?.promise.catch(() => undefined);
+    const p = doc.progress;
+    return { uri: doc.uri.toString(), state: p.state, done: p.done, total: p.total, ...(p.reason ? { reason: p.reason } : {}) };
   }
 
   // --- Selection -------------------------------------------------------------------------------
@@ -421,12 +483,15 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
 
   // --- Export ----------------------------------------------------------------------------------
 
-  /** Command: export the active editor's table (asks CSV or JSON when not given). */
-  async exportActiveTable(format?: 'csv' | 'json'): Promise<void> {
+  /**
+   * Command: export the active editor's table (asks CSV or JSON, and where, when not given).
+   * Returns the written file, or undefined (nothing open, cancelled, or failed).
+   */
+  async exportActiveTable(format?: 'csv' | 'json', target?: vscode.Uri): Promise<vscode.Uri | undefined> {
     const doc = this.activeDoc;
     if (!doc?.listing) {
       void vscode.window.showInformationMessage('Open a checkpoint in Checkpoint Lens first.');
-      return;
+      return undefined;
     }
     const picked =
       format ??
@@ -439,12 +504,12 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           { title: 'Export the tensor table as' },
         )
       )?.format;
-    if (!picked) return;
-    await this.exportData(doc, { type: 'exportData', kind: 'table', format: picked });
+    if (!picked) return undefined;
+    return this.exportData(doc, { type: 'exportData', kind: 'table', format: picked }, target);
   }
 
-  private async exportData(doc: CheckpointDocument, msg: ExportDataMessage): Promise<void> {
-    if (!doc.listing) return;
+  private async exportData(doc: CheckpointDocument, msg: ExportDataMessage, to?: vscode.Uri): Promise<vscode.Uri | undefined> {
+    if (!doc.listing) return undefined;
     const stem = checkpointStem(doc.path);
     let fileName: string;
     let bytes: Uint8Array;
@@ -461,16 +526,18 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       filters = { svg: { 'SVG image': ['svg'] }, png: { 'PNG image': ['png'] }, json: { JSON: ['json'] } }[msg.format];
     }
     const defaultUri = vscode.Uri.joinPath(doc.uri, '..', fileName);
-    const target = await vscode.window.showSaveDialog({ defaultUri, filters, title: 'Export from Checkpoint Lens' });
-    if (!target) return;
+    const target = to ?? (await vscode.window.showSaveDialog({ defaultUri, filters, title: 'Export from Checkpoint Lens' }));
+    if (!target) return undefined;
     try {
       if (target.scheme === 'file') await writeFileAtomic(target.fsPath, bytes);
       else await vscode.workspace.fs.writeFile(target, bytes);
       log().info(`exported ${fileName} to ${target.toString(true)} (${bytes.byteLength} bytes)`);
       void vscode.window.showInformationMessage(`Exported ${basename(target.path)}.`);
+      return target;
     } catch (e) {
       log().error(`export to ${target.toString(true)} failed: ${(e as Error).message}`);
       void vscode.window.showErrorMessage(`Export failed: ${(e as Error).message}`);
+      return undefined;
     }
   }
 }

@@ -1,7 +1,8 @@
 // Extension entry: thin. Creates the log, the lazily started analysis worker and the custom
 // editor, and registers the commands. All analysis runs in dist/worker.js.
 import * as vscode from 'vscode';
-import { CheckpointEditorProvider, VIEW_TYPE } from './checkpointEditorProvider';
+import { CheckpointEditorProvider, VIEW_TYPE, type OpenSummary, type StatsSummary } from './checkpointEditorProvider';
+import { registerEvaluateCommand } from './evaluateCommand';
 import { createLog } from './log';
 import { WorkerHost } from './workerHost';
 
@@ -14,8 +15,10 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push({ dispose: () => worker.dispose() });
   const provider = CheckpointEditorProvider.register(context, worker);
 
+  // Each command returns its result (used by the integration tests; the UI ignores it).
   context.subscriptions.push(
-    vscode.commands.registerCommand('checkpointLens.openWith', async (uri?: vscode.Uri) => {
+    // openWith(uri?) → a summary of the opened checkpoint (format, tensors, params, bytes).
+    vscode.commands.registerCommand('checkpointLens.openWith', async (uri?: vscode.Uri): Promise<OpenSummary | undefined> => {
       let target = uri instanceof vscode.Uri ? uri : activeResource();
       if (!target) {
         const picked = await vscode.window.showOpenDialog({
@@ -25,16 +28,31 @@ export function activate(context: vscode.ExtensionContext): void {
         });
         target = picked?.[0];
       }
-      if (target) await vscode.commands.executeCommand('vscode.openWith', target, VIEW_TYPE);
+      if (!target) return undefined;
+      await vscode.commands.executeCommand('vscode.openWith', target, VIEW_TYPE);
+      const doc = await provider.documentFor(target);
+      return doc && provider.summary(doc);
     }),
-    vscode.commands.registerCommand('checkpointLens.exportTable', (format?: unknown) =>
-      provider.exportActiveTable(format === 'csv' || format === 'json' ? format : undefined),
+    // exportTable(format?: 'csv' | 'json', target?: Uri) → the written file.
+    vscode.commands.registerCommand('checkpointLens.exportTable', (format?: unknown, target?: unknown) =>
+      provider.exportActiveTable(
+        format === 'csv' || format === 'json' ? format : undefined,
+        target instanceof vscode.Uri ? target : undefined,
+      ),
     ),
-    vscode.commands.registerCommand('checkpointLens.computeStatistics', () => {
-      if (!provider.startActiveStatistics()) void vscode.window.showInformationMessage('Open a checkpoint in Checkpoint Lens first.');
+    // computeStatistics(uri?) → the job's end state ({ state, done, total }) once it has ended.
+    vscode.commands.registerCommand('checkpointLens.computeStatistics', async (uri?: unknown): Promise<StatsSummary | undefined> => {
+      const r = await provider.computeStatistics(uri instanceof vscode.Uri ? uri : undefined);
+      if (!r) void vscode.window.showInformationMessage('Open a checkpoint in Checkpoint Lens first.');
+      return r;
     }),
-    vscode.commands.registerCommand('checkpointLens.cancelStatistics', () => provider.cancelActiveStatistics()),
+    // cancelStatistics(uri?) → whether a running job was cancelled.
+    vscode.commands.registerCommand('checkpointLens.cancelStatistics', (uri?: unknown) =>
+      provider.cancelStatistics(uri instanceof vscode.Uri ? uri : undefined),
+    ),
   );
+  // evaluate(uri?, { checkpoint?, data?, labels?, split?, arch? }) → { loss, accuracy, n, backend, seconds }.
+  context.subscriptions.push(registerEvaluateCommand(context, worker, log));
   log.info('Checkpoint Lens activated');
 }
 

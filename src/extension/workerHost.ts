@@ -10,17 +10,20 @@
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../analysis/core/errors';
 import {
+  isEvalSummary,
   isListing,
   isSlice2D,
   isStatsJobResult,
   isWorkerToHost,
   type ErrorInfo,
+  type EvalSummary,
   type Guard,
   type HostToWorker,
   type Listing,
   type Slice2D,
   type StatsJobResult,
   type TensorStats,
+  type WorkerEvaluateRequest,
   type WorkerToHost,
 } from '../analysis/protocol';
 
@@ -134,6 +137,10 @@ export class WorkerHost {
 
   slice2d(path: string, tensor: string, maxRows = 128, maxCols = 128): JobHandle<Slice2D> {
     return this.start<Slice2D>('slice2d', isSlice2D, (id, cancelFlag) => ({ type: 'slice2d', id, path, tensor, maxRows, maxCols, cancelFlag }));
+  }
+
+  evaluate(req: Omit<WorkerEvaluateRequest, 'type' | 'id' | 'cancelFlag'>, opts: Pick<StatsCallbacks, 'onProgress'> = {}): JobHandle<EvalSummary> {
+    return this.start<EvalSummary>('evaluate', isEvalSummary, (id, cancelFlag) => ({ ...req, type: 'evaluate', id, cancelFlag }), opts);
   }
 
   /** Test hook (the worker refuses it unless started with workerData.testHooks). */

@@ -17,13 +17,19 @@ import {
   isHostToWorker,
   type HostToWorker,
   type Listing,
+  type EvalSummary,
   type Slice2D,
   type StatsJobResult,
+  type WorkerEvaluateRequest,
   type TensorStats,
   type WorkerToHost,
 } from '../protocol';
 import { computeTensorStats } from '../stats/tensorStats';
 import { checkpointTotals } from '../stats/totals';
+import { loadDataset } from '../data/dataset';
+import { initBackend } from '../model/backend';
+import { evaluate } from '../model/evaluate';
+import { openModel } from '../model/openModel';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
@@ -287,6 +293,22 @@ async function runSlice(job: Job, path: string, name: string, maxRows: number, m
   return { rows: s.rows, cols: s.cols, values, rowIndex: s.rowIndex.slice(), colStep: s.colStep, sourceShape: [s.sourceShape[0], s.sourceShape[1]] };
 }
 
+async function runEvaluate(job: Job, req: WorkerEvaluateRequest): Promise<EvalSummary> {
+  // The wasm binaries are copied beside the bundles (scripts/build.mjs).
+  await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
+  job.progress(0, undefined, true);
+  const data = await loadDataset(req.data, { labels: req.labels, split: req.split });
+  job.check();
+  const { model } = await openModel(req.checkpoint, { archFile: req.arch, isCancelled: job.isCancelled });
+  try {
+    const r = await evaluate(model, data, { isCancelled: job.isCancelled, onProgress: (done, total) => job.progress(done / total) });
+    log('info', `evaluated ${basename(req.checkpoint)} on ${basename(req.data)}: loss ${r.loss.toFixed(4)}, accuracy ${(100 * r.accuracy).toFixed(2)}% (n=${r.n}, ${r.backend}, ${r.seconds.toFixed(1)} s)`);
+    return { loss: r.loss, accuracy: r.accuracy, n: r.n, backend: r.backend, seconds: r.seconds };
+  } finally {
+    model.dispose();
+  }
+}
+
 async function runJob(id: number, flag: SharedArrayBuffer, body: (job: Job) => Promise<unknown>): Promise<void> {
   const job = new Job(id, flag);
   jobs.set(id, job);
@@ -318,6 +340,9 @@ function handle(msg: HostToWorker): void {
       return;
     case 'slice2d':
       void runJob(msg.id, msg.cancelFlag, (job) => runSlice(job, msg.path, msg.tensor, msg.maxRows, msg.maxCols));
+      return;
+    case 'evaluate':
+      void runJob(msg.id, msg.cancelFlag, (job) => runEvaluate(job, msg));
       return;
     case 'cancel':
       jobs.get(msg.id)?.cancel();

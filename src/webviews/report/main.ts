@@ -3,6 +3,7 @@ import embed from 'vega-embed';
 
 interface Section {
   file: string;
+  evaluation?: string;
   format: string;
   summary: string;
   metadata: Record<string, unknown>;
@@ -39,6 +40,7 @@ async function render(): Promise<void> {
   for (const s of data) {
     root.append(el('h2', s.file));
     root.append(el('p', `${s.format} · ${s.summary}`, 'muted'));
+    if (s.evaluation) root.append(el('p', s.evaluation));
     if (Object.keys(s.metadata).length) root.append(el('pre', JSON.stringify(s.metadata, null, 1)));
     const table = el('table');
     const hr = el('tr');
