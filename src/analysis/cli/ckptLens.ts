@@ -6,6 +6,7 @@ import { computeAllStats } from '../stats/statsPool';
 import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
 import { evalMain } from './evalCommand';
+import { alignMain } from './alignCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -16,7 +17,8 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
   --threads N  threads for --stats (default: the number of cores)
   --json       print one JSON object instead of a table
 
-       ckpt-lens eval CKPT --data PATH [options]   (see ckpt-lens eval --help)`;
+       ckpt-lens eval CKPT --data PATH [options]   (see ckpt-lens eval --help)
+       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)`;
 
 interface Args {
   command: string;
@@ -97,6 +99,7 @@ function fmt(v: number | null): string {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
+  if (argv[0] === 'align') return alignMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);
