@@ -1,0 +1,195 @@
+// The e2e cases, as tables. To cover a new command, add an entry to COMMAND_CASES keyed by its
+// id: run.mjs fails when a contributed command has no entry (or an entry names no command).
+// Each case gets a fresh editor area (all editors closed) and a context:
+//   ctx.page          the VS Code page (playwright-core)
+//   ctx.ws            the workspace folder (files: test/e2e/workspace.mjs + big-sparse.safetensors)
+//   ctx.shot(name)    a PNG screenshot into .e2e/shots/
+//   ctx.log(...)      progress lines
+// and the helpers below (checkTable, checkCharts) compare what the webview shows with values
+// computed by test/e2e/reference.mjs, without the extension's code.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
+import { paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
+
+/** The user setting the cases rely on: 200 kB, so the 313 kB .ckpt is not computed by itself. */
+export const MAX_AUTO_BYTES = 200000;
+/**
+ * 40 x 256 MiB of zeros in a sparse file (10 GiB, no disk used): above maxAutoBytes, and its
+ * statistics take far longer than the few seconds the cancel case needs (about 30 s here).
+ */
+export const SPARSE = { name: 'big-sparse.safetensors', tensors: 40, mb: 256 };
+
+const reference = (ws, file) => readSafetensors(path.join(ws, file));
+
+/** Table rows = the reference tensors (names with `prefix`), shapes, and (if `stats`) means. */
+export async function checkTable(frame, ws, refFile, { prefix = '', stats = true } = {}) {
+  const ref = reference(ws, refFile);
+  if (stats) await frame.locator('.stats-status', { hasText: 'Statistics of' }).waitFor({ timeout: 60000 });
+  const rows = await tableRows(frame);
+  for (const t of ref.tensors) {
+    const row = rows.find((r) => r.name === prefix + t.name);
+    assert.ok(row, `no table row for ${prefix + t.name}; rows: ${rows.map((r) => r.name).join(', ')}`);
+    assert.equal(row.shape, `[${t.shape.join(', ')}]`, `shape of ${row.name}`);
+    if (stats) {
+      const e = refStats(t.values);
+      assert.ok(close(Number(row.mean), e.mean), `mean of ${row.name}: table says ${row.mean}, reference ${e.mean}`);
+    }
+  }
+  return rows;
+}
+
+/** Selects `rowName`: a 64-bar histogram whose tallest bar is the reference's, and a heatmap. */
+export async function checkCharts(frame, ws, refFile, refName, rowName = refName) {
+  const c = await selectTensorAndReadCharts(frame, rowName);
+  const ref = reference(ws, refFile).tensors.find((t) => t.name === refName);
+  const counts = refHistogram(ref.values, 64);
+  assert.equal(c.bars, 64, `histogram of ${rowName}: ${c.bars} bars, expected 64`);
+  const tallest = c.heights.indexOf(Math.max(...c.heights));
+  assert.ok(counts[tallest] >= 0.97 * Math.max(...counts), `histogram of ${rowName}: the tallest bar is bin ${tallest} (${counts[tallest]} values), the reference's largest bin holds ${Math.max(...counts)}`);
+  assert.ok(c.canvas.width >= 100 && c.canvas.height >= 50, `heatmap canvas is ${c.canvas.width}x${c.canvas.height}`);
+  assert.ok(c.canvas.colours >= 20, `heatmap canvas has only ${c.canvas.colours} colours`);
+  assert.match(c.stats, /Mean/);
+  return c;
+}
+
+/** In an open quick pick titled `title`: types `label`, moves to the row labelled exactly so, Enter. */
+async function pickRow(page, title, label) {
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 15000 });
+  await page.locator('.quick-input-widget input').fill(label);
+  const focusedLabel = () => page.locator('.quick-input-list .monaco-list-row.focused .label-name').first().innerText().catch(() => '');
+  for (let i = 0; i < 10 && (await focusedLabel()).trim() !== label; i++) {
+    await page.waitForTimeout(200);
+    if ((await focusedLabel()).trim() !== label) await page.keyboard.press('ArrowDown');
+  }
+  assert.equal((await focusedLabel()).trim(), label, `no row "${label}" in the quick pick "${title}"`);
+  await page.keyboard.press('Enter');
+}
+
+async function openInEditor(ctx, file, selector = '.tree-row.tensor') {
+  await quickOpen(ctx.page, file);
+  return webviewFrame(ctx.page, selector);
+}
+
+async function statusText(frame) {
+  return (await frame.locator('.stats-status').innerText()).trim();
+}
+
+// --- opening checkpoints ------------------------------------------------------------------------
+
+export const EDITOR_CASES = [
+  {
+    name: 'custom editor: .safetensors table (names, shapes, means) and charts',
+    run: async (ctx) => {
+      const frame = await openInEditor(ctx, 'mlp_seed0.safetensors');
+      await checkTable(frame, ctx.ws, 'mlp_seed0.safetensors');
+      await checkCharts(frame, ctx.ws, 'mlp_seed0.safetensors', '0.weight');
+      await ctx.shot('editor-safetensors');
+      await frame.locator('.chart-heatmap').scrollIntoViewIfNeeded();
+      await ctx.shot('editor-safetensors-heatmap');
+    },
+  },
+  {
+    name: 'custom editor: .pt table (names, shapes, means) and charts',
+    run: async (ctx) => {
+      const frame = await openInEditor(ctx, 'mlp_seed0.pt');
+      // torch.save of the same state dict as mlp_seed0.safetensors (demo/make_demo_checkpoints.py).
+      await checkTable(frame, ctx.ws, 'mlp_seed0.safetensors');
+      await checkCharts(frame, ctx.ws, 'mlp_seed0.safetensors', '2.weight');
+      await ctx.shot('editor-pt');
+      await frame.locator('.chart-heatmap').scrollIntoViewIfNeeded();
+      await ctx.shot('editor-pt-heatmap');
+    },
+  },
+];
+
+// --- one case per command ------------------------------------------------------------------------
+
+export const COMMAND_CASES = {
+  // A *.bin opens as a (binary) text editor; the command reopens it in Checkpoint Lens.
+  'checkpointLens.openWith': async (ctx) => {
+    await quickOpen(ctx.page, 'pytorch_model.bin');
+    await ctx.page.locator('.tabs-container .tab.active', { hasText: 'pytorch_model.bin' }).waitFor();
+    assert.equal(await ctx.page.locator('iframe.webview').count(), 0, 'pytorch_model.bin must not open in a webview by default');
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Open with Checkpoint Lens');
+    const frame = await webviewFrame(ctx.page, '.tree-row.tensor');
+    await checkTable(frame, ctx.ws, 'mlp_seed0.safetensors');
+    await ctx.shot('cmd-openWith');
+  },
+
+  // The analysis command of today: statistics of all tensors, then the charts of one.
+  'checkpointLens.computeStatistics': async (ctx) => {
+    const frame = await openInEditor(ctx, 'mlp_seed1_lightning.ckpt');
+    // 313 kB of tensors > checkpointLens.statistics.maxAutoBytes (MAX_AUTO_BYTES): not started.
+    await frame.locator('.stats-status', { hasText: 'Statistics not computed automatically' }).waitFor({ timeout: 20000 });
+    const before = await tableRows(frame);
+    assert.ok(before.every((r) => r.mean === ''), 'no statistics before the command');
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Compute Statistics of All Tensors');
+    await frame.locator('.stats-status', { hasText: 'Statistics of 24 tensors' }).waitFor({ timeout: 60000 });
+    await frame.locator('vscode-text-field.filter').click();
+    await ctx.page.keyboard.type('state_dict.model');
+    await frame.locator('.match-count', { hasText: '6 of 24 tensors' }).waitFor();
+    // The Lightning checkpoint's model is the seed-1 MLP of mlp_seed1.safetensors.
+    await checkTable(frame, ctx.ws, 'mlp_seed1.safetensors', { prefix: 'state_dict.model.' });
+    await checkCharts(frame, ctx.ws, 'mlp_seed1.safetensors', '2.weight', 'state_dict.model.2.weight');
+    await ctx.shot('cmd-computeStatistics');
+  },
+
+  // Palette → quick pick (CSV) → save dialog (default name) → the file on disk.
+  'checkpointLens.exportTable': async (ctx) => {
+    const frame = await openInEditor(ctx, 'mlp_seed0.safetensors');
+    await frame.locator('.stats-status', { hasText: 'Statistics of 6 tensors' }).waitFor({ timeout: 60000 });
+    const target = path.join(ctx.ws, 'mlp_seed0-tensors.csv');
+    fs.rmSync(target, { force: true });
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Export Tensor Table');
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'CSV' }).waitFor();
+    await ctx.page.keyboard.press('Enter');
+    // VS Code's own save dialog (a quick input holding the path), prefilled with the default.
+    const input = ctx.page.locator('.quick-input-widget input');
+    await ctx.page.waitForFunction(() => /mlp_seed0-tensors\.csv$/.test(document.querySelector('.quick-input-widget input')?.value ?? ''), null, { timeout: 15000 });
+    await ctx.shot('cmd-exportTable-dialog');
+    await input.press('Enter');
+    await ctx.page.locator('.notifications-toasts', { hasText: 'Exported mlp_seed0-tensors.csv' }).waitFor({ timeout: 15000 });
+    const lines = fs.readFileSync(target, 'utf8').trimEnd().split('\r\n');
+    const ref = reference(ctx.ws, 'mlp_seed0.safetensors');
+    assert.match(lines[0], /^name,dtype,shape,numel,nbytes,shares_storage_with,mean,/);
+    assert.equal(lines.length, 1 + ref.tensors.length);
+    for (const t of ref.tensors) {
+      const cells = lines.find((l) => l.startsWith(`${t.name},`))?.split(',');
+      assert.ok(cells, `no CSV row for ${t.name}`);
+      assert.equal(cells[2], t.shape.join('x'));
+      assert.ok(close(Number(cells[6]), refStats(t.values).mean), `CSV mean of ${t.name}: ${cells[6]}`);
+    }
+    await ctx.shot('cmd-exportTable');
+  },
+
+  // Palette → pick the checkpoint → pick the dataset → the result notification, equal to
+  // PyTorch's loss and accuracy (eval.expected.json, from demo/eval_reference.py).
+  'checkpointLens.evaluate': async (ctx) => {
+    const expected = JSON.parse(fs.readFileSync(path.join(ctx.ws, 'eval.expected.json'), 'utf8'))['mlp_seed0.pt'];
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Evaluate Checkpoint');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Checkpoint to evaluate', 'mlp_seed0.pt');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    const text = `loss ${expected.loss.toFixed(4)} (mean cross-entropy, nats), accuracy ${(100 * expected.accuracy).toFixed(2)}%, n = ${expected.n}`;
+    await ctx.page.locator('.notifications-toasts', { hasText: text }).waitFor({ timeout: 60000 });
+    await ctx.shot('cmd-evaluate');
+  },
+
+  // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.
+  'checkpointLens.cancelStatistics': async (ctx) => {
+    const frame = await openInEditor(ctx, SPARSE.name);
+    await frame.locator('.stats-status', { hasText: 'Statistics not computed automatically' }).waitFor({ timeout: 20000 });
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Compute Statistics of All Tensors');
+    const n = SPARSE.tensors;
+    await frame.locator('.stats-status', { hasText: new RegExp(`Statistics \\d+/${n} \\(\\d+%\\)`) }).waitFor({ timeout: 20000 });
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Cancel Statistics');
+    await frame.locator('.stats-status', { hasText: 'Statistics cancelled' }).waitFor({ timeout: 20000 });
+    const m = new RegExp(`Statistics cancelled \\((\\d+)/${n}\\)`).exec(await statusText(frame));
+    assert.ok(m && Number(m[1]) < n, `status after cancel: ${await statusText(frame)}`);
+    await frame.locator('.stats-status vscode-button', { hasText: 'Resume' }).waitFor();
+    await ctx.shot('cmd-cancelStatistics');
+  },
+};

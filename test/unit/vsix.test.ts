@@ -1,0 +1,123 @@
+// The .vsix: `npm run package` (scripts/package.mjs) builds it in a staging folder (the working
+// tree's dist/ is untouched), here into a temp dir. It must hold only what the extension runs
+// (.vscodeignore), minified bundles, and stay within the size budget (README, "Testing").
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ZipArchive } from '../../src/analysis/formats/zip';
+import { FileSource } from '../../src/analysis/io/byteSource';
+import { REPO_ROOT } from '../helpers';
+
+/** The budget for the packaged .vsix (compressed), stated in README.md. */
+export const VSIX_BUDGET_BYTES = 3_000_000;
+
+/** Files the extension needs at run time. */
+const REQUIRED = [
+  'extension/package.json',
+  'extension/readme.md',
+  'extension/LICENSE.txt',
+  'extension/dist/extension.js',
+  'extension/dist/worker.js',
+  'extension/dist/statsWorker.js',
+  'extension/dist/webviews/editor.js',
+  'extension/dist/webviews/editor.css',
+];
+/** What may be in the archive at all: vsce's two manifests, docs, package.json, and dist/. */
+const ALLOWED = [
+  /^extension\.vsixmanifest$/,
+  /^\[Content_Types\]\.xml$/,
+  /^extension\/(package\.json|readme\.md|changelog\.md|LICENSE\.txt)$/,
+  /^extension\/dist\/[\w./-]+\.(js|css|wasm)$/,
+];
+/** Never shipped: sources, tests, fixtures, demo/bench, maps, dev-only bundles, screenshots. */
+const FORBIDDEN = [/\/src\//, /\/test\//, /fixtures/, /\/demo\//, /\/bench\//, /node_modules/, /\.map$/, /\.tsx?$/, /\.py$/, /\.vsix$/, /screenshots/, /\/dist\/(cli|demo)\.js$/, /report\.js$/];
+
+describe('the .vsix (npm run package)', () => {
+  let dir = '';
+  let vsix = '';
+  let entries: string[] = [];
+  let zip: ZipArchive;
+  let src: FileSource;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ckpt-vsix-'));
+    vsix = join(dir, 'checkpoint-lens.vsix');
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--out', vsix, '--stage', join(dir, 'stage')], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    assert.equal(r.status, 0, `npm run package failed:\n${r.stdout}\n${r.stderr}`);
+    src = await FileSource.open(vsix);
+    zip = await ZipArchive.open(src);
+    entries = zip.entries.map((e) => e.name);
+  });
+  after(async () => {
+    await src?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const text = async (name: string) => {
+    const e = zip.get(name);
+    assert.ok(e, `${name} is not in the .vsix`);
+    return Buffer.from(await zip.readEntry(e, 64 << 20)).toString('utf8');
+  };
+
+  test(`stays within the size budget (${VSIX_BUDGET_BYTES / 1e6} MB)`, () => {
+    const size = statSync(vsix).size;
+    assert.ok(size <= VSIX_BUDGET_BYTES, `the .vsix is ${size} bytes, over the budget of ${VSIX_BUDGET_BYTES}`);
+    assert.ok(size > 100_000, `the .vsix is suspiciously small (${size} bytes)`);
+  });
+
+  test('holds what the extension runs', () => {
+    for (const f of REQUIRED) assert.ok(entries.includes(f), `${f} missing; entries: ${entries.join(', ')}`);
+    assert.ok(entries.some((e) => /^extension\/dist\/tfjs-backend-wasm.*\.wasm$/.test(e)), 'the tfjs wasm binaries are missing');
+  });
+
+  test('holds nothing else: no sources, tests, fixtures, maps or dev-only bundles', () => {
+    for (const e of entries) {
+      assert.ok(ALLOWED.some((re) => re.test(e)), `${e} is not an allowed file (fix .vscodeignore)`);
+      for (const re of FORBIDDEN) assert.doesNotMatch(e, re, `${e} must not be shipped`);
+    }
+  });
+
+  test('.vscodeignore, applied to the whole working tree (vsce ls), lets through only dist/ and docs', () => {
+    // The staged build above only shows vsce what packaging needs; this checks the ignore rules
+    // against everything in the repository (src, test, fixtures, demo, the dev build's maps...).
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'ls', '--no-dependencies'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const files = r.stdout.split('\n').filter(Boolean);
+    assert.ok(files.includes('dist/extension.js') && files.includes('package.json'), files.join(', '));
+    for (const f of files) {
+      const e = `extension/${f.replace(/^README\.md$/, 'readme.md').replace(/^LICENSE$/, 'LICENSE.txt').replace(/^CHANGELOG\.md$/, 'changelog.md')}`;
+      assert.ok(ALLOWED.some((re) => re.test(e)), `${f} would be packaged (fix .vscodeignore)`);
+      for (const re of FORBIDDEN) assert.doesNotMatch(e, re, `${f} would be packaged (fix .vscodeignore)`);
+    }
+  });
+
+  test('its package.json is the project\'s, and its main file is packaged', async () => {
+    const pkg = JSON.parse(await text('extension/package.json'));
+    const mine = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
+    assert.equal(pkg.name, mine.name);
+    assert.equal(pkg.version, mine.version);
+    assert.deepEqual(pkg.contributes, mine.contributes);
+    assert.ok(entries.includes(`extension/${pkg.main.replace(/^\.\//, '')}`), `main ${pkg.main} is not packaged`);
+  });
+
+  test('the bundles are minified production builds', async () => {
+    for (const f of ['extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/statsWorker.js', 'extension/dist/webviews/editor.js']) {
+      const js = await text(f);
+      const lines = js.split('\n').length;
+      assert.ok(js.length / lines > 400, `${f}: ${lines} lines for ${js.length} bytes; not minified?`);
+      assert.doesNotMatch(js, /sourceMappingURL/, `${f} refers to a source map`);
+      assert.ok(!js.includes(REPO_ROOT), `${f} holds the local path ${REPO_ROOT}`);
+    }
+  });
+});

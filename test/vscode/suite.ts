@@ -1,0 +1,264 @@
+// Integration suite that runs INSIDE a VS Code extension host, against the real `vscode` API:
+// the extension activates, checkpoints open in the custom editor, and each command runs with
+// arguments (no quick picks or dialogs) and returns a result that is checked against values
+// computed independently (test/e2e/reference.mjs).
+//
+// One file, two runners (bundled to out/vscode/suite.js by scripts/e2e-build.mjs):
+//  - @vscode/test-electron (test/vscode/runTests.mjs, `npm run test:vscode`), and
+//  - code-server's extensionTestsPath (test/e2e/run.mjs, part of `npm run test:e2e`).
+// The workspace must hold the files of test/e2e/workspace.mjs.
+//
+// EVERY contributed command needs an entry in COMMAND_CASES: the suite fails otherwise.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { close, readSafetensors, refStats, writeSparseSafetensors } from '../e2e/reference.mjs';
+
+const EXT_ID = 'checkpoint-lens.checkpoint-lens';
+const VIEW_TYPE = 'checkpointLens.editor';
+
+interface OpenSummary {
+  uri: string;
+  format: string | null;
+  tensors: number;
+  params: number;
+  bytes: number;
+  error?: string;
+}
+interface StatsSummary {
+  uri: string;
+  state: string;
+  done: number;
+  total: number;
+  reason?: string;
+}
+interface EvalSummary {
+  loss: number;
+  accuracy: number;
+  n: number;
+}
+interface TableJson {
+  file: string;
+  tensors: { name: string; shape: number[]; dtype: string; stats: { mean: number | null; std: number | null; min: number | null; max: number | null; zeros: number } | null }[];
+}
+
+// --- helpers -----------------------------------------------------------------------------------
+
+function ws(): string {
+  const f = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(f, 'the suite needs a workspace folder');
+  return f.uri.fsPath;
+}
+const fileUri = (name: string) => vscode.Uri.file(join(ws(), name));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false | PromiseLike<T | undefined | false>, ms = 20000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The active tab is our custom editor on `uri`. */
+async function activeEditorIs(uri: vscode.Uri): Promise<void> {
+  await waitFor(`the Checkpoint Lens editor on ${uri.fsPath} to be the active tab`, () => {
+    const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    return input instanceof vscode.TabInputCustom && input.viewType === VIEW_TYPE && input.uri.toString() === uri.toString();
+  });
+}
+
+const exec = <T>(command: string, ...args: unknown[]) => vscode.commands.executeCommand<T>(command, ...args);
+
+async function openWith(name: string): Promise<OpenSummary> {
+  const uri = fileUri(name);
+  const r = await exec<OpenSummary | undefined>('checkpointLens.openWith', uri);
+  assert.ok(r, `openWith(${name}) returned nothing`);
+  await activeEditorIs(uri);
+  return r;
+}
+
+const reference = () => readSafetensors(join(ws(), 'mlp_seed0.safetensors'));
+
+function assertStatsMatch(json: TableJson, what: string): void {
+  const ref = reference();
+  assert.deepEqual(json.tensors.map((t) => t.name), ref.tensors.map((t) => t.name), `${what}: tensor names`);
+  for (const [i, r] of ref.tensors.entries()) {
+    const t = json.tensors[i];
+    assert.deepEqual(t.shape, r.shape, `${what}: shape of ${r.name}`);
+    assert.ok(t.stats, `${what}: no statistics for ${r.name}`);
+    const e = refStats(r.values);
+    for (const k of ['mean', 'std', 'min', 'max'] as const) {
+      assert.ok(close(t.stats[k], e[k]), `${what}: ${k} of ${r.name} is ${t.stats[k]}, expected ${e[k]}`);
+    }
+    assert.equal(t.stats.zeros, e.zeros, `${what}: zeros of ${r.name}`);
+  }
+}
+
+// --- one case per command ----------------------------------------------------------------------
+
+const COMMAND_CASES: Record<string, () => Promise<void>> = {
+  // openWith(uri) → { format, tensors, params, bytes } and the custom editor is the active tab.
+  'checkpointLens.openWith': async () => {
+    const ref = reference();
+    const params = ref.tensors.reduce((a, t) => a + t.numel, 0);
+    const bytes = ref.tensors.reduce((a, t) => a + t.nbytes, 0);
+    // *.safetensors and *.pt open with the editor by default; *.bin only on request.
+    for (const [name, format] of [['mlp_seed0.safetensors', /safetensors/], ['mlp_seed0.pt', /torch|pt/], ['pytorch_model.bin', /torch|pt/]] as const) {
+      const r = await openWith(name);
+      assert.equal(r.error, undefined, `${name}: ${r.error}`);
+      assert.match(String(r.format), format, `${name}: format`);
+      assert.equal(r.tensors, ref.tensors.length, `${name}: tensor count`);
+      assert.equal(r.params, params, `${name}: parameters`);
+      assert.equal(r.bytes, bytes, `${name}: bytes`);
+      assert.equal(r.uri, fileUri(name).toString());
+    }
+    // A file that is not a checkpoint opens with an error, not a crash.
+    writeFileSync(join(ws(), 'broken.safetensors'), 'not a checkpoint at all');
+    try {
+      const r = await openWith('broken.safetensors');
+      assert.ok(r.error, 'a broken file must report an error');
+      assert.equal(r.tensors, 0);
+    } finally {
+      await exec('workbench.action.closeActiveEditor');
+      rmSync(join(ws(), 'broken.safetensors'), { force: true });
+    }
+  },
+
+  // computeStatistics(uri?) → { state: 'done', done, total } once every tensor has statistics.
+  'checkpointLens.computeStatistics': async () => {
+    for (const name of ['mlp_seed0.pt', 'mlp_seed0.safetensors']) {
+      const o = await openWith(name);
+      const s = await exec<StatsSummary | undefined>('checkpointLens.computeStatistics', fileUri(name));
+      assert.ok(s, `computeStatistics(${name}) returned nothing`);
+      assert.deepEqual({ state: s.state, done: s.done, total: s.total }, { state: 'done', done: o.tensors, total: o.tensors }, name);
+    }
+    // No argument: the active editor's checkpoint (mlp_seed0.safetensors, all done already).
+    const s = await exec<StatsSummary | undefined>('checkpointLens.computeStatistics');
+    assert.equal(s?.uri, fileUri('mlp_seed0.safetensors').toString());
+    assert.equal(s?.state, 'done');
+  },
+
+  // exportTable(format, target) → the written file; its statistics match the reference.
+  'checkpointLens.exportTable': async () => {
+    const out = join(ws(), 'out');
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+    for (const name of ['mlp_seed0.safetensors', 'mlp_seed0.pt']) {
+      await openWith(name);
+      const done = await exec<StatsSummary | undefined>('checkpointLens.computeStatistics');
+      assert.equal(done?.state, 'done');
+      const jsonTarget = vscode.Uri.file(join(out, `${name}.json`));
+      const written = await exec<vscode.Uri | undefined>('checkpointLens.exportTable', 'json', jsonTarget);
+      assert.equal(written?.toString(), jsonTarget.toString(), 'exportTable returns the file it wrote');
+      assertStatsMatch(JSON.parse(readFileSync(jsonTarget.fsPath, 'utf8')) as TableJson, `${name} JSON export`);
+
+      const csvTarget = vscode.Uri.file(join(out, `${name}.csv`));
+      assert.equal((await exec<vscode.Uri | undefined>('checkpointLens.exportTable', 'csv', csvTarget))?.toString(), csvTarget.toString());
+      const lines = readFileSync(csvTarget.fsPath, 'utf8').trimEnd().split('\r\n');
+      assert.match(lines[0], /^name,dtype,shape,numel,nbytes,/);
+      assert.equal(lines.length, 1 + reference().tensors.length);
+      assert.match(lines[1], /^0\.weight,F32,128x64,8192,32768,/);
+    }
+    rmSync(out, { recursive: true, force: true });
+  },
+
+  // cancelStatistics(uri?) → true when it stopped a running job; the job ends 'cancelled' and a
+  // later computeStatistics resumes where it stopped.
+  'checkpointLens.cancelStatistics': async () => {
+    assert.equal(await exec<boolean>('checkpointLens.cancelStatistics'), false, 'nothing runs: nothing to cancel');
+    // 20 x 256 MiB of zeros in a sparse file: 5 GiB, above maxAutoBytes (4 GB), so nothing starts
+    // by itself, and its statistics take seconds.
+    const name = 'big-sparse.safetensors';
+    writeSparseSafetensors(join(ws(), name), 20, 256);
+    try {
+      const o = await openWith(name);
+      assert.equal(o.tensors, 20);
+      const uri = fileUri(name);
+      let lastDone = -1;
+      for (let round = 0; round < 2; round++) {
+        const job = exec<StatsSummary | undefined>('checkpointLens.computeStatistics', uri);
+        await waitFor('a running statistics job to cancel', () => exec<boolean>('checkpointLens.cancelStatistics', uri), 10000);
+        const s = await job;
+        assert.equal(s?.state, 'cancelled', `round ${round}: ${JSON.stringify(s)}`);
+        assert.ok(s.done < s.total, `round ${round}: cancelled after ${s.done} of ${s.total}`);
+        assert.ok(s.done >= lastDone, 'a resumed job keeps the statistics computed before');
+        lastDone = s.done;
+      }
+      assert.equal(await exec<boolean>('checkpointLens.cancelStatistics', uri), false, 'cancelled: nothing left to cancel');
+    } finally {
+      await exec('workbench.action.closeAllEditors');
+      rmSync(join(ws(), name), { force: true });
+    }
+  },
+
+  // evaluate({ checkpoint, data }) or evaluate(uri, { data }) → { loss, accuracy, n } equal to
+  // PyTorch's on the same data (eval.expected.json, from demo/eval_reference.py).
+  'checkpointLens.evaluate': async () => {
+    const expected = (JSON.parse(readFileSync(join(ws(), 'eval.expected.json'), 'utf8')) as Record<string, EvalSummary>)['mlp_seed0.pt'];
+    const data = join(ws(), 'data', 'digits.npz');
+    // The .safetensors holds the same weights as the .pt (demo/make_demo_checkpoints.py).
+    for (const name of ['mlp_seed0.pt', 'mlp_seed0.safetensors']) {
+      const r = await exec<EvalSummary | undefined>('checkpointLens.evaluate', { checkpoint: join(ws(), name), data });
+      assert.ok(r, `evaluate ${name} returned nothing`);
+      assert.equal(r.n, expected.n, `${name}: n`);
+      assert.equal(Math.round(r.accuracy * r.n), Math.round(expected.accuracy * expected.n), `${name}: correct predictions`);
+      assert.ok(close(r.loss, expected.loss, 1e-3, 1e-6), `${name}: loss ${r.loss}, PyTorch ${expected.loss}`);
+    }
+    // As from the explorer's context menu: the checkpoint's uri first.
+    const viaUri = await exec<EvalSummary | undefined>('checkpointLens.evaluate', fileUri('pytorch_model.bin'), { data });
+    assert.equal(viaUri?.n, expected.n);
+    assert.ok(close(viaUri.loss, expected.loss, 1e-3, 1e-6));
+    // A dataset that does not exist: an error message, no result.
+    assert.equal(await exec('checkpointLens.evaluate', { checkpoint: join(ws(), 'mlp_seed0.pt'), data: join(ws(), 'no-such.npz') }), undefined);
+  },
+};
+
+// --- the tests ---------------------------------------------------------------------------------
+
+const tests: [string, () => Promise<void>][] = [
+  ['the extension activates', async () => {
+    const ext = vscode.extensions.getExtension(EXT_ID);
+    assert.ok(ext, `${EXT_ID} is not installed`);
+    await ext.activate();
+    assert.ok(ext.isActive);
+  }],
+  ['every contributed command is registered and has a case in this suite', async () => {
+    const ext = vscode.extensions.getExtension(EXT_ID)!;
+    const contributed = ((ext.packageJSON as { contributes: { commands: { command: string }[] } }).contributes.commands).map((c) => c.command).sort();
+    const registered = new Set(await vscode.commands.getCommands(true));
+    for (const c of contributed) assert.ok(registered.has(c), `${c} is contributed but not registered`);
+    assert.deepEqual(Object.keys(COMMAND_CASES).sort(), contributed, 'COMMAND_CASES must list exactly the contributed commands');
+  }],
+  ...Object.entries(COMMAND_CASES).map(([id, fn]): [string, () => Promise<void>] => [`command ${id}`, async () => {
+    try {
+      await fn();
+    } finally {
+      await exec('workbench.action.closeAllEditors');
+    }
+  }]),
+];
+
+export async function run(): Promise<void> {
+  const only = process.env.CKPT_SUITE_GREP;
+  let passed = 0;
+  const failed: string[] = [];
+  const t0 = Date.now();
+  for (const [name, fn] of tests) {
+    if (only && !name.includes(only)) continue;
+    const t = Date.now();
+    try {
+      await fn();
+      passed++;
+      console.log(`[suite] ok   ${name} (${Date.now() - t} ms)`);
+    } catch (e) {
+      failed.push(name);
+      console.log(`[suite] FAIL ${name}: ${(e as Error)?.stack ?? e}`);
+    }
+  }
+  console.log(`[suite] ${passed} passed, ${failed.length} failed (${Date.now() - t0} ms)`);
+  if (failed.length || passed === 0) throw new Error(`${failed.length} of ${passed + failed.length} integration tests failed: ${failed.join('; ')}`);
+}
