@@ -1,8 +1,8 @@
 // `ckpt-lens align`: permute checkpoint B's units to match checkpoint A's (Git Re-Basin weight
 // matching) and write the aligned B, its permutations and a per-group report.
-import { CheckpointError, isCancelled } from '../core/errors';
+import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { type AlignMethod, alignCheckpoints, permutationsPath } from '../align/alignCheckpoint';
-import { BACKENDS, type BackendChoice, initBackend } from '../model/backend';
+import { type BackendChoice, initBackend } from '../model/backend';
 
 export const ALIGN_USAGE = `usage: ckpt-lens align A B --out OUT.safetensors [--method weights|activations] [--data PATH]
                        [--seed N] [--max-iter N] [--arch FILE] [--backend auto|tensorflow|wasm|cpu] [--json]
@@ -30,35 +30,14 @@ interface AlignArgs {
   json: boolean;
 }
 
-class UsageError extends Error {}
-
 function parseAlignArgs(argv: string[]): AlignArgs {
-  const pos: string[] = [];
-  const opt: Record<string, string> = {};
-  let json = false;
-  const valued = ['--out', '--method', '--data', '--seed', '--max-iter', '--arch', '--backend'];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help') throw new UsageError('');
-    if (a === '--json') json = true;
-    else if (valued.includes(a)) {
-      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
-      opt[a] = argv[++i];
-    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
-    else pos.push(a);
-  }
+  const { positional: pos, values: opt, json } = scanArgs(argv, ['--out', '--method', '--data', '--seed', '--max-iter', '--arch', '--backend']);
   if (pos.length !== 2) throw new UsageError('align takes two checkpoints, A and B');
   if (!opt['--out']) throw new UsageError('align needs --out OUT.safetensors');
   const method = opt['--method'] ?? 'weights';
   if (method !== 'weights' && method !== 'activations') throw new UsageError('--method is weights or activations');
-  const backend = opt['--backend'] ?? 'auto';
-  if (backend !== 'auto' && !(BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend is one of auto, ${BACKENDS.join(', ')}`);
-  const whole = (flag: string, min: number, dflt: number): number => {
-    if (opt[flag] === undefined) return dflt;
-    const n = Number(opt[flag]);
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number ≥ ${min}`);
-    return n;
-  };
+  const backend = backendFlag(opt);
+  const whole = (flag: string, min: number, dflt: number): number => wholeFlag(opt, flag, min) ?? dflt;
   return {
     a: pos[0],
     b: pos[1],
@@ -68,16 +47,14 @@ function parseAlignArgs(argv: string[]): AlignArgs {
     seed: whole('--seed', 0, 0),
     maxIter: whole('--max-iter', 1, 100),
     arch: opt['--arch'],
-    backend: backend as BackendChoice,
+    backend,
     json,
   };
 }
 
 async function runAlign(a: AlignArgs): Promise<void> {
-  const log = (m: string): void => {
-    process.stderr.write(`ckpt-lens: ${m}\n`);
-  };
-  await initBackend(a.backend, { log });
+  if (a.method === 'activations') throw new UsageError('--method activations is not available yet; use --method weights');
+  await initBackend(a.backend, { log: stderrLog });
   const r = await alignCheckpoints(a.a, a.b, a.out, { method: a.method, seed: a.seed, maxIter: a.maxIter, archFile: a.arch });
   if (a.json) {
     const out = {
@@ -103,26 +80,6 @@ async function runAlign(a: AlignArgs): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-export async function alignMain(argv: string[]): Promise<number> {
-  let args: AlignArgs;
-  try {
-    args = parseAlignArgs(argv);
-  } catch (e) {
-    const msg = (e as Error).message;
-    process.stderr.write((msg ? `ckpt-lens align: ${msg}\n` : '') + ALIGN_USAGE + '\n');
-    return msg ? 2 : 0;
-  }
-  if (args.method === 'activations') {
-    process.stderr.write('ckpt-lens align: --method activations is not available yet; use --method weights\n');
-    return 2;
-  }
-  try {
-    await runAlign(args);
-    return 0;
-  } catch (e) {
-    if (isCancelled(e)) return 130;
-    const msg = e instanceof CheckpointError ? e.message : `${args.b}: ${(e as Error).message}`;
-    process.stderr.write(`ckpt-lens: ${msg.split('\n')[0]}\n`);
-    return 1;
-  }
+export function alignMain(argv: string[]): Promise<number> {
+  return runSubcommand('align', ALIGN_USAGE, argv, parseAlignArgs, (a) => a.b, runAlign);
 }

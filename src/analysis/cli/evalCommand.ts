@@ -1,8 +1,8 @@
 // `ckpt-lens eval`: recognise the network a checkpoint holds, run it on a dataset with tfjs, and
 // report mean cross-entropy and accuracy.
-import { CheckpointError, isCancelled } from '../core/errors';
+import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { type Split, loadDataset } from '../data/dataset';
-import { BACKENDS, type BackendChoice, initBackend } from '../model/backend';
+import { type BackendChoice, initBackend } from '../model/backend';
 import { evaluate } from '../model/evaluate';
 import { openModel } from '../model/openModel';
 
@@ -33,42 +33,21 @@ interface EvalArgs {
   json: boolean;
 }
 
-class UsageError extends Error {}
-
 function parseEvalArgs(argv: string[]): EvalArgs {
-  const pos: string[] = [];
-  const opt: Record<string, string> = {};
-  let json = false;
-  const valued = ['--data', '--labels', '--split', '--arch', '--backend', '--batch-size', '--limit'];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help') throw new UsageError('');
-    if (a === '--json') json = true;
-    else if (valued.includes(a)) {
-      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
-      opt[a] = argv[++i];
-    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
-    else pos.push(a);
-  }
+  const { positional: pos, values: opt, json } = scanArgs(argv, ['--data', '--labels', '--split', '--arch', '--backend', '--batch-size', '--limit']);
   if (pos.length !== 1) throw new UsageError('eval takes exactly one CKPT');
   if (!opt['--data']) throw new UsageError('eval needs --data PATH');
   const split = opt['--split'];
   if (split !== undefined && split !== 'test' && split !== 'train') throw new UsageError('--split is test or train');
-  const backend = opt['--backend'] ?? 'auto';
-  if (backend !== 'auto' && !(BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend is one of auto, ${BACKENDS.join(', ')}`);
-  const whole = (flag: string, min: number): number | undefined => {
-    if (opt[flag] === undefined) return undefined;
-    const n = Number(opt[flag]);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number ≥ ${min}`);
-    return n;
-  };
+  const backend = backendFlag(opt);
+  const whole = (flag: string, min: number): number | undefined => wholeFlag(opt, flag, min);
   return {
     checkpoint: pos[0],
     data: opt['--data'],
     labels: opt['--labels'],
     split: split as Split | undefined,
     arch: opt['--arch'],
-    backend: backend as BackendChoice,
+    backend,
     batchSize: whole('--batch-size', 1),
     limit: whole('--limit', 1),
     json,
@@ -76,10 +55,7 @@ function parseEvalArgs(argv: string[]): EvalArgs {
 }
 
 async function runEval(a: EvalArgs): Promise<void> {
-  const log = (m: string): void => {
-    process.stderr.write(`ckpt-lens: ${m}\n`);
-  };
-  const backend = await initBackend(a.backend, { log });
+  const backend = await initBackend(a.backend, { log: stderrLog });
   const data = await loadDataset(a.data, { labels: a.labels, split: a.split });
   const { graph, arch, model } = await openModel(a.checkpoint, { archFile: a.arch, inputHint: data.x.shape.slice(1) });
   try {
@@ -105,22 +81,6 @@ async function runEval(a: EvalArgs): Promise<void> {
   }
 }
 
-export async function evalMain(argv: string[]): Promise<number> {
-  let args: EvalArgs;
-  try {
-    args = parseEvalArgs(argv);
-  } catch (e) {
-    const msg = (e as Error).message;
-    process.stderr.write((msg ? `ckpt-lens eval: ${msg}\n` : '') + EVAL_USAGE + '\n');
-    return msg ? 2 : 0;
-  }
-  try {
-    await runEval(args);
-    return 0;
-  } catch (e) {
-    if (isCancelled(e)) return 130;
-    const msg = e instanceof CheckpointError ? e.message : `${args.checkpoint}: ${(e as Error).message}`;
-    process.stderr.write(`ckpt-lens: ${msg.split('\n')[0]}\n`);
-    return 1;
-  }
+export function evalMain(argv: string[]): Promise<number> {
+  return runSubcommand('eval', EVAL_USAGE, argv, parseEvalArgs, (a) => a.checkpoint, runEval);
 }
