@@ -24,7 +24,7 @@ import { type ModelGraph, tensorShapes } from '../../src/analysis/model/ir';
 import { recognizeCheckpoint } from '../../src/analysis/model/recognize';
 import { type StateDict, loadStateDict } from '../../src/analysis/model/stateDict';
 import { openCheckpoint } from '../../src/analysis/open';
-import { REPO_ROOT, fixture } from '../helpers';
+import { MODEL_FIXTURES, REPO_ROOT, fixture } from '../helpers';
 
 const PRESERVATION = 1e-5;
 // GPT-2 logits reach |45|, where a float32 ulp is 3.8e-6: permuting the residual stream or the
@@ -34,14 +34,7 @@ const PRESERVATION = 1e-5;
 // the recovery tests, which compare weights bit for bit).
 const RELATIVE_FAMILIES = new Set(['gpt2']);
 const MODELS = fixture('models');
-const FILES: Record<string, string> = {
-  mlp: 'mlp.safetensors',
-  cnn: 'cnn.safetensors',
-  resnet_basic: 'resnet_basic.safetensors',
-  resnet_bottleneck: 'resnet_bottleneck.safetensors',
-  gpt2_hf: 'gpt2_hf.safetensors',
-  nanogpt: 'nanogpt.pt',
-};
+const FILES = MODEL_FIXTURES;
 
 interface Loaded {
   graph: ModelGraph;

@@ -23,18 +23,11 @@ import { type ModelGraph, capturePoints, dropBlocks, inferShapes, stitchPoints }
 import { recognize, recognizeCheckpoint } from '../../src/analysis/model/recognize';
 import { loadStateDict } from '../../src/analysis/model/stateDict';
 import { openCheckpoint } from '../../src/analysis/open';
-import { REPO_ROOT, fixture } from '../helpers';
+import { MODEL_FIXTURES, REPO_ROOT, fixture } from '../helpers';
 
 const TOLERANCE = 1e-4;
 const MODELS = fixture('models');
-const FILES: Record<string, string> = {
-  mlp: 'mlp.safetensors',
-  cnn: 'cnn.safetensors',
-  resnet_basic: 'resnet_basic.safetensors',
-  resnet_bottleneck: 'resnet_bottleneck.safetensors',
-  gpt2_hf: 'gpt2_hf.safetensors',
-  nanogpt: 'nanogpt.pt',
-};
+const FILES = MODEL_FIXTURES;
 const FAMILY: Record<string, string> = { mlp: 'mlp', cnn: 'cnn', resnet_basic: 'resnet', resnet_bottleneck: 'resnet', gpt2_hf: 'gpt2', nanogpt: 'gpt2' };
 const expected = JSON.parse(readFileSync(join(MODELS, 'expected.json'), 'utf8')) as Record<string, { loss: number; accuracy: number; n: number }>;
 

@@ -13,26 +13,12 @@ import {
   toValue,
   unpickle,
 } from '../../src/analysis/formats/pickle';
-import { fixture } from '../helpers';
+import { type Part, bytes, fixture } from '../helpers';
 
 // --- a tiny pickle assembler for hand-made inputs --------------------------------------------
 
 const enc = new TextEncoder();
-type Part = number | string | Uint8Array | number[];
 
-/** Concatenates opcode bytes, latin-1 strings and byte arrays. */
-function bytes(...parts: Part[]): Uint8Array {
-  const chunks: Uint8Array[] = parts.map((p) =>
-    typeof p === 'number' ? Uint8Array.of(p) : typeof p === 'string' ? Uint8Array.from(p, (c) => c.charCodeAt(0)) : Uint8Array.from(p),
-  );
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 const u32 = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
 const str = (s: string): Uint8Array => {

@@ -10,7 +10,7 @@ import { openTorch, readTorch } from '../../src/analysis/formats/torch';
 import { openTorchShards } from '../../src/analysis/formats/torchShards';
 import { ZipArchive } from '../../src/analysis/formats/zip';
 import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
-import { fixture } from '../helpers';
+import { type Part, bytes, fixture } from '../helpers';
 import { assertStats } from '../expectations';
 
 const TORCH = fixture('torch');
@@ -404,19 +404,6 @@ function enc(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
-type Part = number | string | Uint8Array | number[];
-function bytes(...parts: Part[]): Uint8Array {
-  const chunks = parts.map((p) =>
-    typeof p === 'number' ? Uint8Array.of(p) : typeof p === 'string' ? Uint8Array.from(p, (c) => c.charCodeAt(0)) : Uint8Array.from(p),
-  );
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 const u32 = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
 const str = (s: string): Uint8Array => bytes('X', u32(enc(s).length), enc(s));
 const glob = (m: string, n: string): string => `c${m}\n${n}\n`;
