@@ -154,6 +154,11 @@ class ShardPool {
 
   async source(path: string): Promise<ByteSource> {
     const file = await FileSource.open(path);
+    // Opening a sibling shard may have failed and closed the pool while this one opened.
+    if (this.closed) {
+      await file.close();
+      throw new CheckpointError(path, 'checkpoint is closed');
+    }
     this.open.set(path, { file, pins: 0 });
     await this.evict();
     return new PooledSource(this, path, file.size);
