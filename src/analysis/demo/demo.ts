@@ -6,7 +6,7 @@ import { openCheckpoint } from '../open';
 import { computeAllStats } from '../stats/statsPool';
 import { checkpointTotals } from '../stats/totals';
 import { readSlice2D } from '../core/tensorData';
-import { histogramSpec, type VegaLiteSpec } from '../charts/histogramSpec';
+import { histogramSpec } from '../charts/histogramSpec';
 import { heatmapSpec } from '../charts/heatmapSpec';
 import { formatBytes, formatCount } from '../core/format';
 import type { TensorStats } from '../stats/tensorStats';
@@ -14,17 +14,8 @@ import { initBackend } from '../model/backend';
 import { openModel } from '../model/openModel';
 import { evaluate } from '../model/evaluate';
 import { loadDataset } from '../data/dataset';
+import type { ReportSection } from './reportTypes';
 
-interface ReportSection {
-  file: string;
-  /** Loss and accuracy of the network it holds on the demo dataset, when it holds one. */
-  evaluation?: string;
-  format: string;
-  summary: string;
-  metadata: Record<string, unknown>;
-  rows: (string | number)[][];
-  charts: { title: string; spec: VegaLiteSpec }[];
-}
 
 const ROOT = join(__dirname, '..');
 const CHECKPOINTS = join(ROOT, 'demo', 'checkpoints');

@@ -1,17 +1,8 @@
 // Renders the demo report (data embedded by src/analysis/demo/demo.ts) with vega-embed.
 import embed from 'vega-embed';
+import { REPORT_COLUMNS, type ReportSection } from '../../analysis/demo/reportTypes';
 
-interface Section {
-  file: string;
-  evaluation?: string;
-  format: string;
-  summary: string;
-  metadata: Record<string, unknown>;
-  rows: (string | number)[][];
-  charts: { title: string; spec: Record<string, unknown> }[];
-}
 
-const HEAD = ['tensor', 'dtype', 'shape', 'numel', 'mean', 'std', 'min', 'max', 'L2', 'zeros'];
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -35,7 +26,7 @@ function themeConfig(): Record<string, unknown> {
 }
 
 async function render(): Promise<void> {
-  const data = JSON.parse(document.getElementById('report-data')!.textContent!) as Section[];
+  const data = JSON.parse(document.getElementById('report-data')!.textContent!) as ReportSection[];
   const root = document.getElementById('report')!;
   for (const s of data) {
     root.append(el('h2', s.file));
@@ -44,7 +35,7 @@ async function render(): Promise<void> {
     if (Object.keys(s.metadata).length) root.append(el('pre', JSON.stringify(s.metadata, null, 1)));
     const table = el('table');
     const hr = el('tr');
-    for (const h of HEAD) hr.append(el('th', h));
+    for (const h of REPORT_COLUMNS) hr.append(el('th', h));
     table.append(hr);
     for (const r of s.rows) {
       const tr = el('tr');

@@ -1,0 +1,16 @@
+// The demo report's data, written by demo.ts and rendered by src/webviews/report/main.ts.
+// Pure types with no imports, so the browser bundle can share them.
+
+export interface ReportSection {
+  file: string;
+  /** Loss and accuracy of the network it holds on the demo dataset, when it holds one. */
+  evaluation?: string;
+  format: string;
+  summary: string;
+  metadata: Record<string, unknown>;
+  /** One row per tensor, in the order of REPORT_COLUMNS. */
+  rows: (string | number)[][];
+  charts: { title: string; spec: Record<string, unknown> }[];
+}
+
+export const REPORT_COLUMNS = ['tensor', 'dtype', 'shape', 'numel', 'mean', 'std', 'min', 'max', 'L2', 'zeros'] as const;
