@@ -29,7 +29,7 @@ const builds = [
   // Webviews: browser code only.
   {
     ...common, platform: 'browser', format: 'iife', target: 'es2022',
-    entryPoints: { editor: 'src/webviews/editor/main.ts', report: 'src/webviews/report/main.ts' },
+    entryPoints: { editor: 'src/webviews/editor/main.ts', report: 'src/webviews/report/main.ts', analysis: 'src/webviews/analysis/main.ts' },
     outdir: 'dist/webviews',
   },
 ];
@@ -60,7 +60,7 @@ if (args.has('--watch')) {
   console.log('[watch] build started');
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
-  for (const css of ['editor.css']) {
+  for (const css of ['editor.css', 'analysis.css']) {
     const src = join(root, 'media', css);
     if (existsSync(src)) { mkdirSync(join(root, 'dist/webviews'), { recursive: true }); copyFileSync(src, join(root, 'dist/webviews', css)); }
   }

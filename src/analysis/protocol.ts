@@ -29,6 +29,9 @@ export interface TensorRow {
 // Statistics cross every boundary as computed; one definition, in the statistics module.
 export type { Histogram, TensorStats } from './stats/statsTypes';
 import type { Histogram, TensorStats } from './stats/statsTypes';
+// Analysis results cross as views (facts, charts, tables); one definition, in report/.
+export type { AnalysisView, ChartView, Fact, TableView } from './report/analysisView';
+import type { AnalysisView, ChartView, Fact, TableView } from './report/analysisView';
 
 export interface DtypeTotal {
   dtype: string;
@@ -143,6 +146,24 @@ export interface EvalSummary {
   seconds: number;
 }
 
+/** The analyses run by one generic job; each kind's params are checked by its entry in analysis/jobs. */
+export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra'] as const;
+export type AnalysisKind = (typeof ANALYSIS_KINDS)[number];
+
+/**
+ * Run an analysis (alignment, interpolation, …). The worker replies with the final
+ * AnalysisView and may send `partial` views while it runs (points as they are computed).
+ */
+export interface WorkerAnalysisRequest {
+  type: 'analysis';
+  id: number;
+  kind: AnalysisKind;
+  /** JSON options of the analysis (file paths and settings); validated by the worker. */
+  params: Record<string, JsonValue>;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  cancelFlag: SharedArrayBuffer;
+}
+
 /** Cancellation by message, for jobs that are waiting (not in a CPU loop). The flag is the fast path. */
 export interface WorkerCancelRequest {
   type: 'cancel';
@@ -162,6 +183,7 @@ export type HostToWorker =
   | WorkerStatsRequest
   | WorkerSliceRequest
   | WorkerEvaluateRequest
+  | WorkerAnalysisRequest
   | WorkerCancelRequest
   | WorkerDebugRequest;
 
@@ -195,6 +217,15 @@ export interface WorkerProgress {
   fraction: number;
   /** The tensor being worked on, if any. */
   tensor?: string;
+  /** What an analysis is doing ("α = 0.25"). */
+  message?: string;
+}
+
+/** The results of an analysis so far (a chart that grows while the job runs). */
+export interface WorkerPartial {
+  type: 'partial';
+  id: number;
+  view: AnalysisView;
 }
 
 /** One tensor of a stats job finished (stats) or failed (error). */
@@ -212,7 +243,7 @@ export interface WorkerLog {
   message: string;
 }
 
-export type WorkerToHost = WorkerReply | WorkerFailure | WorkerProgress | WorkerStatsItem | WorkerLog;
+export type WorkerToHost = WorkerReply | WorkerFailure | WorkerProgress | WorkerPartial | WorkerStatsItem | WorkerLog;
 
 // ---------------------------------------------------------------------------------------------
 // Webview → host
@@ -321,6 +352,47 @@ export type HostToWebview =
   | TensorProgressMessage
   | SliceDataMessage
   | ErrorMessage;
+
+// ---------------------------------------------------------------------------------------------
+// Analysis panel (webview showing one analysis) ↔ host
+// ---------------------------------------------------------------------------------------------
+
+export type JobState = 'running' | 'done' | 'cancelled' | 'failed';
+
+/** The view to show (replaces the previous one: partial views grow until the final one). */
+export interface PanelViewMessage {
+  type: 'view';
+  view: AnalysisView;
+}
+
+export interface PanelJobMessage {
+  type: 'job';
+  state: JobState;
+  fraction: number;
+  message?: string;
+}
+
+export type HostToPanel = PanelViewMessage | PanelJobMessage;
+
+export interface PanelReadyMessage {
+  type: 'panelReady';
+}
+
+export interface PanelCancelMessage {
+  type: 'cancelJob';
+}
+
+/**
+ * Export from the panel: a chart as PNG/SVG (rendered by the webview, sent as `content`), a
+ * chart's rows or a table as CSV/JSON, or the whole report as JSON (built by the host from the
+ * view it holds, so the webview cannot substitute data).
+ */
+export type PanelExportMessage =
+  | { type: 'exportView'; what: 'chart'; id: string; format: 'svg' | 'png'; content: string }
+  | { type: 'exportView'; what: 'rows' | 'table'; id: string; format: TableFormat }
+  | { type: 'exportView'; what: 'report'; format: 'json' };
+
+export type PanelToHost = PanelReadyMessage | PanelCancelMessage | PanelExportMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Runtime guards
@@ -469,6 +541,30 @@ export const isEvalSummary: Guard<EvalSummary> = obj<EvalSummary>({ loss: num, a
 
 export const isStatsJobResult: Guard<StatsJobResult> = obj<StatsJobResult>({ done: count, failed: count });
 
+const cell: Guard<string | number | boolean | null> = (v): v is string | number | boolean | null =>
+  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && !Number.isNaN(v));
+const isFact: Guard<Fact> = obj<Fact>({ label: str, value: str, definition: opt(str) });
+const isChartView: Guard<ChartView> = obj<ChartView>({
+  id: name,
+  title: str,
+  spec: record(jsonValue(64)),
+  rows: arr(record(cell)),
+  caption: opt(str),
+});
+const isTableView: Guard<TableView> = obj<TableView>({ id: name, title: str, columns: arr(str), rows: arr(arr(cell)) });
+
+export const isAnalysisView: Guard<AnalysisView> = obj<AnalysisView>({
+  kind: str,
+  title: str,
+  subtitle: opt(str),
+  facts: arr(isFact),
+  charts: arr(isChartView),
+  tables: arr(isTableView),
+  notes: arr(str),
+  report: jsonValue(64),
+  complete: bool,
+});
+
 // --- host → worker
 
 export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
@@ -502,6 +598,14 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
     backend: lit('auto', 'tensorflow', 'wasm', 'cpu'),
     cancelFlag: isSab,
   }),
+  analysis: obj<WorkerAnalysisRequest>({
+    type: lit('analysis'),
+    id: count,
+    kind: lit(...ANALYSIS_KINDS),
+    params: record(jsonValue()),
+    backend: lit('auto', 'tensorflow', 'wasm', 'cpu'),
+    cancelFlag: isSab,
+  }),
   cancel: obj<WorkerCancelRequest>({ type: lit('cancel'), id: count }),
   debug: obj<WorkerDebugRequest>({ type: lit('debug'), id: count, action: lit('throw', 'exit', 'spin') }),
 });
@@ -511,7 +615,8 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
 export const isWorkerToHost: Guard<WorkerToHost> = tagged<WorkerToHost>({
   reply: obj<WorkerReply>({ type: lit('reply'), id: count, result: (_v): _v is unknown => true }),
   failure: obj<WorkerFailure>({ type: lit('failure'), id: count, cancelled: bool, error: isErrorInfo }),
-  progress: obj<WorkerProgress>({ type: lit('progress'), id: count, fraction: fraction, tensor: opt(str) }),
+  progress: obj<WorkerProgress>({ type: lit('progress'), id: count, fraction: fraction, tensor: opt(str), message: opt(str) }),
+  partial: (v): v is WorkerPartial => obj<WorkerPartial>({ type: lit('partial'), id: count, view: isAnalysisView })(v),
   statsItem: obj<WorkerStatsItem>({
     type: lit('statsItem'),
     id: count,
@@ -569,6 +674,30 @@ export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
   tensorProgress: obj<TensorProgressMessage>({ type: lit('tensorProgress'), name: str, fraction: fraction }),
   sliceData: obj<SliceDataMessage>({ type: lit('sliceData'), name: str, slice: nullable(isSlice2D), error: opt(str) }),
   error: obj<ErrorMessage>({ type: lit('error'), message: str, tensor: opt(str) }),
+});
+
+// --- analysis panel
+
+export const isHostToPanel: Guard<HostToPanel> = tagged<HostToPanel>({
+  view: obj<PanelViewMessage>({ type: lit('view'), view: isAnalysisView }),
+  job: obj<PanelJobMessage>({ type: lit('job'), state: lit('running', 'done', 'cancelled', 'failed'), fraction: fraction, message: opt(str) }),
+});
+
+const isPanelExport: Guard<PanelExportMessage> = (v): v is PanelExportMessage => {
+  if (!isObject(v) || v.type !== 'exportView') return false;
+  if (v.what === 'report') return v.format === 'json';
+  if (!name(v.id)) return false;
+  if (v.what === 'rows' || v.what === 'table') return lit('csv', 'json')(v.format);
+  if (v.what !== 'chart' || typeof v.content !== 'string' || v.content.length > MAX_EXPORT_CONTENT) return false;
+  if (v.format === 'png') return /^data:image\/png;base64,[A-Za-z0-9+/]*={0,2}$/.test(v.content);
+  if (v.format === 'svg') return v.content.trimStart().startsWith('<svg');
+  return false;
+};
+
+export const isPanelToHost: Guard<PanelToHost> = tagged<PanelToHost>({
+  panelReady: obj<PanelReadyMessage>({ type: lit('panelReady') }),
+  cancelJob: obj<PanelCancelMessage>({ type: lit('cancelJob') }),
+  exportView: isPanelExport,
 });
 
 // ---------------------------------------------------------------------------------------------

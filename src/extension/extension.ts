@@ -2,6 +2,7 @@
 // editor, and registers the commands. All analysis runs in dist/worker.js.
 import * as vscode from 'vscode';
 import { CheckpointEditorProvider, VIEW_TYPE, type OpenSummary, type StatsSummary } from './checkpointEditorProvider';
+import { registerAlignCommand } from './analysisCommands';
 import { registerEvaluateCommand } from './evaluateCommand';
 import { createLog } from './log';
 import { WorkerHost } from './workerHost';
@@ -53,6 +54,10 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   // evaluate(uri?, { checkpoint?, data?, labels?, split?, arch? }) → { loss, accuracy, n, backend, seconds }.
   context.subscriptions.push(registerEvaluateCommand(context, worker, log));
+  // Analyses (args objects for tests; each resolves to its final AnalysisView).
+  const deps = { context, worker, log };
+  // align(uri?, { a, b, out, arch?, seed? }): B (clicked) aligned to A, written to OUT.
+  context.subscriptions.push(registerAlignCommand(deps));
   log.info('Checkpoint Lens activated');
 }
 

@@ -47,6 +47,8 @@ export interface EditorHtmlOptions {
   nonce: string;
   /** Nonce for the UI toolkit's <style> probe (see above); a different value from `nonce`. */
   styleNonce: string;
+  /** Fixed text for the loading line (never file-derived). */
+  loadingText?: string;
 }
 
 export function editorHtml(o: EditorHtmlOptions): string {
@@ -63,7 +65,7 @@ export function editorHtml(o: EditorHtmlOptions): string {
 <title>Checkpoint Lens</title>
 </head>
 <body>
-<div id="app" class="app" aria-busy="true"><p class="loading">Loading checkpoint…</p></div>
+<div id="app" class="app" aria-busy="true"><p class="loading">${escapeAttr(o.loadingText ?? 'Loading checkpoint…')}</p></div>
 <script nonce="${o.nonce}" src="${escapeAttr(o.scriptUri)}"></script>
 </body>
 </html>`;

@@ -10,12 +10,14 @@
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../analysis/core/errors';
 import {
+  isAnalysisView,
   isEvalSummary,
   isListing,
   isSlice2D,
   isStatsJobResult,
   isWorkerToHost,
   type ErrorInfo,
+  type AnalysisView,
   type EvalSummary,
   type Guard,
   type HostToWorker,
@@ -23,6 +25,7 @@ import {
   type Slice2D,
   type StatsJobResult,
   type TensorStats,
+  type WorkerAnalysisRequest,
   type WorkerEvaluateRequest,
   type WorkerToHost,
 } from '../analysis/protocol';
@@ -77,7 +80,10 @@ export interface WorkerHostOptions {
 
 export interface StatsCallbacks {
   onItem?: (tensor: string, stats: TensorStats | null, error?: ErrorInfo) => void;
-  onProgress?: (fraction: number, tensor?: string) => void;
+  /** `tensor` for statistics jobs; `message` says what an analysis is doing. */
+  onProgress?: (fraction: number, tensor?: string, message?: string) => void;
+  /** Analyses: the results so far. */
+  onPartial?: (view: AnalysisView) => void;
 }
 
 interface Pending {
@@ -90,6 +96,7 @@ interface Pending {
   reject: (e: Error) => void;
   onItem?: StatsCallbacks['onItem'];
   onProgress?: StatsCallbacks['onProgress'];
+  onPartial?: StatsCallbacks['onPartial'];
   cancelled: boolean;
   cancelledAt?: number;
   started: number;
@@ -143,6 +150,11 @@ export class WorkerHost {
     return this.start<EvalSummary>('evaluate', isEvalSummary, (id, cancelFlag) => ({ ...req, type: 'evaluate', id, cancelFlag }), opts);
   }
 
+  /** Runs an analysis (alignment, interpolation, …); its views stream through onPartial. */
+  analysis(req: Omit<WorkerAnalysisRequest, 'type' | 'id' | 'cancelFlag'>, opts: Pick<StatsCallbacks, 'onProgress' | 'onPartial'> = {}): JobHandle<AnalysisView> {
+    return this.start<AnalysisView>('analysis', isAnalysisView, (id, cancelFlag) => ({ ...req, type: 'analysis', id, cancelFlag }), opts);
+  }
+
   /** Test hook (the worker refuses it unless started with workerData.testHooks). */
   debug(action: 'throw' | 'exit' | 'spin'): JobHandle<unknown> {
     return this.start<unknown>('debug', anyResult, (id) => ({ type: 'debug', id, action }));
@@ -191,6 +203,7 @@ export class WorkerHost {
         reject,
         onItem: callbacks.onItem,
         onProgress: callbacks.onProgress,
+        onPartial: callbacks.onPartial,
         cancelled: false,
         started: Date.now(),
       };
@@ -316,7 +329,10 @@ export class WorkerHost {
     if (!p || p.worker !== w) return; // a job already settled (e.g. cancelled, then restarted)
     switch (msg.type) {
       case 'progress':
-        if (!p.cancelled) p.onProgress?.(msg.fraction, msg.tensor);
+        if (!p.cancelled) p.onProgress?.(msg.fraction, msg.tensor, msg.message);
+        return;
+      case 'partial':
+        if (!p.cancelled) p.onPartial?.(msg.view);
         return;
       case 'statsItem':
         p.onItem?.(msg.tensor, msg.stats, msg.error);

@@ -178,6 +178,26 @@ export const COMMAND_CASES = {
     await ctx.shot('cmd-evaluate');
   },
 
+  // Palette → B → A → save dialog (default name) → the report panel beside the editor: the
+  // similarity chart drawn, every group at least as similar after as before, the files written.
+  'checkpointLens.align': async (ctx) => {
+    const out = path.join(ctx.ws, 'mlp_seed1.aligned-to-mlp_seed0.safetensors');
+    fs.rmSync(out, { force: true });
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Align Checkpoint to');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Checkpoint to align', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Align mlp_seed1.safetensors to', 'mlp_seed0.safetensors');
+    await ctx.page.waitForFunction(() => /mlp_seed1\.aligned-to-mlp_seed0\.safetensors$/.test(document.querySelector('.quick-input-widget input')?.value ?? ''), null, { timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').press('Enter');
+    const frame = await webviewFrame(ctx.page, '.chart-box[data-chart="align-similarity"] svg', 60000);
+    await frame.waitForFunction(() => document.body.dataset.rendered === 'complete' && document.body.dataset.job === 'done', null, { timeout: 60000 });
+    const rows = await frame.locator('.table-box tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.ok(rows.length >= 2, `group table rows: ${JSON.stringify(rows)}`);
+    for (const r of rows) assert.ok(Number(r[5]) >= Number(r[4]), `group ${r[0]}: similarity after ${r[5]} < before ${r[4]}`);
+    assert.ok(fs.existsSync(out) && fs.existsSync(out.replace(/\.safetensors$/, '.perm.json')), 'aligned checkpoint and permutations written');
+    await ctx.shot('cmd-align');
+  },
+
   // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.
   'checkpointLens.cancelStatistics': async (ctx) => {
     const frame = await openInEditor(ctx, SPARSE.name);

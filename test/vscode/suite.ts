@@ -33,6 +33,13 @@ interface StatsSummary {
   total: number;
   reason?: string;
 }
+/** The fields of an AnalysisView the suite reads (src/analysis/report/analysisView.ts). */
+interface AnalysisView {
+  kind: string;
+  complete: boolean;
+  charts: { id: string }[];
+  report: unknown;
+}
 interface EvalSummary {
   loss: number;
   accuracy: number;
@@ -214,6 +221,23 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     assert.ok(close(viaUri.loss, expected.loss, 1e-3, 1e-6));
     // A dataset that does not exist: an error message, no result.
     assert.equal(await exec('checkpointLens.evaluate', { checkpoint: join(ws(), 'mlp_seed0.pt'), data: join(ws(), 'no-such.npz') }), undefined);
+  },
+
+  // align({ a, b, out }) → the view: every group at least as similar after; the aligned B
+  // evaluates exactly as B (a permutation is a symmetry), through the evaluate command.
+  'checkpointLens.align': async () => {
+    const out = join(ws(), 'suite-aligned.safetensors');
+    const view = await exec<AnalysisView | undefined>('checkpointLens.align', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), out });
+    assert.ok(view && view.complete, 'align returned no final view');
+    const groups = (view.report as { groups: { name: string; similarityBefore: number; similarityAfter: number }[] }).groups;
+    assert.ok(groups.length >= 2);
+    for (const g of groups) assert.ok(g.similarityAfter >= g.similarityBefore - 1e-9, `${g.name}: ${g.similarityBefore} → ${g.similarityAfter}`);
+    assert.ok(view.charts.some((c) => c.id === 'align-similarity'));
+    const data = join(ws(), 'data', 'digits.npz');
+    const before = await exec<EvalSummary | undefined>('checkpointLens.evaluate', { checkpoint: join(ws(), 'mlp_seed1.safetensors'), data });
+    const after = await exec<EvalSummary | undefined>('checkpointLens.evaluate', { checkpoint: out, data });
+    assert.ok(before && after && close(after.loss, before.loss, 1e-5, 1e-6), `aligned loss ${after?.loss}, B ${before?.loss}`);
+    assert.equal(after.accuracy, before.accuracy);
   },
 };
 

@@ -21,6 +21,8 @@ import {
   type Slice2D,
   type StatsJobResult,
   type WorkerEvaluateRequest,
+  type WorkerAnalysisRequest,
+  type AnalysisView,
   type TensorStats,
   type WorkerToHost,
 } from '../protocol';
@@ -30,6 +32,8 @@ import { loadDataset } from '../data/dataset';
 import { initBackend } from '../model/backend';
 import { evaluate } from '../model/evaluate';
 import { openModel } from '../model/openModel';
+import { runAnalysis } from '../jobs/analysisJobs';
+import { jsonSafe } from '../views/viewHelpers';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
@@ -148,11 +152,17 @@ class Job {
     return () => this.onCancel.delete(f);
   }
 
-  progress(fraction: number, tensor?: string, force = false): void {
+  progress(fraction: number, tensor?: string, force = false, message?: string): void {
     const now = Date.now();
     if (!force && now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
     this.lastProgress = now;
-    post({ type: 'progress', id: this.id, fraction: Math.min(1, Math.max(0, fraction)), ...(tensor !== undefined ? { tensor } : {}) });
+    post({
+      type: 'progress',
+      id: this.id,
+      fraction: Math.min(1, Math.max(0, fraction)),
+      ...(tensor !== undefined ? { tensor } : {}),
+      ...(message !== undefined ? { message } : {}),
+    });
   }
 }
 
@@ -309,6 +319,28 @@ async function runEvaluate(job: Job, req: WorkerEvaluateRequest): Promise<EvalSu
   }
 }
 
+async function runAnalysisJob(job: Job, req: WorkerAnalysisRequest): Promise<AnalysisView> {
+  await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
+  job.progress(0, undefined, true, 'starting');
+  const started = Date.now();
+  let lastView = 0;
+  const view = await runAnalysis(req.kind, req.params, {
+    isCancelled: job.isCancelled,
+    onProgress: (f, message) => job.progress(f, undefined, false, message),
+    // At most one partial view per progress interval: the final view follows anyway.
+    onView: (v) => {
+      const now = Date.now();
+      if (now - lastView < PROGRESS_INTERVAL_MS) return;
+      lastView = now;
+      post({ type: 'partial', id: job.id, view: jsonSafe(v) });
+    },
+    log: (m) => log('info', m),
+    wasmDir: __dirname,
+  });
+  log('info', `${req.kind} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return jsonSafe(view);
+}
+
 async function runJob(id: number, flag: SharedArrayBuffer, body: (job: Job) => Promise<unknown>): Promise<void> {
   const job = new Job(id, flag);
   jobs.set(id, job);
@@ -343,6 +375,9 @@ function handle(msg: HostToWorker): void {
       return;
     case 'evaluate':
       void runJob(msg.id, msg.cancelFlag, (job) => runEvaluate(job, msg));
+      return;
+    case 'analysis':
+      void runJob(msg.id, msg.cancelFlag, (job) => runAnalysisJob(job, msg));
       return;
     case 'cancel':
       jobs.get(msg.id)?.cancel();

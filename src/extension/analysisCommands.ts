@@ -1,0 +1,112 @@
+// The command-palette analyses: each command gathers its inputs (explorer selection, quick
+// picks, or an args object from tests), then runs the analysis in the worker with a
+// cancellable progress notification and shows its view in a panel beside the code. Every
+// command resolves to the final AnalysisView (undefined when cancelled or failed).
+import * as vscode from 'vscode';
+import { basename, dirname, join } from 'node:path';
+import type { AnalysisKind, AnalysisView, JsonValue } from '../analysis/protocol';
+import { AnalysisPanel } from './analysisPanel';
+import { archSidecar, pickCheckpoint } from './pickers';
+import type { Logger, WorkerHost } from './workerHost';
+
+type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface AnalysisDeps {
+  context: vscode.ExtensionContext;
+  worker: WorkerHost;
+  log: Logger;
+}
+
+/** The panel of the last analysis started (integration tests read its view). */
+export let lastPanel: AnalysisPanel | undefined;
+
+/** Runs `kind` in the worker and shows it in a new panel titled `title`. */
+export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params: Record<string, JsonValue>, title: string): Promise<AnalysisView | undefined> {
+  const backend = vscode.workspace.getConfiguration('checkpointLens').get<Backend>('backend', 'auto');
+  const panel = new AnalysisPanel(deps.context, title, deps.log);
+  lastPanel = panel;
+  deps.log.info(`${kind}: ${JSON.stringify(params)}`);
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+    let last = 0;
+    const job = deps.worker.analysis(
+      { kind, params, backend },
+      {
+        onProgress: (f, _tensor, message) => {
+          progress.report({ increment: Math.max(0, 100 * (f - last)), message: `${Math.round(100 * f)}%${message ? ` · ${message}` : ''}` });
+          last = f;
+          panel.setJob('running', f, message);
+        },
+        onPartial: (v) => panel.setView(v),
+      },
+    );
+    token.onCancellationRequested(() => job.cancel());
+    panel.onCancel = () => job.cancel();
+    try {
+      const view = await job.promise;
+      panel.setView(view);
+      panel.setJob('done', 1);
+      return view;
+    } catch (e) {
+      const err = e as Error;
+      if (err.name === 'CancelledError') {
+        deps.log.info(`${kind} cancelled`);
+        panel.setJob('cancelled', last);
+      } else {
+        deps.log.error(`${kind} failed: ${err.message}`);
+        panel.setJob('failed', last, err.message);
+        void vscode.window.showErrorMessage(`Checkpoint Lens: ${err.message}`);
+      }
+      return undefined;
+    }
+  });
+}
+
+/** Command args from tests, or the explorer's (clicked, selected[]) pair. */
+export function argsObject(first: unknown, second: unknown): Record<string, unknown> {
+  for (const v of [second, first]) if (typeof v === 'object' && v !== null && !(v instanceof vscode.Uri) && !Array.isArray(v)) return v as Record<string, unknown>;
+  return {};
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** The clicked explorer file, if the command came from the explorer. */
+export function clicked(first: unknown): string | undefined {
+  return first instanceof vscode.Uri && first.scheme === 'file' ? first.fsPath : undefined;
+}
+
+/** Explorer multi-selection (the second argument of an explorer command). */
+export function selection(second: unknown): string[] {
+  return Array.isArray(second) ? second.filter((u): u is vscode.Uri => u instanceof vscode.Uri).map((u) => u.fsPath) : [];
+}
+
+function stem(p: string): string {
+  return basename(p).replace(/(\.(safetensors|index|json|pt|pth|ckpt|bin))+$/i, '');
+}
+
+/** "Checkpoint Lens: Align checkpoint to…": B is the clicked/picked checkpoint, A the reference. */
+export function registerAlignCommand(deps: AnalysisDeps): vscode.Disposable {
+  return vscode.commands.registerCommand('checkpointLens.align', async (first?: unknown, second?: unknown) => {
+    const a = argsObject(first, second);
+    const b = str(a.b) ?? clicked(first) ?? (await pickCheckpoint(deps.context, 'Checkpoint to align (B: its units will be permuted)'));
+    if (!b) return undefined;
+    const ref = str(a.a) ?? (await pickCheckpoint(deps.context, `Align ${basename(b)} to… (A: the reference)`, [b]));
+    if (!ref) return undefined;
+    let out = str(a.out);
+    if (!out) {
+      const target = await vscode.window.showSaveDialog({
+        title: 'Write the aligned checkpoint (its permutations go beside it as .perm.json)',
+        defaultUri: vscode.Uri.file(join(dirname(b), `${stem(b)}.aligned-to-${stem(ref)}.safetensors`)),
+        filters: { Safetensors: ['safetensors'] },
+      });
+      out = target?.fsPath;
+    }
+    if (!out) return undefined;
+    const params: Record<string, JsonValue> = { a: ref, b, out };
+    const arch = str(a.arch) ?? archSidecar(b);
+    if (arch) params.arch = arch;
+    if (typeof a.seed === 'number') params.seed = a.seed;
+    return runInPanel(deps, 'align', params, `Align ${basename(b)} → ${basename(ref)}`);
+  });
+}

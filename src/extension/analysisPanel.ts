@@ -1,0 +1,134 @@
+// A webview panel beside the code showing one analysis: its view (replaced as partial views
+// arrive), the job's progress and a Cancel button, and exports through a save dialog.
+import * as vscode from 'vscode';
+import { type AnalysisView, type JobState, type PanelExportMessage, type HostToPanel, isPanelToHost } from '../analysis/protocol';
+import { exportBytes, writeFileAtomic } from './tableExport';
+import { viewExport } from './viewExport';
+import { editorHtml, makeNonce } from './webviewHtml';
+import type { Logger } from './workerHost';
+
+export const PANEL_VIEW_TYPE = 'checkpointLens.analysis';
+
+export class AnalysisPanel implements vscode.Disposable {
+  private view: AnalysisView | undefined;
+  private job: { state: JobState; fraction: number; message?: string } = { state: 'running', fraction: 0 };
+  private readonly panel: vscode.WebviewPanel;
+  private disposed = false;
+  /** Called when the user presses Cancel or closes the panel while the job runs. */
+  onCancel: (() => void) | undefined;
+
+  constructor(
+    context: vscode.ExtensionContext,
+    title: string,
+    private readonly log: Logger,
+  ) {
+    const dist = vscode.Uri.joinPath(context.extensionUri, 'dist');
+    this.panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+      enableScripts: true,
+      localResourceRoots: [dist],
+      retainContextWhenHidden: true,
+    });
+    const w = this.panel.webview;
+    const nonce = makeNonce();
+    let styleNonce = makeNonce();
+    while (styleNonce === nonce) styleNonce = makeNonce();
+    w.html = editorHtml({
+      cspSource: w.cspSource,
+      scriptUri: w.asWebviewUri(vscode.Uri.joinPath(dist, 'webviews', 'analysis.js')).toString(),
+      styleUri: w.asWebviewUri(vscode.Uri.joinPath(dist, 'webviews', 'analysis.css')).toString(),
+      nonce,
+      styleNonce,
+      loadingText: 'Starting the analysis…',
+    });
+    w.onDidReceiveMessage((m: unknown) => void this.onMessage(m));
+    this.panel.onDidDispose(() => {
+      this.disposed = true;
+      if (this.job.state === 'running') this.onCancel?.();
+    });
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** The view shown now (the final one once the job is done). */
+  get current(): AnalysisView | undefined {
+    return this.view;
+  }
+
+  setView(view: AnalysisView): void {
+    this.view = view;
+    this.send({ type: 'view', view });
+  }
+
+  setJob(state: JobState, fraction: number, message?: string): void {
+    this.job = { state, fraction: Math.min(1, Math.max(0, fraction)), message };
+    this.send({ type: 'job', ...this.job });
+  }
+
+  reveal(): void {
+    if (!this.disposed) this.panel.reveal(vscode.ViewColumn.Beside, true);
+  }
+
+  dispose(): void {
+    if (!this.disposed) this.panel.dispose();
+  }
+
+  private send(m: HostToPanel): void {
+    if (!this.disposed) void this.panel.webview.postMessage(m);
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    if (!isPanelToHost(raw)) {
+      this.log.warn('analysis panel: dropped a malformed message');
+      return;
+    }
+    switch (raw.type) {
+      case 'panelReady':
+        if (this.view) this.send({ type: 'view', view: this.view });
+        this.send({ type: 'job', ...this.job });
+        return;
+      case 'cancelJob':
+        this.onCancel?.();
+        return;
+      case 'exportView':
+        await this.export(raw);
+        return;
+    }
+  }
+
+  /** Exports through a save dialog (or to `to`, for tests); returns the written file. */
+  async export(m: PanelExportMessage, to?: vscode.Uri): Promise<vscode.Uri | undefined> {
+    if (!this.view) return undefined;
+    let fileName: string;
+    let bytes: Uint8Array;
+    try {
+      if (m.what === 'chart') {
+        fileName = `${m.id}.${m.format}`;
+        bytes = exportBytes(m.format, m.content);
+      } else {
+        const e = viewExport(this.view, m);
+        fileName = e.fileName;
+        bytes = Buffer.from(e.content, 'utf8');
+      }
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Checkpoint Lens: cannot export: ${(e as Error).message}`);
+      return undefined;
+    }
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const defaultUri = folder ? vscode.Uri.joinPath(folder, fileName) : vscode.Uri.file(fileName);
+    const ext = fileName.split('.').pop()!;
+    const target = to ?? (await vscode.window.showSaveDialog({ defaultUri, filters: { [ext.toUpperCase()]: [ext] }, title: 'Export from Checkpoint Lens' }));
+    if (!target) return undefined;
+    try {
+      if (target.scheme === 'file') await writeFileAtomic(target.fsPath, bytes);
+      else await vscode.workspace.fs.writeFile(target, bytes);
+      this.log.info(`exported ${fileName} to ${target.toString(true)} (${bytes.byteLength} bytes)`);
+      return target;
+    } catch (e) {
+      this.log.error(`export to ${target.toString(true)} failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`Checkpoint Lens: cannot write ${target.fsPath}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// Quick picks for the commands: checkpoints and datasets in the workspace (last used first,
+// remembered per workspace), with "Browse…" for anything else.
+import * as vscode from 'vscode';
+import { existsSync } from 'node:fs';
+
+const CHECKPOINT_GLOB = '**/*.{safetensors,pt,pth,ckpt,bin}';
+const DATA_GLOB = '**/*.{npz,npy,gz,idx3-ubyte,safetensors}';
+const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
+export const LAST_CHECKPOINT = 'checkpointLens.evaluate.lastCheckpoint';
+export const LAST_DATA = 'checkpointLens.evaluate.lastData';
+const CHECKPOINT_FILTERS = { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin'] };
+
+async function pickFile(items: vscode.QuickPickItem[], title: string, filters: Record<string, string[]>, folders = false): Promise<string | undefined> {
+  const browse: vscode.QuickPickItem = { label: '$(folder-opened) Browse…', alwaysShow: true };
+  const picked = await vscode.window.showQuickPick([...items, browse], { title, matchOnDescription: true, ignoreFocusOut: true });
+  if (!picked) return undefined;
+  if (picked !== browse) return picked.detail;
+  const uris = await vscode.window.showOpenDialog({ title, canSelectMany: false, canSelectFolders: folders, canSelectFiles: true, filters });
+  return uris?.[0]?.fsPath;
+}
+
+function fileItem(uri: vscode.Uri, last: string | undefined): vscode.QuickPickItem {
+  return {
+    label: vscode.workspace.asRelativePath(uri),
+    detail: uri.fsPath,
+    description: uri.fsPath === last ? 'last used' : undefined,
+  };
+}
+
+/** Most recently used first, then workspace order. */
+function recentFirst(items: vscode.QuickPickItem[]): vscode.QuickPickItem[] {
+  return [...items].sort((a, b) => Number(b.description === 'last used') - Number(a.description === 'last used'));
+}
+
+/** A checkpoint from the workspace (other than `exclude`), remembered as the last used. */
+export async function pickCheckpoint(context: vscode.ExtensionContext, title: string, exclude: string[] = []): Promise<string | undefined> {
+  const last = context.workspaceState.get<string>(LAST_CHECKPOINT);
+  const found = await vscode.workspace.findFiles(CHECKPOINT_GLOB, '**/node_modules/**', 500);
+  const items = recentFirst(found.filter((u) => !exclude.includes(u.fsPath)).map((u) => fileItem(u, last)));
+  const picked = await pickFile(items, title, CHECKPOINT_FILTERS);
+  if (picked) await context.workspaceState.update(LAST_CHECKPOINT, picked);
+  return picked;
+}
+
+/** A dataset: a file in the workspace, Fashion-MNIST when Debian's package is installed, or a folder. */
+export async function pickData(context: vscode.ExtensionContext, title = 'Dataset (IDX, .npz/.npy with x and y, or an MNIST-layout folder)'): Promise<string | undefined> {
+  const last = context.workspaceState.get<string>(LAST_DATA);
+  const found = await vscode.workspace.findFiles(DATA_GLOB, '**/node_modules/**', 500);
+  const items = found.filter((u) => !/labels/.test(u.fsPath)).map((u) => fileItem(u, last));
+  if (existsSync(FASHION_MNIST)) items.unshift({ label: 'Fashion-MNIST', detail: FASHION_MNIST, description: FASHION_MNIST === last ? 'last used' : 'Debian dataset-fashion-mnist' });
+  const picked = await pickFile(recentFirst(items), title, { Data: ['npz', 'npy', 'gz', 'safetensors'] }, true);
+  if (picked) await context.workspaceState.update(LAST_DATA, picked);
+  return picked;
+}
+
+/** Folders (training runs): the workspace's folders holding checkpoints, or Browse… (several). */
+export async function pickFolders(title: string): Promise<string[] | undefined> {
+  const uris = await vscode.window.showOpenDialog({ title, canSelectMany: true, canSelectFolders: true, canSelectFiles: false });
+  return uris?.map((u) => u.fsPath);
+}
+
+/** The architecture sidecar of a checkpoint when there is one. */
+export function archSidecar(checkpoint: string): string | undefined {
+  return existsSync(`${checkpoint}.arch.json`) ? `${checkpoint}.arch.json` : undefined;
+}
