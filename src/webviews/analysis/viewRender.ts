@@ -1,0 +1,162 @@
+// Draws an AnalysisView into a container: facts, one box per Vega-Lite chart (redrawn only
+// when its spec changes, so partial views grow without flicker), tables and notes. Shared by
+// the VS Code panel and the demo report; what the export buttons do is the caller's.
+import type { AnalysisView, ChartView, TableView } from '../../analysis/report/analysisView';
+import { type RenderedChart, chartPng, chartSvg, renderChart } from '../editor/charts';
+import { button } from '../ui/toolkit';
+
+export interface ViewActions {
+  chart?: (chart: ChartView, format: 'svg' | 'png', content: string) => void;
+  rows?: (chart: ChartView, format: 'csv' | 'json') => void;
+  table?: (table: TableView, format: 'csv' | 'json') => void;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function cellText(c: string | number | boolean | null): string {
+  if (typeof c === 'number') return Number.isInteger(c) ? String(c) : Math.abs(c) >= 1e-3 && Math.abs(c) < 1e6 ? c.toFixed(4) : c.toExponential(3);
+  return c === null ? '—' : String(c);
+}
+
+export class ViewRenderer {
+  private readonly rendered = new Map<string, RenderedChart>();
+  private readonly drawn = new Map<string, string>();
+  private readonly boxes = new Map<string, HTMLElement>();
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly actions: ViewActions,
+  ) {}
+
+  /** Forget drawn specs so the next render redraws every chart (theme change). */
+  invalidate(): void {
+    this.drawn.clear();
+  }
+
+  async render(v: AnalysisView): Promise<void> {
+    const parts: HTMLElement[] = [this.facts(v)];
+    for (const c of v.charts) {
+      let box = this.boxes.get(c.id);
+      if (!box) {
+        box = this.chartBox(c);
+        this.boxes.set(c.id, box);
+      }
+      this.updateChartText(box, c);
+      parts.push(box);
+    }
+    parts.push(...v.tables.map((t) => this.tableBox(t)));
+    if (v.notes.length) {
+      const ul = el('ul', undefined, 'notes');
+      for (const n of v.notes) ul.append(el('li', n));
+      parts.push(el('h2', 'Notes'), ul);
+    }
+    this.root.replaceChildren(...parts);
+    for (const c of v.charts) {
+      const key = JSON.stringify(c.spec);
+      if (this.drawn.get(c.id) === key && this.rendered.has(c.id)) continue;
+      const target = this.boxes.get(c.id)!.querySelector<HTMLElement>('.chart')!;
+      try {
+        this.rendered.get(c.id)?.dispose();
+        this.rendered.set(c.id, await renderChart(target, c.spec, 'svg'));
+        this.drawn.set(c.id, key);
+      } catch (e) {
+        target.replaceChildren(el('p', `This chart could not be drawn: ${(e as Error).message}`, 'bad'));
+      }
+    }
+    for (const id of [...this.boxes.keys()]) {
+      if (v.charts.some((c) => c.id === id)) continue;
+      this.rendered.get(id)?.dispose();
+      this.rendered.delete(id);
+      this.drawn.delete(id);
+      this.boxes.delete(id);
+    }
+  }
+
+  private facts(v: AnalysisView): HTMLElement {
+    const dl = el('dl', undefined, 'facts');
+    for (const f of v.facts) {
+      const dt = el('dt', f.label);
+      const dd = el('dd', f.value);
+      if (f.definition) {
+        dd.append(el('span', f.definition, 'def'));
+        dt.title = f.definition;
+      }
+      dl.append(dt, dd);
+    }
+    return dl;
+  }
+
+  private chartBox(c: ChartView): HTMLElement {
+    const box = el('section', undefined, 'chart-box');
+    box.dataset.chart = c.id;
+    const h = el('div', undefined, 'chart-head');
+    const actions = el('div', undefined, 'actions');
+    const current = (): ChartView => (box as HTMLElement & { chartView: ChartView }).chartView;
+    const { chart, rows } = this.actions;
+    if (chart) {
+      const exportAs = (format: 'svg' | 'png') => async () => {
+        const r = this.rendered.get(c.id);
+        if (r) chart(current(), format, format === 'svg' ? await chartSvg(r) : await chartPng(r));
+      };
+      actions.append(
+        button('PNG', { title: `Save "${c.title}" as PNG`, onClick: () => void exportAs('png')() }),
+        button('SVG', { title: `Save "${c.title}" as SVG`, onClick: () => void exportAs('svg')() }),
+      );
+    }
+    if (rows) {
+      actions.append(
+        button('CSV', { title: `Save the data of "${c.title}" as CSV`, onClick: () => rows(current(), 'csv') }),
+        button('JSON', { title: `Save the data of "${c.title}" as JSON`, onClick: () => rows(current(), 'json') }),
+      );
+    }
+    h.append(el('h2', c.title), actions);
+    const target = el('div', undefined, 'chart');
+    target.setAttribute('role', 'img');
+    box.append(h, target, el('p', '', 'caption'));
+    return box;
+  }
+
+  private updateChartText(box: HTMLElement, c: ChartView): void {
+    (box as HTMLElement & { chartView: ChartView }).chartView = c;
+    box.querySelector('h2')!.textContent = c.title;
+    box.querySelector('.chart')!.setAttribute('aria-label', c.caption ? `${c.title}. ${c.caption}` : c.title);
+    const cap = box.querySelector<HTMLElement>('.caption')!;
+    cap.textContent = c.caption ?? '';
+    cap.hidden = !c.caption;
+  }
+
+  private tableBox(t: TableView): HTMLElement {
+    const box = el('section', undefined, 'table-box');
+    box.dataset.table = t.id;
+    const h = el('div', undefined, 'chart-head');
+    const actions = el('div', undefined, 'actions');
+    const { table } = this.actions;
+    if (table) {
+      actions.append(
+        button('CSV', { title: `Save "${t.title}" as CSV`, onClick: () => table(t, 'csv') }),
+        button('JSON', { title: `Save "${t.title}" as JSON`, onClick: () => table(t, 'json') }),
+      );
+    }
+    h.append(el('h2', t.title), actions);
+    const wrap = el('div', undefined, 'table-wrap');
+    wrap.tabIndex = 0;
+    wrap.setAttribute('aria-label', t.title);
+    const tableEl = el('table');
+    const tr = el('tr');
+    for (const c of t.columns) tr.append(el('th', c));
+    tableEl.append(tr);
+    for (const r of t.rows) {
+      const row = el('tr');
+      for (const c of r) row.append(el('td', cellText(c), typeof c === 'number' ? 'num' : undefined));
+      tableEl.append(row);
+    }
+    wrap.append(tableEl);
+    box.append(h, wrap);
+    return box;
+  }
+}
