@@ -24,6 +24,8 @@ const REQUIRED = [
   'extension/dist/statsWorker.js',
   'extension/dist/webviews/editor.js',
   'extension/dist/webviews/editor.css',
+  'extension/dist/webviews/analysis.js',
+  'extension/dist/webviews/analysis.css',
 ];
 /** What may be in the archive at all: vsce's two manifests, docs, package.json, and dist/. */
 const ALLOWED = [

@@ -1,5 +1,6 @@
 // The demo report's data, written by demo.ts and rendered by src/webviews/report/main.ts.
-// Pure types with no imports, so the browser bundle can share them.
+// Pure types (type-only imports), so the browser bundle can share them.
+import type { AnalysisView } from '../report/analysisView';
 
 export interface ReportSection {
   file: string;
@@ -14,3 +15,9 @@ export interface ReportSection {
 }
 
 export const REPORT_COLUMNS = ['tensor', 'dtype', 'shape', 'numel', 'mean', 'std', 'min', 'max', 'L2', 'zeros'] as const;
+
+/** Everything the report page shows: one section per checkpoint, then the analyses. */
+export interface ReportData {
+  sections: ReportSection[];
+  analyses: AnalysisView[];
+}

@@ -323,19 +323,35 @@ async function runAnalysisJob(job: Job, req: WorkerAnalysisRequest): Promise<Ana
   await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
   job.progress(0, undefined, true, 'starting');
   const started = Date.now();
+  // At most one partial view per progress interval; the newest one held back is sent when the
+  // interval ends (a watched run folder may only change once more), unless the job has ended.
   let lastView = 0;
-  const view = await runAnalysis(req.kind, req.params, {
+  let held: AnalysisView | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let ended = false;
+  const sendView = (v: AnalysisView): void => {
+    lastView = Date.now();
+    post({ type: 'partial', id: job.id, view: jsonSafe(v) });
+  };
+  const run = runAnalysis(req.kind, req.params, {
     isCancelled: job.isCancelled,
     onProgress: (f, message) => job.progress(f, undefined, false, message),
-    // At most one partial view per progress interval: the final view follows anyway.
     onView: (v) => {
-      const now = Date.now();
-      if (now - lastView < PROGRESS_INTERVAL_MS) return;
-      lastView = now;
-      post({ type: 'partial', id: job.id, view: jsonSafe(v) });
+      const wait = PROGRESS_INTERVAL_MS - (Date.now() - lastView);
+      if (wait <= 0 && !timer) return sendView(v);
+      held = v;
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        if (!ended && held) sendView(held);
+        held = undefined;
+      }, Math.max(0, wait));
     },
     log: (m) => log('info', m),
     wasmDir: __dirname,
+  });
+  const view = await run.finally(() => {
+    ended = true;
+    if (timer) clearTimeout(timer);
   });
   log('info', `${req.kind} finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return jsonSafe(view);
