@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { CheckpointEditorProvider, VIEW_TYPE, type OpenSummary, type StatsSummary } from './checkpointEditorProvider';
 import { registerAlignCommand } from './analysisCommands';
+import { registerAnalysisCommands } from './analysisCommandTable';
 import { registerEvaluateCommand } from './evaluateCommand';
 import { createLog } from './log';
 import { WorkerHost } from './workerHost';
@@ -58,6 +59,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const deps = { context, worker, log };
   // align(uri?, { a, b, out, arch?, seed? }): B (clicked) aligned to A, written to OUT.
   context.subscriptions.push(registerAlignCommand(deps));
+  // The table-driven analyses (interpolation, stitching, diff, runs, …) that package.json contributes.
+  const contributed = new Set(((context.extension.packageJSON as { contributes?: { commands?: { command: string }[] } }).contributes?.commands ?? []).map((c) => c.command));
+  context.subscriptions.push(...registerAnalysisCommands(deps, contributed));
   log.info('Checkpoint Lens activated');
 }
 

@@ -1,0 +1,177 @@
+// The analysis commands as a table: for each, how its inputs are gathered (explorer click or
+// selection, quick picks, or an args object from tests) into the JSON params of its worker job.
+// Registration is generic (registerAnalysisCommands); each command resolves to the final
+// AnalysisView, or undefined when the user backed out, cancelled, or the job failed.
+import * as vscode from 'vscode';
+import { basename } from 'node:path';
+import type { AnalysisKind, JsonValue } from '../analysis/protocol';
+import { type AnalysisDeps, argsObject, clicked, runInPanel, selection, str } from './analysisCommands';
+import { archSidecar, pickCheckpoint, pickData, pickFolders } from './pickers';
+
+type Params = Record<string, JsonValue>;
+
+interface Gathered {
+  params: Params;
+  title: string;
+}
+
+export interface AnalysisCommand {
+  id: string;
+  kind: AnalysisKind;
+  gather(deps: AnalysisDeps, args: Record<string, unknown>, first: unknown, second: unknown): Promise<Gathered | undefined>;
+}
+
+/** Copies the optional args a test (or a caller) may give, with their JSON types checked. */
+function extras(args: Record<string, unknown>, keys: string[]): Params {
+  const out: Params = {};
+  for (const k of keys) {
+    const v = args[k];
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+async function yesNo(title: string, yes: string, no: string): Promise<boolean | undefined> {
+  const picked = await vscode.window.showQuickPick([{ label: yes, value: true }, { label: no, value: false }], { title, ignoreFocusOut: true });
+  return picked?.value;
+}
+
+/** Two checkpoints: A from args, the explorer selection or click, or a pick; then B likewise. */
+async function twoCheckpoints(deps: AnalysisDeps, args: Record<string, unknown>, first: unknown, second: unknown, titles: [string, string]): Promise<[string, string] | undefined> {
+  const sel = selection(second);
+  const a = str(args.a) ?? (sel.length === 2 ? sel[0] : clicked(first)) ?? (await pickCheckpoint(deps.context, titles[0]));
+  if (!a) return undefined;
+  const b = str(args.b) ?? (sel.length === 2 ? sel[1] : undefined) ?? (await pickCheckpoint(deps.context, titles[1], [a]));
+  return b ? [a, b] : undefined;
+}
+
+async function dataFor(deps: AnalysisDeps, args: Record<string, unknown>): Promise<string | undefined> {
+  return str(args.data) ?? (await pickData(deps.context));
+}
+
+function withArch(params: Params, checkpoint: string, args: Record<string, unknown>): Params {
+  const arch = str(args.arch) ?? archSidecar(checkpoint);
+  return arch ? { ...params, arch } : params;
+}
+
+export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
+  {
+    id: 'checkpointLens.linearModeConnectivity',
+    kind: 'interpolate',
+    async gather(deps, args, first, second) {
+      const ab = await twoCheckpoints(deps, args, first, second, ['Linear mode connectivity: checkpoint A (α = 0)', 'Checkpoint B (α = 1)']);
+      if (!ab) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      const align = typeof args.align === 'boolean' ? args.align : await yesNo('Also draw the path to B aligned to A (Git Re-Basin weight matching)?', 'Naive and aligned paths', 'Naive path only');
+      if (align === undefined) return undefined;
+      return {
+        params: withArch({ a: ab[0], b: ab[1], data, align, ...extras(args, ['steps', 'bnReset', 'split', 'limit', 'trainData']) }, ab[0], args),
+        title: `LMC ${basename(ab[0])} ↔ ${basename(ab[1])}`,
+      };
+    },
+  },
+  {
+    id: 'checkpointLens.monotonicInterpolation',
+    kind: 'mli',
+    async gather(deps, args, first) {
+      const init = str(args.init) ?? (await pickCheckpoint(deps.context, 'Monotonic linear interpolation: the initialisation θ₀'));
+      if (!init) return undefined;
+      const final = str(args.final) ?? clicked(first) ?? (await pickCheckpoint(deps.context, 'The trained checkpoint θ_T', [init]));
+      if (!final) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      return { params: withArch({ init, final, data, ...extras(args, ['steps', 'bnReset', 'split', 'limit', 'trainData']) }, final, args), title: `MLI ${basename(init)} → ${basename(final)}` };
+    },
+  },
+  {
+    id: 'checkpointLens.featureConnectivity',
+    kind: 'llfc',
+    async gather(deps, args, first, second) {
+      const ab = await twoCheckpoints(deps, args, first, second, ['Layerwise linear feature connectivity: checkpoint A', 'Checkpoint B']);
+      if (!ab) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      const align = typeof args.align === 'boolean' ? args.align : await yesNo('Also measure B aligned to A (weight matching)?', 'Naive and aligned', 'Naive only');
+      if (align === undefined) return undefined;
+      return { params: withArch({ a: ab[0], b: ab[1], data, align, ...extras(args, ['split', 'limit']) }, ab[0], args), title: `LLFC ${basename(ab[0])} ↔ ${basename(ab[1])}` };
+    },
+  },
+  {
+    id: 'checkpointLens.lossPlane',
+    kind: 'plane',
+    async gather(deps, args, first, second) {
+      const sel = selection(second);
+      const a = str(args.a) ?? (sel.length === 3 ? sel[0] : clicked(first)) ?? (await pickCheckpoint(deps.context, 'Loss plane: first checkpoint (origin)'));
+      if (!a) return undefined;
+      const b = str(args.b) ?? (sel.length === 3 ? sel[1] : undefined) ?? (await pickCheckpoint(deps.context, 'Second checkpoint', [a]));
+      if (!b) return undefined;
+      const c = str(args.c) ?? (sel.length === 3 ? sel[2] : undefined) ?? (await pickCheckpoint(deps.context, 'Third checkpoint', [a, b]));
+      if (!c) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      return { params: withArch({ a, b, c, data, ...extras(args, ['grid', 'margin', 'bnReset', 'split', 'limit', 'trainData']) }, a, args), title: `Loss plane ${basename(a)}, ${basename(b)}, ${basename(c)}` };
+    },
+  },
+  {
+    id: 'checkpointLens.stitch',
+    kind: 'stitch',
+    async gather(deps, args, first, second) {
+      const ab = await twoCheckpoints(deps, args, first, second, ['Model stitching: model A (bottom)', 'Model B (top)']);
+      if (!ab) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      return { params: withArch({ a: ab[0], b: ab[1], data, ...extras(args, ['epochs', 'trainData', 'trainLimit', 'limit', 'split', 'both', 'control']) }, ab[0], args), title: `Stitching ${basename(ab[0])} → ${basename(ab[1])}` };
+    },
+  },
+  {
+    id: 'checkpointLens.dropLayers',
+    kind: 'drop',
+    async gather(deps, args, first) {
+      const a = str(args.a) ?? clicked(first) ?? (await pickCheckpoint(deps.context, 'Layer dropping: checkpoint'));
+      if (!a) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      return { params: withArch({ a, data, ...extras(args, ['strategy', 'limit', 'split', 'bnReset']) }, a, args), title: `Layer dropping ${basename(a)}` };
+    },
+  },
+  {
+    id: 'checkpointLens.compareWith',
+    kind: 'diff',
+    async gather(deps, args, first, second) {
+      const ab = await twoCheckpoints(deps, args, first, second, ['Compare: checkpoint A', 'Compare with… (checkpoint B)']);
+      if (!ab) return undefined;
+      return { params: { a: ab[0], b: ab[1], ...extras(args, ['align']) }, title: `Diff ${basename(ab[0])} ↔ ${basename(ab[1])}` };
+    },
+  },
+  {
+    id: 'checkpointLens.compareRuns',
+    kind: 'runs',
+    async gather(_deps, args, first, second) {
+      const given = Array.isArray(args.dirs) ? args.dirs.filter((d): d is string => typeof d === 'string') : [];
+      const sel = selection(second);
+      const dirs = given.length ? given : sel.length ? sel : clicked(first) ? [clicked(first)!] : await pickFolders('Training runs: one or more folders of checkpoints');
+      if (!dirs?.length) return undefined;
+      return { params: { dirs, watch: args.watch === false ? false : true, ...extras(args, ['align']) }, title: `Runs ${dirs.map((d) => basename(d)).join(', ')}` };
+    },
+  },
+  {
+    id: 'checkpointLens.spectra',
+    kind: 'spectra',
+    async gather(deps, args, first) {
+      const a = str(args.a) ?? clicked(first) ?? (await pickCheckpoint(deps.context, 'Weight spectra and data-free diagnostics: checkpoint'));
+      if (!a) return undefined;
+      return { params: { a, ...extras(args, ['topK']) }, title: `Spectra ${basename(a)}` };
+    },
+  },
+];
+
+/** Registers the commands of the analyses this build contributes (package.json lists them). */
+export function registerAnalysisCommands(deps: AnalysisDeps, contributed: ReadonlySet<string>): vscode.Disposable[] {
+  return ANALYSIS_COMMANDS.filter((c) => contributed.has(c.id)).map((c) =>
+    vscode.commands.registerCommand(c.id, async (first?: unknown, second?: unknown) => {
+      const g = await c.gather(deps, argsObject(first, second), first, second);
+      return g ? runInPanel(deps, c.kind, g.params, g.title) : undefined;
+    }),
+  );
+}
