@@ -69,6 +69,8 @@ export interface MliReport {
 export interface MliProgress {
   kind: 'mli';
   complete: false;
+  init: string;
+  final: string;
   alphas: number[];
   loss: (number | null)[];
   accuracy: (number | null)[];
@@ -130,7 +132,7 @@ export async function runMli(opts: MliOptions, ctx: AnalysisContext = {}): Promi
   const tol = opts.tol ?? DEFAULT_MLI_TOL;
   const inputs = await loadPathInputs([opts.init, opts.final], opts, ctx);
   const [I, F] = inputs.checkpoints;
-  const progress: MliProgress = { kind: 'mli', complete: false, alphas, loss: alphas.map(() => null), accuracy: alphas.map(() => null) };
+  const progress: MliProgress = { kind: 'mli', complete: false, init: opts.init, final: opts.final, alphas, loss: alphas.map(() => null), accuracy: alphas.map(() => null) };
   const threads = poolThreads(alphas.length, opts.threads);
   let done = 0;
   const results = await evaluatePoints(
