@@ -7,6 +7,9 @@ import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
 import { evalMain } from './evalCommand';
 import { alignMain } from './alignCommand';
+import { interpolateMain, mliMain } from './interpolateCommand';
+import { llfcMain } from './llfcCommand';
+import { planeMain } from './planeCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -18,7 +21,12 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
   --json       print one JSON object instead of a table
 
        ckpt-lens eval CKPT --data PATH [options]   (see ckpt-lens eval --help)
-       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)`;
+       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)
+       ckpt-lens interpolate A B --data PATH [--steps N] [--align] [--no-bn-reset] [--json] [options]
+       ckpt-lens mli INIT FINAL --data PATH [--steps N] [--tol X] [--json] [options]
+       ckpt-lens llfc A B --data PATH [--align] [--json] [options]
+       ckpt-lens plane A B C --data PATH [--grid N] [--json] [options]
+                    (loss along lines and planes in weight space; see ckpt-lens <command> --help)`;
 
 interface Args {
   command: string;
@@ -100,6 +108,10 @@ function fmt(v: number | null): string {
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
   if (argv[0] === 'align') return alignMain(argv.slice(1));
+  if (argv[0] === 'interpolate') return interpolateMain(argv.slice(1));
+  if (argv[0] === 'mli') return mliMain(argv.slice(1));
+  if (argv[0] === 'llfc') return llfcMain(argv.slice(1));
+  if (argv[0] === 'plane') return planeMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

@@ -10,24 +10,28 @@ export interface ScannedArgs {
   /** Values of the flags that take one, keyed by flag (`--data` → path). */
   values: Record<string, string>;
   json: boolean;
+  /** The `switches` (flags without a value) that were given. */
+  switches: Set<string>;
 }
 
-/** Splits argv into positionals, `valued` flags with their values, and --json; --help asks for usage. */
-export function scanArgs(argv: string[], valued: readonly string[]): ScannedArgs {
+/** Splits argv into positionals, `valued` flags with their values, `switches`, and --json; --help asks for usage. */
+export function scanArgs(argv: string[], valued: readonly string[], switches: readonly string[] = []): ScannedArgs {
   const positional: string[] = [];
   const values: Record<string, string> = {};
+  const given = new Set<string>();
   let json = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help') throw new UsageError('');
     if (a === '--json') json = true;
+    else if (switches.includes(a)) given.add(a);
     else if (valued.includes(a)) {
       if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
       values[a] = argv[++i];
     } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else positional.push(a);
   }
-  return { positional, values, json };
+  return { positional, values, json, switches: given };
 }
 
 export function backendFlag(values: Record<string, string>): BackendChoice {
