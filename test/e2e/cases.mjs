@@ -67,6 +67,20 @@ async function pickRow(page, title, label) {
   await page.keyboard.press('Enter');
 }
 
+/**
+ * The analysis panel once its job is done: every chart drawn as SVG (or `chartId`'s), no chart
+ * failed to draw, the view final. Returns its frame.
+ */
+async function analysisPanel(ctx, chartId, timeoutMs = 120000) {
+  const frame = await webviewFrame(ctx.page, chartId ? `.chart-box[data-chart="${chartId}"] svg` : '.chart-box svg', timeoutMs);
+  await frame.waitForFunction(() => document.body.dataset.job === 'done' && document.body.dataset.rendered === 'complete', null, { timeout: timeoutMs });
+  const boxes = await frame.locator('.chart-box').count();
+  assert.ok(boxes >= 1, 'at least one chart');
+  assert.equal(await frame.locator('.chart-box .chart svg').count(), boxes, 'every chart drawn');
+  assert.equal(await frame.locator('.chart-box .bad').count(), 0, 'no chart failed to draw');
+  return frame;
+}
+
 async function openInEditor(ctx, file, selector = '.tree-row.tensor') {
   await quickOpen(ctx.page, file);
   return webviewFrame(ctx.page, selector);
@@ -196,6 +210,56 @@ export const COMMAND_CASES = {
     for (const r of rows) assert.ok(Number(r[5]) >= Number(r[4]), `group ${r[0]}: similarity after ${r[5]} < before ${r[4]}`);
     assert.ok(fs.existsSync(out) && fs.existsSync(out.replace(/\.safetensors$/, '.perm.json')), 'aligned checkpoint and permutations written');
     await ctx.shot('cmd-align');
+  },
+
+  // Palette → A → B → dataset → "naive and aligned" → the LMC panel: both paths drawn, the
+  // barrier facts labelled with their definitions, the chart's data exported as CSV.
+  'checkpointLens.linearModeConnectivity': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Linear Mode Connectivity');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Linear mode connectivity: checkpoint A', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Checkpoint B', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await pickRow(ctx.page, 'Also draw the path to B aligned to A', 'Naive and aligned paths');
+    const frame = await analysisPanel(ctx, 'interpolate-loss');
+    const facts = await frame.locator('.facts').innerText();
+    assert.match(facts, /max_α \[L\(θ\(α\)\) − \(\(1−α\)/, 'the linear-baseline barrier is labelled with its definition');
+    const paths = await frame.locator('.chart-box[data-chart="interpolate-loss"] svg g.mark-line path').count();
+    assert.ok(paths >= 2, `naive and aligned lines drawn (${paths} line marks)`);
+    await ctx.shot('cmd-linearModeConnectivity');
+  },
+
+  'checkpointLens.monotonicInterpolation': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Monotonic Linear Interpolation');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'initialisation', 'mlp_seed0_init.pt');
+    await pickRow(ctx.page, 'The trained checkpoint', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    const frame = await analysisPanel(ctx);
+    assert.match(await frame.locator('.facts').innerText(), /‖θ_T − θ₀‖/);
+    await ctx.shot('cmd-monotonicInterpolation');
+  },
+
+  'checkpointLens.featureConnectivity': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Layerwise Feature Connectivity');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Layerwise linear feature connectivity: checkpoint A', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Checkpoint B', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await pickRow(ctx.page, 'Also measure B aligned to A', 'Naive and aligned');
+    await analysisPanel(ctx);
+    await ctx.shot('cmd-featureConnectivity');
+  },
+
+  'checkpointLens.lossPlane': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Loss Plane');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Loss plane: first checkpoint', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Second checkpoint', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Third checkpoint', 'mlp_seed0_init.pt');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await analysisPanel(ctx);
+    await ctx.shot('cmd-lossPlane');
   },
 
   // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.

@@ -22,6 +22,7 @@ const REQUIRED = [
   'extension/dist/extension.js',
   'extension/dist/worker.js',
   'extension/dist/statsWorker.js',
+  'extension/dist/pathWorker.js',
   'extension/dist/webviews/editor.js',
   'extension/dist/webviews/editor.css',
   'extension/dist/webviews/analysis.js',

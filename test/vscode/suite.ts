@@ -239,6 +239,51 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     assert.ok(before && after && close(after.loss, before.loss, 1e-5, 1e-6), `aligned loss ${after?.loss}, B ${before?.loss}`);
     assert.equal(after.accuracy, before.accuracy);
   },
+
+  // linearModeConnectivity({ a, b, data, align }) → 25 points, naive and aligned; α = 0 is A,
+  // whose loss is PyTorch's; weight matching lowers the linear-baseline barrier.
+  'checkpointLens.linearModeConnectivity': async () => {
+    const expected = (JSON.parse(readFileSync(join(ws(), 'eval.expected.json'), 'utf8')) as Record<string, EvalSummary>)['mlp_seed0.pt'];
+    const view = await exec<AnalysisView | undefined>('checkpointLens.linearModeConnectivity', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), data: join(ws(), 'data', 'digits.npz'), align: true });
+    assert.ok(view?.complete, 'no final view');
+    type Curve = { alphas: number[]; loss: number[]; barrier: { lossLinear: number } };
+    const r = view.report as Curve & { aligned: Curve };
+    assert.equal(r.alphas.length, 25);
+    assert.ok(close(r.loss[0], expected.loss, 1e-3, 1e-6), `L(θ_A) ${r.loss[0]} vs PyTorch ${expected.loss}`);
+    assert.ok(r.aligned && r.aligned.barrier.lossLinear < r.barrier.lossLinear, `aligned barrier ${r.aligned?.barrier.lossLinear} vs naive ${r.barrier.lossLinear}`);
+  },
+
+  // monotonicInterpolation({ init, final, data }) → MLI flag, Δ and the distance moved.
+  'checkpointLens.monotonicInterpolation': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.monotonicInterpolation', { init: join(ws(), 'mlp_seed0_init.pt'), final: join(ws(), 'mlp_seed0.pt'), data: join(ws(), 'data', 'digits.npz') });
+    assert.ok(view?.complete, 'no final view');
+    const r = view.report as { alphas: number[]; loss: number[]; monotonic: boolean; delta: number; distance: number; relativeDistance: number };
+    assert.ok(r.alphas.length >= 50);
+    assert.equal(typeof r.monotonic, 'boolean');
+    assert.ok(r.delta >= 0 && r.distance > 0 && r.relativeDistance > 0);
+    assert.ok(r.loss[r.loss.length - 1] < r.loss[0], 'the trained end has the lower loss');
+  },
+
+  // featureConnectivity({ a, b, data, align }) → per layer 1 − |cos|, lower after alignment.
+  'checkpointLens.featureConnectivity': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.featureConnectivity', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), data: join(ws(), 'data', 'digits.npz'), align: true });
+    assert.ok(view?.complete, 'no final view');
+    type Curve = { points: { alpha: number; dist: { mean: number } }[] };
+    const r = view.report as { layers: { layer: string; naive: Curve; aligned: Curve }[] };
+    assert.ok(r.layers.length >= 2);
+    const mid = (c: Curve) => c.points.find((p) => p.alpha === 0.5)!.dist.mean;
+    for (const l of r.layers.filter((x) => x.layer !== 'logits')) assert.ok(mid(l.aligned) < mid(l.naive), `${l.layer}: aligned ${mid(l.aligned)} vs naive ${mid(l.naive)}`);
+  },
+
+  // lossPlane({ a, b, c, data, grid }) → a grid × grid surface with the three points on it.
+  'checkpointLens.lossPlane': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.lossPlane', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), c: join(ws(), 'mlp_seed0_init.pt'), data: join(ws(), 'data', 'digits.npz'), grid: 5 });
+    assert.ok(view?.complete, 'no final view');
+    const r = view.report as { loss: number[][]; points: { name: string; loss: number }[] };
+    assert.equal(r.loss.length, 5);
+    assert.ok(r.loss.every((row) => row.length === 5 && row.every(Number.isFinite)));
+    assert.deepEqual(r.points.map((p) => p.name), ['A', 'B', 'C']);
+  },
 };
 
 // --- the tests ---------------------------------------------------------------------------------

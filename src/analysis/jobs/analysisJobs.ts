@@ -6,6 +6,15 @@ import type { AnalysisContext, AnalysisView } from '../report/analysisView';
 import { alignCheckpoints } from '../align/alignCheckpoint';
 import { alignView } from '../views/alignView';
 import { type Params, ParamReader, ParamsError } from './params';
+import type { PathDataOptions } from '../interpolate/pathInputs';
+import { runInterpolation } from '../interpolate/linearPath';
+import { runMli } from '../interpolate/mli';
+import { runLlfc } from '../interpolate/llfc';
+import { runPlane } from '../interpolate/lossPlane';
+import { interpolationView } from '../views/interpolationView';
+import { mliView } from '../views/mliView';
+import { llfcView } from '../views/llfcView';
+import { planeView } from '../views/planeView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -13,6 +22,26 @@ export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
 }
 
 type JobRunner = (p: ParamReader, ctx: JobContext) => Promise<AnalysisView>;
+
+/** The data and BatchNorm options every interpolation analysis takes. */
+function pathData(p: ParamReader): PathDataOptions {
+  return {
+    data: p.path('data'),
+    labels: p.optPath('labels'),
+    split: p.optOneOf('split', ['test', 'train'] as const),
+    limit: p.optInt('limit', 1, 1e9),
+    arch: p.optPath('arch'),
+    bnReset: p.optBool('bnReset'),
+    trainData: p.optPath('trainData'),
+    // The pool's threads run dist/pathWorker.js, found beside the worker bundle by default.
+  };
+}
+
+/** The analysis context with partial reports turned into partial views. */
+function withViews<R>(ctx: JobContext, view: (r: R) => AnalysisView): AnalysisContext {
+  const { onView, ...rest } = ctx;
+  return { ...rest, onPartial: onView ? (r) => onView(view(r as R)) : undefined };
+}
 
 const RUNNERS: Partial<Record<AnalysisKind, JobRunner>> = {
   align: async (p, ctx) => {
@@ -26,6 +55,14 @@ const RUNNERS: Partial<Record<AnalysisKind, JobRunner>> = {
     });
     return alignView(r);
   },
+  interpolate: async (p, ctx) =>
+    interpolationView(await runInterpolation({ ...pathData(p), a: p.path('a'), b: p.path('b'), steps: p.optInt('steps', 2, 1001), align: p.optBool('align'), alignSeed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, interpolationView))),
+  mli: async (p, ctx) =>
+    mliView(await runMli({ ...pathData(p), init: p.path('init'), final: p.path('final'), steps: p.optInt('steps', 2, 1001), tol: p.optNumber('tol', 0, 1e9) }, withViews(ctx, mliView))),
+  llfc: async (p, ctx) =>
+    llfcView(await runLlfc({ ...pathData(p), a: p.path('a'), b: p.path('b'), align: p.optBool('align'), alignSeed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, llfcView))),
+  plane: async (p, ctx) =>
+    planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };
 
 /** load 0–20 %, match 20–90 %, write 90–100 %. */

@@ -40,6 +40,13 @@ export class ParamReader {
     return v;
   }
 
+  optNumber(key: string, min: number, max: number): number | undefined {
+    const v = this.p[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ParamsError(this.kind, `"${key}" must be a number from ${min} to ${max}`);
+    return v;
+  }
+
   optBool(key: string): boolean | undefined {
     const v = this.p[key];
     if (v === undefined || v === null) return undefined;
