@@ -7,6 +7,9 @@ import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
 import { evalMain } from './evalCommand';
 import { alignMain } from './alignCommand';
+import { diffMain } from './diffCommand';
+import { runsMain } from './runsCommand';
+import { spectraMain } from './spectraCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -18,7 +21,10 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
   --json       print one JSON object instead of a table
 
        ckpt-lens eval CKPT --data PATH [options]   (see ckpt-lens eval --help)
-       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)`;
+       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)
+       ckpt-lens diff A B [--align] [--json]     what changed between two checkpoints (see ckpt-lens diff --help)
+       ckpt-lens runs DIR... [--watch] [--json]  weights over training runs (see ckpt-lens runs --help)
+       ckpt-lens spectra CKPT [--json]           singular values, α, dead/duplicate units (see ckpt-lens spectra --help)`;
 
 interface Args {
   command: string;
@@ -100,6 +106,9 @@ function fmt(v: number | null): string {
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
   if (argv[0] === 'align') return alignMain(argv.slice(1));
+  if (argv[0] === 'diff') return diffMain(argv.slice(1));
+  if (argv[0] === 'runs') return runsMain(argv.slice(1));
+  if (argv[0] === 'spectra') return spectraMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

@@ -11,7 +11,8 @@ export function chart(id: string, title: string, rows: Row[], spec: { [key: stri
   return {
     id,
     title,
-    spec: { $schema: VEGA_LITE_SCHEMA, width: 'container', ...spec, data: { values: rows } },
+    // A faceted chart sizes its cells itself; 'container' width applies to single views only.
+    spec: { $schema: VEGA_LITE_SCHEMA, ...(spec.facet ? {} : { width: 'container' }), ...spec, data: { values: rows } },
     rows,
     ...(caption ? { caption } : {}),
   };
