@@ -12,7 +12,6 @@ import { basename } from 'node:path';
 import type { Checkpoint, TensorInfo } from '../core/checkpoint';
 import type { Decoded } from '../core/dtype';
 import { CancelledError, CheckpointError } from '../core/errors';
-import { readTensor } from '../core/tensorData';
 import { checkSameArchitecture } from '../align/alignCheckpoint';
 import { permutationSpec } from '../align/permutationSpec';
 import type { BackendChoice } from '../model/backend';
@@ -22,6 +21,7 @@ import { openCheckpoint } from '../open';
 import type { AnalysisContext } from '../report/analysisView';
 import { isWeightMatrix } from '../spectra/layerOrder';
 import { arrayPairMetrics } from './pairMetrics';
+import { readValues } from './readValues';
 import { type StepInfo, type StepSource, checkpointStep, expandRunPaths, listRunFolder, runNames } from './runFiles';
 import { alignLoaded, ensureBackend, recognizedGraph } from './stateDictAlign';
 
@@ -300,7 +300,7 @@ export class RunsTracker {
       const name = localName(t, ckpt.stateDictPrefix);
       if (!wanted.has(name) || snap.layers.has(name)) continue;
       if (this.ctx.isCancelled?.()) throw new CancelledError();
-      snap.layers.set(name, await readTensor(t, undefined, { isCancelled: this.ctx.isCancelled }));
+      snap.layers.set(name, await readValues(t, this.ctx.isCancelled));
     }
     return snap;
   }

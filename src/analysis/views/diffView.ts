@@ -37,6 +37,10 @@ export function diffView(r: DiffReport): AnalysisView {
     ],
     charts: [
       chart('diff-relative-change', 'Relative change per tensor', bars, {
+        // One bar row per tensor: the height follows the rows (a fixed width, since 'container'
+        // sizing would also try to fit the discrete height).
+        width: 480,
+        height: { step: al ? 10 : 16 },
         mark: { type: 'bar', tooltip: true },
         encoding: {
           y: { field: 'tensor', type: 'nominal', sort: { field: 'order' }, title: 'Tensor' },
