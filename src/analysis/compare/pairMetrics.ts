@@ -117,3 +117,38 @@ export async function tensorPairMetrics(a: TensorInfo, b: TensorInfo, opts: Read
   for await (const [x, y] of lockstepValues(a, b, opts)) acc.add(x, y);
   return acc.result();
 }
+
+export interface Movement {
+  /** ‖w‖, ‖w − first‖, and when `prev` is given ‖w − prev‖ and ‖prev‖. */
+  norm: number;
+  fromFirst: number;
+  update: number | null;
+  prevNorm: number | null;
+}
+
+/**
+ * A checkpoint's weights against the run's first and previous ones in one pass (each value of
+ * the current checkpoint is loaded once): float64 sums; NaN/±Inf pairs are left out.
+ */
+export function movement(w: ArrayLike<number>, first: ArrayLike<number>, prev?: ArrayLike<number>): Movement {
+  const n = w.length;
+  let ww = 0, df = 0, dp = 0, pp = 0;
+  if (prev) {
+    for (let i = 0; i < n; i++) {
+      const x = w[i], f = x - first[i], q = prev[i], p = x - q;
+      if (f - f !== 0 || p - p !== 0) continue;
+      ww += x * x;
+      df += f * f;
+      dp += p * p;
+      pp += q * q;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const x = w[i], f = x - first[i];
+      if (f - f !== 0) continue;
+      ww += x * x;
+      df += f * f;
+    }
+  }
+  return { norm: Math.sqrt(ww), fromFirst: Math.sqrt(df), update: prev ? Math.sqrt(dp) : null, prevNorm: prev ? Math.sqrt(pp) : null };
+}

@@ -20,7 +20,7 @@ import { type StateDict, loadStateDict } from '../model/stateDict';
 import { openCheckpoint } from '../open';
 import type { AnalysisContext } from '../report/analysisView';
 import { isWeightMatrix } from '../spectra/layerOrder';
-import { arrayPairMetrics } from './pairMetrics';
+import { arrayPairMetrics, movement } from './pairMetrics';
 import { readValues } from './readValues';
 import { type StepInfo, type StepSource, checkpointStep, expandRunPaths, listRunFolder, runNames } from './runFiles';
 import { alignLoaded, ensureBackend, recognizedGraph } from './stateDictAlign';
@@ -188,14 +188,13 @@ export class RunsTracker {
         if (!w) continue;
         const f = st.first.layers.get(layer);
         const prev = inOrder ? st.last?.layers.get(layer) : undefined;
-        const fromFirst = f && f.length === w.length ? arrayPairMetrics(f, w) : undefined;
-        const upd = prev && prev.length === w.length ? arrayPairMetrics(prev, w) : undefined;
+        const m = movement(w, f && f.length === w.length ? f : w, prev && prev.length === w.length ? prev : undefined);
         this.report.points.push({
           run: st.summary.name, step: p.step.step, layer,
-          norm: (fromFirst ?? arrayPairMetrics(w, w)).normB,
-          distFromFirst: fromFirst ? fromFirst.distance : 0,
-          update: upd ? upd.distance : null,
-          relUpdate: upd ? upd.relChange : null,
+          norm: m.norm,
+          distFromFirst: m.fromFirst,
+          update: m.update,
+          relUpdate: m.update !== null && m.prevNorm ? m.update / m.prevNorm : null,
         });
       }
       this.crossRun(p.run, snap);
