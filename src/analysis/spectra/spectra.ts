@@ -35,6 +35,8 @@ export interface SpectraLayer {
   matrix: [number, number];
   /** exact: every singular value (Householder QR + one-sided Jacobi, float64); lanczos: the top k. */
   method: 'exact' | 'lanczos';
+  /** Lanczos steps and whether the top k met the tolerance (1e-9 of σ₁) before the step cap. */
+  lanczos: { steps: number; converged: boolean } | null;
   singularValues: number[];
   frobenius: number;
   spectralNorm: number;
@@ -94,7 +96,8 @@ export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s:
   let fro2 = 0;
   for (let i = 0; i < m.values.length; i++) fro2 += m.values[i] * m.values[i];
   const exact = Math.min(m.rows, m.cols) <= s.exactMaxDim;
-  const sv = exact ? exactSingularValues(m) : topSingularValues(m, s.topK).values;
+  const top_ = exact ? undefined : topSingularValues(m, s.topK);
+  const sv = top_ ? top_.values : exactSingularValues(m);
   const top = sv.length ? sv[0] : 0;
   let effectiveRank: number | null = null;
   if (exact) {
@@ -107,6 +110,7 @@ export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s:
   return {
     matrix: [m.rows, m.cols],
     method: exact ? 'exact' : 'lanczos',
+    lanczos: top_ ? { steps: top_.steps, converged: top_.converged } : null,
     singularValues: Array.from(sv),
     frobenius: Math.sqrt(fro2),
     spectralNorm: top,
@@ -166,7 +170,9 @@ async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: Layer
     const bias = l.bias ? await readTensor(l.bias) : undefined;
     const m = asUnitMatrix(values, l.tensor.shape, l.unitsAreColumns);
     if (m.rows * m.rows * m.cols > settings.maxUnitWork) report.warnings.push(`${l.tensor.name}: duplicate-unit search skipped (${m.rows} units × ${m.cols} inputs is too large)`);
-    report.layers.push({ name: l.tensor.name, shape: l.tensor.shape, dtype: l.tensor.dtype, ...analyseMatrix(m, bias, settings), bias: l.bias?.name ?? null });
+    const layer: SpectraLayer = { name: l.tensor.name, shape: l.tensor.shape, dtype: l.tensor.dtype, ...analyseMatrix(m, bias, settings), bias: l.bias?.name ?? null };
+    if (layer.lanczos && !layer.lanczos.converged) report.warnings.push(`${l.tensor.name}: the top ${settings.topK} singular values had not settled to 1e-9 of σ₁ after ${layer.lanczos.steps} Lanczos steps (the largest are accurate, the last ones may be low)`);
+    report.layers.push(layer);
     report.seconds = (performance.now() - t0) / 1000;
     ctx.onPartial?.(report);
   }

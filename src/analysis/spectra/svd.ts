@@ -150,19 +150,23 @@ export interface TopKResult {
   values: Float64Array;
   /** Lanczos steps taken (the Krylov dimension). */
   steps: number;
+  converged: boolean;
 }
 
 /**
  * The k largest singular values of `m` by Golub–Kahan–Lanczos bidiagonalisation with full
  * reorthogonalisation, from a seeded start vector. Steps are added 16 at a time until the top k
- * Ritz values change by less than `tol` (relative) between checks, or the Krylov space is the
- * whole space (then they are exact). Each step costs one A·v and one Aᵀ·u.
+ * Ritz values change by less than `tol` (relative to σ₁) between checks, or the Krylov space is
+ * the whole space (then they are exact), or `maxSteps` (default max(4k, k + 64)) is reached —
+ * then `converged` is false and the values are Ritz values (lower bounds, the smallest of the k
+ * least accurate). Each step costs one A·v, one Aᵀ·u and the reorthogonalisation.
  */
-export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; seed?: number } = {}): TopKResult {
+export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; seed?: number; maxSteps?: number } = {}): TopKResult {
   const { rows, cols, values } = m;
   const full = Math.min(rows, cols);
   k = Math.min(k, full);
-  const tol = opts.tol ?? 1e-10;
+  const tol = opts.tol ?? 1e-9;
+  const maxSteps = Math.min(full, opts.maxSteps ?? Math.max(4 * k, k + 64));
   const us: Float64Array[] = [];
   const vs: Float64Array[] = [];
   const alphas: number[] = [];
@@ -172,7 +176,7 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
   let prev: Float64Array | undefined;
   let beta = 0;
   let uPrev: Float64Array | undefined;
-  let next = Math.min(full, 2 * k + 16);
+  let next = Math.min(maxSteps, 2 * k + 16);
   let exhausted = false;
   for (;;) {
     while (vs.length < next) {
@@ -212,10 +216,10 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
       betas.push(beta);
     }
     const ritz = bidiagonalSingularValues(alphas, betas.slice(0, alphas.length - 1)).subarray(0, k);
-    const done = exhausted || vs.length >= full || (prev !== undefined && ritz.every((x, i) => Math.abs(x - prev![i]) <= tol * ritz[0]));
-    if (done || next >= full) return { values: ritz.slice(), steps: vs.length };
+    const converged = exhausted || vs.length >= full || (prev !== undefined && ritz.every((x, i) => Math.abs(x - prev![i]) <= tol * ritz[0]));
+    if (converged || vs.length >= maxSteps) return { values: ritz.slice(), steps: vs.length, converged };
     prev = ritz.slice();
-    next = Math.min(full, next + 16);
+    next = Math.min(maxSteps, next + 16);
   }
 }
 
