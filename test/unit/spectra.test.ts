@@ -131,3 +131,16 @@ test('unit findings: an all-zero layer is all dead, identical rows are duplicate
   assert.equal(same.dead, 0);
   assert.deepEqual(same.duplicateGroups, [[0, 1]]);
 });
+
+test('Lanczos stopped at its step cap says how many leading values settled, and those are right', () => {
+  const rows = 200, cols = 160;
+  let seed = 11;
+  const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const values = Float64Array.from({ length: rows * cols }, rand);
+  const exact = exactSingularValues({ rows, cols, values });
+  const top = topSingularValues({ rows, cols, values }, 40, { maxSteps: 64 });
+  assert.equal(top.converged, false);
+  assert.ok(top.settled < 40, `settled ${top.settled}`);
+  for (let i = 0; i < top.settled; i++) assert.ok(close(top.values[i], exact[i], 1e-6), `σ${i}: ${top.values[i]} vs ${exact[i]}`);
+  for (let i = 0; i < 40; i++) assert.ok(top.values[i] <= exact[i] * (1 + 1e-12), `σ${i} is a lower bound`);
+});

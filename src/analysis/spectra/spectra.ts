@@ -35,8 +35,12 @@ export interface SpectraLayer {
   matrix: [number, number];
   /** exact: every singular value (Householder QR + one-sided Jacobi, float64); lanczos: the top k. */
   method: 'exact' | 'lanczos';
-  /** Lanczos steps and whether the top k met the tolerance (1e-9 of σ₁) before the step cap. */
-  lanczos: { steps: number; converged: boolean } | null;
+  /**
+   * Lanczos steps, whether the top k met the tolerance (1e-9 of σ₁) before the step cap, and how
+   * many leading values had (the rest are Ritz values, lower bounds: on flat random-like spectra
+   * the last few of the k can be a few % low).
+   */
+  lanczos: { steps: number; converged: boolean; settled: number } | null;
   singularValues: number[];
   frobenius: number;
   spectralNorm: number;
@@ -110,7 +114,7 @@ export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s:
   return {
     matrix: [m.rows, m.cols],
     method: exact ? 'exact' : 'lanczos',
-    lanczos: top_ ? { steps: top_.steps, converged: top_.converged } : null,
+    lanczos: top_ ? { steps: top_.steps, converged: top_.converged, settled: top_.settled } : null,
     singularValues: Array.from(sv),
     frobenius: Math.sqrt(fro2),
     spectralNorm: top,
@@ -171,7 +175,7 @@ async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: Layer
     const m = asUnitMatrix(values, l.tensor.shape, l.unitsAreColumns);
     if (m.rows * m.rows * m.cols > settings.maxUnitWork) report.warnings.push(`${l.tensor.name}: duplicate-unit search skipped (${m.rows} units × ${m.cols} inputs is too large)`);
     const layer: SpectraLayer = { name: l.tensor.name, shape: l.tensor.shape, dtype: l.tensor.dtype, ...analyseMatrix(m, bias, settings), bias: l.bias?.name ?? null };
-    if (layer.lanczos && !layer.lanczos.converged) report.warnings.push(`${l.tensor.name}: the top ${settings.topK} singular values had not settled to 1e-9 of σ₁ after ${layer.lanczos.steps} Lanczos steps (the largest are accurate, the last ones may be low)`);
+    if (layer.lanczos && !layer.lanczos.converged) report.warnings.push(`${l.tensor.name}: after ${layer.lanczos.steps} Lanczos steps only the top ${layer.lanczos.settled} of ${settings.topK} singular values had settled to 1e-9 of σ₁; the others are lower bounds`);
     report.layers.push(layer);
     report.seconds = (performance.now() - t0) / 1000;
     ctx.onPartial?.(report);

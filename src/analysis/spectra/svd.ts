@@ -151,6 +151,8 @@ export interface TopKResult {
   /** Lanczos steps taken (the Krylov dimension). */
   steps: number;
   converged: boolean;
+  /** Leading values that had settled (changed < tol·σ₁ over the last 16 steps); k when converged. */
+  settled: number;
 }
 
 /**
@@ -217,7 +219,14 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
     }
     const ritz = bidiagonalSingularValues(alphas, betas.slice(0, alphas.length - 1)).subarray(0, k);
     const converged = exhausted || vs.length >= full || (prev !== undefined && ritz.every((x, i) => Math.abs(x - prev![i]) <= tol * ritz[0]));
-    if (converged || vs.length >= maxSteps) return { values: ritz.slice(), steps: vs.length, converged };
+    if (converged || vs.length >= maxSteps) {
+      let settled = k;
+      if (!converged) {
+        settled = 0;
+        while (prev && settled < k && Math.abs(ritz[settled] - prev[settled]) <= tol * ritz[0]) settled++;
+      }
+      return { values: ritz.slice(), steps: vs.length, converged, settled };
+    }
     prev = ritz.slice();
     next = Math.min(maxSteps, next + 16);
   }
