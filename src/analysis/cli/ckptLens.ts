@@ -10,6 +10,9 @@ import { alignMain } from './alignCommand';
 import { interpolateMain, mliMain } from './interpolateCommand';
 import { llfcMain } from './llfcCommand';
 import { planeMain } from './planeCommand';
+import { diffMain } from './diffCommand';
+import { runsMain } from './runsCommand';
+import { spectraMain } from './spectraCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -26,7 +29,10 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
        ckpt-lens mli INIT FINAL --data PATH [--steps N] [--tol X] [--json] [options]
        ckpt-lens llfc A B --data PATH [--align] [--json] [options]
        ckpt-lens plane A B C --data PATH [--grid N] [--json] [options]
-                    (loss along lines and planes in weight space; see ckpt-lens <command> --help)`;
+                    (loss along lines and planes in weight space; see ckpt-lens <command> --help)
+       ckpt-lens diff A B [--align] [--json]     what changed between two checkpoints (see ckpt-lens diff --help)
+       ckpt-lens runs DIR... [--watch] [--json]  weights over training runs (see ckpt-lens runs --help)
+       ckpt-lens spectra CKPT [--json]           singular values, α, dead/duplicate units (see ckpt-lens spectra --help)`;
 
 interface Args {
   command: string;
@@ -112,6 +118,9 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'mli') return mliMain(argv.slice(1));
   if (argv[0] === 'llfc') return llfcMain(argv.slice(1));
   if (argv[0] === 'plane') return planeMain(argv.slice(1));
+  if (argv[0] === 'diff') return diffMain(argv.slice(1));
+  if (argv[0] === 'runs') return runsMain(argv.slice(1));
+  if (argv[0] === 'spectra') return spectraMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

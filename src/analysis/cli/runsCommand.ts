@@ -1,0 +1,90 @@
+// `ckpt-lens runs DIR...`: weight norms, distance from the first checkpoint, update sizes and
+// cross-run distances over training; --watch keeps reading new checkpoints as they appear.
+import type { RunsReport } from '../compare/trainingRuns';
+import { runRuns } from '../compare/trainingRuns';
+import { RunsWatcher } from '../compare/runsWatcher';
+import type { BackendChoice } from '../model/backend';
+import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
+import { fmtNum, table } from './textTable';
+
+export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [--arch FILE] [--backend auto|tensorflow|wasm|cpu]
+                      [--watch] [--json]
+
+  DIR           a run folder of checkpoints, or a glob of folders ("runs/seed*"); the first run is
+                the reference the others are compared with. Each checkpoint's step comes from a
+                global_step/step entry inside it, else its file name (step_0010, checkpoint-500),
+                else an epoch entry. Unreadable files are skipped with a warning.
+  --align M     compare runs after aligning units (weight matching) when the model is recognised:
+                auto (default; up to 512 units per layer), on, off
+  --arch FILE   JSON architecture hints
+  --backend B   tfjs backend for alignment (default auto)
+  --watch       keep watching the folders; print a line (or a JSON report) per new checkpoint
+  --debounce-ms N  with --watch: quiet time before a new or growing file is read (default 500)
+  --json        print the report as one JSON object`;
+
+interface RunsArgs {
+  paths: string[];
+  align: 'auto' | 'on' | 'off';
+  arch?: string;
+  backend: BackendChoice;
+  watch: boolean;
+  debounceMs?: number;
+  json: boolean;
+}
+
+function parseRunsArgs(argv: string[]): RunsArgs {
+  const watchFlag = argv.includes('--watch');
+  const { positional: pos, values: opt, json } = scanArgs(argv.filter((a) => a !== '--watch'), ['--align', '--arch', '--backend', '--debounce-ms']);
+  if (pos.length < 1) throw new UsageError('runs takes one or more run folders');
+  const align = opt['--align'] ?? 'auto';
+  if (align !== 'auto' && align !== 'on' && align !== 'off') throw new UsageError('--align is auto, on or off');
+  return { paths: pos, align, arch: opt['--arch'], backend: backendFlag(opt), watch: watchFlag, debounceMs: wholeFlag(opt, '--debounce-ms', 0), json };
+}
+
+function human(r: RunsReport): string {
+  const lines: string[] = [];
+  if (r.model) lines.push(`model     ${r.model}${r.aligned ? ' (runs aligned by weight matching)' : ''}`);
+  for (const run of r.runs) {
+    lines.push(`run       ${run.name}: ${run.checkpoints.length} checkpoints, steps ${run.checkpoints.map((c) => c.step).join(', ')}${run.checkpoints[0] ? ` (from ${run.checkpoints[0].stepSource})` : ''}`);
+  }
+  for (const w of r.warnings) lines.push(`warning   ${w}`);
+  lines.push('', table(
+    ['run', 'step', 'layer', '‖W‖', '‖W−W₀‖', '‖W−W_prev‖', 'relative update'],
+    [...r.points].sort((a, b) => a.run.localeCompare(b.run) || a.step - b.step).map((p) => [p.run, String(p.step), p.layer, fmtNum(p.norm), fmtNum(p.distFromFirst), fmtNum(p.update), fmtNum(p.relUpdate)]),
+  ));
+  if (r.cross.length) {
+    lines.push('', table(
+      ['runs', 'step', 'layer', 'distance', 'cosine', ...(r.aligned ? ['aligned distance', 'aligned cosine'] : [])],
+      r.cross.map((c) => [`${c.runA} vs ${c.runB}`, String(c.step), c.layer, fmtNum(c.distance), fmtNum(c.cosine, 6), ...(r.aligned ? [fmtNum(c.alignedDistance), fmtNum(c.alignedCosine, 6)] : [])]),
+    ));
+  }
+  lines.push(`time      ${r.seconds.toFixed(3)} s`);
+  return lines.join('\n') + '\n';
+}
+
+async function runsCommand(a: RunsArgs): Promise<void> {
+  const opts = { paths: a.paths, align: a.align, archFile: a.arch, backend: a.backend };
+  if (!a.watch) {
+    const r = await runRuns(opts, { log: stderrLog });
+    process.stdout.write(a.json ? JSON.stringify(r) + '\n' : human(r));
+    return;
+  }
+  const w = new RunsWatcher({ ...opts, debounceMs: a.debounceMs }, { ctx: { log: stderrLog } });
+  let shown = 0;
+  w.on('warning', (m: string) => stderrLog(m));
+  w.on('error', (e: Error) => stderrLog(e.message));
+  w.on('report', (r: RunsReport) => {
+    if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else if (shown === 0) process.stdout.write(human(r));
+    else for (const p of r.points.slice(shown)) process.stdout.write(`${p.run}  step ${p.step}  ${p.layer}  ‖W‖ ${fmtNum(p.norm)}  ‖W−W₀‖ ${fmtNum(p.distFromFirst)}  update ${fmtNum(p.update)}\n`);
+    shown = r.points.length;
+  });
+  await w.start();
+  stderrLog('watching for new checkpoints (Ctrl+C stops)');
+  await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+  await w.close();
+}
+
+export function runsMain(argv: string[]): Promise<number> {
+  return runSubcommand('runs', RUNS_USAGE, argv, parseRunsArgs, (a) => a.paths.join(' '), runsCommand);
+}

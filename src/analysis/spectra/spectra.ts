@@ -1,0 +1,195 @@
+// `spectra`: data-free diagnostics of every weight matrix of one checkpoint — singular value
+// spectrum, spectral norm, stable and effective rank, the power-law exponent α of the
+// eigenvalue density of WᵀW, dead and duplicated units — and the balancedness of consecutive
+// layers (methods.md §14).
+import type { Checkpoint } from '../core/checkpoint';
+import { CancelledError } from '../core/errors';
+import { readTensor } from '../core/tensorData';
+import { openCheckpoint } from '../open';
+import type { AnalysisContext } from '../report/analysisView';
+import { weightLayers } from './layerOrder';
+import { MIN_TAIL, type PowerLawFit, fitPowerLaw } from './powerLaw';
+import { type Matrix, exactSingularValues, topSingularValues } from './svd';
+import { DEAD_THRESHOLD, DUPLICATE_THRESHOLD, type UnitFindings, unitFindings } from './units';
+
+export interface SpectraOptions {
+  path: string;
+  /** Matrices whose smaller side is at most this get every singular value exactly (default 256). */
+  exactMaxDim?: number;
+  /** Larger matrices get their top k singular values by Lanczos (default 64). */
+  topK?: number;
+  /** Smallest eigenvalue tail the α fit may use (default 10). */
+  minTail?: number;
+  deadThreshold?: number;
+  duplicateThreshold?: number;
+  /** Skip the O(out²·in) duplicate search above this many multiply-adds (default 2e9). */
+  maxUnitWork?: number;
+  archFile?: string;
+}
+
+export interface SpectraLayer {
+  name: string;
+  shape: number[];
+  dtype: string;
+  /** The matrix analysed: [units, fan-in] (conv kernels as out × in·kh·kw). */
+  matrix: [number, number];
+  /** exact: every singular value (Householder QR + one-sided Jacobi, float64); lanczos: the top k. */
+  method: 'exact' | 'lanczos';
+  /**
+   * Lanczos steps, whether the top k met the tolerance (1e-9 of σ₁) before the step cap, and how
+   * many leading values had (the rest are Ritz values, lower bounds: on flat random-like spectra
+   * the last few of the k can be a few % low).
+   */
+  lanczos: { steps: number; converged: boolean; settled: number } | null;
+  singularValues: number[];
+  frobenius: number;
+  spectralNorm: number;
+  /** ‖W‖_F² / ‖W‖₂². */
+  stableRank: number;
+  /** exp(−Σ p log p), p = σ/Σσ (Roy & Vetterli); null when only the top k are known. */
+  effectiveRank: number | null;
+  /** Fit over the eigenvalues λ = σ² known (all, or the top k), in [xmin, xmax]. */
+  alpha: PowerLawFit | null;
+  units: UnitFindings | null;
+  bias: string | null;
+}
+
+export interface Balance {
+  layer: string;
+  next: string;
+  /** ‖W_ℓ‖_F² − ‖W_ℓ+1‖_F². */
+  value: number;
+}
+
+export interface SpectraReport {
+  kind: 'spectra';
+  file: string;
+  format: string;
+  /** The recognised model, or null (then layers are in name order). */
+  model: string | null;
+  order: 'graph' | 'name';
+  settings: { exactMaxDim: number; topK: number; minTail: number; deadThreshold: number; duplicateThreshold: number };
+  layers: SpectraLayer[];
+  balancedness: Balance[];
+  warnings: string[];
+  seconds: number;
+  complete: boolean;
+}
+
+/** The weight as a units × fan-in matrix (transposed when units are its columns). */
+export function asUnitMatrix(values: Matrix['values'], shape: number[], unitsAreColumns: boolean): Matrix {
+  const rows = shape[0];
+  const cols = values.length / rows;
+  if (!unitsAreColumns) return { rows, cols, values };
+  const t = new Float64Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c];
+  return { rows: cols, cols: rows, values: t };
+}
+
+export interface LayerSettings {
+  exactMaxDim: number;
+  topK: number;
+  minTail: number;
+  deadThreshold: number;
+  duplicateThreshold: number;
+  maxUnitWork: number;
+}
+
+/** Every diagnostic of one matrix. */
+export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s: LayerSettings): Omit<SpectraLayer, 'name' | 'shape' | 'dtype' | 'bias'> {
+  let fro2 = 0;
+  for (let i = 0; i < m.values.length; i++) fro2 += m.values[i] * m.values[i];
+  const exact = Math.min(m.rows, m.cols) <= s.exactMaxDim;
+  const top_ = exact ? undefined : topSingularValues(m, s.topK);
+  const sv = top_ ? top_.values : exactSingularValues(m);
+  const top = sv.length ? sv[0] : 0;
+  let effectiveRank: number | null = null;
+  if (exact) {
+    const total = sv.reduce((a, b) => a + b, 0);
+    let h = 0;
+    for (const x of sv) if (x > 0) h -= (x / total) * Math.log(x / total);
+    effectiveRank = total > 0 ? Math.exp(h) : 0;
+  }
+  const units = m.rows * m.rows * m.cols <= s.maxUnitWork ? unitFindings(m, bias, s.deadThreshold, s.duplicateThreshold) : null;
+  return {
+    matrix: [m.rows, m.cols],
+    method: exact ? 'exact' : 'lanczos',
+    lanczos: top_ ? { steps: top_.steps, converged: top_.converged, settled: top_.settled } : null,
+    singularValues: Array.from(sv),
+    frobenius: Math.sqrt(fro2),
+    spectralNorm: top,
+    stableRank: top > 0 ? fro2 / (top * top) : 0,
+    effectiveRank,
+    alpha: fitPowerLaw(sv.map((x) => x * x), s.minTail),
+    units,
+  };
+}
+
+export async function runSpectra(opts: SpectraOptions, ctx: AnalysisContext = {}): Promise<SpectraReport> {
+  const t0 = performance.now();
+  const settings: LayerSettings = {
+    exactMaxDim: opts.exactMaxDim ?? 256,
+    topK: opts.topK ?? 64,
+    minTail: opts.minTail ?? MIN_TAIL,
+    deadThreshold: opts.deadThreshold ?? DEAD_THRESHOLD,
+    duplicateThreshold: opts.duplicateThreshold ?? DUPLICATE_THRESHOLD,
+    maxUnitWork: opts.maxUnitWork ?? 2e9,
+  };
+  const ckpt = await openCheckpoint(opts.path);
+  try {
+    return await spectraOf(ckpt, opts, settings, ctx, t0);
+  } finally {
+    await ckpt.close();
+  }
+}
+
+async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: LayerSettings, ctx: AnalysisContext, t0: number): Promise<SpectraReport> {
+  const order = await weightLayers(ckpt, opts.archFile);
+  const { maxUnitWork: _, ...shown } = settings;
+  const report: SpectraReport = {
+    kind: 'spectra',
+    file: ckpt.path,
+    format: ckpt.format,
+    model: order.graph?.description ?? null,
+    order: order.order,
+    settings: shown,
+    layers: [],
+    balancedness: [],
+    warnings: [...ckpt.warnings],
+    seconds: 0,
+    complete: false,
+  };
+  if (order.recognizeError) ctx.log?.(`spectra: no model recognised, layers in name order (${order.recognizeError})`);
+  for (const [i, l] of order.layers.entries()) {
+    if (ctx.isCancelled?.()) throw new CancelledError();
+    ctx.onProgress?.(i / order.layers.length, l.tensor.name);
+    let values;
+    try {
+      values = await readTensor(l.tensor, undefined, { isCancelled: ctx.isCancelled });
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      report.warnings.push(`${l.tensor.name}: skipped (${(e as Error).message})`);
+      continue;
+    }
+    const bias = l.bias ? await readTensor(l.bias) : undefined;
+    const m = asUnitMatrix(values, l.tensor.shape, l.unitsAreColumns);
+    if (m.rows * m.rows * m.cols > settings.maxUnitWork) report.warnings.push(`${l.tensor.name}: duplicate-unit search skipped (${m.rows} units × ${m.cols} inputs is too large)`);
+    const layer: SpectraLayer = { name: l.tensor.name, shape: l.tensor.shape, dtype: l.tensor.dtype, ...analyseMatrix(m, bias, settings), bias: l.bias?.name ?? null };
+    if (layer.lanczos && !layer.lanczos.converged) report.warnings.push(`${l.tensor.name}: after ${layer.lanczos.steps} Lanczos steps only the top ${layer.lanczos.settled} of ${settings.topK} singular values had settled to 1e-9 of σ₁; the others are lower bounds`);
+    report.layers.push(layer);
+    report.seconds = (performance.now() - t0) / 1000;
+    ctx.onPartial?.(report);
+  }
+  report.balancedness = balancedness(report.layers);
+  report.seconds = (performance.now() - t0) / 1000;
+  report.complete = true;
+  ctx.onProgress?.(1);
+  return report;
+}
+
+/** ‖W_ℓ‖_F² − ‖W_ℓ+1‖_F² for each consecutive pair in layer order. */
+export function balancedness(layers: { name: string; frobenius: number }[]): Balance[] {
+  const out: Balance[] = [];
+  for (let i = 0; i + 1 < layers.length; i++) out.push({ layer: layers[i].name, next: layers[i + 1].name, value: layers[i].frobenius ** 2 - layers[i + 1].frobenius ** 2 });
+  return out;
+}
