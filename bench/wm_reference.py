@@ -4,7 +4,7 @@
     perm[p] = identity for every p
     for iteration in 0..max_iter-1:
       progress = False
-      for p in a fresh random order of the permutation names (RNG seeded by (seed, iteration)):
+      for p in a fresh random order of the permutation names (seeded by seed and iteration):
         A = Σ over (key, axis) in perm_to_axes[p] of  moveaxis(θ_A[key], axis, 0).reshape(n, -1)
                                                     @ moveaxis(π_except_axis(θ_B[key]), axis, 0).reshape(n, -1).T
         ri, ci = linear_sum_assignment(A, maximize=True)
@@ -14,12 +14,17 @@
 
 The products run in the parameters' dtype (float32 for checkpoints, as in the JAX original) and
 accumulate into a float64 A (methods.md §1.9: the 1e-12 progress test needs it).
+Visiting orders (git-re-basin: random.permutation(rngmix(rng, iteration), len(perm_names))): by
+default the same seeded generator as ours (weightMatching.ts: sweepSeed + mulberry32 +
+Fisher–Yates), so that for one seed both visit the groups in the same orders and a difference in
+the objective reached is the implementations', not the orders'; order="numpy" draws them from
+numpy's default_rng([seed, iteration]) instead.
 Convention (get_permuted_param's jnp.take): W'[…, i, …] = W[…, perm[i], …]; unit i of A is
 matched with unit perm[i] of B.
 
 As a script (used by bench/wm-bench.mjs):
     /usr/bin/python3 bench/wm_reference.py A.safetensors B.safetensors [--seed S] [--repeat R]
-prints one JSON line: {"seconds": [...], "sweeps", "objective", "objectiveIdentity", "perms"}.
+prints one JSON line: {"seconds": [...], "sweeps", "objective", "objectiveIdentity", "orders", "perms"}.
 The script's spec is the MLP spec for Linear layers found in the file (names <prefix>.weight of
 rank 2, in name order).
 """
@@ -70,18 +75,55 @@ def apply_permutation(ps, perm, params):
     return {k: get_permuted_param(ps, perm, k, params) if k in ps.axes_to_perm else params[k] for k in params}
 
 
-def weight_matching(ps, params_a, params_b, seed=0, max_iter=100, init_perm=None):
-    """Returns (perm, info) with info = {sweeps, objective, objective_identity}."""
+def _u32(x):
+    return x & 0xFFFFFFFF
+
+
+def _sweep_seed(seed, it):
+    """weightMatching.ts sweepSeed: a 32-bit hash of (seed, sweep)."""
+    h = _u32(_u32((seed & 0xFFFFFFFF) * 0x9E3779B1) ^ _u32((it + 1) * 0x85EBCA77))
+    h = _u32((h ^ (h >> 16)) * 0x7FEB352D)
+    return h ^ (h >> 15)
+
+
+def _mulberry32(seed):
+    """applyPermutation.ts rng: mulberry32, floats in [0, 1)."""
+    state = [seed & 0xFFFFFFFF]
+
+    def random():
+        state[0] = _u32(state[0] + 0x6D2B79F5)
+        t = state[0]
+        t = _u32((t ^ (t >> 15)) * (t | 1))
+        t = t ^ _u32(t + _u32((t ^ (t >> 7)) * (t | 61)))
+        return (t ^ (t >> 14)) / 4294967296
+    return random
+
+
+def _visit_order(k, seed, iteration, order):
+    if order == "numpy":
+        return np.random.default_rng([seed, iteration]).permutation(k)
+    random = _mulberry32(_sweep_seed(seed, iteration))
+    p = list(range(k))
+    for i in range(k - 1, 0, -1):
+        j = int(random() * (i + 1))
+        p[i], p[j] = p[j], p[i]
+    return p
+
+
+def weight_matching(ps, params_a, params_b, seed=0, max_iter=100, init_perm=None, order="ckpt-lens"):
+    """Returns (perm, info) with info = {sweeps, objective, objective_identity, orders}."""
     perm_sizes = {p: params_a[axes[0][0]].shape[axes[0][1]] for p, axes in ps.perm_to_axes.items()}
     perm = {p: np.arange(n) for p, n in perm_sizes.items()} if init_perm is None else {p: np.asarray(v) for p, v in init_perm.items()}
     perm_names = list(perm.keys())
     objective_identity = objective(ps, perm, params_a, params_b)
     sweeps = 0
+    orders = []
     for iteration in range(max_iter):
         sweeps += 1
         progress = False
-        # git-re-basin: random.permutation(rngmix(rng, iteration), len(perm_names)).
-        for p_ix in np.random.default_rng([seed, iteration]).permutation(len(perm_names)):
+        visit = [int(i) for i in _visit_order(len(perm_names), seed, iteration, order)]
+        orders.append(visit)
+        for p_ix in visit:
             p = perm_names[p_ix]
             n = perm_sizes[p]
             A = np.zeros((n, n), dtype=np.float64)
@@ -97,13 +139,15 @@ def weight_matching(ps, params_a, params_b, seed=0, max_iter=100, init_perm=None
             perm[p] = ci
         if not progress:
             break
-    return perm, {"sweeps": sweeps, "objective": objective(ps, perm, params_a, params_b), "objective_identity": objective_identity}
+    return perm, {"sweeps": sweeps, "objective": objective(ps, perm, params_a, params_b), "objective_identity": objective_identity, "orders": orders}
 
 
 def objective(ps, perm, params_a, params_b):
     """Eq. 2 of the paper: Σ over every tensor with a permuted axis of ⟨θ_A[k], π(θ_B)[k]⟩ (float64)."""
     total = 0.0
-    for key in ps.axes_to_perm:
+    for key, axes in ps.axes_to_perm.items():
+        if all(p is None for p in axes):
+            continue
         wb = get_permuted_param(ps, perm, key, params_b)
         total += float(np.vdot(params_a[key].astype(np.float64), wb.astype(np.float64)))
     return total
@@ -140,6 +184,7 @@ def main(argv):
     ap.add_argument("b")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--order", choices=["ckpt-lens", "numpy"], default="ckpt-lens")
     args = ap.parse_args(argv)
     seed, repeat = args.seed, args.repeat
     a, b = load_safetensors(args.a), load_safetensors(args.b)
@@ -147,13 +192,14 @@ def main(argv):
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        perm, info = weight_matching(ps, a, b, seed=seed)
+        perm, info = weight_matching(ps, a, b, seed=seed, order=args.order)
         times.append(time.perf_counter() - t0)
     print(json.dumps({
         "seconds": times,
         "sweeps": info["sweeps"],
         "objective": info["objective"],
         "objectiveIdentity": info["objective_identity"],
+        "orders": info["orders"],
         "perms": {p: v.tolist() for p, v in perm.items()},
     }))
 
