@@ -84,6 +84,26 @@ export interface MemberProduct {
   normA: Float64Array;
   rb?: Float32Array;
   q?: Float64Array;
+  /** The other axes' maps rb was gathered with (null: unpermuted), to skip unchanged members. */
+  maps?: AxisMaps;
+}
+
+/** The maps of every axis but `axis` (copied), or null where the axis is not permuted. */
+function otherAxisMaps(maps: AxisMaps | undefined, rank: number, axis: number): AxisMaps {
+  return Array.from({ length: rank }, (_, a) => (a === axis || !maps?.[a] ? null : Int32Array.from(maps[a]!)));
+}
+
+function sameMaps(x: AxisMaps, y: AxisMaps): boolean {
+  if (x.length !== y.length) return false;
+  for (let a = 0; a < x.length; a++) {
+    const p = x[a], q = y[a];
+    if (!p || !q) {
+      if (p !== q) return false;
+      continue;
+    }
+    for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return false;
+  }
+  return true;
 }
 
 export type ProductCache = Map<string, MemberProduct>;
@@ -119,19 +139,24 @@ function changedColumns(a: Float32Array, b: Float32Array, n: number, cols: numbe
   return out;
 }
 
+/** (x − y)[:, cols] of two [n, width] matrices, as [n, cols.length]. */
+function columnDifference(x: Float32Array, y: Float32Array, cols: Int32Array, n: number, width: number): Float32Array {
+  const k = cols.length, d = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) for (let t = 0, o = i * width; t < k; t++) d[i * k + t] = x[o + cols[t]] - y[o + cols[t]];
+  return d;
+}
+
 /** Q for B's current rows: recomputed, or corrected by the changed columns C (Q += D_C · A_Cᵀ, D = new − old). */
 function updateProduct(mp: MemberProduct, rb: Float32Array, n: number): Float64Array {
   const { raT, cols } = mp;
   const changed = mp.q && mp.rb ? changedColumns(mp.rb, rb, n, cols) : undefined;
   if (!mp.q || !mp.rb || changed!.length > RECOMPUTE_AT * cols) mp.q = Float64Array.from(matmul(rb, raT, n, cols));
   else if (changed!.length > 0) {
-    const k = changed!.length, old = mp.rb;
-    const d = new Float32Array(n * k), ac = new Float32Array(k * n);
-    for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) d[i * k + t] = rb[i * cols + changed![t]] - old[i * cols + changed![t]];
+    const k = changed!.length;
+    const ac = new Float32Array(k * n);
     changed!.forEach((c, t) => ac.set(raT.subarray(c * n, c * n + n), t * n));
-    const delta = matmul(d, ac, n, k);
-    const q = mp.q;
-    for (let x = 0; x < q.length; x++) q[x] += delta[x];
+    const delta = matmul(columnDifference(rb, mp.rb, Int32Array.from(changed!), n, cols), ac, n, k);
+    addInto(mp.q, delta);
   }
   mp.rb = rb;
   return mp.q;
@@ -156,28 +181,54 @@ export function similarityMatrix(spec: PermutationSpec, a: StateDict, b: StateDi
     if (!mp) {
       const ta = lookupTensor(spec, a, m.tensor);
       const { rows, cols } = memberRows(ta.values, ta.shape, m, n, undefined);
-      const na = new Float64Array(n);
-      for (let i = 0; i < n; i++) for (let c = i * cols, e = c + cols; c < e; c++) na[i] += rows[c] * rows[c];
-      mp = { raT: transposed(rows, n, cols), cols, normA: na };
+      mp = { raT: transposed(rows, n, cols), cols, normA: rowSquares(rows, n, cols) };
       cache.set(key, mp);
     }
     const tb = lookupTensor(spec, b, m.tensor);
-    const { rows: rb } = memberRows(tb.values, tb.shape, m, n, maps.get(m.tensor));
-    const q = updateProduct(mp, rb, n);
-    for (let x = 0; x < q.length; x++) T[x] += q[x];
-    if (!norms) continue;
-    const cols = mp.cols;
-    for (let i = 0; i < n; i++) {
-      let sb = 0;
-      for (let c = i * cols, e = c + cols; c < e; c++) sb += rb[c] * rb[c];
-      normA[i] += mp.normA[i];
-      normB[i] += sb;
+    const other = otherAxisMaps(maps.get(m.tensor), tb.shape.length, m.axis);
+    let q: Float64Array, rb: Float32Array;
+    if (mp.q && mp.rb && mp.maps && sameMaps(mp.maps, other)) ({ q, rb } = { q: mp.q, rb: mp.rb }); // no neighbour moved
+    else {
+      rb = memberRows(tb.values, tb.shape, m, n, maps.get(m.tensor)).rows;
+      q = updateProduct(mp, rb, n);
+      mp.maps = other;
     }
+    addInto(T, q);
+    if (!norms) continue;
+    addInto(normA, mp.normA);
+    addInto(normB, rowSquares(rb, n, mp.cols));
   }
   // S[i, j] = <A_i, B_j> = T[j, i].
-  const S = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) for (let i = 0, o = j * n; i < n; i++) S[i * n + j] = T[o + i];
-  return { S, normA, normB };
+  return { S: transposedSquare(T, n), normA, normB };
+}
+
+// Small loop helpers: called many times, V8 optimises them fully; the same loops inline in the
+// (rarely called, long) similarityMatrix ran unoptimised for most of a cold run.
+
+function addInto(x: Float64Array, y: ArrayLike<number>): void {
+  for (let k = 0; k < x.length; k++) x[k] += y[k];
+}
+
+function rowSquares(x: Float32Array, n: number, cols: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let c = i * cols, e = c + cols; c < e; c++) s += x[c] * x[c];
+    out[i] = s;
+  }
+  return out;
+}
+
+/** Transpose of an n×n matrix, in 32×32 tiles so that both sides stay in cache. */
+function transposedSquare(t: Float64Array, n: number): Float64Array {
+  const out = new Float64Array(n * n), B = 32;
+  for (let j0 = 0; j0 < n; j0 += B) {
+    for (let i0 = 0; i0 < n; i0 += B) {
+      const j1 = Math.min(n, j0 + B), i1 = Math.min(n, i0 + B);
+      for (let j = j0; j < j1; j++) for (let i = i0, o = j * n; i < i1; i++) out[i * n + j] = t[o + i];
+    }
+  }
+  return out;
 }
 
 function matchedSum(S: Float64Array, n: number, perm: ArrayLike<number>): number {
