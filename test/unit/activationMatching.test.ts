@@ -15,6 +15,7 @@ import { activationCapturePoints, activationMatching, activationStatistics, grou
 import { alignStateDicts, permutationsPath } from '../../src/analysis/align/alignCheckpoint';
 import { applyPermutation, invertPermutation, randomPermutations } from '../../src/analysis/align/applyPermutation';
 import { permutationSpecWithValues } from '../../src/analysis/align/permutationSpec';
+import { CancelledError } from '../../src/analysis/core/errors';
 import { listArrays } from '../../src/analysis/data/arrays';
 import { type Dataset, findFashionMnist, loadDataset } from '../../src/analysis/data/dataset';
 import { writeSafetensors } from '../../src/analysis/formats/safetensorsWriter';
@@ -147,6 +148,16 @@ for (const name of Object.keys(MODEL_FIXTURES)) {
     assert.ok(r.distanceAfter < r.distanceBefore);
   });
 }
+
+test('progress goes through capture then match; cancellation stops activation matching', async () => {
+  const { graph, sd, data } = await loadFixture('cnn');
+  const stages: string[] = [];
+  await alignStateDicts(graph, sd, sd, { method: 'activations', dataset: data, batchSize: 8, onProgress: (stage, done, total) => stages.push(`${stage} ${done}/${total}`) });
+  assert.deepEqual(stages, ['capture 8/32', 'capture 16/32', 'capture 24/32', 'capture 32/32', 'match 1/3', 'match 2/3', 'match 3/3']);
+  let polls = 0;
+  await assert.rejects(alignStateDicts(graph, sd, sd, { method: 'activations', dataset: data, batchSize: 8, isCancelled: () => ++polls > 2 }), CancelledError);
+  await assert.rejects(alignStateDicts(graph, sd, sd, { method: 'activations' }), /needs a dataset/);
+});
 
 test('E_ab, correlations and assignments agree with numpy/scipy (make_activation_expectations.py)', async () => {
   const a = await loadPath(join(REPO_ROOT, 'demo/checkpoints/mlp_seed0.safetensors'));
