@@ -93,10 +93,13 @@ export class CrossMoments {
     return out;
   }
 
-  /** Pearson correlation of A's unit i and B's unit j (0 when either has zero variance). */
+  /**
+   * Pearson correlation of A's unit i and B's unit j (0 when either has zero variance), clamped
+   * to [−1, 1]: the float32 batch products can overshoot by a few ulps for identical units.
+   */
   correlation(i: number, j: number): number {
     const d = Math.sqrt(this.sqA[i] * this.sqB[j]);
-    return d > 0 ? this.cross[i * this.n + j] / d : 0;
+    return d > 0 ? Math.max(-1, Math.min(1, this.cross[i * this.n + j] / d)) : 0;
   }
 
   /** Mean over i of correlation(i, perm[i]). */
