@@ -233,15 +233,15 @@ test('weight matching is deterministic for a seed; aligning two trained MLPs low
   await a.ckpt.close();
   await b.ckpt.close();
   checkSameArchitecture(a.graph, b.graph, 'A', 'B');
-  const r1 = alignStateDicts(a.graph, a.sd, b.sd, { seed: 7 });
-  const r2 = alignStateDicts(a.graph, a.sd, b.sd, { seed: 7 });
+  const r1 = await alignStateDicts(a.graph, a.sd, b.sd, { seed: 7 });
+  const r2 = await alignStateDicts(a.graph, a.sd, b.sd, { seed: 7 });
   assert.deepEqual(r1.perms, r2.perms);
   assert.deepEqual(r1.sweeps, r2.sweeps);
   assert.ok(r1.converged && r1.iterations >= 2);
   assert.ok(r1.distanceAfter < r1.distanceBefore, `${r1.distanceAfter} < ${r1.distanceBefore}`);
   for (const g of r1.groups) assert.ok(g.similarityAfter > g.similarityBefore, g.name);
   // A different seed visits groups in other orders.
-  const r3 = alignStateDicts(a.graph, a.sd, b.sd, { seed: 8 });
+  const r3 = await alignStateDicts(a.graph, a.sd, b.sd, { seed: 8 });
   assert.notDeepEqual(r3.sweeps.map((s) => s.order), r1.sweeps.map((s) => s.order));
   // The last sweep made no strict improvement.
   assert.equal(r1.sweeps[r1.sweeps.length - 1].progress, false);
@@ -271,7 +271,7 @@ test('checkSameArchitecture names the mismatched tensors', async () => {
   assert.throws(() => checkSameArchitecture(mlp.graph, cnn.graph, 'a.safetensors', 'b.safetensors'), (e: Error) => e instanceof CheckpointError && /b\.safetensors: does not have the architecture of a\.safetensors/.test(e.message) && /tensor \S+ is/.test(e.message));
 });
 
-test('ckpt-lens align: JSON report, aligned safetensors and permutations; refuses activations and mismatched models', async () => {
+test('ckpt-lens align: JSON report, aligned safetensors and permutations; refuses activations without data and mismatched models', async () => {
   const run = promisify(execFile);
   const cli = join(REPO_ROOT, 'dist', 'cli.js');
   const aPath = join(MODELS, FILES.mlp);
@@ -304,7 +304,8 @@ test('ckpt-lens align: JSON report, aligned safetensors and permutations; refuse
   perm.groups.forEach((g: { name: string; perm: number[] }, gi: number) => assert.deepEqual(g.perm, Array.from(invertPermutation(pi[gi])), g.name));
   assert.deepEqual(readdirTmp(), ['aligned.perm.json', 'aligned.safetensors', 'mlp_shuffled.safetensors']);
 
-  await assert.rejects(run(process.execPath, [cli, 'align', aPath, bPath, '--out', join(tmp, 'x.safetensors'), '--method', 'activations']), (e: { code: number; stderr: string }) => e.code === 2 && /activations is not available yet/.test(e.stderr));
+  await assert.rejects(run(process.execPath, [cli, 'align', aPath, bPath, '--out', join(tmp, 'x.safetensors'), '--method', 'activations']), (e: { code: number; stderr: string }) => e.code === 2 && /--method activations needs --data/.test(e.stderr));
+  await assert.rejects(run(process.execPath, [cli, 'align', aPath, bPath, '--out', join(tmp, 'x.safetensors'), '--data', aPath]), (e: { code: number; stderr: string }) => e.code === 2 && /--data is for --method activations/.test(e.stderr));
   await assert.rejects(run(process.execPath, [cli, 'align', aPath, join(MODELS, FILES.cnn), '--out', join(tmp, 'y.safetensors'), '--backend', 'wasm']), (e: { code: number; stderr: string }) => e.code === 1 && /does not have the architecture of .*mlp\.safetensors: .*tensor/.test(e.stderr));
   assert.ok(!existsSync(join(tmp, 'y.safetensors')));
   // Shapes as the graph reads them.

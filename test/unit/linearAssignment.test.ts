@@ -225,6 +225,39 @@ test('brute force agrees on 600 tiny integer matrices full of ties (n = 1..6)', 
   }
 });
 
+test('warm start (initialPrices): any prices give the same optimum; prices of a nearby matrix are returned and reusable', () => {
+  // Every fixture case, warm-started from its own optimal prices and (except the "huge" cases,
+  // whose optimum hangs on entries 1e290 times smaller than others: prices at the large scale
+  // absorb them) from random prices.
+  for (const c of doc.cases) {
+    const m = build(c);
+    const cold = linearSumAssignment(m, c.n, { maximize: c.maximize });
+    const scale = m.reduce((x, v) => Math.max(x, Math.abs(v)), 0) || 1;
+    const random = uniforms(5000 + c.n, 0, c.n).map((v) => (v - 0.5) * 4 * scale);
+    for (const prices of c.name.startsWith('huge') ? [cold.prices] : [random, cold.prices]) {
+      const warm = linearSumAssignment(m, c.n, { maximize: c.maximize, initialPrices: prices });
+      assertPermutation(warm.colForRow, c.n, c.name);
+      if (c.integer) assert.equal(warm.total, cold.total, `${c.name}: warm total`);
+      else assert.ok(Math.abs(warm.total - cold.total) <= 1e-9 * Math.max(1, Math.abs(cold.total)), `${c.name}: warm ${warm.total} vs cold ${cold.total}`);
+    }
+  }
+  // Ties (small integers) against brute force, warm-started from a perturbed matrix's prices.
+  let seed = 91000;
+  for (let n = 1; n <= 6; n++) {
+    for (let rep = 0; rep < 50; rep++) {
+      const m = ints(seed++, 0, n * n, 1 + (rep % 4));
+      const near = m.map((x, k) => x + ((k * 7) % 3) - 1);
+      for (const maximize of [false, true]) {
+        const r = linearSumAssignment(m, n, { maximize, initialPrices: linearSumAssignment(near, n, { maximize }).prices });
+        assertPermutation(r.colForRow, n, `n=${n} rep=${rep}`);
+        assert.equal(r.total, bruteForce(m, n, maximize), `n=${n} rep=${rep} maximize=${maximize}`);
+      }
+    }
+  }
+  assert.throws(() => linearSumAssignment(new Float64Array(4), 2, { initialPrices: new Float64Array(3) }), /initialPrices has 3 entries/);
+  assert.throws(() => linearSumAssignment(new Float64Array(4), 2, { initialPrices: Float64Array.of(0, NaN) }), /initial price NaN of column 1/);
+});
+
 test('maximising C is minimising -C; row order does not change the optimum', () => {
   const n = 97, m = uniforms(77, 0, n * n);
   const max = linearSumAssignment(m, n, { maximize: true });

@@ -1,6 +1,7 @@
-// Align checkpoint B to checkpoint A (Git Re-Basin weight matching): open both, check they
-// hold the same architecture, derive the permutation spec from the graph IR, match, and write
-// the permuted B as safetensors (atomically) plus OUT.perm.json with the permutations.
+// Align checkpoint B to checkpoint A (Git Re-Basin weight matching, or activation matching on a
+// dataset): open both, check they hold the same architecture, derive the permutation spec from
+// the graph IR, match, and write the permuted B as safetensors (atomically) plus OUT.perm.json
+// with the permutations.
 //
 // The output holds B's whole state dict (the tensors under the checkpoint's state-dict prefix,
 // written without it, buffers such as num_batches_tracked included), each permuted tensor in
@@ -11,14 +12,16 @@ import { basename, dirname, join } from 'node:path';
 import type { Checkpoint } from '../core/checkpoint';
 import { dtypeSize } from '../core/dtype';
 import { CancelledError, CheckpointError } from '../core/errors';
+import { type Dataset, type Split, loadDataset, subset } from '../data/dataset';
 import { type TensorToWrite, tensorInfoBytes, writeSafetensors } from '../formats/safetensorsWriter';
 import { type ModelGraph, tensorShapes } from '../model/ir';
 import { recognizeCheckpoint } from '../model/recognize';
 import { type StateDict, loadStateDict } from '../model/stateDict';
 import { openCheckpoint } from '../open';
 import { type Permutations, applyPermutation, axisMaps, lookupTensor, permuteBytes } from './applyPermutation';
+import { activationMatching } from './activationMatching';
 import { type PermutationSpec, permutationSpec } from './permutationSpec';
-import { type SweepRecord, groupSimilarities, weightMatching } from './weightMatching';
+import { type ProductCache, type SweepRecord, groupSimilarities, weightMatching } from './weightMatching';
 
 export type AlignMethod = 'weights' | 'activations';
 
@@ -28,8 +31,20 @@ export interface AlignOptions {
   maxIter?: number;
   /** Architecture hints file (--arch), used for both checkpoints. */
   archFile?: string;
+  /** Method 'activations': the dataset the activations are taken on (any loadDataset input)… */
+  data?: string;
+  /** …its separate labels file, if any (labels are not used, but an inputs-only file may name them)… */
+  labels?: string;
+  /** …which split of an MNIST folder or an x_train/x_test file (default test)… */
+  split?: Split;
+  /** …and how many of its first examples to use (default all). */
+  limit?: number;
+  /** Method 'activations': an already loaded dataset, used instead of `data`. */
+  dataset?: Dataset;
+  /** Method 'activations': examples per forward pass. */
+  batchSize?: number;
   isCancelled?: () => boolean;
-  /** stage: 'load' | 'match' | 'write'. */
+  /** stage: 'load' | 'capture' (examples) | 'match' | 'write'. */
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -37,10 +52,14 @@ export interface GroupReport {
   name: string;
   kind: 'units' | 'stream' | 'heads';
   size: number;
-  /** Mean cosine similarity between A's units and the B units matched to them, before (identity) and after alignment. */
+  /**
+   * Before (identity) and after alignment, the mean over A's units of their similarity to the B
+   * unit matched to them: weights — cosine of the weight vectors; activations — Pearson
+   * correlation of the activations (averaged over the group's capture points).
+   */
   similarityBefore: number;
   similarityAfter: number;
-  /** Σ_i S[i, perm[i]] (the weight-matching objective) before and after. */
+  /** Σ_i S[i, perm[i]] before and after: S is the weight-matching similarity (weights) or E_ab (activations). */
   objectiveBefore: number;
   objectiveAfter: number;
   /** Units not left in place. */
@@ -49,6 +68,8 @@ export interface GroupReport {
   seconds: number;
   /** (tensor, axis) pairs the group acts on. */
   members: { tensor: string; axis: number; offset: number; repeat: number }[];
+  /** Method 'activations': the values whose activations were matched (node ids, `<attn>:heads`). */
+  capturePoints?: string[];
 }
 
 export interface AlignResult {
@@ -63,6 +84,8 @@ export interface AlignResult {
   /** ‖Θ_A − Θ_B‖₂ over the permuted tensors' state dict, before and after. */
   distanceBefore: number;
   distanceAfter: number;
+  /** Method 'activations': the dataset and the number of examples the activations came from. */
+  data?: { name: string; examples: number };
 }
 
 export interface AlignStateDictsResult extends AlignResult {
@@ -121,41 +144,85 @@ function l2Distance(spec: PermutationSpec, a: StateDict, b: StateDict): number {
   return Math.sqrt(s);
 }
 
-/** Aligns B's state dict to A's (same graph). Needs a tfjs backend. The analysis entry point for in-memory use (interpolation). */
-export function alignStateDicts(graph: ModelGraph, a: StateDict, b: StateDict, opts: AlignOptions = {}): AlignStateDictsResult {
+/** The dataset of an activation alignment: opts.dataset, or opts.data loaded; cut to opts.limit. */
+export async function alignmentDataset(opts: AlignOptions): Promise<Dataset> {
+  let ds = opts.dataset;
+  if (!ds) {
+    if (!opts.data) throw new CheckpointError('--method activations', 'activation matching needs a dataset (--data PATH)');
+    ds = await loadDataset(opts.data, { labels: opts.labels, split: opts.split });
+  }
+  return opts.limit !== undefined && opts.limit < ds.n ? subset(ds, 0, opts.limit) : ds;
+}
+
+/**
+ * Aligns B's state dict to A's (same graph). Needs a tfjs backend. The analysis entry point for
+ * in-memory use (interpolation). Method 'activations' loads its dataset (opts.data or opts.dataset).
+ */
+export async function alignStateDicts(graph: ModelGraph, a: StateDict, b: StateDict, opts: AlignOptions = {}): Promise<AlignStateDictsResult> {
   const method = opts.method ?? 'weights';
-  if (method !== 'weights') throw new Error(`--method ${method} is not available yet; use --method weights`);
+  if (method !== 'weights' && method !== 'activations') throw new Error(`unknown alignment method ${String(method)}`);
   const t0 = performance.now();
-  const spec = permutationSpec(graph);
   const seed = opts.seed ?? 0;
-  const before = groupSimilarities(spec, a, b, spec.groups.map((g) => Int32Array.from({ length: g.size }, (_, i) => i)));
-  const wm = weightMatching(spec, a, b, {
-    seed,
-    maxIter: opts.maxIter,
-    isCancelled: opts.isCancelled,
-    onProgress: (sweep, done, total) => opts.onProgress?.('match', sweep * total + done, (opts.maxIter ?? 100) * total),
-  });
-  const after = groupSimilarities(spec, a, b, wm.perms);
-  const aligned = applyPermutation(spec, wm.perms, b);
-  const groups: GroupReport[] = spec.groups.map((g, gi) => ({
-    name: g.name,
-    kind: g.kind,
-    size: g.size,
-    similarityBefore: before[gi].meanCosine,
-    similarityAfter: after[gi].meanCosine,
-    objectiveBefore: before[gi].objective,
-    objectiveAfter: after[gi].objective,
-    moved: wm.perms[gi].reduce((c, v, i) => c + (v !== i ? 1 : 0), 0),
-    seconds: wm.groupSeconds[gi],
-    members: g.members.map(({ tensor, axis, offset, repeat }) => ({ tensor, axis, offset, repeat })),
-  }));
+  let spec: PermutationSpec;
+  let perms: Permutations;
+  let groups: GroupReport[];
+  let iterations = 1, converged = true;
+  let sweeps: SweepRecord[] = [];
+  let data: AlignResult['data'];
+  const members = (g: PermutationSpec['groups'][number]) => g.members.map(({ tensor, axis, offset, repeat }) => ({ tensor, axis, offset, repeat }));
+  const moved = (p: Int32Array) => p.reduce((c, v, i) => c + (v !== i ? 1 : 0), 0);
+  if (method === 'activations') {
+    const ds = await alignmentDataset(opts);
+    const am = await activationMatching(graph, a, b, ds, {
+      batchSize: opts.batchSize,
+      isCancelled: opts.isCancelled,
+      onProgress: (stage, done, total) => opts.onProgress?.(stage, done, total),
+    });
+    ({ spec, perms } = am);
+    data = { name: ds.name, examples: am.examples };
+    groups = spec.groups.map((g, gi) => ({
+      name: g.name, kind: g.kind, size: g.size,
+      similarityBefore: am.correlationBefore[gi], similarityAfter: am.correlationAfter[gi],
+      objectiveBefore: am.objectiveBefore[gi], objectiveAfter: am.objectiveAfter[gi],
+      moved: moved(perms[gi]),
+      // Capture is shared by all groups; each group's share is its assignment time plus an even split of it.
+      seconds: am.groupSeconds[gi] + am.captureSeconds / spec.groups.length,
+      members: members(g),
+      capturePoints: am.points[gi],
+    }));
+  } else {
+    spec = permutationSpec(graph);
+    // One product cache for the report and the matching: the final report then costs no products.
+    const cache: ProductCache = new Map();
+    const before = groupSimilarities(spec, a, b, spec.groups.map((g) => Int32Array.from({ length: g.size }, (_, i) => i)), cache);
+    const wm = weightMatching(spec, a, b, {
+      seed,
+      cache,
+      maxIter: opts.maxIter,
+      isCancelled: opts.isCancelled,
+      onProgress: (sweep, done, total) => opts.onProgress?.('match', sweep * total + done, (opts.maxIter ?? 100) * total),
+    });
+    perms = wm.perms;
+    ({ iterations, converged, sweeps } = wm);
+    const after = groupSimilarities(spec, a, b, wm.perms, cache);
+    groups = spec.groups.map((g, gi) => ({
+      name: g.name, kind: g.kind, size: g.size,
+      similarityBefore: before[gi].meanCosine, similarityAfter: after[gi].meanCosine,
+      objectiveBefore: before[gi].objective, objectiveAfter: after[gi].objective,
+      moved: moved(wm.perms[gi]),
+      seconds: wm.groupSeconds[gi],
+      members: members(g),
+    }));
+  }
+  const aligned = applyPermutation(spec, perms, b);
   return {
     method, family: graph.family, seed,
-    iterations: wm.iterations, converged: wm.converged,
+    iterations, converged,
     seconds: (performance.now() - t0) / 1000,
-    groups, sweeps: wm.sweeps,
+    groups, sweeps,
     distanceBefore: l2Distance(spec, a, b), distanceAfter: l2Distance(spec, a, aligned),
-    spec, perms: wm.perms, aligned,
+    ...(data ? { data } : {}),
+    spec, perms, aligned,
   };
 }
 
@@ -215,20 +282,23 @@ export async function permutedTensors(ckpt: Checkpoint, graph: ModelGraph, spec:
 
 /** Aligns checkpoint B to A and writes OUT (safetensors) and OUT.perm.json. Needs a tfjs backend. */
 export async function alignCheckpoints(aPath: string, bPath: string, outPath: string, opts: AlignOptions = {}): Promise<AlignCheckpointResult> {
-  if ((opts.method ?? 'weights') !== 'weights') throw new Error(`--method ${opts.method} is not available yet; use --method weights`);
+  // Activation matching: the dataset first, so a bad --data fails before any work, and its
+  // example shape helps recognise CNN inputs.
+  const dataset = opts.method === 'activations' ? await alignmentDataset(opts) : undefined;
+  const inputHint = dataset?.x.shape.slice(1);
   const ckptA = await openCheckpoint(aPath);
   try {
     const ckptB = await openCheckpoint(bPath);
     try {
-      const { graph: ga } = await recognizeCheckpoint(ckptA, { archFile: opts.archFile });
-      const { graph: gb } = await recognizeCheckpoint(ckptB, { archFile: opts.archFile });
+      const { graph: ga } = await recognizeCheckpoint(ckptA, { archFile: opts.archFile, inputHint });
+      const { graph: gb } = await recognizeCheckpoint(ckptB, { archFile: opts.archFile, inputHint });
       checkSameArchitecture(ga, gb, aPath, bPath);
       const load = { isCancelled: opts.isCancelled };
       const sdA = await loadStateDict(ckptA, ga, { ...load, onProgress: (d, t) => opts.onProgress?.('load', d, 2 * t) });
       const sdB = await loadStateDict(ckptB, gb, { ...load, onProgress: (d, t) => opts.onProgress?.('load', t + d, 2 * t) });
-      const r = alignStateDicts(gb, sdA, sdB, opts);
+      const r = await alignStateDicts(gb, sdA, sdB, { ...opts, dataset });
       const tensors = await permutedTensors(ckptB, gb, r.spec, r.perms, opts.isCancelled);
-      await writeSafetensors(outPath, tensors, { format: 'pt', 'ckpt-lens.aligned': `${basename(bPath)} aligned to ${basename(aPath)} (weight matching, seed ${r.seed})` }, {
+      await writeSafetensors(outPath, tensors, { format: 'pt', 'ckpt-lens.aligned': `${basename(bPath)} aligned to ${basename(aPath)} (${r.method === 'activations' ? `activation matching on ${r.data!.examples} examples of ${basename(r.data!.name)}` : `weight matching, seed ${r.seed}`})` }, {
         isCancelled: opts.isCancelled,
         onProgress: (d, t) => opts.onProgress?.('write', d, t),
       });
@@ -243,7 +313,8 @@ export async function alignCheckpoints(aPath: string, bPath: string, outPath: st
         iterations: r.iterations,
         converged: r.converged,
         convention: 'aligned[..., i, ...] = B[..., perm[i], ...] on every member axis segment (unit i covers offset + i*repeat ... + repeat-1); unit i of A is matched with unit perm[i] of B',
-        groups: r.groups.map((g, gi) => ({ name: g.name, kind: g.kind, size: g.size, members: g.members, perm: Array.from(r.perms[gi]) })),
+        ...(r.data ? { data: r.data } : {}),
+        groups: r.groups.map((g, gi) => ({ name: g.name, kind: g.kind, size: g.size, members: g.members, ...(g.capturePoints ? { capturePoints: g.capturePoints } : {}), perm: Array.from(r.perms[gi]) })),
       };
       await writeFileAtomic(permutations, JSON.stringify(json) + '\n');
       const { spec: _s, perms: _p, aligned: _a, ...result } = r;

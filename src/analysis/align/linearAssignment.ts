@@ -21,6 +21,12 @@ export interface LinearAssignmentOptions {
   maximize?: boolean;
   /** Polled once per augmentation; a true answer throws CancelledError. */
   isCancelled?: () => boolean;
+  /**
+   * Column prices to start from instead of the column reduction: the `prices` of an earlier
+   * solve of a similar matrix (weight matching re-solves each group's slightly changed matrix
+   * every sweep). Any prices are valid; good ones leave few rows for the augmenting paths.
+   */
+  initialPrices?: Float64Array;
 }
 
 export interface LinearAssignmentResult {
@@ -28,6 +34,8 @@ export interface LinearAssignmentResult {
   colForRow: Int32Array;
   /** Σ_i cost[i, colForRow[i]] of the original (unnegated) entries, compensated summation. */
   total: number;
+  /** The optimal column duals (of the minimised matrix, −cost when maximising): initialPrices for a similar problem. */
+  prices: Float64Array;
 }
 
 /** Budget for augmenting row reduction, in row scans per row. It converges quickly at first and
@@ -54,14 +62,17 @@ export function linearSumAssignment(cost: Float64Array, n: number, opts: LinearA
     colForRow: new Int32Array(n).fill(-1), rowForCol: new Int32Array(n).fill(-1),
     free: new Int32Array(n), nFree: 0,
   };
+  const warm = opts.initialPrices !== undefined;
+  if (warm && opts.initialPrices!.length !== n) throw new RangeError(`linearSumAssignment: initialPrices has ${opts.initialPrices!.length} entries, expected n = ${n}`);
   if (n > 0) {
-    if (columnReduction(s)) {
+    if (warm) warmStart(s, opts.initialPrices!);
+    else if (columnReduction(s)) {
       reductionTransfer(s);
       augmentingRowReduction(s);
     }
-    shortestAugmentingPaths(s);
+    shortestAugmentingPaths(s, warm);
   }
-  return { colForRow: s.colForRow, total: assignedTotal(cost, n, s.colForRow) };
+  return { colForRow: s.colForRow, total: assignedTotal(cost, n, s.colForRow), prices: s.v };
 }
 
 interface Solver {
@@ -173,14 +184,33 @@ function augmentingRowReduction(s: Solver): void {
   s.nFree = nLater;
 }
 
+/** Warm start from given column prices: every row takes its cheapest column (reduced cost
+ * sign·C − v, first on ties) unless an earlier row already has it; the rest are free. Each
+ * assigned row then sits at its row minimum, as the shortest-path phase requires. */
+function warmStart(s: Solver, prices: Float64Array): void {
+  const { cost, n, sign, v, colForRow, rowForCol, free } = s;
+  v.set(prices);
+  for (let j = 0; j < n; j++) if (!Number.isFinite(v[j])) throw new RangeError(`linearSumAssignment: initial price ${v[j]} of column ${j} is not finite`);
+  let nFree = 0;
+  for (let i = 0; i < n; i++) {
+    checkRow(cost, n, i);
+    const j = argMinReduced(cost, i * n, n, sign, v);
+    if (rowForCol[j] < 0) { colForRow[i] = j; rowForCol[j] = i; } else free[nFree++] = i;
+  }
+  s.nFree = nFree;
+}
+
 /** Place each remaining free row by a shortest augmenting path (Dijkstra on reduced costs),
- * then update the duals so that the new matching stays tight and feasible. */
-function shortestAugmentingPaths(s: Solver): void {
+ * then update the duals so that the new matching stays tight and feasible. After a warm start
+ * a free row's reduced costs can be negative, so its dual starts at its row minimum (distances
+ * from it are then ≥ 0, as the search assumes); after column reduction that minimum is ≥ 0 and
+ * 0 serves. */
+function shortestAugmentingPaths(s: Solver, warm = false): void {
   const { cost, n, sign, u, v, colForRow, rowForCol, free, nFree } = s;
   // Duals of the rows placed so far: the reduced cost of their column is the row minimum.
   for (let i = 0; i < n; i++) {
     const j = colForRow[i];
-    u[i] = j >= 0 ? sign * cost[i * n + j] - v[j] : 0;
+    u[i] = j >= 0 ? sign * cost[i * n + j] - v[j] : warm ? minReducedExcept(cost, i * n, n, sign, v, -1) : 0;
   }
   if (nFree === 0) return;
   const dist = new Float64Array(n); // tentative distance to each column; NaN once finished
@@ -257,6 +287,16 @@ function minReducedExcept(cost: Float64Array, base: number, n: number, sign: num
     if (r < mu && j !== skip) mu = r;
   }
   return mu;
+}
+
+/** The column of row i's smallest reduced cost sign*C[i,j] - v[j] (the first on ties). */
+function argMinReduced(cost: Float64Array, base: number, n: number, sign: number, v: Float64Array): number {
+  let mu = Infinity, jm = 0;
+  for (let j = 0; j < n; j++) {
+    const r = sign * cost[base + j] - v[j];
+    if (r < mu) { mu = r; jm = j; }
+  }
+  return jm;
 }
 
 /** Smallest and second-smallest reduced cost of a row and their columns, into out = [u1, u2, j1, j2]

@@ -15,7 +15,7 @@
 // A member acts on a segment of one tensor axis: unit i covers axis indices
 // offset + i·repeat … offset + i·repeat + repeat − 1 (repeat = H·W for flattened conv channels,
 // head_dim for heads, 1 otherwise).
-import { GraphError, INPUT, type ModelGraph, type Node, inferShapes, tensorShapes } from '../model/ir';
+import { GraphError, HEADS, INPUT, type ModelGraph, type Node, inferShapes, tensorShapes } from '../model/ir';
 
 export interface PermutationMember {
   /** State-dict name (without the checkpoint prefix; an aliased tensor appears under its stored name). */
@@ -51,8 +51,24 @@ interface Axis {
 
 const FIXED = 0;
 
+/** Which spec group a node's output value carries on its feature/channel axis, and with what repeat. */
+export interface CarriedAxis {
+  /** Index into PermutationSpec.groups. */
+  group: number;
+  /** 1 for a [C, …] or [T, C] value; H·W for a flattened conv channel. */
+  repeat: number;
+}
+
 /** Builds the permutation groups of `g` (see the file comment). Throws GraphError on a graph it cannot follow. */
 export function permutationSpec(g: ModelGraph): PermutationSpec {
+  return permutationSpecWithValues(g).spec;
+}
+
+/**
+ * The permutation spec and, per node id, the group its output value carries (values that carry
+ * no permuted axis are absent). Activation matching captures these values.
+ */
+export function permutationSpecWithValues(g: ModelGraph): { spec: PermutationSpec; values: Map<string, CarriedAxis> } {
   const shapes = inferShapes(g);
   const tshapes = tensorShapes(g);
   const parent: number[] = [FIXED];
@@ -174,6 +190,8 @@ export function permutationSpec(g: ModelGraph): PermutationSpec {
             member(n.qkvBias, 0, heads, k * n.dim);
           }
           member(n.projWeight, inAx, heads);
+          // Not a node value: the per-head outputs inside the node, captured as `<id>:heads`.
+          values.set(`${n.id}${HEADS}`, heads);
         }
         out = { id: newGroup(n.id, 'units', n.dim), repeat: 1 };
         member(n.projWeight, outAx, out);
@@ -224,5 +242,12 @@ export function permutationSpec(g: ModelGraph): PermutationSpec {
       axes.set(m.tensor, m.axis);
     }
   }
-  return { groups: out.filter((grp) => grp.size > 1), aliases: { ...g.aliases } };
+  const kept = [...groups.entries()].sort((a, b) => info[a[0]].order - info[b[0]].order).filter(([, grp]) => grp.size > 1);
+  const indexOf = new Map(kept.map(([root], i) => [root, i]));
+  const carried = new Map<string, CarriedAxis>();
+  for (const [id, a] of values) {
+    const gi = id === INPUT ? undefined : indexOf.get(find(a.id));
+    if (gi !== undefined) carried.set(id, { group: gi, repeat: a.repeat });
+  }
+  return { spec: { groups: kept.map(([, grp]) => grp), aliases: { ...g.aliases } }, values: carried };
 }

@@ -37,8 +37,8 @@ export async function recognizedGraph(ckpt: Checkpoint, archFile?: string): Prom
 }
 
 /** Aligns two in-memory state dicts of one graph. */
-export function alignLoaded(graphA: ModelGraph, a: StateDict, b: StateDict, s: AlignSettings): AlignedPair {
-  const result = alignStateDicts(graphA, a, b, { seed: s.seed, maxIter: s.maxIter, isCancelled: s.isCancelled });
+export async function alignLoaded(graphA: ModelGraph, a: StateDict, b: StateDict, s: AlignSettings): Promise<AlignedPair> {
+  const result = await alignStateDicts(graphA, a, b, { seed: s.seed, maxIter: s.maxIter, isCancelled: s.isCancelled });
   return { graph: graphA, a, aligned: result.aligned, result, storedA: (n) => checkpointName(graphA, n) };
 }
 

@@ -197,7 +197,7 @@ export class RunsTracker {
           relUpdate: m.update !== null && m.prevNorm ? m.update / m.prevNorm : null,
         });
       }
-      this.crossRun(p.run, snap);
+      await this.crossRun(p.run, snap);
       if (inOrder) st.last = snap;
       this.report.seconds = (performance.now() - this.t0) / 1000;
     } finally {
@@ -206,7 +206,7 @@ export class RunsTracker {
   }
 
   /** Runs at this step whose last checkpoint is at the same step are compared with this one. */
-  private crossRun(run: number, snap: Snapshot): void {
+  private async crossRun(run: number, snap: Snapshot): Promise<void> {
     for (let q = 0; q < this.runs.length; q++) {
       if (q === run) continue;
       // Every run is compared with the reference (run 0).
@@ -219,7 +219,7 @@ export class RunsTracker {
       const graphA = this.runs[ra].graph;
       if (this.report.aligned && a.stateDict && b.stateDict && graphA) {
         if (this.ctx.isCancelled?.()) throw new CancelledError();
-        aligned = alignLoaded(graphA, a.stateDict, b.stateDict, { seed: this.opts.seed, maxIter: this.opts.maxIter, isCancelled: this.ctx.isCancelled }).aligned;
+        aligned = (await alignLoaded(graphA, a.stateDict, b.stateDict, { seed: this.opts.seed, maxIter: this.opts.maxIter, isCancelled: this.ctx.isCancelled })).aligned;
         alignedA = a.stateDict;
       }
       const graphLocal = graphA ? new Map([...tensorShapes(graphA).keys()].map((n) => [this.layerName(graphA, n, this.runs[ra]), n])) : undefined;

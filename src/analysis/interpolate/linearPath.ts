@@ -77,7 +77,7 @@ export interface InterpolationProgress {
 
 export const PATH_CONVENTION = 'θ(α) = (1−α)·θ_A + α·θ_B on every floating tensor (α = 0 is A, α = 1 is B); integer buffers are not interpolated';
 
-export function summariseAlignment(r: ReturnType<typeof alignStateDicts>): AlignmentSummary {
+export function summariseAlignment(r: Awaited<ReturnType<typeof alignStateDicts>>): AlignmentSummary {
   return {
     method: 'weights', seed: r.seed, iterations: r.iterations, seconds: r.seconds,
     distanceBefore: r.distanceBefore, distanceAfter: r.distanceAfter,
@@ -94,7 +94,7 @@ export async function runInterpolation(opts: InterpolationOptions, ctx: Analysis
   let alignment: AlignmentSummary | undefined;
   if (opts.align) {
     ctx.onProgress?.(0, 'weight matching B onto A');
-    const r = alignStateDicts(inputs.graph, A.stateDict, B.stateDict, { seed: opts.alignSeed ?? 0, isCancelled: ctx.isCancelled });
+    const r = await alignStateDicts(inputs.graph, A.stateDict, B.stateDict, { seed: opts.alignSeed ?? 0, isCancelled: ctx.isCancelled });
     endpoints.push(r.aligned);
     alignment = summariseAlignment(r);
     ctx.log?.(`weight matching: ${r.iterations} sweeps, ‖A−B‖ ${r.distanceBefore.toPrecision(5)} → ${r.distanceAfter.toPrecision(5)}`);

@@ -123,7 +123,7 @@ export async function runLlfc(opts: LlfcOptions, ctx: AnalysisContext = {}): Pro
   let alignment: AlignmentSummary | undefined;
   if (opts.align) {
     ctx.onProgress?.(0, 'weight matching B onto A');
-    const r = alignStateDicts(graph, A.stateDict, B.stateDict, { seed: opts.alignSeed ?? 0, isCancelled: ctx.isCancelled });
+    const r = await alignStateDicts(graph, A.stateDict, B.stateDict, { seed: opts.alignSeed ?? 0, isCancelled: ctx.isCancelled });
     endpoints.push(r.aligned);
     alignment = summariseAlignment(r);
   }

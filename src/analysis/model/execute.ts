@@ -3,7 +3,7 @@
 // written to match PyTorch's arithmetic (symmetric conv padding, -inf max-pool padding,
 // count_include_pad average pooling, flatten in C·H·W order, biased LayerNorm variance).
 import * as tf from '@tensorflow/tfjs-core';
-import { type ActivationFn, GraphError, INPUT, type ModelGraph, type Node, nodeTensors } from './ir';
+import { type ActivationFn, GraphError, HEADS, INPUT, type ModelGraph, type Node, nodeTensors } from './ir';
 import { type StateDict, type TensorValues, checkStateDict } from './stateDict';
 
 type Params = Record<string, tf.Tensor>;
@@ -17,7 +17,11 @@ export interface BatchStats {
 }
 
 export interface ForwardOptions {
-  /** Capture points (block names, node ids, 'input' or 'logits') whose values to return. */
+  /**
+   * Capture points (block names, node ids, 'input' or 'logits') whose values to return; also
+   * `<attention node id>:heads`, the per-head attention outputs before the output projection
+   * ([B, T, C], head h in columns h·head_dim …).
+   */
   capture?: readonly string[];
   /**
    * BatchNorm in training mode: normalise with each batch's own statistics and return them
@@ -88,8 +92,11 @@ export class Model {
     if (this.disposed) throw new GraphError('the model has been disposed');
     const g = this.graph;
     const wanted = new Map((opts.capture ?? []).map((name) => [name, this.resolveCapture(name)]));
+    const wantedIds = new Set(wanted.values());
     return tf.tidy(() => {
       const values = new Map<string, tf.Tensor>();
+      // Values inside a node (attention heads) that a capture asked for; not inputs of other nodes.
+      const inner = new Map<string, tf.Tensor>();
       values.set(INPUT, this.prepareInput(input));
       const batchStats: Record<string, BatchStats> = {};
       // Intermediate values are freed after their last reader, so big batches fit in memory.
@@ -108,7 +115,8 @@ export class Model {
           if (fold.act) absorbed.add(fold.act.id);
         } else if (!absorbed.has(n.id)) {
           const ins = n.inputs.map((id) => values.get(id)!);
-          values.set(n.id, this.run(n, ins, opts.batchNormTraining ? batchStats : undefined));
+          const onHeads = wantedIds.has(`${n.id}${HEADS}`) ? (t: tf.Tensor) => inner.set(`${n.id}${HEADS}`, t) : undefined;
+          values.set(n.id, this.run(n, ins, opts.batchNormTraining ? batchStats : undefined, onHeads));
         }
         for (const id of new Set(n.inputs)) {
           if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
@@ -120,7 +128,7 @@ export class Model {
         }
       });
       const features: Record<string, tf.Tensor> = {};
-      for (const [name, id] of wanted) features[name] = id === INPUT ? input.clone() : toTorchLayout(values.get(id)!);
+      for (const [name, id] of wanted) features[name] = id === INPUT ? input.clone() : toTorchLayout(inner.get(id) ?? values.get(id)!);
       const result: ForwardResult = { output: toTorchLayout(values.get(g.output)!), features, batchStats };
       return result as unknown as tf.TensorContainer;
     }) as unknown as ForwardResult;
@@ -192,6 +200,7 @@ export class Model {
     const block = this.graph.blocks.find((b) => b.name === name);
     if (block) return block.output;
     if (this.graph.nodes.some((n) => n.id === name)) return name;
+    if (name.endsWith(HEADS) && this.graph.nodes.some((n) => n.op === 'causal_self_attention' && `${n.id}${HEADS}` === name)) return name;
     throw new GraphError(`no capture point "${name}" (blocks: ${this.graph.blocks.map((b) => b.name).join(', ')})`);
   }
 
@@ -226,7 +235,7 @@ export class Model {
     return m;
   }
 
-  private run(n: Node, ins: tf.Tensor[], stats?: Record<string, BatchStats>): tf.Tensor {
+  private run(n: Node, ins: tf.Tensor[], stats?: Record<string, BatchStats>, onHeads?: (t: tf.Tensor) => void): tf.Tensor {
     const p = this.params.get(n.id)!;
     const x = ins[0];
     switch (n.op) {
@@ -294,7 +303,9 @@ export class Model {
         const [q, k, v] = tf.split(qkv, 3, 2).map(heads);
         const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), this.causalMask(T));
         const y = tf.matMul(tf.softmax(scores), v);
-        return dense(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]), p.projW as tf.Tensor2D, p.projB);
+        const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]);
+        onHeads?.(merged);
+        return dense(merged, p.projW as tf.Tensor2D, p.projB);
       }
     }
   }

@@ -109,6 +109,9 @@ export type NodeOp =
 /** The id of the graph's input value; node inputs name it or other node ids. */
 export const INPUT = 'input';
 
+/** Suffix of the capture point of an attention node's per-head outputs before its output projection (`h.0.attn:heads`). */
+export const HEADS = ':heads';
+
 export type Node = NodeOp & {
   /** Unique, readable id, usually the PyTorch module path (`layer1.0.conv1`) or `<block>.<role>`. */
   id: string;
