@@ -5,14 +5,16 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import type { AnalysisKind, JsonValue } from '../analysis/protocol';
-import { type AnalysisDeps, argsObject, clicked, runInPanel, selection, str } from './analysisCommands';
-import { archSidecar, pickCheckpoint, pickData, pickFolders } from './pickers';
+import { type AnalysisDeps, activeCheckpoint, argsObject, clicked, runInPanel, selection, str } from './analysisCommands';
+import { archSidecar, pickCheckpoint, pickData, pickRunFolders } from './pickers';
 
 type Params = Record<string, JsonValue>;
 
 interface Gathered {
   params: Params;
   title: string;
+  /** A job that runs until stopped (watching run folders): progress in the status bar, not a notification. */
+  live?: boolean;
 }
 
 export interface AnalysisCommand {
@@ -37,9 +39,9 @@ async function yesNo(title: string, yes: string, no: string): Promise<boolean | 
 }
 
 /** Two checkpoints: A from args, the explorer selection or click, or a pick; then B likewise. */
-async function twoCheckpoints(deps: AnalysisDeps, args: Record<string, unknown>, first: unknown, second: unknown, titles: [string, string]): Promise<[string, string] | undefined> {
+async function twoCheckpoints(deps: AnalysisDeps, args: Record<string, unknown>, first: unknown, second: unknown, titles: [string, string], useActive = false): Promise<[string, string] | undefined> {
   const sel = selection(second);
-  const a = str(args.a) ?? (sel.length === 2 ? sel[0] : clicked(first)) ?? (await pickCheckpoint(deps.context, titles[0]));
+  const a = str(args.a) ?? (sel.length === 2 ? sel[0] : clicked(first)) ?? (useActive ? activeCheckpoint() : undefined) ?? (await pickCheckpoint(deps.context, titles[0]));
   if (!a) return undefined;
   const b = str(args.b) ?? (sel.length === 2 ? sel[1] : undefined) ?? (await pickCheckpoint(deps.context, titles[1], [a]));
   return b ? [a, b] : undefined;
@@ -128,7 +130,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     id: 'checkpointLens.dropLayers',
     kind: 'drop',
     async gather(deps, args, first) {
-      const a = str(args.a) ?? clicked(first) ?? (await pickCheckpoint(deps.context, 'Layer dropping: checkpoint'));
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Layer dropping: checkpoint'));
       if (!a) return undefined;
       const data = await dataFor(deps, args);
       if (!data) return undefined;
@@ -137,6 +139,16 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
   },
   {
     id: 'checkpointLens.compareWith',
+    kind: 'diff',
+    async gather(deps, args, first, second) {
+      const ab = await twoCheckpoints(deps, args, first, second, ['Compare: checkpoint A', 'Compare with… (checkpoint B)'], true);
+      if (!ab) return undefined;
+      return { params: { a: ab[0], b: ab[1], ...extras(args, ['align']) }, title: `Diff ${basename(ab[0])} ↔ ${basename(ab[1])}` };
+    },
+  },
+  {
+    // From the explorer with two checkpoints selected (the palette hides it).
+    id: 'checkpointLens.compareSelected',
     kind: 'diff',
     async gather(deps, args, first, second) {
       const ab = await twoCheckpoints(deps, args, first, second, ['Compare: checkpoint A', 'Compare with… (checkpoint B)']);
@@ -150,16 +162,17 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     async gather(_deps, args, first, second) {
       const given = Array.isArray(args.dirs) ? args.dirs.filter((d): d is string => typeof d === 'string') : [];
       const sel = selection(second);
-      const dirs = given.length ? given : sel.length ? sel : clicked(first) ? [clicked(first)!] : await pickFolders('Training runs: one or more folders of checkpoints');
+      const dirs = given.length ? given : sel.length ? sel : clicked(first) ? [clicked(first)!] : await pickRunFolders('Training runs: one or more folders of checkpoints (the first is the reference)');
       if (!dirs?.length) return undefined;
-      return { params: { dirs, watch: args.watch === false ? false : true, ...extras(args, ['align']) }, title: `Runs ${dirs.map((d) => basename(d)).join(', ')}` };
+      const watch = args.watch !== false;
+      return { params: { dirs, watch, ...extras(args, ['align']) }, title: `Runs ${dirs.map((d) => basename(d)).join(', ')}`, live: watch };
     },
   },
   {
     id: 'checkpointLens.spectra',
     kind: 'spectra',
     async gather(deps, args, first) {
-      const a = str(args.a) ?? clicked(first) ?? (await pickCheckpoint(deps.context, 'Weight spectra and data-free diagnostics: checkpoint'));
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Weight spectra and data-free diagnostics: checkpoint'));
       if (!a) return undefined;
       return { params: { a, ...extras(args, ['topK']) }, title: `Spectra ${basename(a)}` };
     },
@@ -171,7 +184,7 @@ export function registerAnalysisCommands(deps: AnalysisDeps, contributed: Readon
   return ANALYSIS_COMMANDS.filter((c) => contributed.has(c.id)).map((c) =>
     vscode.commands.registerCommand(c.id, async (first?: unknown, second?: unknown) => {
       const g = await c.gather(deps, argsObject(first, second), first, second);
-      return g ? runInPanel(deps, c.kind, g.params, g.title) : undefined;
+      return g ? runInPanel(deps, c.kind, g.params, g.title, { live: g.live }) : undefined;
     }),
   );
 }

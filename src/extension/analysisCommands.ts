@@ -21,12 +21,15 @@ export interface AnalysisDeps {
 export let lastPanel: AnalysisPanel | undefined;
 
 /** Runs `kind` in the worker and shows it in a new panel titled `title`. */
-export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params: Record<string, JsonValue>, title: string): Promise<AnalysisView | undefined> {
+export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params: Record<string, JsonValue>, title: string, opts: { live?: boolean } = {}): Promise<AnalysisView | undefined> {
   const backend = vscode.workspace.getConfiguration('checkpointLens').get<Backend>('backend', 'auto');
   const panel = new AnalysisPanel(deps.context, title, deps.log);
   lastPanel = panel;
   deps.log.info(`${kind}: ${JSON.stringify(params)}`);
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+  // A live job (watching run folders) runs until stopped from its panel: a status-bar
+  // indicator instead of a notification that would stay open for the whole session.
+  const location = opts.live ? vscode.ProgressLocation.Window : vscode.ProgressLocation.Notification;
+  return vscode.window.withProgress({ location, title, cancellable: !opts.live }, async (progress, token) => {
     let last = 0;
     const job = deps.worker.analysis(
       { kind, params, backend },
@@ -74,6 +77,12 @@ export function str(v: unknown): string | undefined {
 /** The clicked explorer file, if the command came from the explorer. */
 export function clicked(first: unknown): string | undefined {
   return first instanceof vscode.Uri && first.scheme === 'file' ? first.fsPath : undefined;
+}
+
+/** The checkpoint open in the active Checkpoint Lens editor, for commands run from the palette. */
+export function activeCheckpoint(): string | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  return input instanceof vscode.TabInputCustom && input.viewType === 'checkpointLens.editor' && input.uri.scheme === 'file' ? input.uri.fsPath : undefined;
 }
 
 /** Explorer multi-selection (the second argument of an explorer command). */

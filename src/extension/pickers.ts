@@ -2,6 +2,7 @@
 // remembered per workspace), with "Browse…" for anything else.
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const CHECKPOINT_GLOB = '**/*.{safetensors,pt,pth,ckpt,bin}';
 const DATA_GLOB = '**/*.{npz,npy,gz,idx3-ubyte,safetensors}';
@@ -53,10 +54,25 @@ export async function pickData(context: vscode.ExtensionContext, title = 'Datase
   return picked;
 }
 
-/** Folders (training runs): the workspace's folders holding checkpoints, or Browse… (several). */
-export async function pickFolders(title: string): Promise<string[] | undefined> {
-  const uris = await vscode.window.showOpenDialog({ title, canSelectMany: true, canSelectFolders: true, canSelectFiles: false });
-  return uris?.map((u) => u.fsPath);
+/**
+ * Training-run folders: the workspace folders holding two or more checkpoints (several may be
+ * picked), or Browse… for folders elsewhere.
+ */
+export async function pickRunFolders(title: string): Promise<string[] | undefined> {
+  const found = await vscode.workspace.findFiles(CHECKPOINT_GLOB, '**/node_modules/**', 5000);
+  const counts = new Map<string, number>();
+  for (const u of found) counts.set(dirname(u.fsPath), (counts.get(dirname(u.fsPath)) ?? 0) + 1);
+  const items: vscode.QuickPickItem[] = [...counts].filter(([, n]) => n >= 2).sort(([a], [b]) => a.localeCompare(b))
+    .map(([dir, n]) => ({ label: vscode.workspace.asRelativePath(dir), description: `${n} checkpoints`, detail: dir }));
+  const browse: vscode.QuickPickItem = { label: '$(folder-opened) Browse…', alwaysShow: true };
+  const picked = await vscode.window.showQuickPick([...items, browse], { title, canPickMany: true, ignoreFocusOut: true, matchOnDescription: true });
+  if (!picked?.length) return undefined;
+  const dirs = picked.filter((p) => p !== browse).map((p) => p.detail!);
+  if (picked.includes(browse)) {
+    const uris = await vscode.window.showOpenDialog({ title, canSelectMany: true, canSelectFolders: true, canSelectFiles: false });
+    dirs.push(...(uris ?? []).map((u) => u.fsPath));
+  }
+  return dirs.length ? dirs : undefined;
 }
 
 /** The architecture sidecar of a checkpoint when there is one. */

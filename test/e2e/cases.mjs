@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
+import { NEXT_LIVE_CHECKPOINT } from './workspace.mjs';
 import { paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
 
 /** The user setting the cases rely on: 200 kB, so the 313 kB .ckpt is not computed by itself. */
@@ -260,6 +261,59 @@ export const COMMAND_CASES = {
     await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
     await analysisPanel(ctx);
     await ctx.shot('cmd-lossPlane');
+  },
+
+  // From the custom editor's title bar: A is the open checkpoint, B picked; the diff table.
+  'checkpointLens.compareWith': async (ctx) => {
+    await openInEditor(ctx, 'mlp_seed0.safetensors');
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Compare With');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Compare with', 'mlp_seed1.safetensors');
+    const frame = await analysisPanel(ctx);
+    const rows = await frame.locator('.table-box[data-table="diff-tensors"] tr').count();
+    assert.equal(rows, 1 + 6, 'six shared tensors');
+    await ctx.shot('cmd-compareWith');
+  },
+
+  // The explorer's "Compare Selected Checkpoints" needs a two-file selection: click, ctrl-click,
+  // context menu → Checkpoint Lens → Compare Selected Checkpoints.
+  'checkpointLens.compareSelected': async (ctx) => {
+    const row = (name) => ctx.page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
+    await row('mlp_seed0.safetensors').click();
+    await row('mlp_seed1.safetensors').click({ modifiers: ['Control'] });
+    await row('mlp_seed1.safetensors').click({ button: 'right' });
+    await ctx.page.locator('.context-view .action-label', { hasText: /^Checkpoint Lens$/ }).hover();
+    await ctx.page.locator('.context-view .action-label', { hasText: 'Compare Selected Checkpoints' }).click();
+    const frame = await analysisPanel(ctx);
+    assert.equal(await frame.locator('.table-box[data-table="diff-tensors"] tr').count(), 1 + 6);
+    await ctx.shot('cmd-compareSelected');
+  },
+
+  // Palette → pick runs/live → the runs view; a checkpoint written into the folder appears in
+  // the view without a reload; closing the panel stops watching.
+  'checkpointLens.compareRuns': async (ctx) => {
+    const target = path.join(ctx.ws, 'runs', 'live', path.basename(NEXT_LIVE_CHECKPOINT));
+    fs.rmSync(target, { force: true });
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Compare Training Runs');
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Training runs' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('runs/live');
+    await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'runs/live' }).first().locator('.monaco-checkbox, input[type=checkbox]').first().click();
+    await ctx.page.keyboard.press('Enter');
+    const frame = await webviewFrame(ctx.page, '.table-box[data-table="runs-checkpoints"]', 60000);
+    const checkpoints = () => frame.locator('.table-box[data-table="runs-checkpoints"] tr').count();
+    await frame.waitForFunction(() => document.querySelectorAll('.table-box[data-table="runs-checkpoints"] tr').length === 4, null, { timeout: 60000 });
+    fs.copyFileSync(NEXT_LIVE_CHECKPOINT, target);
+    await frame.waitForFunction(() => document.querySelectorAll('.table-box[data-table="runs-checkpoints"] tr').length === 5, null, { timeout: 30000 });
+    assert.equal(await checkpoints(), 5, 'header + four checkpoints after the new one');
+    await ctx.shot('cmd-compareRuns');
+  },
+
+  'checkpointLens.spectra': async (ctx) => {
+    await openInEditor(ctx, 'mlp_seed0.safetensors');
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Weight Spectra and Diagnostics');
+    await analysisPanel(ctx);
+    await ctx.shot('cmd-spectra');
   },
 
   // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEMO = join(REPO, 'demo', 'checkpoints');
+export const RUNS = join(REPO, 'test', 'fixtures', 'runs');
+/** The checkpoint the live-runs cases write into runs/live while it is watched. */
+export const NEXT_LIVE_CHECKPOINT = join(RUNS, 'run_seed0', 'step_0015.safetensors');
 
 export function makeWorkspace(dir) {
   mkdirSync(dir, { recursive: true });
@@ -17,5 +20,13 @@ export function makeWorkspace(dir) {
   mkdirSync(join(dir, 'data'), { recursive: true });
   copyFileSync(join(REPO, 'demo', 'data', 'digits.npz'), join(dir, 'data', 'digits.npz'));
   copyFileSync(join(REPO, 'demo', 'eval.expected.json'), join(dir, 'eval.expected.json'));
+  // Training runs (test/fixtures/runs/make_runs_fixtures.py): runs/live holds the first three
+  // checkpoints of seed 0 (the cases add the fourth while the runs view watches), runs/seed1 all
+  // of seed 1 (.pt files with global_step).
+  for (const [from, to, take] of [['run_seed0', 'live', 3], ['run_seed1', 'seed1', Infinity]]) {
+    const src = join(RUNS, from);
+    mkdirSync(join(dir, 'runs', to), { recursive: true });
+    for (const f of readdirSync(src).sort().slice(0, take)) copyFileSync(join(src, f), join(dir, 'runs', to, f));
+  }
   return dir;
 }

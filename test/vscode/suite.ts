@@ -284,6 +284,61 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     assert.ok(r.loss.every((row) => row.length === 5 && row.every(Number.isFinite)));
     assert.deepEqual(r.points.map((p) => p.name), ['A', 'B', 'C']);
   },
+
+  // compareWith({ a, b }): the .pt and the .safetensors hold the same weights (no change); seed 0
+  // against seed 1 changes every tensor, and alignment lowers the change of the permuted ones.
+  'checkpointLens.compareWith': async () => {
+    type Diff = { shared: { name: string; metrics: { relChange: number; cosine: number }; aligned?: { relChange: number } }[]; added: unknown[]; removed: unknown[] };
+    const same = await exec<AnalysisView | undefined>('checkpointLens.compareWith', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed0.pt') });
+    const r0 = same?.report as Diff;
+    assert.equal(r0.shared.length, 6);
+    for (const t of r0.shared) assert.equal(t.metrics.relChange, 0, `${t.name} differs between the .pt and the .safetensors`);
+    const seeds = await exec<AnalysisView | undefined>('checkpointLens.compareWith', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), align: true });
+    const r1 = seeds?.report as Diff;
+    assert.ok(r1.shared.every((t) => t.metrics.relChange > 0.1));
+    const w0 = r1.shared.find((t) => t.name === '0.weight')!;
+    assert.ok(w0.aligned && w0.aligned.relChange < w0.metrics.relChange, `0.weight aligned ${w0.aligned?.relChange} vs ${w0.metrics.relChange}`);
+  },
+
+  // compareSelected(clicked, [a, b]), as the explorer calls it with two files selected.
+  'checkpointLens.compareSelected': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.compareSelected', fileUri('mlp_seed0.safetensors'), [fileUri('mlp_seed0.safetensors'), fileUri('mlp_seed1.safetensors')]);
+    assert.equal((view?.report as { shared: unknown[] }).shared.length, 6);
+  },
+
+  // compareRuns({ dirs, watch }): steps ordered from file names and from global_step; live: a
+  // checkpoint written while the view watches is in the final report once the panel closes.
+  'checkpointLens.compareRuns': async () => {
+    type Runs = { runs: { name: string; checkpoints: { file: string; step: number }[] }[]; points: unknown[]; cross: unknown[] };
+    const batch = await exec<AnalysisView | undefined>('checkpointLens.compareRuns', { dirs: [join(ws(), 'runs', 'live'), join(ws(), 'runs', 'seed1')], watch: false });
+    const r = batch?.report as Runs;
+    assert.deepEqual(r.runs[0].checkpoints.map((c) => c.step), [0, 5, 10]);
+    const steps1 = r.runs[1].checkpoints.map((c) => c.step);
+    assert.deepEqual(steps1, [...steps1].sort((x, y) => x - y), 'seed 1 ordered by global_step');
+    assert.ok(r.cross.length > 0, 'runs compared at matching steps');
+    const live = join(ws(), 'runs', 'live-suite');
+    mkdirSync(live, { recursive: true });
+    for (const f of ['step_0000.safetensors', 'step_0005.safetensors']) writeFileSync(join(live, f), readFileSync(join(ws(), 'runs', 'live', f)));
+    const pending = exec<AnalysisView | undefined>('checkpointLens.compareRuns', { dirs: [live] });
+    await new Promise((res) => setTimeout(res, 4000));
+    writeFileSync(join(live, 'step_0010.safetensors'), readFileSync(join(ws(), 'runs', 'live', 'step_0010.safetensors')));
+    await new Promise((res) => setTimeout(res, 4000));
+    await exec('workbench.action.closeAllEditors');
+    const final = await pending;
+    assert.deepEqual((final?.report as Runs).runs[0].checkpoints.map((c) => c.step), [0, 5, 10]);
+  },
+
+  // spectra({ a }): one row per weight matrix, singular values sorted, stable rank ≤ rank.
+  'checkpointLens.spectra': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.spectra', { a: join(ws(), 'mlp_seed0.safetensors') });
+    const r = view?.report as { layers: { name: string; singularValues: number[]; stableRank: number; spectralNorm: number }[] };
+    assert.equal(r.layers.length, 3);
+    for (const l of r.layers) {
+      assert.ok(l.singularValues.every((v, i, a) => i === 0 || v <= a[i - 1]), `${l.name}: singular values sorted`);
+      assert.ok(Math.abs(l.spectralNorm - l.singularValues[0]) < 1e-9);
+      assert.ok(l.stableRank >= 1 && l.stableRank <= l.singularValues.length);
+    }
+  },
 };
 
 // --- the tests ---------------------------------------------------------------------------------

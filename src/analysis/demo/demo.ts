@@ -35,6 +35,9 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'interpolate', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, align: true } },
   { kind: 'mli', params: { init: ckpt('mlp_seed0_init.pt'), final: ckpt('mlp_seed0.safetensors'), data: DIGITS } },
   { kind: 'llfc', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, align: true } },
+  { kind: 'diff', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), align: true } },
+  { kind: 'runs', params: { dirs: [join(ROOT, 'test', 'fixtures', 'runs', 'run_seed0'), join(ROOT, 'test', 'fixtures', 'runs', 'run_seed1')] } },
+  { kind: 'spectra', params: { a: ckpt('mlp_seed0.safetensors') } },
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
 ];
 

@@ -15,6 +15,14 @@ import { interpolationView } from '../views/interpolationView';
 import { mliView } from '../views/mliView';
 import { llfcView } from '../views/llfcView';
 import { planeView } from '../views/planeView';
+import { runDiff } from '../compare/checkpointDiff';
+import { runRuns } from '../compare/trainingRuns';
+import { RunsWatcher } from '../compare/runsWatcher';
+import type { RunsReport } from '../compare/trainingRuns';
+import { runSpectra } from '../spectra/spectra';
+import { diffView } from '../views/diffView';
+import { runsView } from '../views/runsView';
+import { spectraView } from '../views/spectraView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -61,9 +69,50 @@ const RUNNERS: Partial<Record<AnalysisKind, JobRunner>> = {
     mliView(await runMli({ ...pathData(p), init: p.path('init'), final: p.path('final'), steps: p.optInt('steps', 2, 1001), tol: p.optNumber('tol', 0, 1e9) }, withViews(ctx, mliView))),
   llfc: async (p, ctx) =>
     llfcView(await runLlfc({ ...pathData(p), a: p.path('a'), b: p.path('b'), align: p.optBool('align'), alignSeed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, llfcView))),
+  diff: async (p, ctx) =>
+    diffView(await runDiff({ a: p.path('a'), b: p.path('b'), align: p.optBool('align'), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, diffView))),
+  runs: async (p, ctx) => {
+    const opts = { paths: p.paths('dirs'), align: p.optOneOf('align', ['auto', 'on', 'off'] as const), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) };
+    if (!p.optBool('watch')) return runsView(await runRuns(opts, withViews(ctx, runsView)));
+    return runsView(await watchRuns(opts, ctx));
+  },
+  spectra: async (p, ctx) =>
+    spectraView(await runSpectra({ path: p.path('a'), topK: p.optInt('topK', 1, 4096), archFile: p.optPath('arch') }, withViews(ctx, spectraView))),
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };
+
+/**
+ * Live runs: reads the folders, then keeps watching them and sends a new view whenever a new
+ * checkpoint has been read (only that file), until the job is cancelled (the panel closed or
+ * Stop pressed); then returns the last report as the final view.
+ */
+async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx: JobContext): Promise<RunsReport> {
+  const watcher = new RunsWatcher(opts, { ctx: { isCancelled: ctx.isCancelled, onProgress: ctx.onProgress, log: ctx.log, wasmDir: ctx.wasmDir } });
+  let latest = await watcher.start().catch(async (e) => {
+    await watcher.close();
+    throw e;
+  });
+  const send = (r: RunsReport): void => {
+    latest = r;
+    ctx.onView?.({ ...runsView(r), complete: false });
+  };
+  watcher.on('report', send);
+  watcher.on('warning', (w: string) => ctx.log?.(w));
+  watcher.on('error', (e: Error) => ctx.log?.(`watching the runs: ${e.message}`));
+  send(latest);
+  const files = (r: RunsReport): number => r.runs.reduce((n, run) => n + run.checkpoints.length, 0);
+  try {
+    // The cancel flag is shared memory: poll it while fs.watch events arrive on this thread.
+    while (!ctx.isCancelled?.()) {
+      ctx.onProgress?.(1, `watching ${opts.paths.length} folder${opts.paths.length > 1 ? 's' : ''}: ${files(latest)} checkpoints read`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await watcher.close();
+  }
+  return { ...watcher.report(), complete: true } as RunsReport;
+}
 
 /** load 0–20 %, match 20–90 %, write 90–100 %. */
 function stageFraction(stage: string, f: number): number {
