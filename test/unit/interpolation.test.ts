@@ -6,9 +6,11 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { alignCheckpoints } from '../../src/analysis/align/alignCheckpoint';
 import { CheckpointError } from '../../src/analysis/core/errors';
 import { findFashionMnist } from '../../src/analysis/data/dataset';
 import { initBackend } from '../../src/analysis/model/backend';
@@ -351,10 +353,22 @@ describe('Fashion-MNIST MLP pair', () => {
   const b = fixture('fmnist', 'mlp_seed1.safetensors');
   const missing = !fmnist ? 'Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)' : !existsSync(a) || !existsSync(b) ? `the pair is missing (${a}; make it with test/fixtures/fmnist/train_fmnist_pair.py)` : undefined;
   test('naive loss barrier ≥ 1 nat; after weight matching ≤ 0.05; LLFC distance falls', { skip: missing }, async () => {
-    const r = await runInterpolation({ a, b, data: fmnist!, steps: 5, align: true, workerScript: WORKER });
-    assert.ok(r.barrier.lossLinear >= 1, `naive barrier ${r.barrier.lossLinear}`);
-    assert.ok(r.aligned!.barrier.lossLinear <= 0.05, `aligned barrier ${r.aligned!.barrier.lossLinear}`);
-    const l = await runLlfc({ a, b, data: fmnist!, align: true, alphas: [0.5], limit: 2000 });
-    for (const layer of l.layers) assert.ok(layer.aligned!.points[0].dist.mean < layer.naive.points[0].dist.mean, `${layer.layer}: LLFC distance falls after matching`);
+    // Weight matching once (written as a checkpoint), then plain lines A→B and A→π(B); α = 0, ½, 1
+    // on 2,000 test images keeps the test short (the report's figures use 25 α and all 10,000).
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-interp-'));
+    try {
+      const matched = join(dir, 'mlp_seed1_aligned.safetensors');
+      await alignCheckpoints(a, b, matched, { seed: 0 });
+      const line = (to: string) => runInterpolation({ a, b: to, data: fmnist!, steps: 3, limit: 2000, workerScript: WORKER });
+      const naive = await line(b);
+      const aligned = await line(matched);
+      assert.ok(naive.barrier.lossLinear >= 1, `naive barrier ${naive.barrier.lossLinear}`);
+      assert.ok(aligned.barrier.lossLinear <= 0.05, `aligned barrier ${aligned.barrier.lossLinear}`);
+      const llfc = (to: string) => runLlfc({ a, b: to, data: fmnist!, alphas: [0.5], limit: 1000 });
+      const [ln, lm] = [await llfc(b), await llfc(matched)];
+      ln.layers.forEach((layer, i) => assert.ok(lm.layers[i].naive.points[0].dist.mean < layer.naive.points[0].dist.mean, `${layer.layer}: LLFC distance falls after matching`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
