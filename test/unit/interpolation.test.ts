@@ -16,7 +16,10 @@ import { findFashionMnist } from '../../src/analysis/data/dataset';
 import { initBackend } from '../../src/analysis/model/backend';
 import type { StateDict } from '../../src/analysis/model/stateDict';
 import { computeBarriers, monotonicityGap } from '../../src/analysis/interpolate/barriers';
+import { splitAtFirstLinear } from '../../src/analysis/interpolate/firstLayerCache';
 import { combineStateDicts, lerpStateDicts, unitGrid } from '../../src/analysis/interpolate/lerp';
+import { evaluatePoints } from '../../src/analysis/interpolate/pathPool';
+import { loadPathInputs } from '../../src/analysis/interpolate/pathInputs';
 import { type InterpolationOptions, type InterpolationProgress, type InterpolationReport, runInterpolation } from '../../src/analysis/interpolate/linearPath';
 import { type LlfcReport, runLlfc } from '../../src/analysis/interpolate/llfc';
 import { type PlaneReport, runPlane } from '../../src/analysis/interpolate/lossPlane';
@@ -221,6 +224,23 @@ describe('paths: alignment, streaming, cancellation, errors', () => {
       assert.ok(points < 25, `stopped after ${points} points`);
     });
   }
+
+  test('the first-layer cache (MLPs) gives the numbers of the full forward pass; other networks run whole', async () => {
+    const inputs = await loadPathInputs([F('mlp_a.safetensors'), F('mlp_b.safetensors')], { data: DATA });
+    const setup = { graph: inputs.graph, endpoints: inputs.checkpoints.map((c) => c.stateDict), data: inputs.data, bn: inputs.bn };
+    const points = unitGrid(7).map((a) => [1 - a, a]);
+    const whole = await evaluatePoints({ ...setup, cacheFirstLayer: false }, points, { threads: 1 });
+    const cached = await evaluatePoints({ ...setup, cacheFirstLayer: true }, points, { threads: 1 });
+    cached.forEach((r, i) => {
+      near(r.loss, whole[i].loss, `loss at point ${i}`, 1e-6);
+      assert.equal(r.accuracy, whole[i].accuracy);
+    });
+    const split = splitAtFirstLinear(inputs.graph)!;
+    assert.deepEqual(split.head.nodes.map((n) => n.op), ['flatten', 'linear']);
+    assert.equal(split.tail.input.shape[0], 64);
+    const cnn = await loadPathInputs([F('cnn_a.safetensors')], { data: DATA });
+    assert.equal(splitAtFirstLinear(cnn.graph), undefined);
+  });
 
   test('checkpoints of different architectures: CheckpointError naming the second', async () => {
     await assert.rejects(runInterpolation({ a: F('mlp_a.safetensors'), b: F('cnn_a.safetensors'), data: DATA, threads: 1 }), (e: Error) => e instanceof CheckpointError && e.file === F('cnn_a.safetensors') && /architecture/.test(e.message));
