@@ -35,12 +35,16 @@ if (!existsSync(join(pairDir, 'mlp_seed1.safetensors'))) {
 const [a, b] = [0, 1].map((s) => join(pairDir, `mlp_seed${s}.safetensors`));
 const lastJson = (out) => JSON.parse(out.trim().split('\n').pop());
 
-const ref = lastJson(execFileSync(py, [join(root, 'bench', 'interp_reference.py'), 'path', a, b, fmnist, String(STEPS), String(BATCH)], { encoding: 'utf8' }));
+// PyTorch on 1 and on 2 threads: on a busy machine its OpenMP threads can slow each other down a
+// lot, so the ratio is taken against its faster configuration.
+const torchRun = (threads) => lastJson(execFileSync(py, [join(root, 'bench', 'interp_reference.py'), 'path', a, b, fmnist, String(STEPS), String(BATCH)], { encoding: 'utf8', env: { ...process.env, TORCH_THREADS: String(threads) } }));
+const refs = [torchRun(1), torchRun(2)];
+const ref = refs.reduce((x, y) => (y.seconds < x.seconds ? y : x));
 const ours = lastJson(execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), 'interpolate', a, b, '--data', fmnist, '--steps', String(STEPS), '--batch-size', String(BATCH), '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }));
 const dloss = Math.max(...ours.loss.map((l, i) => Math.abs(l - ref.loss[i])));
 
 console.log(`\n${STEPS}-point line between ${a} and ${b}`);
 console.log(`Fashion-MNIST test set (${ours.n} images per point), batch ${BATCH}\n`);
-console.log(`PyTorch ${ref.torch} CPU (${ref.threads} threads)            ${ref.seconds.toFixed(2).padStart(7)} s   loss barrier ${ref.barrier.lossLinear.toFixed(5)} nats`);
+for (const r of refs) console.log(`PyTorch ${r.torch} CPU (${r.threads} thread${r.threads > 1 ? 's' : ' '})             ${r.seconds.toFixed(2).padStart(7)} s   loss barrier ${r.barrier.lossLinear.toFixed(5)} nats`);
 console.log(`Checkpoint Lens, tfjs ${ours.backend} (${ours.threads} threads)     ${ours.seconds.toFixed(2).padStart(7)} s   loss barrier ${ours.barrier.lossLinear.toFixed(5)} nats`);
-console.log(`\nratio (our time ÷ PyTorch's; goal ≤ 2): ${(ours.seconds / ref.seconds).toFixed(2)}×, largest |Δloss| ${dloss.toExponential(1)}`);
+console.log(`\nratio (our time ÷ PyTorch's faster time, ${ref.threads} thread${ref.threads > 1 ? 's' : ''}; goal ≤ 2): ${(ours.seconds / ref.seconds).toFixed(2)}×, largest |Δloss| ${dloss.toExponential(1)}`);

@@ -6,15 +6,20 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { alignCheckpoints } from '../../src/analysis/align/alignCheckpoint';
 import { CheckpointError } from '../../src/analysis/core/errors';
 import { findFashionMnist } from '../../src/analysis/data/dataset';
 import { initBackend } from '../../src/analysis/model/backend';
 import type { StateDict } from '../../src/analysis/model/stateDict';
 import { computeBarriers, monotonicityGap } from '../../src/analysis/interpolate/barriers';
+import { splitAtFirstLinear } from '../../src/analysis/interpolate/firstLayerCache';
 import { combineStateDicts, lerpStateDicts, unitGrid } from '../../src/analysis/interpolate/lerp';
+import { evaluatePoints } from '../../src/analysis/interpolate/pathPool';
+import { loadPathInputs } from '../../src/analysis/interpolate/pathInputs';
 import { type InterpolationOptions, type InterpolationProgress, type InterpolationReport, runInterpolation } from '../../src/analysis/interpolate/linearPath';
 import { type LlfcReport, runLlfc } from '../../src/analysis/interpolate/llfc';
 import { type PlaneReport, runPlane } from '../../src/analysis/interpolate/lossPlane';
@@ -220,6 +225,23 @@ describe('paths: alignment, streaming, cancellation, errors', () => {
     });
   }
 
+  test('the first-layer cache (MLPs) gives the numbers of the full forward pass; other networks run whole', async () => {
+    const inputs = await loadPathInputs([F('mlp_a.safetensors'), F('mlp_b.safetensors')], { data: DATA });
+    const setup = { graph: inputs.graph, endpoints: inputs.checkpoints.map((c) => c.stateDict), data: inputs.data, bn: inputs.bn };
+    const points = unitGrid(7).map((a) => [1 - a, a]);
+    const whole = await evaluatePoints({ ...setup, cacheFirstLayer: false }, points, { threads: 1 });
+    const cached = await evaluatePoints({ ...setup, cacheFirstLayer: true }, points, { threads: 1 });
+    cached.forEach((r, i) => {
+      near(r.loss, whole[i].loss, `loss at point ${i}`, 1e-6);
+      assert.equal(r.accuracy, whole[i].accuracy);
+    });
+    const split = splitAtFirstLinear(inputs.graph)!;
+    assert.deepEqual(split.head.nodes.map((n) => n.op), ['flatten', 'linear']);
+    assert.equal(split.tail.input.shape[0], 64);
+    const cnn = await loadPathInputs([F('cnn_a.safetensors')], { data: DATA });
+    assert.equal(splitAtFirstLinear(cnn.graph), undefined);
+  });
+
   test('checkpoints of different architectures: CheckpointError naming the second', async () => {
     await assert.rejects(runInterpolation({ a: F('mlp_a.safetensors'), b: F('cnn_a.safetensors'), data: DATA, threads: 1 }), (e: Error) => e instanceof CheckpointError && e.file === F('cnn_a.safetensors') && /architecture/.test(e.message));
   });
@@ -351,10 +373,22 @@ describe('Fashion-MNIST MLP pair', () => {
   const b = fixture('fmnist', 'mlp_seed1.safetensors');
   const missing = !fmnist ? 'Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)' : !existsSync(a) || !existsSync(b) ? `the pair is missing (${a}; make it with test/fixtures/fmnist/train_fmnist_pair.py)` : undefined;
   test('naive loss barrier ≥ 1 nat; after weight matching ≤ 0.05; LLFC distance falls', { skip: missing }, async () => {
-    const r = await runInterpolation({ a, b, data: fmnist!, steps: 5, align: true, workerScript: WORKER });
-    assert.ok(r.barrier.lossLinear >= 1, `naive barrier ${r.barrier.lossLinear}`);
-    assert.ok(r.aligned!.barrier.lossLinear <= 0.05, `aligned barrier ${r.aligned!.barrier.lossLinear}`);
-    const l = await runLlfc({ a, b, data: fmnist!, align: true, alphas: [0.5], limit: 2000 });
-    for (const layer of l.layers) assert.ok(layer.aligned!.points[0].dist.mean < layer.naive.points[0].dist.mean, `${layer.layer}: LLFC distance falls after matching`);
+    // Weight matching once (written as a checkpoint), then plain lines A→B and A→π(B); α = 0, ½, 1
+    // on 2,000 test images keeps the test short (the report's figures use 25 α and all 10,000).
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-interp-'));
+    try {
+      const matched = join(dir, 'mlp_seed1_aligned.safetensors');
+      await alignCheckpoints(a, b, matched, { seed: 0 });
+      const line = (to: string) => runInterpolation({ a, b: to, data: fmnist!, steps: 3, limit: 2000, workerScript: WORKER });
+      const naive = await line(b);
+      const aligned = await line(matched);
+      assert.ok(naive.barrier.lossLinear >= 1, `naive barrier ${naive.barrier.lossLinear}`);
+      assert.ok(aligned.barrier.lossLinear <= 0.05, `aligned barrier ${aligned.barrier.lossLinear}`);
+      const llfc = (to: string) => runLlfc({ a, b: to, data: fmnist!, alphas: [0.5], limit: 1000 });
+      const [ln, lm] = [await llfc(b), await llfc(matched)];
+      ln.layers.forEach((layer, i) => assert.ok(lm.layers[i].naive.points[0].dist.mean < layer.naive.points[0].dist.mean, `${layer.layer}: LLFC distance falls after matching`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

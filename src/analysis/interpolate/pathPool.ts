@@ -49,6 +49,8 @@ function compact(ds: Dataset): Dataset {
 export async function evaluatePoints(setup: PathSetup, points: readonly number[][], opts: PathPoolOptions = {}): Promise<PointResult[]> {
   const out: PointResult[] = new Array(points.length);
   const threads = poolThreads(points.length, opts.threads);
+  // Caching the first layer costs about half a point per endpoint and thread: worth it when a thread has a few more points than endpoints.
+  setup = { ...setup, cacheFirstLayer: setup.cacheFirstLayer ?? points.length / threads >= setup.endpoints.length + 2 };
   if (threads === 1) {
     const ev = new PointEvaluator(setup);
     try {

@@ -9,6 +9,7 @@ import { evaluate } from '../model/evaluate';
 import { type Model, createModel } from '../model/execute';
 import type { ModelGraph } from '../model/ir';
 import type { StateDict } from '../model/stateDict';
+import { FirstLayerCache } from './firstLayerCache';
 import { StateDictCombiner } from './lerp';
 
 export interface BatchNormSettings {
@@ -34,6 +35,8 @@ export interface PathSetup {
   bn: BatchNormSettings;
   /** Evaluation batch size (default: evaluate's). */
   batchSize?: number;
+  /** Cache the endpoints' first-layer outputs when the network allows (firstLayerCache.ts). */
+  cacheFirstLayer?: boolean;
 }
 
 export interface PointResult {
@@ -60,6 +63,8 @@ export async function resetBatchNorm(model: Model, setup: Pick<PathSetup, 'graph
 export class PointEvaluator {
   private readonly combiner: StateDictCombiner;
   private model?: Model;
+  private cache?: Promise<FirstLayerCache | undefined>;
+  private tailModel?: Model;
 
   constructor(private readonly setup: PathSetup) {
     this.combiner = new StateDictCombiner(setup.endpoints);
@@ -74,6 +79,19 @@ export class PointEvaluator {
   }
 
   async evaluate(coefs: readonly number[], isCancelled?: () => boolean): Promise<PointResult> {
+    const { setup } = this;
+    // The BatchNorm reset runs the whole network on other data: no cache then.
+    if (setup.cacheFirstLayer && !(setup.bn.reset && hasBatchNorm(setup.graph))) {
+      this.cache ??= FirstLayerCache.build(setup.graph, setup.endpoints, setup.data, { batchSize: setup.batchSize, isCancelled });
+      const cache = await this.cache;
+      if (cache) {
+        const sd = this.combiner.at(coefs);
+        if (this.tailModel) this.tailModel.update(sd);
+        else this.tailModel = createModel(cache.split.tail, sd);
+        const r = await evaluate(this.tailModel, cache.at(coefs), { batchSize: setup.batchSize, isCancelled });
+        return { loss: r.loss, accuracy: r.accuracy, n: r.n, bnReset: false };
+      }
+    }
     const { model, bnReset } = await this.modelAt(coefs, isCancelled);
     const r = await evaluate(model, this.setup.data, { batchSize: this.setup.batchSize, isCancelled });
     return { loss: r.loss, accuracy: r.accuracy, n: r.n, bnReset };
@@ -82,6 +100,9 @@ export class PointEvaluator {
   dispose(): void {
     this.model?.dispose();
     this.model = undefined;
+    this.tailModel?.dispose();
+    this.tailModel = undefined;
+    this.cache?.then((c) => c?.dispose(), () => undefined);
     this.combiner.dispose();
   }
 }
