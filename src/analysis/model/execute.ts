@@ -48,6 +48,8 @@ export class Model {
   private readonly folds: Map<string, Fold>;
   /** Folded conv weights and biases, made on first use and dropped when parameters change. */
   private folded = new Map<string, { w: tf.Tensor; b: tf.Tensor }>();
+  /** Nodes to run per (start, targets), see plan(). */
+  private plans = new Map<string, Node[]>();
   private disposed = false;
 
   constructor(
@@ -85,45 +87,124 @@ export class Model {
 
   /** Runs a batch. `input` is [B, F], [B, C, H, W] (float32) or [B, T] token ids (int32). */
   forward(input: tf.Tensor, opts: ForwardOptions = {}): ForwardResult {
-    if (this.disposed) throw new GraphError('the model has been disposed');
-    const g = this.graph;
-    const wanted = new Map((opts.capture ?? []).map((name) => [name, this.resolveCapture(name)]));
+    this.checkLive();
     return tf.tidy(() => {
-      const values = new Map<string, tf.Tensor>();
-      values.set(INPUT, this.prepareInput(input));
-      const batchStats: Record<string, BatchStats> = {};
-      // Intermediate values are freed after their last reader, so big batches fit in memory.
-      const keep = new Set([g.output, ...wanted.values()]);
-      const lastUse = new Map<string, number>();
-      g.nodes.forEach((n, i) => n.inputs.forEach((id) => lastUse.set(id, i)));
-      const absorbed = new Set<string>();
-      g.nodes.forEach((n, i) => {
-        const fold = opts.batchNormTraining ? undefined : this.folds.get(n.id);
-        if (fold && !wanted.has(n.id) && !(fold.act && wanted.has(fold.bn.id))) {
-          // conv → BatchNorm (→ ReLU) as one convolution with the BatchNorm folded in.
-          const y = this.runFolded(n, fold, values.get(n.inputs[0])!);
-          values.set(fold.bn.id, y);
-          if (fold.act) values.set(fold.act.id, y);
-          absorbed.add(fold.bn.id);
-          if (fold.act) absorbed.add(fold.act.id);
-        } else if (!absorbed.has(n.id)) {
-          const ins = n.inputs.map((id) => values.get(id)!);
-          values.set(n.id, this.run(n, ins, opts.batchNormTraining ? batchStats : undefined));
-        }
-        for (const id of new Set(n.inputs)) {
-          if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
-          const v = values.get(id)!;
-          values.delete(id);
-          // Some ops pass their input through (identity, flatten of a vector): free a tensor
-          // only when no live value still is it.
-          if (v !== input && ![...values.values()].includes(v)) v.dispose();
-        }
-      });
-      const features: Record<string, tf.Tensor> = {};
-      for (const [name, id] of wanted) features[name] = id === INPUT ? input.clone() : toTorchLayout(values.get(id)!);
-      const result: ForwardResult = { output: toTorchLayout(values.get(g.output)!), features, batchStats };
-      return result as unknown as tf.TensorContainer;
+      const wanted = this.wanted(opts.capture);
+      const run = this.execute(INPUT, this.prepareInput(input), [this.graph.output, ...wanted.values()], input, opts);
+      return this.result(run, wanted, input) as unknown as tf.TensorContainer;
     }) as unknown as ForwardResult;
+  }
+
+  /**
+   * Runs the rest of the network from a capture point (a block boundary, e.g. a stitch point):
+   * `value` ([B, …] in PyTorch layout) stands for that point's output, and only the nodes after
+   * it run. Differentiable with respect to `value` (tf.grad / tf.variableGrads), which is what
+   * stitching trains through. Throws GraphError when later nodes read values from before the
+   * point (it does not cut the graph).
+   */
+  forwardFrom(point: string, value: tf.Tensor, opts: Omit<ForwardOptions, 'batchNormTraining'> = {}): ForwardResult {
+    this.checkLive();
+    const start = this.resolveCapture(point);
+    if (start === INPUT) return this.forward(value, opts);
+    return tf.tidy(() => {
+      const wanted = this.wanted(opts.capture);
+      const v = value.rank === 4 ? tf.transpose(value, [0, 2, 3, 1]) : value;
+      const run = this.execute(start, v, [this.graph.output, ...wanted.values()], value, opts);
+      return this.result(run, wanted, value) as unknown as tf.TensorContainer;
+    }) as unknown as ForwardResult;
+  }
+
+  /**
+   * Only the values at `points` (PyTorch layout), running no node that they do not need: the
+   * bottom of a network up to a stitch point, or a block's input and output.
+   */
+  features(input: tf.Tensor, points: readonly string[]): Record<string, tf.Tensor> {
+    this.checkLive();
+    return tf.tidy(() => {
+      const wanted = this.wanted(points);
+      const run = this.execute(INPUT, this.prepareInput(input), [...wanted.values()], input, {});
+      return this.result(run, wanted, input).features as unknown as tf.TensorContainer;
+    }) as unknown as Record<string, tf.Tensor>;
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new GraphError('the model has been disposed');
+  }
+
+  private wanted(capture: readonly string[] = []): Map<string, string> {
+    return new Map(capture.map((name) => [name, this.resolveCapture(name)]));
+  }
+
+  private result(run: { values: Map<string, tf.Tensor>; batchStats: Record<string, BatchStats> }, wanted: Map<string, string>, given: tf.Tensor): ForwardResult {
+    const features: Record<string, tf.Tensor> = {};
+    for (const [name, id] of wanted) features[name] = id === INPUT ? given.clone() : toTorchLayout(run.values.get(id)!);
+    const out = run.values.get(this.graph.output);
+    return { output: out ? toTorchLayout(out) : (undefined as unknown as tf.Tensor), features, batchStats: run.batchStats };
+  }
+
+  /**
+   * The nodes that `targets` need, in graph order, when the value of `start` is given (INPUT or
+   * a node id). Cached: the same few plans serve every batch.
+   */
+  private plan(start: string, targets: readonly string[]): Node[] {
+    const key = `${start}|${targets.join(',')}`;
+    let nodes = this.plans.get(key);
+    if (nodes) return nodes;
+    const index = new Map(this.graph.nodes.map((n, i) => [n.id, i]));
+    const startAt = start === INPUT ? -1 : index.get(start)!;
+    const need = new Set<string>();
+    const stack = targets.filter((t) => t !== start && t !== INPUT);
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (need.has(id)) continue;
+      const i = index.get(id)!;
+      if (i <= startAt) throw new GraphError(`cannot run from ${start}: ${id} is computed before it and read after it (not a block boundary)`);
+      need.add(id);
+      for (const inp of this.graph.nodes[i].inputs) {
+        if (inp === start) continue;
+        if (inp === INPUT) throw new GraphError(`cannot run from ${start}: ${this.graph.nodes[i].id} reads the network input`);
+        stack.push(inp);
+      }
+    }
+    nodes = this.graph.nodes.filter((n) => need.has(n.id));
+    this.plans.set(key, nodes);
+    return nodes;
+  }
+
+  /** Runs the planned nodes inside the caller's tidy; `external` (the caller's tensor) is never freed. */
+  private execute(start: string, startValue: tf.Tensor, targets: string[], external: tf.Tensor, opts: ForwardOptions): { values: Map<string, tf.Tensor>; batchStats: Record<string, BatchStats> } {
+    const nodes = this.plan(start, targets);
+    const values = new Map<string, tf.Tensor>([[start, startValue]]);
+    const batchStats: Record<string, BatchStats> = {};
+    const training = opts.batchNormTraining === true;
+    // Intermediate values are freed after their last reader, so big batches fit in memory.
+    const keep = new Set(targets);
+    const lastUse = new Map<string, number>();
+    nodes.forEach((n, i) => n.inputs.forEach((id) => lastUse.set(id, i)));
+    const absorbed = new Set<string>();
+    nodes.forEach((n, i) => {
+      const fold = training ? undefined : this.folds.get(n.id);
+      if (fold && !keep.has(n.id) && !(fold.act && keep.has(fold.bn.id))) {
+        // conv → BatchNorm (→ ReLU) as one convolution with the BatchNorm folded in.
+        const y = this.runFolded(n, fold, values.get(n.inputs[0])!);
+        values.set(fold.bn.id, y);
+        if (fold.act) values.set(fold.act.id, y);
+        absorbed.add(fold.bn.id);
+        if (fold.act) absorbed.add(fold.act.id);
+      } else if (!absorbed.has(n.id)) {
+        const ins = n.inputs.map((id) => values.get(id)!);
+        values.set(n.id, this.run(n, ins, training ? batchStats : undefined));
+      }
+      for (const id of new Set(n.inputs)) {
+        if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
+        const v = values.get(id)!;
+        values.delete(id);
+        // Some ops pass their input through (identity, flatten of a vector): free a tensor
+        // only when no live value still is it.
+        if (v !== external && ![...values.values()].includes(v)) v.dispose();
+      }
+    });
+    return { values, batchStats };
   }
 
   /**
@@ -184,6 +265,7 @@ export class Model {
     for (const m of this.masks.values()) m.dispose();
     this.params.clear();
     this.masks.clear();
+    this.plans.clear();
   }
 
   private resolveCapture(name: string): string {
