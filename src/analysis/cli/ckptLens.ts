@@ -7,6 +7,8 @@ import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
 import { evalMain } from './evalCommand';
 import { alignMain } from './alignCommand';
+import { dropMain } from './dropCommand';
+import { stitchMain } from './stitchCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -18,7 +20,9 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
   --json       print one JSON object instead of a table
 
        ckpt-lens eval CKPT --data PATH [options]   (see ckpt-lens eval --help)
-       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)`;
+       ckpt-lens align A B --out OUT.safetensors [options]   (see ckpt-lens align --help)
+       ckpt-lens stitch A B --data PATH [options]   (see ckpt-lens stitch --help)
+       ckpt-lens drop CKPT --data PATH [options]   (see ckpt-lens drop --help)`;
 
 interface Args {
   command: string;
@@ -100,6 +104,8 @@ function fmt(v: number | null): string {
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'eval') return evalMain(argv.slice(1));
   if (argv[0] === 'align') return alignMain(argv.slice(1));
+  if (argv[0] === 'stitch') return stitchMain(argv.slice(1));
+  if (argv[0] === 'drop') return dropMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);
