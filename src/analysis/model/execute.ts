@@ -24,6 +24,13 @@ export interface ForwardOptions {
    * (what nn.BatchNorm2d does in model.train()). Default: eval mode, running statistics.
    */
   batchNormTraining?: boolean;
+  /**
+   * For gradients through the network (forwardFrom under tf.variableGrads): convolutions and
+   * linear layers run unfused. tfjs' fused ops compute every input's gradient, the frozen
+   * weights' too, and the wasm backend has no Conv2DBackpropFilter; the plain ops' gradients
+   * are computed only where they are needed. Default: fused (faster forward passes).
+   */
+  differentiable?: boolean;
 }
 
 export interface ForwardResult {
@@ -186,14 +193,14 @@ export class Model {
       const fold = training ? undefined : this.folds.get(n.id);
       if (fold && !keep.has(n.id) && !(fold.act && keep.has(fold.bn.id))) {
         // conv → BatchNorm (→ ReLU) as one convolution with the BatchNorm folded in.
-        const y = this.runFolded(n, fold, values.get(n.inputs[0])!);
+        const y = this.runFolded(n, fold, values.get(n.inputs[0])!, opts.differentiable === true);
         values.set(fold.bn.id, y);
         if (fold.act) values.set(fold.act.id, y);
         absorbed.add(fold.bn.id);
         if (fold.act) absorbed.add(fold.act.id);
       } else if (!absorbed.has(n.id)) {
         const ins = n.inputs.map((id) => values.get(id)!);
-        values.set(n.id, this.run(n, ins, training ? batchStats : undefined));
+        values.set(n.id, this.run(n, ins, training ? batchStats : undefined, opts.differentiable === true));
       }
       for (const id of new Set(n.inputs)) {
         if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
@@ -229,7 +236,7 @@ export class Model {
     return folds;
   }
 
-  private runFolded(conv: Node, fold: Fold, x: tf.Tensor): tf.Tensor {
+  private runFolded(conv: Node, fold: Fold, x: tf.Tensor, unfused: boolean): tf.Tensor {
     if (conv.op !== 'conv2d') throw new GraphError(`${conv.id}: only convolutions fold`);
     let w = this.folded.get(conv.id);
     if (!w) {
@@ -242,14 +249,12 @@ export class Model {
       this.folded.set(conv.id, w);
     }
     const [ph, pw] = conv.padding;
-    return tf.fused.conv2d({
-      x: x as tf.Tensor4D,
-      filter: w.w as tf.Tensor4D,
-      strides: conv.stride,
-      pad: ph === 0 && pw === 0 ? 'valid' : [[0, 0], [ph, ph], [pw, pw], [0, 0]],
-      bias: w.b,
-      activation: fold.act ? 'relu' : 'linear',
-    });
+    const pad = ph === 0 && pw === 0 ? 'valid' : ([[0, 0], [ph, ph], [pw, pw], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+    if (unfused) {
+      const y = tf.add(tf.conv2d(x as tf.Tensor4D, w.w as tf.Tensor4D, conv.stride, pad), w.b);
+      return fold.act ? tf.relu(y) : y;
+    }
+    return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w.w as tf.Tensor4D, strides: conv.stride, pad, bias: w.b, activation: fold.act ? 'relu' : 'linear' });
   }
 
   private dropFolded(): void {
@@ -308,21 +313,21 @@ export class Model {
     return m;
   }
 
-  private run(n: Node, ins: tf.Tensor[], stats?: Record<string, BatchStats>): tf.Tensor {
+  private run(n: Node, ins: tf.Tensor[], stats: Record<string, BatchStats> | undefined, unfused: boolean): tf.Tensor {
     const p = this.params.get(n.id)!;
     const x = ins[0];
+    const dense = unfused ? plainDense : fusedDense;
     switch (n.op) {
       case 'linear':
         return dense(x, p.w as tf.Tensor2D, p.b);
       case 'conv2d': {
         const [ph, pw] = n.padding;
-        return tf.fused.conv2d({
-          x: x as tf.Tensor4D,
-          filter: p.w as tf.Tensor4D,
-          strides: n.stride,
-          pad: ph === 0 && pw === 0 ? 'valid' : [[0, 0], [ph, ph], [pw, pw], [0, 0]],
-          bias: p.b,
-        });
+        const pad = ph === 0 && pw === 0 ? 'valid' : ([[0, 0], [ph, ph], [pw, pw], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+        if (unfused) {
+          const y = tf.conv2d(x as tf.Tensor4D, p.w as tf.Tensor4D, n.stride, pad);
+          return p.b ? tf.add(y, p.b) : y;
+        }
+        return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: p.w as tf.Tensor4D, strides: n.stride, pad, bias: p.b });
       }
       case 'batchnorm': {
         if (!stats) return tf.add(tf.mul(x, p.scale), p.shift);
@@ -383,11 +388,19 @@ export class Model {
 }
 
 /** x @ w + b for x of any rank ≥ 2 (leading axes are batch axes); w is [in, out]. */
-function dense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
+function fusedDense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
   if (x.rank === 2) return tf.fused.matMul({ a: x as tf.Tensor2D, b: w, bias: b });
   const lead = x.shape.slice(0, -1);
   const y = tf.fused.matMul({ a: tf.reshape(x, [-1, x.shape[x.rank - 1]]) as tf.Tensor2D, b: w, bias: b });
   return tf.reshape(y, [...lead, w.shape[1]]);
+}
+
+/** The same with separate ops, whose gradients tfjs computes only where needed. */
+function plainDense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
+  const rows = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
+  let y = tf.matMul(rows as tf.Tensor2D, w);
+  if (b) y = tf.add(y, b);
+  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1]]);
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

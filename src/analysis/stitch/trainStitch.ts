@@ -3,6 +3,7 @@
 // (tf.variableGrads over its variables; both models stay frozen, BatchNorms of the models in
 // eval mode): Adam, cosine-decayed learning rate, cross-entropy on the task.
 import * as tf from '@tensorflow/tfjs-core';
+import '../model/gradients';
 import { CancelledError } from '../core/errors';
 import type { Dataset } from '../data/dataset';
 import { type InputPlan, batches, examplesTensor } from '../data/inputs';
@@ -48,7 +49,7 @@ export function trainStep(pair: StitchPair, x: tf.Tensor, y: tf.Tensor1D | undef
   try {
     const { value, grads } = tf.variableGrads(() => {
       const h = pair.layer.apply(h0, true);
-      const { output } = pair.top.forwardFrom(pair.to, h);
+      const { output } = pair.top.forwardFrom(pair.to, h, { differentiable: true });
       const [logits, labels] = scoredLogits(output, x, y);
       return tf.mean(crossEntropies(logits, labels)) as tf.Scalar;
     }, pair.layer.variables);
