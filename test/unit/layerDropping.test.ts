@@ -75,6 +75,16 @@ for (const name of Object.keys(expected)) {
   });
 }
 
+test('runDrop: BatchNorm statistics recomputed for every configuration on request', async () => {
+  const data = fixture('models', 'resnet_basic.batch.npz');
+  const plain = await runDrop({ model: fixture('models', MODEL_FIXTURES.resnet_basic), data, strategies: ['single'] });
+  const r = await runDrop({ model: fixture('models', MODEL_FIXTURES.resnet_basic), data, trainData: data, recomputeBatchNorm: 1, strategies: ['single'] });
+  assert.match(r.batchNorm ?? '', /recomputed on 1 batches of 128/);
+  assert.match(plain.batchNorm ?? '', /running statistics/);
+  assert.notEqual(r.results[0].loss, plain.results[0].loss);
+  assert.ok(r.results.every((x) => Number.isFinite(x.loss)));
+});
+
 test('runDrop: cancellation stops it', async () => {
   let calls = 0;
   await assert.rejects(

@@ -118,7 +118,8 @@ async function dropAll(opened: OpenedModel, data: Dataset, opts: DropOptions, ct
   const total = sets.length + 1;
   ctx.onProgress?.(0, 'baseline');
 
-  const base = await evaluateWith([], undefined);
+  // With recomputation the full network gets recomputed statistics too, so deltas show the drop alone.
+  const base = await evaluateWith([], bnData);
   const ranking: DropRanking[] = order.map((b, i) => ({ ...similarity.find((s) => s.block === b)!, rank: i + 1 }));
   const partial: DropPartial = {
     model: opts.model,

@@ -131,7 +131,7 @@ export async function runStitch(opts: StitchOptions, ctx: AnalysisContext = {}):
     const baselines = { a: metrics(await evaluate(A.model, test, evalOpts)), b: metrics(await evaluate(B.model, test, evalOpts)) };
     const control = opts.control ?? true;
     const runs: [OpenedModel, OpenedModel, string][] = [[A, B, 'A→B'], ...(opts.both ? [[B, A, 'B→A'] as [OpenedModel, OpenedModel, string]] : [])];
-    const pairsPer = runs.map(([bottom, top]) => matchPoints(bottom, top, test, opts.points));
+    const pairsPer = runs.map(([bottom, top, label]) => matchPoints(bottom, top, test, opts.points, label === 'A→B' ? [opts.a, opts.b] : [opts.b, opts.a]));
     const jobs = pairsPer.reduce((s, p) => s + p.length, 0) * (control ? 2 : 1);
     let done = 0;
     const report: StitchPartial = {
@@ -205,16 +205,16 @@ async function trainingData(opts: StitchOptions, test: Dataset, notes: string[])
  * Stitch points of `bottom` paired with the top's: by name when the top has the same point
  * (same architecture), else by position when both have as many points.
  */
-function matchPoints(bottom: OpenedModel, top: OpenedModel, data: Dataset, only?: string[]): [CapturePoint, CapturePoint][] {
+function matchPoints(bottom: OpenedModel, top: OpenedModel, data: Dataset, only: string[] | undefined, [bottomFile, topFile]: string[]): [CapturePoint, CapturePoint][] {
   const shape = planInputs(data, bottom.graph).exampleShape;
   const pa = stitchPoints(bottom.graph, shape);
   const pb = stitchPoints(top.graph, planInputs(data, top.graph).exampleShape);
   const byName = new Map(pb.map((p) => [p.name, p]));
   const pairs: [CapturePoint, CapturePoint][] = pa.every((p) => byName.has(p.name)) ? pa.map((p) => [p, byName.get(p.name)!]) : pa.length === pb.length ? pa.map((p, i) => [p, pb[i]]) : [];
-  if (!pairs.length) throw new CheckpointError(top.graph.description, `cannot pair the stitch points of the two networks (${pa.map((p) => p.name).join(', ')} / ${pb.map((p) => p.name).join(', ')})`);
+  if (!pairs.length) throw new CheckpointError(topFile, `cannot pair the stitch points of ${bottomFile} with this network's (${pa.map((p) => p.name).join(', ')} / ${pb.map((p) => p.name).join(', ')})`);
   if (only?.length) {
     const unknown = only.filter((n) => !pa.some((p) => p.name === n));
-    if (unknown.length) throw new CheckpointError(bottom.graph.description, `no stitch point ${unknown.join(', ')} (points: ${pa.map((p) => p.name).join(', ')})`);
+    if (unknown.length) throw new CheckpointError(bottomFile, `no stitch point ${unknown.join(', ')} (points: ${pa.map((p) => p.name).join(', ')})`);
     return pairs.filter(([p]) => only.includes(p.name));
   }
   return pairs;
