@@ -96,6 +96,16 @@ for (const [name, point] of [['mlp', 'layers.0'], ['resnet_basic', 'layer1.1'], 
   });
 }
 
+test('runStitch: training a stitch and its control leaves no tensors behind', async () => {
+  const m = fixture('models', MODEL_FIXTURES.resnet_basic);
+  const before = tf.memory().numTensors;
+  const r = await runStitch({ a: m, b: m, data: fixture('models', 'resnet_basic.batch.npz'), epochs: 2, batchSize: 16, points: ['layer2.0', 'avgpool'] });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(r.points.length, 2);
+  assert.ok(r.points.every((p) => p.steps === 4 && p.trainLoss !== null && Number.isFinite(p.loss)));
+  assert.equal(r.control?.points.length, 2);
+});
+
 test('runStitch: training cancels between steps', async () => {
   let calls = 0;
   const m = fixture('models', MODEL_FIXTURES.resnet_basic);
@@ -122,11 +132,12 @@ const fmnist = findFashionMnist();
 const skipFmnist = !fmnist ? 'Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)' : !existsSync(FMNIST_A) || !existsSync(FMNIST_B) ? 'test/fixtures/fmnist/mlp_seed{0,1}.safetensors not present (made by test/fixtures/fmnist/train_fmnist_pair.py)' : false;
 
 test('Fashion-MNIST MLPs of two seeds: stitching penalty a few points at most, the random bottom far worse', { skip: skipFmnist }, async (t) => {
-  const r = await runStitch({ a: FMNIST_A, b: FMNIST_B, data: fmnist!, epochs: 1, trainLimit: 10000, limit: 5000 });
+  // 79 Adam steps per point (one epoch of 10,000 images), tested on 2,000: enough to separate the two.
+  const r = await runStitch({ a: FMNIST_A, b: FMNIST_B, data: fmnist!, epochs: 1, trainLimit: 10000, limit: 2000 });
   for (const p of r.points) t.diagnostic(`${p.name}: seeds ${(100 * p.penalty).toFixed(2)} points, random bottom ${(100 * r.control!.points.find((c) => c.name === p.name)!.penalty).toFixed(2)}`);
   assert.ok(r.trainData.includes('train split'), r.trainData);
-  for (const p of r.points) assert.ok(p.penalty < 0.04, `${p.name}: penalty ${p.penalty}`);
+  for (const p of r.points) assert.ok(p.penalty < 0.05, `${p.name}: penalty ${p.penalty}`);
   const deepest = r.points[r.points.length - 1];
   const control = r.control!.points[r.control!.points.length - 1];
-  assert.ok(control.penalty > deepest.penalty + 0.05, `control ${control.penalty} vs ${deepest.penalty}`);
+  assert.ok(control.penalty > deepest.penalty + 0.04, `control ${control.penalty} vs ${deepest.penalty}`);
 });

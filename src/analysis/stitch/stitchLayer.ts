@@ -41,6 +41,13 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** A trainable variable holding `t`'s values; `t` itself is released. */
+function variable(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
 interface Norm {
   gamma: tf.Variable;
   beta: tf.Variable;
@@ -85,12 +92,12 @@ export class StitchLayer {
       b = Float32Array.from({ length: cout }, () => (2 * rand() - 1) * bound);
     }
     // Stored [in, out] for x @ w.
-    this.weight = tf.variable(tf.tensor2d(w, [cin, cout]), true, undefined, 'float32');
-    this.bias = tf.variable(tf.tensor1d(b), true);
+    this.weight = variable(tf.tensor2d(w, [cin, cout]));
+    this.bias = variable(tf.tensor1d(b));
     if (this.kind !== 'token') {
       const norm = (c: number): Norm => ({
-        gamma: tf.variable(tf.ones([c]), true),
-        beta: tf.variable(tf.zeros([c]), true),
+        gamma: variable(tf.ones([c])),
+        beta: variable(tf.zeros([c])),
         mean: tf.zeros([c]) as tf.Tensor1D,
         variance: tf.fill([c], 1 - EPS) as tf.Tensor1D,
       });
