@@ -67,6 +67,7 @@ for (const name of Object.keys(expected)) {
     t.diagnostic(`${name}: max |loss − PyTorch| ${worstLoss.toExponential(2)}, max |similarity − PyTorch| ${worst.toExponential(2)}`);
     assert.ok(worstLoss <= TOLERANCE, `loss differs by ${worstLoss}`);
     assert.equal(partials.length, r.results.length, 'one partial report per configuration');
+    assert.equal(dropView(partials[0] as Parameters<typeof dropView>[0]).complete, false);
     const view = dropView(r);
     assert.equal(view.kind, 'drop');
     assert.ok(view.complete);
