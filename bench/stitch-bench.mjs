@@ -43,7 +43,7 @@ console.log(`\nStitching-layer training, ${STEPS} steps of batch ${BATCH} (Fashi
 for (const r of rows) {
   const sp = (x) => (x.steps / x.seconds).toFixed(1);
   console.log(r.label);
-  console.log(`  PyTorch ${r.ref.torch} CPU (${r.ref.threads} thread)  ${sp(r.ref).padStart(8)} steps/s   last-batch loss ${r.ref.loss.toFixed(4)}`);
+  console.log(`  PyTorch ${r.ref.torch} CPU (${r.ref.threads} thread) ${sp(r.ref).padStart(8)} steps/s   last-batch loss ${r.ref.loss.toFixed(4)}`);
   console.log(`  Checkpoint Lens (tfjs)             ${sp(r.ours).padStart(8)} steps/s   mean epoch loss ${r.ours.loss.toFixed(4)}`);
   console.log(`  ratio (ours ÷ PyTorch; > 1 means we are faster): ${((r.ours.steps / r.ours.seconds) / (r.ref.steps / r.ref.seconds)).toFixed(2)}×`);
 }

@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-torch.set_num_threads(1)
 HERE = os.path.dirname(os.path.abspath(__file__))
 src = open(os.path.join(HERE, "reference_eval.py")).read()
 ns = {"__name__": "reference_eval"}
 exec(compile(src[:src.rindex("\nmain()")], "reference_eval.py", "exec"), ns)
+# After the definitions (reference_eval.py sets its own thread count): one thread, as tfjs-wasm.
+torch.set_num_threads(1)
 
 
 def stitch_layer(kind, c):
