@@ -69,6 +69,24 @@ test('Model.forwardFrom at a block boundary reproduces the full forward exactly;
   }
 });
 
+test('faster gradients: a stride-1 convolution\'s input gradient and matMul\'s with transposes equal tfjs\' kernels', () => {
+  const x = tf.randomNormal([2, 6, 5, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const r = tf.randomNormal([2, 6, 5, 4], 0, 1, 'float32', 3);
+  for (const pad of ['same', 'valid', [[0, 0], [1, 1], [1, 1], [0, 0]], [[0, 0], [2, 0], [0, 1], [0, 0]]] as const) {
+    const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(v as tf.Tensor4D, w, 1, pad as never), tf.slice(r, 0, tf.conv2d(x, w, 1, pad as never).shape))))(x);
+    const dy = tf.slice(r, 0, tf.conv2d(x, w, 1, pad as never).shape) as tf.Tensor4D;
+    const want = tf.conv2dTranspose(dy, w, x.shape, 1, pad as never);
+    assert.ok(tf.max(tf.abs(tf.sub(dx, want))).dataSync()[0] < 1e-4, JSON.stringify(pad));
+  }
+  const a = tf.randomNormal([5, 7], 0, 1, 'float32', 4);
+  const b = tf.randomNormal([7, 3], 0, 1, 'float32', 5);
+  const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(p, q))))([a, b]);
+  const g = tf.mul(tf.matMul(a, b), 2);
+  assert.ok(tf.max(tf.abs(tf.sub(ga, tf.matMul(g, tf.transpose(b))))).dataSync()[0] < 1e-4);
+  assert.ok(tf.max(tf.abs(tf.sub(gb, tf.matMul(tf.transpose(a), g)))).dataSync()[0] < 1e-4);
+});
+
 /** Loss of bottom → stitch (training mode) → top on one batch, as trainStep computes it. */
 async function gradientCheck(name: string, point: string): Promise<number> {
   const path = fixture('models', MODEL_FIXTURES[name]);
