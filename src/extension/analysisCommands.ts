@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { basename, dirname, join } from 'node:path';
 import type { AnalysisKind, AnalysisView, JsonValue } from '../analysis/protocol';
 import { AnalysisPanel } from './analysisPanel';
-import { archSidecar, pickCheckpoint } from './pickers';
+import { archSidecar, pickCheckpoint, pickData } from './pickers';
 import type { Logger, WorkerHost } from './workerHost';
 
 type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -102,6 +102,21 @@ export function registerAlignCommand(deps: AnalysisDeps): vscode.Disposable {
     if (!b) return undefined;
     const ref = str(a.a) ?? (await pickCheckpoint(deps.context, `Align ${basename(b)} to… (A: the reference)`, [b]));
     if (!ref) return undefined;
+    // Called with arguments (tests, other extensions): weight matching unless told otherwise.
+    let method = str(a.method) ?? (str(a.out) ? 'weights' : undefined);
+    if (!method) {
+      const picked = await vscode.window.showQuickPick(
+        [
+          { label: 'Weight matching', description: 'from the weights alone (Git Re-Basin §3.2)', value: 'weights' },
+          { label: 'Activation matching', description: 'correlates unit activations on a dataset (Git Re-Basin §3.1)', value: 'activations' },
+        ],
+        { title: 'Alignment method', ignoreFocusOut: true },
+      );
+      method = picked?.value;
+    }
+    if (method !== 'weights' && method !== 'activations') return undefined;
+    const data = method === 'activations' ? (str(a.data) ?? (await pickData(deps.context, 'Data for activation matching'))) : undefined;
+    if (method === 'activations' && !data) return undefined;
     let out = str(a.out);
     if (!out) {
       const target = await vscode.window.showSaveDialog({
@@ -112,7 +127,8 @@ export function registerAlignCommand(deps: AnalysisDeps): vscode.Disposable {
       out = target?.fsPath;
     }
     if (!out) return undefined;
-    const params: Record<string, JsonValue> = { a: ref, b, out };
+    const params: Record<string, JsonValue> = { a: ref, b, out, method, ...(data ? { data } : {}) };
+    if (typeof a.limit === 'number') params.limit = a.limit;
     const arch = str(a.arch) ?? archSidecar(b);
     if (arch) params.arch = arch;
     if (typeof a.seed === 'number') params.seed = a.seed;

@@ -73,8 +73,12 @@ async function pickRow(page, title, label) {
  * failed to draw, the view final. Returns its frame.
  */
 async function analysisPanel(ctx, chartId, timeoutMs = 120000) {
-  const frame = await webviewFrame(ctx.page, chartId ? `.chart-box[data-chart="${chartId}"] svg` : '.chart-box svg', timeoutMs);
-  await frame.waitForFunction(() => document.body.dataset.job === 'done' && document.body.dataset.rendered === 'complete', null, { timeout: timeoutMs });
+  // .analysis-body: the analysis panel, not a Checkpoint Lens editor that may be open beside it.
+  const frame = await webviewFrame(ctx.page, chartId ? `.analysis-body .chart-box[data-chart="${chartId}"] svg` : '.analysis-body .chart-box svg', timeoutMs);
+  await frame.waitForFunction(() => document.body.dataset.job === 'done' && document.body.dataset.rendered === 'complete', null, { timeout: timeoutMs }).catch(async (e) => {
+    const state = await frame.evaluate(() => ({ ...document.body.dataset, bad: [...document.querySelectorAll('.bad')].map((b) => b.textContent) })).catch(() => ({}));
+    throw new Error(`analysis panel not done: ${JSON.stringify(state)} (${e.message})`);
+  });
   const boxes = await frame.locator('.chart-box').count();
   assert.ok(boxes >= 1, 'at least one chart');
   assert.equal(await frame.locator('.chart-box .chart svg').count(), boxes, 'every chart drawn');
@@ -202,9 +206,10 @@ export const COMMAND_CASES = {
     await ctx.page.keyboard.press('Enter');
     await pickRow(ctx.page, 'Checkpoint to align', 'mlp_seed1.safetensors');
     await pickRow(ctx.page, 'Align mlp_seed1.safetensors to', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Alignment method', 'Weight matching');
     await ctx.page.waitForFunction(() => /mlp_seed1\.aligned-to-mlp_seed0\.safetensors$/.test(document.querySelector('.quick-input-widget input')?.value ?? ''), null, { timeout: 15000 });
     await ctx.page.locator('.quick-input-widget input').press('Enter');
-    const frame = await webviewFrame(ctx.page, '.chart-box[data-chart="align-similarity"] svg', 60000);
+    const frame = await webviewFrame(ctx.page, '.analysis-body .chart-box[data-chart="align-similarity"] svg', 60000);
     await frame.waitForFunction(() => document.body.dataset.rendered === 'complete' && document.body.dataset.job === 'done', null, { timeout: 60000 });
     const rows = await frame.locator('.table-box tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent)));
     assert.ok(rows.length >= 2, `group table rows: ${JSON.stringify(rows)}`);

@@ -238,6 +238,14 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     const after = await exec<EvalSummary | undefined>('checkpointLens.evaluate', { checkpoint: out, data });
     assert.ok(before && after && close(after.loss, before.loss, 1e-5, 1e-6), `aligned loss ${after?.loss}, B ${before?.loss}`);
     assert.equal(after.accuracy, before.accuracy);
+    // Activation matching on the digits: a symmetry too, and the matched units correlate more.
+    const outAct = join(ws(), 'suite-aligned-act.safetensors');
+    const act = await exec<AnalysisView | undefined>('checkpointLens.align', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), out: outAct, method: 'activations', data });
+    const ga = (act?.report as { method: string; groups: { similarityBefore: number; similarityAfter: number }[] });
+    assert.equal(ga.method, 'activations');
+    for (const g of ga.groups) assert.ok(g.similarityAfter > g.similarityBefore);
+    const afterAct = await exec<EvalSummary | undefined>('checkpointLens.evaluate', { checkpoint: outAct, data });
+    assert.ok(afterAct && close(afterAct.loss, before.loss, 1e-5, 1e-6));
   },
 
   // linearModeConnectivity({ a, b, data, align }) → 25 points, naive and aligned; α = 0 is A,

@@ -13,6 +13,8 @@ import { planeMain } from './planeCommand';
 import { diffMain } from './diffCommand';
 import { runsMain } from './runsCommand';
 import { spectraMain } from './spectraCommand';
+import { dropMain } from './dropCommand';
+import { stitchMain } from './stitchCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -32,7 +34,9 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
                     (loss along lines and planes in weight space; see ckpt-lens <command> --help)
        ckpt-lens diff A B [--align] [--json]     what changed between two checkpoints (see ckpt-lens diff --help)
        ckpt-lens runs DIR... [--watch] [--json]  weights over training runs (see ckpt-lens runs --help)
-       ckpt-lens spectra CKPT [--json]           singular values, α, dead/duplicate units (see ckpt-lens spectra --help)`;
+       ckpt-lens spectra CKPT [--json]           singular values, α, dead/duplicate units (see ckpt-lens spectra --help)
+       ckpt-lens stitch A B --data PATH [options]   (see ckpt-lens stitch --help)
+       ckpt-lens drop CKPT --data PATH [options]   (see ckpt-lens drop --help)`;
 
 interface Args {
   command: string;
@@ -121,6 +125,8 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'diff') return diffMain(argv.slice(1));
   if (argv[0] === 'runs') return runsMain(argv.slice(1));
   if (argv[0] === 'spectra') return spectraMain(argv.slice(1));
+  if (argv[0] === 'stitch') return stitchMain(argv.slice(1));
+  if (argv[0] === 'drop') return dropMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

@@ -32,6 +32,7 @@ const ckpt = (name: string): string => join(CHECKPOINTS, name);
  */
 const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[] = [
   { kind: 'align', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), out: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors') } },
+  { kind: 'align', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), out: join(OUT, 'mlp_seed1.act-aligned-to-mlp_seed0.safetensors'), method: 'activations', data: DIGITS } },
   { kind: 'interpolate', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, align: true } },
   { kind: 'mli', params: { init: ckpt('mlp_seed0_init.pt'), final: ckpt('mlp_seed0.safetensors'), data: DIGITS } },
   { kind: 'llfc', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, align: true } },

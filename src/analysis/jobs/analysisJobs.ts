@@ -58,8 +58,11 @@ const RUNNERS: Partial<Record<AnalysisKind, JobRunner>> = {
       seed: p.optInt('seed', 0, 2 ** 31 - 1),
       maxIter: p.optInt('maxIter', 1, 10_000),
       archFile: p.optPath('arch'),
+      data: p.optPath('data'),
+      split: p.optOneOf('split', ['test', 'train'] as const),
+      limit: p.optInt('limit', 1, 1e9),
       isCancelled: ctx.isCancelled,
-      onProgress: (stage, done, total) => ctx.onProgress?.(stageFraction(stage, done / Math.max(1, total)), stage === 'match' ? 'matching units' : stage === 'load' ? 'reading weights' : 'writing the aligned checkpoint'),
+      onProgress: (stage, done, total) => ctx.onProgress?.(stageFraction(stage, done / Math.max(1, total)), STAGE_TEXT[stage] ?? stage),
     });
     return alignView(r);
   },
@@ -114,9 +117,11 @@ async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx
   return { ...watcher.report(), complete: true } as RunsReport;
 }
 
-/** load 0–20 %, match 20–90 %, write 90–100 %. */
+const STAGE_TEXT: Record<string, string> = { load: 'reading weights', capture: 'capturing activations', match: 'matching units', write: 'writing the aligned checkpoint' };
+
+/** load 0–15 %, capture 15–45 %, match 45–90 % (or 15–90 % without capture), write 90–100 %. */
 function stageFraction(stage: string, f: number): number {
-  const [lo, hi] = stage === 'load' ? [0, 0.2] : stage === 'match' ? [0.2, 0.9] : [0.9, 1];
+  const [lo, hi] = stage === 'load' ? [0, 0.15] : stage === 'capture' ? [0.15, 0.45] : stage === 'match' ? [0.45, 0.9] : [0.9, 1];
   return lo + (hi - lo) * Math.min(1, Math.max(0, f));
 }
 

@@ -28,6 +28,13 @@ export interface ForwardOptions {
    * (what nn.BatchNorm2d does in model.train()). Default: eval mode, running statistics.
    */
   batchNormTraining?: boolean;
+  /**
+   * For gradients through the network (forwardFrom under tf.variableGrads): convolutions and
+   * linear layers run unfused. tfjs' fused ops compute every input's gradient, the frozen
+   * weights' too, and the wasm backend has no Conv2DBackpropFilter; the plain ops' gradients
+   * are computed only where they are needed. Default: fused (faster forward passes).
+   */
+  differentiable?: boolean;
 }
 
 export interface ForwardResult {
@@ -52,6 +59,8 @@ export class Model {
   private readonly folds: Map<string, Fold>;
   /** Folded conv weights and biases, made on first use and dropped when parameters change. */
   private folded = new Map<string, { w: tf.Tensor; b: tf.Tensor }>();
+  /** Nodes to run per (start, targets), see plan(). */
+  private plans = new Map<string, Node[]>();
   private disposed = false;
 
   constructor(
@@ -89,49 +98,128 @@ export class Model {
 
   /** Runs a batch. `input` is [B, F], [B, C, H, W] (float32) or [B, T] token ids (int32). */
   forward(input: tf.Tensor, opts: ForwardOptions = {}): ForwardResult {
-    if (this.disposed) throw new GraphError('the model has been disposed');
-    const g = this.graph;
-    const wanted = new Map((opts.capture ?? []).map((name) => [name, this.resolveCapture(name)]));
-    const wantedIds = new Set(wanted.values());
+    this.checkLive();
     return tf.tidy(() => {
-      const values = new Map<string, tf.Tensor>();
-      // Values inside a node (attention heads) that a capture asked for; not inputs of other nodes.
-      const inner = new Map<string, tf.Tensor>();
-      values.set(INPUT, this.prepareInput(input));
-      const batchStats: Record<string, BatchStats> = {};
-      // Intermediate values are freed after their last reader, so big batches fit in memory.
-      const keep = new Set([g.output, ...wanted.values()]);
-      const lastUse = new Map<string, number>();
-      g.nodes.forEach((n, i) => n.inputs.forEach((id) => lastUse.set(id, i)));
-      const absorbed = new Set<string>();
-      g.nodes.forEach((n, i) => {
-        const fold = opts.batchNormTraining ? undefined : this.folds.get(n.id);
-        if (fold && !wanted.has(n.id) && !(fold.act && wanted.has(fold.bn.id))) {
-          // conv → BatchNorm (→ ReLU) as one convolution with the BatchNorm folded in.
-          const y = this.runFolded(n, fold, values.get(n.inputs[0])!);
-          values.set(fold.bn.id, y);
-          if (fold.act) values.set(fold.act.id, y);
-          absorbed.add(fold.bn.id);
-          if (fold.act) absorbed.add(fold.act.id);
-        } else if (!absorbed.has(n.id)) {
-          const ins = n.inputs.map((id) => values.get(id)!);
-          const onHeads = wantedIds.has(`${n.id}${HEADS}`) ? (t: tf.Tensor) => inner.set(`${n.id}${HEADS}`, t) : undefined;
-          values.set(n.id, this.run(n, ins, opts.batchNormTraining ? batchStats : undefined, onHeads));
-        }
-        for (const id of new Set(n.inputs)) {
-          if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
-          const v = values.get(id)!;
-          values.delete(id);
-          // Some ops pass their input through (identity, flatten of a vector): free a tensor
-          // only when no live value still is it.
-          if (v !== input && ![...values.values()].includes(v)) v.dispose();
-        }
-      });
-      const features: Record<string, tf.Tensor> = {};
-      for (const [name, id] of wanted) features[name] = id === INPUT ? input.clone() : toTorchLayout(inner.get(id) ?? values.get(id)!);
-      const result: ForwardResult = { output: toTorchLayout(values.get(g.output)!), features, batchStats };
-      return result as unknown as tf.TensorContainer;
+      const wanted = this.wanted(opts.capture);
+      const run = this.execute(INPUT, this.prepareInput(input), [this.graph.output, ...wanted.values()], input, opts);
+      return this.result(run, wanted, input) as unknown as tf.TensorContainer;
     }) as unknown as ForwardResult;
+  }
+
+  /**
+   * Runs the rest of the network from a capture point (a block boundary, e.g. a stitch point):
+   * `value` ([B, …] in PyTorch layout) stands for that point's output, and only the nodes after
+   * it run. Differentiable with respect to `value` (tf.grad / tf.variableGrads), which is what
+   * stitching trains through. Throws GraphError when later nodes read values from before the
+   * point (it does not cut the graph).
+   */
+  forwardFrom(point: string, value: tf.Tensor, opts: Omit<ForwardOptions, 'batchNormTraining'> = {}): ForwardResult {
+    this.checkLive();
+    const start = this.resolveCapture(point);
+    if (start === INPUT) return this.forward(value, opts);
+    return tf.tidy(() => {
+      const wanted = this.wanted(opts.capture);
+      const v = value.rank === 4 ? tf.transpose(value, [0, 2, 3, 1]) : value;
+      const run = this.execute(start, v, [this.graph.output, ...wanted.values()], value, opts);
+      return this.result(run, wanted, value) as unknown as tf.TensorContainer;
+    }) as unknown as ForwardResult;
+  }
+
+  /**
+   * Only the values at `points` (PyTorch layout), running no node that they do not need: the
+   * bottom of a network up to a stitch point, or a block's input and output.
+   */
+  features(input: tf.Tensor, points: readonly string[]): Record<string, tf.Tensor> {
+    this.checkLive();
+    return tf.tidy(() => {
+      const wanted = this.wanted(points);
+      const run = this.execute(INPUT, this.prepareInput(input), [...wanted.values()], input, {});
+      return this.result(run, wanted, input).features as unknown as tf.TensorContainer;
+    }) as unknown as Record<string, tf.Tensor>;
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new GraphError('the model has been disposed');
+  }
+
+  private wanted(capture: readonly string[] = []): Map<string, string> {
+    return new Map(capture.map((name) => [name, this.resolveCapture(name)]));
+  }
+
+  private result(run: { values: Map<string, tf.Tensor>; batchStats: Record<string, BatchStats> }, wanted: Map<string, string>, given: tf.Tensor): ForwardResult {
+    const features: Record<string, tf.Tensor> = {};
+    for (const [name, id] of wanted) features[name] = id === INPUT ? given.clone() : toTorchLayout(run.values.get(id)!);
+    const out = run.values.get(this.graph.output);
+    return { output: out ? toTorchLayout(out) : (undefined as unknown as tf.Tensor), features, batchStats: run.batchStats };
+  }
+
+  /**
+   * The nodes that `targets` need, in graph order, when the value of `start` is given (INPUT or
+   * a node id). Cached: the same few plans serve every batch.
+   */
+  private plan(start: string, targets: readonly string[]): Node[] {
+    const key = `${start}|${targets.join(',')}`;
+    let nodes = this.plans.get(key);
+    if (nodes) return nodes;
+    const index = new Map(this.graph.nodes.map((n, i) => [n.id, i]));
+    const startAt = start === INPUT ? -1 : index.get(start)!;
+    const need = new Set<string>();
+    // A per-head capture (`<attn>:heads`) is computed inside its attention node.
+    const stack = targets.filter((t) => t !== start && t !== INPUT).map((t) => (t.endsWith(HEADS) ? t.slice(0, -HEADS.length) : t));
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (need.has(id)) continue;
+      const i = index.get(id)!;
+      if (i <= startAt) throw new GraphError(`cannot run from ${start}: ${id} is computed before it and read after it (not a block boundary)`);
+      need.add(id);
+      for (const inp of this.graph.nodes[i].inputs) {
+        if (inp === start) continue;
+        if (inp === INPUT) throw new GraphError(`cannot run from ${start}: ${this.graph.nodes[i].id} reads the network input`);
+        stack.push(inp);
+      }
+    }
+    nodes = this.graph.nodes.filter((n) => need.has(n.id));
+    this.plans.set(key, nodes);
+    return nodes;
+  }
+
+  /** Runs the planned nodes inside the caller's tidy; `external` (the caller's tensor) is never freed. */
+  private execute(start: string, startValue: tf.Tensor, targets: string[], external: tf.Tensor, opts: ForwardOptions): { values: Map<string, tf.Tensor>; batchStats: Record<string, BatchStats> } {
+    const nodes = this.plan(start, targets);
+    const values = new Map<string, tf.Tensor>([[start, startValue]]);
+    const batchStats: Record<string, BatchStats> = {};
+    const training = opts.batchNormTraining === true;
+    // Intermediate values are freed after their last reader, so big batches fit in memory.
+    const keep = new Set(targets);
+    const lastUse = new Map<string, number>();
+    nodes.forEach((n, i) => n.inputs.forEach((id) => lastUse.set(id, i)));
+    const absorbed = new Set<string>();
+    nodes.forEach((n, i) => {
+      const fold = training ? undefined : this.folds.get(n.id);
+      if (fold && !keep.has(n.id) && !(fold.act && keep.has(fold.bn.id))) {
+        // conv → BatchNorm (→ ReLU) as one convolution with the BatchNorm folded in.
+        const y = this.runFolded(n, fold, values.get(n.inputs[0])!, opts.differentiable === true);
+        values.set(fold.bn.id, y);
+        if (fold.act) values.set(fold.act.id, y);
+        absorbed.add(fold.bn.id);
+        if (fold.act) absorbed.add(fold.act.id);
+      } else if (!absorbed.has(n.id)) {
+        const ins = n.inputs.map((id) => values.get(id)!);
+        // Per-head attention outputs, when captured, are kept under `<attn>:heads` (no node reads them).
+        const heads = `${n.id}${HEADS}`;
+        const onHeads = keep.has(heads) ? (t: tf.Tensor) => values.set(heads, t) : undefined;
+        values.set(n.id, this.run(n, ins, training ? batchStats : undefined, opts.differentiable === true, onHeads));
+      }
+      for (const id of new Set(n.inputs)) {
+        if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
+        const v = values.get(id)!;
+        values.delete(id);
+        // Some ops pass their input through (identity, flatten of a vector): free a tensor
+        // only when no live value still is it.
+        if (v !== external && ![...values.values()].includes(v)) v.dispose();
+      }
+    });
+    return { values, batchStats };
   }
 
   /**
@@ -156,7 +244,7 @@ export class Model {
     return folds;
   }
 
-  private runFolded(conv: Node, fold: Fold, x: tf.Tensor): tf.Tensor {
+  private runFolded(conv: Node, fold: Fold, x: tf.Tensor, unfused: boolean): tf.Tensor {
     if (conv.op !== 'conv2d') throw new GraphError(`${conv.id}: only convolutions fold`);
     let w = this.folded.get(conv.id);
     if (!w) {
@@ -169,14 +257,12 @@ export class Model {
       this.folded.set(conv.id, w);
     }
     const [ph, pw] = conv.padding;
-    return tf.fused.conv2d({
-      x: x as tf.Tensor4D,
-      filter: w.w as tf.Tensor4D,
-      strides: conv.stride,
-      pad: ph === 0 && pw === 0 ? 'valid' : [[0, 0], [ph, ph], [pw, pw], [0, 0]],
-      bias: w.b,
-      activation: fold.act ? 'relu' : 'linear',
-    });
+    const pad = ph === 0 && pw === 0 ? 'valid' : ([[0, 0], [ph, ph], [pw, pw], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+    if (unfused) {
+      const y = tf.add(tf.conv2d(x as tf.Tensor4D, w.w as tf.Tensor4D, conv.stride, pad), w.b);
+      return fold.act ? tf.relu(y) : y;
+    }
+    return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w.w as tf.Tensor4D, strides: conv.stride, pad, bias: w.b, activation: fold.act ? 'relu' : 'linear' });
   }
 
   private dropFolded(): void {
@@ -192,6 +278,7 @@ export class Model {
     for (const m of this.masks.values()) m.dispose();
     this.params.clear();
     this.masks.clear();
+    this.plans.clear();
   }
 
   private resolveCapture(name: string): string {
@@ -235,21 +322,21 @@ export class Model {
     return m;
   }
 
-  private run(n: Node, ins: tf.Tensor[], stats?: Record<string, BatchStats>, onHeads?: (t: tf.Tensor) => void): tf.Tensor {
+  private run(n: Node, ins: tf.Tensor[], stats: Record<string, BatchStats> | undefined, unfused: boolean, onHeads?: (t: tf.Tensor) => void): tf.Tensor {
     const p = this.params.get(n.id)!;
     const x = ins[0];
+    const dense = unfused ? plainDense : fusedDense;
     switch (n.op) {
       case 'linear':
         return dense(x, p.w as tf.Tensor2D, p.b);
       case 'conv2d': {
         const [ph, pw] = n.padding;
-        return tf.fused.conv2d({
-          x: x as tf.Tensor4D,
-          filter: p.w as tf.Tensor4D,
-          strides: n.stride,
-          pad: ph === 0 && pw === 0 ? 'valid' : [[0, 0], [ph, ph], [pw, pw], [0, 0]],
-          bias: p.b,
-        });
+        const pad = ph === 0 && pw === 0 ? 'valid' : ([[0, 0], [ph, ph], [pw, pw], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
+        if (unfused) {
+          const y = tf.conv2d(x as tf.Tensor4D, p.w as tf.Tensor4D, n.stride, pad);
+          return p.b ? tf.add(y, p.b) : y;
+        }
+        return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: p.w as tf.Tensor4D, strides: n.stride, pad, bias: p.b });
       }
       case 'batchnorm': {
         if (!stats) return tf.add(tf.mul(x, p.scale), p.shift);
@@ -312,11 +399,19 @@ export class Model {
 }
 
 /** x @ w + b for x of any rank ≥ 2 (leading axes are batch axes); w is [in, out]. */
-function dense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
+function fusedDense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
   if (x.rank === 2) return tf.fused.matMul({ a: x as tf.Tensor2D, b: w, bias: b });
   const lead = x.shape.slice(0, -1);
   const y = tf.fused.matMul({ a: tf.reshape(x, [-1, x.shape[x.rank - 1]]) as tf.Tensor2D, b: w, bias: b });
   return tf.reshape(y, [...lead, w.shape[1]]);
+}
+
+/** The same with separate ops, whose gradients tfjs computes only where needed. */
+function plainDense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
+  const rows = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
+  let y = tf.matMul(rows as tf.Tensor2D, w);
+  if (b) y = tf.add(y, b);
+  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1]]);
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);

@@ -16,7 +16,7 @@ const root = document.getElementById('app')!;
 root.removeAttribute('aria-busy');
 const head = el('header');
 const jobLine = el('div', undefined, 'job');
-const body = el('main');
+const body = el('main', undefined, 'analysis-body');
 root.replaceChildren(head, jobLine, body);
 const renderer = new ViewRenderer(body, {
   chart: (c, format, content) => post({ type: 'exportView', what: 'chart', id: c.id, format, content }),

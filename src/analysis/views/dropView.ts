@@ -1,0 +1,117 @@
+// The layer-dropping report as facts, Vega-Lite charts and tables: accuracy with each block
+// dropped alone, accuracy against the number of blocks dropped for every strategy, and the
+// similarity metrics the ranking uses.
+import type { DropPartial, DropReport } from '../dropping/runDrop';
+import type { AnalysisView, ChartView, ViewJson } from '../report/analysisView';
+
+const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
+
+export function dropView(report: DropReport | DropPartial): AnalysisView {
+  const complete = 'seconds' in report;
+  const single = report.results.filter((r) => r.strategy === 'single');
+  const charts: ChartView[] = [];
+  if (single.length) {
+    const rows = single.map((r) => ({ block: r.dropped[0], accuracy: r.accuracy, loss: r.loss, deltaAccuracy: r.deltaAccuracy, deltaLoss: r.deltaLoss }));
+    charts.push({
+      id: 'drop-single',
+      title: 'Accuracy with one block dropped',
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        width: 'container',
+        data: { values: rows },
+        layer: [
+          {
+            mark: 'bar',
+            encoding: {
+              x: { field: 'block', type: 'nominal', sort: null, title: 'dropped block' },
+              y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } },
+              tooltip: [{ field: 'block' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }, { field: 'deltaAccuracy', format: '+.4f' }],
+            },
+          },
+          { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { datum: report.baseline.accuracy } } },
+        ],
+      },
+      rows,
+      caption: `Each droppable block removed alone (its output replaced by its input; Veit et al. 2016). Dashed: the full network, ${pct(report.baseline.accuracy)}.`,
+    });
+  }
+  const curves = report.results.filter((r) => r.strategy !== 'single');
+  if (curves.length) {
+    const rows = [
+      ...[...new Set(curves.map((r) => r.strategy))].map((strategy) => ({ strategy, k: 0, accuracy: report.baseline.accuracy, loss: report.baseline.loss, dropped: '' })),
+      ...curves.map((r) => ({ strategy: r.strategy, k: r.k, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', ') })),
+    ];
+    charts.push({
+      id: 'drop-strategies',
+      title: 'Accuracy against blocks dropped, per strategy',
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        width: 'container',
+        data: { values: rows },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'k', type: 'quantitative', title: 'blocks dropped', axis: { tickMinStep: 1 } },
+          y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } },
+          color: { field: 'strategy', type: 'nominal' },
+          tooltip: [{ field: 'strategy' }, { field: 'k' }, { field: 'dropped' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }],
+        },
+      },
+      rows,
+      caption: `top / bottom: the last / first k blocks; alternate: every other block from the top (Sajjad et al.); similarity: lowest ${report.rankBy === 'angularDistance' ? 'angular distance' : 'block influence'} first (Gromov et al.; ShortGPT).`,
+    });
+  }
+  if (report.ranking.length) {
+    const rows = report.ranking.flatMap((r) => [
+      { block: r.block, metric: 'angular distance', value: r.angularDistance, rank: r.rank },
+      { block: r.block, metric: 'block influence', value: r.blockInfluence, rank: r.rank },
+    ]);
+    charts.push({
+      id: 'drop-similarity',
+      title: 'How much each block changes its input',
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        width: 'container',
+        data: { values: rows },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'block', type: 'nominal', sort: report.blocks as unknown as ViewJson, title: 'block' },
+          xOffset: { field: 'metric' },
+          y: { field: 'value', type: 'quantitative', title: 'value' },
+          color: { field: 'metric', type: 'nominal' },
+          tooltip: [{ field: 'block' }, { field: 'metric' }, { field: 'value', format: '.4f' }, { field: 'rank' }],
+        },
+      },
+      rows,
+      caption: 'Angular distance arccos(cos(x_in, x_out))/π (last token; whole map for images) and block influence 1 − mean cos over tokens/positions; low = dropped first.',
+    });
+  }
+  return {
+    kind: 'drop',
+    title: `Layer dropping: ${report.model}`,
+    subtitle: `${report.description}; ${report.data}, ${report.n} examples`,
+    facts: [
+      { label: 'Full network', value: `${pct(report.baseline.accuracy)}, loss ${report.baseline.loss.toFixed(4)}`, definition: 'accuracy and mean cross-entropy (nats) with no block dropped' },
+      { label: 'Droppable blocks', value: `${report.blocks.length} (${report.blocks.join(', ')})`, definition: 'residual blocks with an identity shortcut, transformer layers' },
+      { label: 'Most droppable (similarity)', value: report.ranking[0]?.block ?? '-', definition: report.rankBy === 'angularDistance' ? 'lowest mean arccos(cos(x_in, x_out))/π' : 'lowest 1 − mean cos(x_in, x_out)' },
+      ...(report.batchNorm ? [{ label: 'BatchNorm', value: report.batchNorm }] : []),
+    ],
+    charts,
+    tables: [
+      {
+        id: 'drop-results',
+        title: 'Dropped configurations',
+        columns: ['strategy', 'k', 'dropped', 'loss', 'accuracy', 'Δ loss', 'Δ accuracy'],
+        rows: report.results.map((r) => [r.strategy, r.k, r.dropped.join(', '), r.loss, r.accuracy, r.deltaLoss, r.deltaAccuracy]),
+      },
+      {
+        id: 'drop-ranking',
+        title: 'Similarity ranking',
+        columns: ['rank', 'block', 'angular distance', 'block influence'],
+        rows: report.ranking.map((r) => [r.rank, r.block, r.angularDistance, r.blockInfluence]),
+      },
+    ],
+    notes: report.notes,
+    report: report as unknown as ViewJson,
+    complete,
+  };
+}
