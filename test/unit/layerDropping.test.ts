@@ -108,3 +108,14 @@ test('ckpt-lens drop --json: baseline, results with dropped blocks, ranking; a c
   await assert.rejects(run(process.execPath, [cli, 'drop', fixture('models', MODEL_FIXTURES.mlp), '--data', fixture('models', 'mlp.batch.npz')]), (err: { code: number; stderr: string }) => err.code === 1 && /mlp\.safetensors: .*no droppable blocks/.test(err.stderr));
   await assert.rejects(run(process.execPath, [cli, 'drop', 'x.pt', '--data', 'd', '--strategy', 'sideways']), (err: { code: number; stderr: string }) => err.code === 2 && err.stderr.includes('--strategy'));
 });
+
+test('angular distance and block influence per block match PyTorch when blocks have different spatial sizes (demo ResNet)', async () => {
+  const want = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'dropping', 'resnet_digits_similarity.json'), 'utf8')) as { examples: number; blocks: Record<string, { angularDistance: number; blockInfluence: number }> };
+  const r = await runDrop({ model: join(REPO_ROOT, 'demo', 'checkpoints', 'resnet_digits.safetensors'), data: join(REPO_ROOT, 'demo', 'data', 'digits_images.npz'), strategies: ['single'], rankExamples: want.examples });
+  assert.deepEqual(r.ranking.map((x) => x.block).sort(), Object.keys(want.blocks).sort());
+  for (const x of r.ranking) {
+    const w = want.blocks[x.block];
+    assert.ok(Math.abs(x.angularDistance - w.angularDistance) < 1e-5, `${x.block}: angular distance ${x.angularDistance} vs PyTorch ${w.angularDistance}`);
+    assert.ok(Math.abs(x.blockInfluence - w.blockInfluence) < 1e-5, `${x.block}: block influence ${x.blockInfluence} vs PyTorch ${w.blockInfluence}`);
+  }
+});

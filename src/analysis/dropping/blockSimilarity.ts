@@ -55,7 +55,7 @@ export async function blockSimilarity(model: Model, data: Dataset, blocks: reado
   const angle = new Float64Array(specs.length);
   const cosSum = new Float64Array(specs.length);
   let examples = 0;
-  let positions = 0;
+  const positions = new Float64Array(specs.length);
   for (const batch of batches(data, plan, { batchSize: opts.batchSize ?? 64, count: opts.count })) {
     try {
       if (opts.isCancelled?.()) throw new CancelledError();
@@ -67,7 +67,6 @@ export async function blockSimilarity(model: Model, data: Dataset, blocks: reado
         tf.dispose(Object.values(feats));
       }
       const B = batch.end - batch.start;
-      let batchPositions = 0;
       specs.forEach((b, i) => {
         const { shape, v: a } = values.get(b.input)!;
         const out = values.get(b.output)!.v;
@@ -80,7 +79,7 @@ export async function blockSimilarity(model: Model, data: Dataset, blocks: reado
             angle[i] += Math.acos(Math.max(-1, Math.min(1, cosine(a, last, out, last, C)))) / Math.PI;
             for (let t = 0; t < T; t++) cosSum[i] += cosine(a, (e * T + t) * C, out, (e * T + t) * C, C);
           }
-          batchPositions = B * T;
+          positions[i] += B * T;
         } else if (shape.length === 4) {
           // Images [B, C, H, W]: the whole map for the distance, each position's channels for the influence.
           const [, C, H, W] = shape;
@@ -88,24 +87,23 @@ export async function blockSimilarity(model: Model, data: Dataset, blocks: reado
             angle[i] += Math.acos(Math.max(-1, Math.min(1, cosine(a, e * per, out, e * per, per)))) / Math.PI;
             for (let s = 0; s < H * W; s++) cosSum[i] += cosine(a, e * per + s, out, e * per + s, C, H * W);
           }
-          batchPositions = B * H * W;
+          positions[i] += B * H * W;
         } else {
           for (let e = 0; e < B; e++) {
             const c = cosine(a, e * per, out, e * per, per);
             angle[i] += Math.acos(Math.max(-1, Math.min(1, c))) / Math.PI;
             cosSum[i] += c;
           }
-          batchPositions = B;
+          positions[i] += B;
         }
       });
       examples += B;
-      positions += batchPositions;
     } finally {
       batch.x.dispose();
       batch.y?.dispose();
     }
   }
-  return specs.map((b, i) => ({ block: b.name, angularDistance: angle[i] / examples, blockInfluence: 1 - cosSum[i] / positions }));
+  return specs.map((b, i) => ({ block: b.name, angularDistance: angle[i] / examples, blockInfluence: 1 - cosSum[i] / positions[i] }));
 }
 
 /** Blocks ordered most droppable first: lowest metric, ties in network order. */

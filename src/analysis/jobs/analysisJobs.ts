@@ -23,6 +23,11 @@ import { runSpectra } from '../spectra/spectra';
 import { diffView } from '../views/diffView';
 import { runsView } from '../views/runsView';
 import { spectraView } from '../views/spectraView';
+import { runStitch } from '../stitch/runStitch';
+import { runDrop } from '../dropping/runDrop';
+import { STRATEGIES } from '../dropping/strategies';
+import { stitchView } from '../views/stitchView';
+import { dropView } from '../views/dropView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -81,6 +86,21 @@ const RUNNERS: Partial<Record<AnalysisKind, JobRunner>> = {
   },
   spectra: async (p, ctx) =>
     spectraView(await runSpectra({ path: p.path('a'), topK: p.optInt('topK', 1, 4096), archFile: p.optPath('arch') }, withViews(ctx, spectraView))),
+  stitch: async (p, ctx) =>
+    stitchView(await runStitch({
+      a: p.path('a'), b: p.path('b'), data: p.path('data'), trainData: p.optPath('trainData'),
+      split: p.optOneOf('split', ['test', 'train'] as const), archA: p.optPath('arch'), archB: p.optPath('arch'),
+      epochs: p.optInt('epochs', 0, 1000), trainLimit: p.optInt('trainLimit', 1, 1e9), limit: p.optInt('limit', 1, 1e9),
+      lr: p.optNumber('lr', 1e-8, 10), seed: p.optInt('seed', 0, 2 ** 31 - 1), both: p.optBool('both'), control: p.optBool('control'),
+    }, withViews(ctx, stitchView))),
+  drop: async (p, ctx) => {
+    const strategy = p.optOneOf('strategy', STRATEGIES);
+    return dropView(await runDrop({
+      model: p.path('a'), data: p.path('data'), split: p.optOneOf('split', ['test', 'train'] as const), arch: p.optPath('arch'),
+      strategies: strategy ? [strategy] : undefined, limit: p.optInt('limit', 1, 1e9), trainData: p.optPath('trainData'),
+      recomputeBatchNorm: p.optInt('recomputeBatchNorm', 1, 10_000),
+    }, withViews(ctx, dropView)));
+  },
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };
