@@ -321,6 +321,25 @@ export const COMMAND_CASES = {
     await ctx.shot('cmd-spectra');
   },
 
+  'checkpointLens.stitch': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Stitch Two Models');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Model stitching: model A', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Model B', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await analysisPanel(ctx, undefined, 240000);
+    await ctx.shot('cmd-stitch');
+  },
+
+  'checkpointLens.dropLayers': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Layer Dropping');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Layer dropping: checkpoint', 'resnet_digits.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits_images.npz');
+    await analysisPanel(ctx);
+    await ctx.shot('cmd-dropLayers');
+  },
+
   // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.
   'checkpointLens.cancelStatistics': async (ctx) => {
     const frame = await openInEditor(ctx, SPARSE.name);

@@ -19,6 +19,7 @@ export function makeWorkspace(dir) {
   copyFileSync(join(DEMO, 'mlp_seed0.pt'), join(dir, 'pytorch_model.bin'));
   mkdirSync(join(dir, 'data'), { recursive: true });
   copyFileSync(join(REPO, 'demo', 'data', 'digits.npz'), join(dir, 'data', 'digits.npz'));
+  copyFileSync(join(REPO, 'demo', 'data', 'digits_images.npz'), join(dir, 'data', 'digits_images.npz'));
   copyFileSync(join(REPO, 'demo', 'eval.expected.json'), join(dir, 'eval.expected.json'));
   // Training runs (test/fixtures/runs/make_runs_fixtures.py): runs/live holds the first three
   // checkpoints of seed 0 (the cases add the fourth while the runs view watches), runs/seed1 all

@@ -347,6 +347,29 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
       assert.ok(l.stableRank >= 1 && l.stableRank <= l.singularValues.length);
     }
   },
+
+  // stitch({ a, b, data }): A's bottom + a trained stitching layer + B's top at each point; the
+  // penalty is B's accuracy minus the stitched model's; the random-bottom control is worse.
+  'checkpointLens.stitch': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.stitch', { a: join(ws(), 'mlp_seed0.safetensors'), b: join(ws(), 'mlp_seed1.safetensors'), data: join(ws(), 'data', 'digits.npz'), epochs: 2 });
+    type Point = { name: string; accuracy: number; penalty: number };
+    const r = view?.report as { points: Point[]; control: { points: Point[] } | null };
+    assert.ok(r.points.length >= 2);
+    assert.ok(r.control && r.control.points.length === r.points.length);
+    const worst = Math.max(...r.points.map((p) => p.penalty));
+    const bestControl = Math.min(...r.control.points.map((p) => p.penalty));
+    assert.ok(worst < bestControl, `stitching penalties ${r.points.map((p) => p.penalty)} vs control ${r.control.points.map((p) => p.penalty)}`);
+  },
+
+  // dropLayers({ a, data }): the demo ResNet without each residual block; baseline = PyTorch's.
+  'checkpointLens.dropLayers': async () => {
+    const expected = (JSON.parse(readFileSync(join(ws(), 'eval.expected.json'), 'utf8')) as Record<string, EvalSummary>)['resnet_digits.safetensors'];
+    const view = await exec<AnalysisView | undefined>('checkpointLens.dropLayers', { a: join(ws(), 'resnet_digits.safetensors'), data: join(ws(), 'data', 'digits_images.npz'), strategy: 'single' });
+    const r = view?.report as { baseline: { loss: number }; results: { dropped: string[]; accuracy: number }[] };
+    assert.ok(close(r.baseline.loss, expected.loss, 1e-3, 1e-6), `baseline ${r.baseline.loss} vs PyTorch ${expected.loss}`);
+    assert.equal(r.results.length, 5, 'five droppable residual blocks');
+    assert.ok(r.results.every((x) => x.dropped.length === 1));
+  },
 };
 
 // --- the tests ---------------------------------------------------------------------------------

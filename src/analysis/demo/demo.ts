@@ -39,6 +39,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'diff', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), align: true } },
   { kind: 'runs', params: { dirs: [join(ROOT, 'test', 'fixtures', 'runs', 'run_seed0'), join(ROOT, 'test', 'fixtures', 'runs', 'run_seed1')] } },
   { kind: 'spectra', params: { a: ckpt('mlp_seed0.safetensors') } },
+  { kind: 'stitch', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, both: true, epochs: 2 } },
+  { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz') } },
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
 ];
 
