@@ -61,7 +61,7 @@ if (args.has('--watch')) {
   console.log('[watch] build started');
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
-  for (const css of ['editor.css', 'analysis.css']) {
+  for (const css of ['editor.css', 'analysis.css', 'vega.css']) {
     const src = join(root, 'media', css);
     if (existsSync(src)) { mkdirSync(join(root, 'dist/webviews'), { recursive: true }); copyFileSync(src, join(root, 'dist/webviews', css)); }
   }

@@ -35,7 +35,7 @@ export class AnalysisPanel implements vscode.Disposable {
     w.html = editorHtml({
       cspSource: w.cspSource,
       scriptUri: w.asWebviewUri(vscode.Uri.joinPath(dist, 'webviews', 'analysis.js')).toString(),
-      styleUri: w.asWebviewUri(vscode.Uri.joinPath(dist, 'webviews', 'analysis.css')).toString(),
+      styleUri: ['vega.css', 'analysis.css'].map((f) => w.asWebviewUri(vscode.Uri.joinPath(dist, 'webviews', f)).toString()),
       nonce,
       styleNonce,
       loadingText: 'Starting the analysis…',

@@ -261,7 +261,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       nonce: makeNonce(),
       styleNonce: makeNonce(),
       scriptUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(distUri, 'webviews', 'editor.js')).toString(),
-      styleUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(distUri, 'webviews', 'editor.css')).toString(),
+      styleUri: ['vega.css', 'editor.css'].map((f) => panel.webview.asWebviewUri(vscode.Uri.joinPath(distUri, 'webviews', f)).toString()),
     });
 
     const subs: vscode.Disposable[] = [];

@@ -42,8 +42,8 @@ export interface EditorHtmlOptions {
   cspSource: string;
   /** webview.asWebviewUri(dist/webviews/editor.js).toString() */
   scriptUri: string;
-  /** webview.asWebviewUri(dist/webviews/editor.css).toString() */
-  styleUri: string;
+  /** webview.asWebviewUri(dist/webviews/editor.css).toString(), or several stylesheets in order */
+  styleUri: string | string[];
   nonce: string;
   /** Nonce for the UI toolkit's <style> probe (see above); a different value from `nonce`. */
   styleNonce: string;
@@ -61,7 +61,7 @@ export function editorHtml(o: EditorHtmlOptions): string {
 <meta http-equiv="Content-Security-Policy" content="${escapeAttr(contentSecurityPolicy(o.cspSource, o.nonce, o.styleNonce))}">
 <meta property="csp-nonce" content="${o.styleNonce}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${escapeAttr(o.styleUri)}">
+${(Array.isArray(o.styleUri) ? o.styleUri : [o.styleUri]).map((u) => `<link rel="stylesheet" href="${escapeAttr(u)}">`).join('\n')}
 <title>Checkpoint Lens</title>
 </head>
 <body>

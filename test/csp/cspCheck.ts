@@ -120,7 +120,7 @@ async function runCase(opts: CspCheckOptions, file: string, select: string, work
       const nonce = makeNonce();
       const styleNonce = makeNonce();
       csp = contentSecurityPolicy(origin, nonce, styleNonce);
-      return editorHtml({ cspSource: origin, nonce, styleNonce, scriptUri: `${origin}/dist/webviews/editor.js`, styleUri: `${origin}/dist/webviews/editor.css` });
+      return editorHtml({ cspSource: origin, nonce, styleNonce, scriptUri: `${origin}/dist/webviews/editor.js`, styleUri: [`${origin}/dist/webviews/vega.css`, `${origin}/dist/webviews/editor.css`] });
     },
     misses,
   );

@@ -27,6 +27,7 @@ const REQUIRED = [
   'extension/dist/webviews/editor.css',
   'extension/dist/webviews/analysis.js',
   'extension/dist/webviews/analysis.css',
+  'extension/dist/webviews/vega.css',
 ];
 /** What may be in the archive at all: vsce's two manifests, docs, package.json, and dist/. */
 const ALLOWED = [

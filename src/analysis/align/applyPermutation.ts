@@ -5,6 +5,7 @@
 import { GraphError } from '../model/ir';
 import type { StateDict, TensorValues } from '../model/stateDict';
 import type { PermutationMember, PermutationSpec } from './permutationSpec';
+import { mulberry32 } from '../core/random';
 
 /** One permutation per spec group, in spec order: perms[g][i] = the unit of B placed at i. */
 export type Permutations = Int32Array[];
@@ -17,16 +18,7 @@ export function identityPermutations(spec: PermutationSpec): Permutations {
 }
 
 /** A small seedable PRNG (mulberry32) returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** A uniformly random permutation of 0..n-1 (Fisher–Yates). */
 export function randomPermutation(n: number, random: () => number): Int32Array {

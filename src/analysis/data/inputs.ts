@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from '../core/errors';
 import { GraphError, type ModelGraph, inferShapes } from '../model/ir';
 import type { Dataset } from './dataset';
+import { mulberry32 } from '../core/random';
 
 export interface InputPlan {
   /** Per-example shape handed to the model (PyTorch layout). */
@@ -145,15 +146,8 @@ export function* inputSamples(ds: Dataset, plan: InputPlan, opts: SampleOptions 
   const count = Math.min(opts.numBatches ?? Math.floor(ds.n / size), Math.floor(ds.n / size));
   const order = Array.from({ length: ds.n }, (_, i) => i);
   if (opts.seed !== undefined) {
-    // Fisher–Yates with a small deterministic generator (mulberry32).
-    let s = opts.seed >>> 0;
-    const rand = (): number => {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    // Fisher–Yates with the library's seeded generator.
+    const rand = mulberry32(opts.seed);
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [order[i], order[j]] = [order[j], order[i]];

@@ -8,6 +8,7 @@
 // running averages (momentum 0.1, unbiased variance) for evaluation.
 import * as tf from '@tensorflow/tfjs-core';
 import { GraphError } from '../model/ir';
+import { mulberry32 } from '../core/random';
 
 export type StitchKind = 'conv' | 'dense' | 'token';
 /**
@@ -30,16 +31,7 @@ export function stitchKind(shape: readonly number[]): StitchKind {
 }
 
 /** mulberry32: small, seeded, reproducible. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** A trainable variable holding `t`'s values; `t` itself is released. */
 function variable(t: tf.Tensor): tf.Variable {
