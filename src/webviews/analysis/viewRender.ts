@@ -3,7 +3,7 @@
 // the VS Code panel and the demo report; what the export buttons do is the caller's.
 import type { AnalysisView, ChartView, TableView } from '../../analysis/report/analysisView';
 import { type RenderedChart, chartPng, chartSvg, renderChart } from '../editor/charts';
-import { button } from '../ui/toolkit';
+import { button, textField } from '../ui/toolkit';
 
 export interface ViewActions {
   chart?: (chart: ChartView, format: 'svg' | 'png', content: string) => void;
@@ -27,6 +27,8 @@ export class ViewRenderer {
   private readonly rendered = new Map<string, RenderedChart>();
   private readonly drawn = new Map<string, string>();
   private readonly boxes = new Map<string, HTMLElement>();
+  /** Sort column, direction and filter per table, kept across partial views. */
+  private readonly tableState = new Map<string, { sort: number; desc: boolean; filter: string }>();
 
   constructor(
     private readonly root: HTMLElement,
@@ -146,17 +148,63 @@ export class ViewRenderer {
     const wrap = el('div', undefined, 'table-wrap');
     wrap.tabIndex = 0;
     wrap.setAttribute('aria-label', t.title);
+    // Sorting (click or Enter on a header) and filtering (any cell contains the text) are views
+    // of the rows; exports always write every row.
+    const state = this.tableState.get(t.id) ?? { sort: -1, desc: false, filter: '' };
+    this.tableState.set(t.id, state);
     const tableEl = el('table');
-    const tr = el('tr');
-    for (const c of t.columns) tr.append(el('th', c));
-    tableEl.append(tr);
-    for (const r of t.rows) {
-      const row = el('tr');
-      for (const c of r) row.append(el('td', cellText(c), typeof c === 'number' ? 'num' : undefined));
-      tableEl.append(row);
+    const draw = (): void => {
+      const q = state.filter.trim().toLowerCase();
+      let rows = q ? t.rows.filter((r) => r.some((c) => cellText(c).toLowerCase().includes(q))) : [...t.rows];
+      if (state.sort >= 0) {
+        const k = state.sort;
+        const key = (c: string | number | boolean | null): number | string => (typeof c === 'number' ? c : c === null ? -Infinity : String(c));
+        rows = rows.sort((a, b) => {
+          const x = key(a[k]), y = key(b[k]);
+          const d = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+          return state.desc ? -d : d;
+        });
+      }
+      const tr = el('tr');
+      t.columns.forEach((c, i) => {
+        const th = el('th', c + (state.sort === i ? (state.desc ? ' ▼' : ' ▲') : ''));
+        th.tabIndex = 0;
+        th.setAttribute('role', 'columnheader');
+        th.setAttribute('aria-sort', state.sort === i ? (state.desc ? 'descending' : 'ascending') : 'none');
+        th.title = `Sort by ${c}`;
+        const sortBy = (): void => {
+          state.desc = state.sort === i ? !state.desc : false;
+          state.sort = i;
+          draw();
+          (tableEl.querySelectorAll('th')[i] as HTMLElement | undefined)?.focus();
+        };
+        th.addEventListener('click', sortBy);
+        th.addEventListener('keydown', (ev) => {
+          if (ev.key === 'Enter' || ev.key === ' ') {
+            ev.preventDefault();
+            sortBy();
+          }
+        });
+        tr.append(th);
+      });
+      const body = rows.map((r) => {
+        const row = el('tr');
+        for (const c of r) row.append(el('td', cellText(c), typeof c === 'number' ? 'num' : undefined));
+        return row;
+      });
+      tableEl.replaceChildren(tr, ...body);
+      count.textContent = q ? `${rows.length} of ${t.rows.length} rows` : `${t.rows.length} rows`;
+    };
+    const count = el('span', '', 'muted');
+    const tools = el('div', undefined, 'table-tools');
+    if (t.rows.length > 8) {
+      const f = textField({ placeholder: 'Filter rows', ariaLabel: `Filter ${t.title}`, value: state.filter, onInput: (v) => { state.filter = v; draw(); }, className: 'table-filter' });
+      tools.append(f.el);
     }
+    tools.append(count);
     wrap.append(tableEl);
-    box.append(h, wrap);
+    draw();
+    box.append(h, tools, wrap);
     return box;
   }
 }
