@@ -144,3 +144,18 @@ test('Lanczos stopped at its step cap says how many leading values settled, and 
   for (let i = 0; i < top.settled; i++) assert.ok(close(top.values[i], exact[i], 1e-6), `σ${i}: ${top.values[i]} vs ${exact[i]}`);
   for (let i = 0; i < 40; i++) assert.ok(top.values[i] <= exact[i] * (1 + 1e-12), `σ${i} is a lower bound`);
 });
+
+test('Lanczos on a wide matrix (fewer rows than columns) equals the exact values, also when it runs to the full dimension', () => {
+  const rows = 7, cols = 40;
+  const values = new Float64Array(rows * cols);
+  let s = 12345;
+  for (let i = 0; i < values.length; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    values[i] = s / 4294967296 - 0.5;
+  }
+  const exact = exactSingularValues({ rows, cols, values });
+  for (const k of [1, 3, rows]) {
+    const top = topSingularValues({ rows, cols, values }, k);
+    for (let i = 0; i < k; i++) assert.ok(Math.abs(top.values[i] - exact[i]) <= 1e-10 * exact[0], `k=${k}, σ_${i + 1}: ${top.values[i]} vs ${exact[i]}`);
+  }
+});

@@ -16,6 +16,8 @@ import { RunsWatcher } from '../../src/analysis/compare/runsWatcher';
 import { type RunsReport, runRuns } from '../../src/analysis/compare/trainingRuns';
 import { openCheckpoint } from '../../src/analysis/open';
 import { runsView } from '../../src/analysis/views/runsView';
+import { readTensor } from '../../src/analysis/core/tensorData';
+import { exactSingularValues } from '../../src/analysis/spectra/svd';
 import { REPO_ROOT, close, fixture } from '../helpers';
 
 const exec = promisify(execFile);
@@ -77,7 +79,7 @@ test('runs over two run folders match numpy; aligned cross-run distances are sma
   }
   const view = runsView(r);
   assert.equal(view.kind, 'runs');
-  assert.deepEqual(view.charts.map((c) => c.id), ['runs-norm', 'runs-distance-from-first', 'runs-update', 'runs-cross-distance', 'runs-cross-cosine']);
+  assert.deepEqual(view.charts.map((c) => c.id), ['runs-norm', 'runs-distance-from-first', 'runs-update', 'runs-spectral-norm', 'runs-stable-rank', 'runs-cross-distance', 'runs-cross-cosine']);
   assert.ok('facet' in view.charts[0].spec);
   assert.equal(view.charts[0].rows.length, r.points.length);
   assert.equal(view.charts[3].rows.length, 2 * r.cross.length);
@@ -202,4 +204,24 @@ test('ckpt-lens spectra --json', async () => {
   assert.deepEqual(r.layers.map((l) => [l.name, l.units.dead, l.units.duplicates]), [['l1.weight', 0, 0], ['l2.weight', 3, 3], ['l3.weight', 0, 0]]);
   const human = await exec(process.execPath, [CLI, 'spectra', fixture('runs', 'spectra.safetensors')]);
   assert.match(human.stdout, /l3\.weight\s+300×280\s+lanczos/);
+});
+
+test('spectral norm and stable rank per checkpoint: σ₁ equals the largest exact singular value of W as out × in·k·k', async () => {
+  const r = await runRuns({ paths: [RUN0], align: 'off' });
+  assert.ok(r.points.length > 0);
+  for (const p of r.points) {
+    const file = r.runs[0].checkpoints.find((c) => c.step === p.step)!.file;
+    const ckpt = await openCheckpoint(join(RUN0, file));
+    try {
+      const t = ckpt.tensors.find((x) => x.name === p.layer)!;
+      const values = Float64Array.from((await readTensor(t)) as Float32Array);
+      const sv = exactSingularValues({ rows: t.shape[0], cols: values.length / t.shape[0], values });
+      assert.ok(p.spectralNorm !== null && Math.abs(p.spectralNorm - sv[0]) <= 1e-9 * sv[0], `${file} ${p.layer}: σ₁ ${p.spectralNorm} vs ${sv[0]}`);
+      assert.ok(p.stableRank !== null && Math.abs(p.stableRank - (p.norm * p.norm) / (sv[0] * sv[0])) < 1e-9 * p.stableRank);
+    } finally {
+      await ckpt.close();
+    }
+  }
+  const view = runsView(r);
+  assert.ok(view.charts.some((c) => c.id === 'runs-spectral-norm') && view.charts.some((c) => c.id === 'runs-stable-rank'));
 });

@@ -24,6 +24,7 @@ import { arrayPairMetrics, movement } from './pairMetrics';
 import { readValues } from './readValues';
 import { type StepInfo, type StepSource, checkpointStep, expandRunPaths, listRunFolder, runNames } from './runFiles';
 import { alignLoaded, ensureBackend, recognizedGraph } from './stateDictAlign';
+import { topSingularValues } from '../spectra/svd';
 
 export interface RunsOptions {
   /** Run folders, or glob patterns of folders (`runs/seed*`). The first run is the reference. */
@@ -62,6 +63,26 @@ export interface LayerPoint {
   update: number | null;
   /** update / ‖W_prev‖. */
   relUpdate: number | null;
+  /** σ₁ of W as out × in·k·k (exact top singular value); null above SPECTRAL_MAX_DIM. */
+  spectralNorm: number | null;
+  /** Stable rank ‖W‖_F² / σ₁²; null where spectralNorm is. */
+  stableRank: number | null;
+}
+
+/**
+ * Data-free diagnostics over training: σ₁ (Lanczos, converged to 1e-9) for matrices whose
+ * shorter side is at most this; larger ones would cost more than reading the checkpoint.
+ */
+export const SPECTRAL_MAX_DIM = 1024;
+
+/** σ₁ of a weight stored as [out, …] viewed as out × (in·k·k); null when too large. */
+function spectralNorm(values: Decoded, shape: readonly number[] | undefined): number | null {
+  if (!shape || shape.length < 2) return null;
+  const rows = shape[0];
+  const cols = values.length / rows;
+  if (Math.min(rows, cols) > SPECTRAL_MAX_DIM) return null;
+  const r = topSingularValues({ rows, cols, values }, 1);
+  return r.converged ? r.values[0] : null;
 }
 
 export interface CrossPoint {
@@ -96,6 +117,8 @@ export interface RunsReport {
 interface Snapshot {
   step: number;
   layers: Map<string, Decoded>;
+  /** Stored shape of each layer's weight. */
+  shapes: Map<string, number[]>;
   /** The model's state dict, kept only when runs are aligned. */
   stateDict?: StateDict;
 }
@@ -189,12 +212,15 @@ export class RunsTracker {
         const f = st.first.layers.get(layer);
         const prev = inOrder ? st.last?.layers.get(layer) : undefined;
         const m = movement(w, f && f.length === w.length ? f : w, prev && prev.length === w.length ? prev : undefined);
+        const sigma = spectralNorm(w, snap.shapes.get(layer));
         this.report.points.push({
           run: st.summary.name, step: p.step.step, layer,
           norm: m.norm,
           distFromFirst: m.fromFirst,
           update: m.update,
           relUpdate: m.update !== null && m.prevNorm ? m.update / m.prevNorm : null,
+          spectralNorm: sigma,
+          stableRank: sigma ? (m.norm * m.norm) / (sigma * sigma) : null,
         });
       }
       await this.crossRun(p.run, snap);
@@ -280,7 +306,7 @@ export class RunsTracker {
       if (!this.report.layers.length) throw new CheckpointError(ckpt.path, 'has no weight matrices (floating tensors of 2 or more dimensions)');
     }
     const wanted = new Set(this.report.layers);
-    const snap: Snapshot = { step: p.step.step, layers: new Map() };
+    const snap: Snapshot = { step: p.step.step, layers: new Map(), shapes: new Map() };
     if (this.report.aligned) {
       // Each run's own graph (prefixes may differ between runs), checked against the reference's.
       if (!st.graph) {
@@ -292,7 +318,10 @@ export class RunsTracker {
       snap.stateDict = await loadStateDict(ckpt, st.graph, { isCancelled: this.ctx.isCancelled });
       for (const [local, v] of snap.stateDict) {
         const name = this.layerName(st.graph, local, st);
-        if (wanted.has(name)) snap.layers.set(name, v.values);
+        if (wanted.has(name)) {
+          snap.layers.set(name, v.values);
+          snap.shapes.set(name, v.shape);
+        }
       }
     }
     for (const t of weights) {
@@ -300,6 +329,7 @@ export class RunsTracker {
       if (!wanted.has(name) || snap.layers.has(name)) continue;
       if (this.ctx.isCancelled?.()) throw new CancelledError();
       snap.layers.set(name, await readValues(t, this.ctx.isCancelled));
+      snap.shapes.set(name, t.shape);
     }
     return snap;
   }

@@ -164,9 +164,54 @@ export interface TopKResult {
  * least accurate). Each step costs one A·v, one Aᵀ·u and the reorthogonalisation.
  */
 export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; seed?: number; maxSteps?: number } = {}): TopKResult {
-  const { rows, cols, values } = m;
-  const full = Math.min(rows, cols);
+  const full = Math.min(m.rows, m.cols);
   k = Math.min(k, full);
+  // Lanczos runs on the orientation whose right vectors live in the smaller space: after `full`
+  // steps they span it, the next residual vanishes, and the bidiagonal's values are exact. (On
+  // the other orientation a square bidiagonal would drop the last β and be wrong.)
+  const t = m.cols > m.rows;
+  const rows = t ? m.cols : m.rows;
+  const cols = t ? m.rows : m.cols;
+  const values = m.values;
+  const n = m.cols;
+  /** y = A x (A is rows × cols in the chosen orientation). */
+  const mulA = (x: Float64Array, y: Float64Array): void => {
+    if (!t) {
+      for (let r = 0; r < rows; r++) {
+        let s = 0;
+        const o = r * n;
+        for (let c = 0; c < cols; c++) s += values[o + c] * x[c];
+        y[r] = s;
+      }
+    } else {
+      y.fill(0);
+      for (let c = 0; c < cols; c++) {
+        const xc = x[c];
+        if (xc === 0) continue;
+        const o = c * n;
+        for (let r = 0; r < rows; r++) y[r] += xc * values[o + r];
+      }
+    }
+  };
+  /** y = Aᵀ x. */
+  const mulAt = (x: Float64Array, y: Float64Array): void => {
+    if (!t) {
+      y.fill(0);
+      for (let r = 0; r < rows; r++) {
+        const xr = x[r];
+        if (xr === 0) continue;
+        const o = r * n;
+        for (let c = 0; c < cols; c++) y[c] += xr * values[o + c];
+      }
+    } else {
+      for (let c = 0; c < cols; c++) {
+        let s = 0;
+        const o = c * n;
+        for (let r = 0; r < rows; r++) s += values[o + r] * x[r];
+        y[c] = s;
+      }
+    }
+  };
   const tol = opts.tol ?? 1e-9;
   const maxSteps = Math.min(full, opts.maxSteps ?? Math.max(4 * k, k + 64));
   const us: Float64Array[] = [];
@@ -185,24 +230,15 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
       vs.push(v);
       // u = A v − β u_prev
       const u = new Float64Array(rows);
-      for (let r = 0; r < rows; r++) {
-        let s = 0;
-        const o = r * cols;
-        for (let c = 0; c < cols; c++) s += values[o + c] * v[c];
-        u[r] = s - (uPrev ? beta * uPrev[r] : 0);
-      }
+      mulA(v, u);
+      if (uPrev) for (let r = 0; r < rows; r++) u[r] -= beta * uPrev[r];
       reorthogonalize(u, us);
       const alpha = normalize(u);
       us.push(u);
       alphas.push(alpha);
       // w = Aᵀ u − α v
       const w = new Float64Array(cols);
-      for (let r = 0; r < rows; r++) {
-        const ur = u[r];
-        if (ur === 0) continue;
-        const o = r * cols;
-        for (let c = 0; c < cols; c++) w[c] += ur * values[o + c];
-      }
+      mulAt(u, w);
       for (let c = 0; c < cols; c++) w[c] -= alpha * v[c];
       reorthogonalize(w, vs);
       beta = normalize(w);

@@ -1,7 +1,7 @@
 // The runs report as small multiples per layer (one facet per weight matrix, runs as colours,
 // x = step): weight norm, distance from the run's first checkpoint, update size, and the
 // distance between runs at equal steps (naive and aligned).
-import type { RunsReport } from '../compare/trainingRuns';
+import { SPECTRAL_MAX_DIM, type RunsReport } from '../compare/trainingRuns';
 import type { AnalysisView, ChartView, ViewJson } from '../report/analysisView';
 import { type Row, cell, chart, fmt } from './compareViewParts';
 
@@ -25,7 +25,8 @@ function facetLines(id: string, title: string, rows: Row[], y: string, yTitle: s
 }
 
 export function runsView(r: RunsReport): AnalysisView {
-  const points: Row[] = r.points.map((p) => ({ run: p.run, step: p.step, layer: p.layer, norm: cell(p.norm), distFromFirst: cell(p.distFromFirst), update: cell(p.update), relUpdate: cell(p.relUpdate) }));
+  const points: Row[] = r.points.map((p) => ({ run: p.run, step: p.step, layer: p.layer, norm: cell(p.norm), distFromFirst: cell(p.distFromFirst), update: cell(p.update), relUpdate: cell(p.relUpdate), spectralNorm: cell(p.spectralNorm), stableRank: cell(p.stableRank) }));
+  const spectral = points.filter((p) => p.spectralNorm !== null);
   const updates = points.filter((p) => p.update !== null);
   const cross: Row[] = r.cross.flatMap((c) => [
     { pair: `${c.runA} vs ${c.runB}`, comparison: 'naive', series: `${c.runB} (naive)`, step: c.step, layer: c.layer, distance: cell(c.distance), cosine: cell(c.cosine) },
@@ -39,6 +40,10 @@ export function runsView(r: RunsReport): AnalysisView {
     facetLines('runs-distance-from-first', 'Distance from the first checkpoint', points, 'distFromFirst', '‖W_t − W_first‖', 'run', 'Run', 'distance of each weight matrix from the same run\'s first checkpoint', r.layers),
     facetLines('runs-update', 'Update size between consecutive checkpoints', updates, 'update', '‖W_t − W_prev‖', 'run', 'Run', 'distance between consecutive checkpoints of a run (ordered by step)', r.layers),
   ];
+  if (spectral.length) {
+    charts.push(facetLines('runs-spectral-norm', 'Spectral norm σ₁ over training', spectral, 'spectralNorm', 'σ₁(W_t)', 'run', 'Run', `largest singular value of each weight matrix as out × in·k·k (Lanczos, converged); matrices wider than ${SPECTRAL_MAX_DIM} on both sides are left out`, r.layers));
+    charts.push(facetLines('runs-stable-rank', 'Stable rank over training', spectral, 'stableRank', '‖W‖_F² / σ₁²', 'run', 'Run', 'stable rank ‖W_t‖_F² / σ₁(W_t)²', r.layers));
+  }
   if (cross.length) {
     charts.push(facetLines('runs-cross-distance', `Distance to ${ref} at equal steps`, cross, 'distance', '‖W^ref_t − W^run_t‖', 'series', 'Run', r.aligned ? 'naive: as stored; aligned: after permuting the run\'s units onto the reference\'s (weight matching)' : 'distance between the reference run and each other run at equal steps', r.layers));
     charts.push(facetLines('runs-cross-cosine', `Cosine similarity to ${ref} at equal steps`, cross, 'cosine', 'cosine', 'series', 'Run', 'cosine similarity of the flattened weights', r.layers));
@@ -68,8 +73,8 @@ export function runsView(r: RunsReport): AnalysisView {
       {
         id: 'runs-points',
         title: 'Per layer and checkpoint',
-        columns: ['run', 'step', 'layer', '‖W‖', '‖W − W_first‖', '‖W − W_prev‖', 'relative update'],
-        rows: r.points.map((p) => [p.run, p.step, p.layer, cell(p.norm), cell(p.distFromFirst), cell(p.update), cell(p.relUpdate)]),
+        columns: ['run', 'step', 'layer', '‖W‖', '‖W − W_first‖', '‖W − W_prev‖', 'relative update', 'σ₁', 'stable rank'],
+        rows: r.points.map((p) => [p.run, p.step, p.layer, cell(p.norm), cell(p.distFromFirst), cell(p.update), cell(p.relUpdate), cell(p.spectralNorm), cell(p.stableRank)]),
       },
       ...(r.cross.length ? [{
         id: 'runs-cross',
