@@ -288,7 +288,11 @@ export const COMMAND_CASES = {
     await row('mlp_seed1.safetensors').click({ modifiers: ['Control'] });
     await row('mlp_seed1.safetensors').click({ button: 'right' });
     await ctx.page.locator('.context-view .action-label', { hasText: /^Checkpoint Lens$/ }).hover();
-    await ctx.page.locator('.context-view .action-label', { hasText: 'Compare Selected Checkpoints' }).click();
+    // VS Code's menus act on the focused item: point at it, then Enter (a synthetic click on the
+    // label does not reach the menu's handler).
+    const item = ctx.page.locator('.context-view .action-label', { hasText: 'Compare Selected Checkpoints' });
+    await item.hover();
+    await ctx.page.keyboard.press('Enter');
     const frame = await analysisPanel(ctx);
     assert.equal(await frame.locator('.table-box[data-table="diff-tensors"] tr').count(), 1 + 6);
     await ctx.shot('cmd-compareSelected');
