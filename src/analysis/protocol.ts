@@ -281,7 +281,12 @@ export type ExportDataMessage =
   | { type: 'exportData'; kind: 'table'; format: TableFormat }
   | { type: 'exportData'; kind: 'chart'; chart: ChartKind; format: ChartFormat; tensor: string; content: string };
 
-export type WebviewToHost = ReadyMessage | SelectTensorMessage | ComputeStatsMessage | CancelStatsMessage | ExportDataMessage;
+/** The user opened the editor's weight-diagnostics section: compute the spectra (once per document). */
+export interface RequestDiagnosticsMessage {
+  type: 'requestDiagnostics';
+}
+
+export type WebviewToHost = ReadyMessage | SelectTensorMessage | ComputeStatsMessage | CancelStatsMessage | ExportDataMessage | RequestDiagnosticsMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Host → webview
@@ -345,7 +350,15 @@ export interface ErrorMessage {
   tensor?: string;
 }
 
+/** Weight spectra and unit diagnostics of the open checkpoint (the spectra analysis' view). */
+export interface DiagnosticsMessage {
+  type: 'diagnostics';
+  view: AnalysisView | null;
+  error?: string;
+}
+
 export type HostToWebview =
+  | DiagnosticsMessage
   | InitMessage
   | StatsUpdateMessage
   | StatsProgressMessage
@@ -646,6 +659,7 @@ export const isWebviewToHost: Guard<WebviewToHost> = tagged<WebviewToHost>({
   computeStats: obj<ComputeStatsMessage>({ type: lit('computeStats') }),
   cancelStats: obj<CancelStatsMessage>({ type: lit('cancelStats') }),
   exportData: isExportData,
+  requestDiagnostics: obj<RequestDiagnosticsMessage>({ type: lit('requestDiagnostics') }),
 });
 
 // --- host → webview
@@ -654,6 +668,7 @@ const isStatsEntry: Guard<StatsEntry> = obj<StatsEntry>({ name: str, stats: null
 const isSettings = obj<InitMessage['settings']>({ autoCompute: bool, maxAutoBytes: num });
 
 export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
+  diagnostics: (v): v is DiagnosticsMessage => obj<DiagnosticsMessage>({ type: lit('diagnostics'), view: nullable(isAnalysisView), error: opt(str) })(v),
   init: obj<InitMessage>({
     type: lit('init'),
     fileName: str,

@@ -56,6 +56,14 @@ function withArch(params: Params, checkpoint: string, args: Record<string, unkno
   return arch ? { ...params, arch } : params;
 }
 
+/** Diff params; asks whether to align B to A first unless the args say (tests pass align). */
+async function diffParams(args: Record<string, unknown>, [a, b]: [string, string]): Promise<Gathered | undefined> {
+  const align = typeof args.align === 'boolean' ? args.align : Object.keys(args).length ? false
+    : await yesNo('Align B to A first (weight matching), so permuted units are not counted as change?', 'Align B to A first', 'Compare as stored');
+  if (align === undefined) return undefined;
+  return { params: { a, b, align }, title: `Diff ${basename(a)} ↔ ${basename(b)}` };
+}
+
 export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
   {
     id: 'checkpointLens.linearModeConnectivity',
@@ -143,7 +151,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     async gather(deps, args, first, second) {
       const ab = await twoCheckpoints(deps, args, first, second, ['Compare: checkpoint A', 'Compare with… (checkpoint B)'], true);
       if (!ab) return undefined;
-      return { params: { a: ab[0], b: ab[1], ...extras(args, ['align']) }, title: `Diff ${basename(ab[0])} ↔ ${basename(ab[1])}` };
+      return diffParams(args, ab);
     },
   },
   {
@@ -153,7 +161,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     async gather(deps, args, first, second) {
       const ab = await twoCheckpoints(deps, args, first, second, ['Compare: checkpoint A', 'Compare with… (checkpoint B)']);
       if (!ab) return undefined;
-      return { params: { a: ab[0], b: ab[1], ...extras(args, ['align']) }, title: `Diff ${basename(ab[0])} ↔ ${basename(ab[1])}` };
+      return diffParams(args, ab);
     },
   },
   {

@@ -12,6 +12,7 @@ import {
   errorInfo,
   isWebviewToHost,
   sanitizeStats,
+  type DiagnosticsMessage,
   type ErrorInfo,
   type ExportDataMessage,
   type HostToWebview,
@@ -89,6 +90,8 @@ export class CheckpointDocument implements vscode.CustomDocument {
   background: JobHandle<unknown> | undefined;
   selectionJob: { name: string; job: JobHandle<unknown> } | undefined;
   progress: StatsProgressMessage = { type: 'statsProgress', state: 'idle', done: 0, total: 0, fraction: 0 };
+  /** Weight spectra for the diagnostics section, computed on first request. */
+  diagnostics: Promise<DiagnosticsMessage> | undefined;
   private pendingEntries: StatsEntry[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private progressDirty = false;
@@ -328,7 +331,25 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       case 'exportData':
         await this.exportData(doc, msg);
         return;
+      case 'requestDiagnostics':
+        view.post(await this.diagnostics(doc));
+        return;
     }
+  }
+
+  /** The spectra analysis of the document, in the worker, once; errors become a message. */
+  private diagnostics(doc: CheckpointDocument): Promise<DiagnosticsMessage> {
+    doc.diagnostics ??= this.worker
+      .analysis({ kind: 'spectra', params: { a: doc.path }, backend: vscode.workspace.getConfiguration('checkpointLens').get('backend', 'auto') })
+      .promise.then(
+        (v): DiagnosticsMessage => ({ type: 'diagnostics', view: v }),
+        (e: Error): DiagnosticsMessage => {
+          doc.diagnostics = undefined;
+          log().warn(`weight diagnostics of ${doc.path} failed: ${e.message}`);
+          return { type: 'diagnostics', view: null, error: e.message };
+        },
+      );
+    return doc.diagnostics;
   }
 
   private sendInit(doc: CheckpointDocument, view: EditorView): void {

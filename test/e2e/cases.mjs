@@ -274,7 +274,11 @@ export const COMMAND_CASES = {
     await paletteSelect(ctx.page, 'Checkpoint Lens: Compare With');
     await ctx.page.keyboard.press('Enter');
     await pickRow(ctx.page, 'Compare with', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Align B to A first', 'Align B to A first');
     const frame = await analysisPanel(ctx);
+    // Aligned: the table gains the aligned change columns, filled for the permuted tensors.
+    const aligned = await frame.locator('.table-box[data-table="diff-tensors"] tr').nth(1).locator('td').nth(9).innerText();
+    assert.notEqual(aligned.trim(), '—', 'aligned relative change shown');
     const rows = await frame.locator('.table-box[data-table="diff-tensors"] tr').count();
     assert.equal(rows, 1 + 6, 'six shared tensors');
     await ctx.shot('cmd-compareWith');
@@ -293,6 +297,7 @@ export const COMMAND_CASES = {
     const item = ctx.page.locator('.context-view .action-label', { hasText: 'Compare Selected Checkpoints' });
     await item.hover();
     await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Align B to A first', 'Compare as stored');
     const frame = await analysisPanel(ctx);
     assert.equal(await frame.locator('.table-box[data-table="diff-tensors"] tr').count(), 1 + 6);
     await ctx.shot('cmd-compareSelected');
@@ -319,7 +324,13 @@ export const COMMAND_CASES = {
   },
 
   'checkpointLens.spectra': async (ctx) => {
-    await openInEditor(ctx, 'mlp_seed0.safetensors');
+    // In the editor: the "Weight diagnostics" section computes and draws the spectra on opening.
+    const editor = await openInEditor(ctx, 'mlp_seed0.safetensors');
+    await editor.locator('details.diagnostics > summary').click();
+    await editor.locator('.diagnostics .chart-box .chart svg').first().waitFor({ timeout: 60000 });
+    assert.equal(await editor.locator('.diagnostics .table-box[data-table] tr').first().locator('th').first().innerText(), 'layer');
+    await ctx.shot('editor-diagnostics');
+    // Then the command from the palette: the same analysis in a panel beside, with exports.
     await runFromPalette(ctx.page, 'Checkpoint Lens: Weight Spectra and Diagnostics');
     await analysisPanel(ctx);
     await ctx.shot('cmd-spectra');

@@ -12,6 +12,7 @@ import { watchTheme } from './charts';
 import { DetailPane } from './detail';
 import { formatInt } from './format';
 import { renderHeader } from './header';
+import { DiagnosticsSection } from './diagnostics';
 import { TensorTree } from './treeModel';
 import { TreeView } from './treeView';
 import { loadState, post, saveState, type PersistedState } from './vscodeApi';
@@ -56,6 +57,8 @@ function showError(message: string): void {
 
 // --- init --------------------------------------------------------------------------------------
 
+let diagnostics: DiagnosticsSection | undefined;
+
 function onInit(m: InitMessage): void {
   stats.clear();
   for (const e of m.stats) stats.set(e.name, e);
@@ -78,7 +81,15 @@ function onInit(m: InitMessage): void {
   tree = new TensorTree(l.tensors);
   for (const e of m.stats) tree.noteStats(e.name, e.stats);
 
-  app.append(renderHeader(m.fileName, l));
+  const header = renderHeader(m.fileName, l);
+  const matrices = DiagnosticsSection.matrices(l);
+  diagnostics = matrices ? new DiagnosticsSection(matrices) : undefined;
+  if (diagnostics) {
+    let sections = header.querySelector('.sections');
+    if (!sections) header.append((sections = h('div', 'sections')));
+    sections.append(diagnostics.el);
+  }
+  app.append(header);
 
   // Toolbar: filter, expand/collapse, statistics status, table export.
   const toolbar = h('div', 'toolbar');
@@ -238,6 +249,9 @@ function onMessage(m: HostToWebview): void {
     case 'error':
       showError(m.message);
       return;
+    case 'diagnostics':
+      diagnostics?.show(m.view, m.error);
+      return;
   }
 }
 
@@ -250,7 +264,10 @@ window.addEventListener('message', (ev: MessageEvent) => {
   onMessage(m);
 });
 
-watchTheme(() => detail?.redraw());
+watchTheme(() => {
+  detail?.redraw();
+  diagnostics?.redraw();
+});
 let resizeTimer: number | undefined;
 window.addEventListener('resize', () => {
   if (resizeTimer !== undefined) clearTimeout(resizeTimer);
