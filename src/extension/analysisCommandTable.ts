@@ -190,8 +190,8 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
 /** Registers the commands of the analyses this build contributes (package.json lists them). */
 export function registerAnalysisCommands(deps: AnalysisDeps, contributed: ReadonlySet<string>): vscode.Disposable[] {
   return ANALYSIS_COMMANDS.filter((c) => contributed.has(c.id)).map((c) =>
-    vscode.commands.registerCommand(c.id, async (first?: unknown, second?: unknown) => {
-      const g = await c.gather(deps, argsObject(first, second), first, second);
+    vscode.commands.registerCommand(c.id, async (first?: unknown, second?: unknown, third?: unknown) => {
+      const g = await c.gather(deps, argsObject(first, second, third), first, second);
       return g ? runInPanel(deps, c.kind, g.params, g.title, { live: g.live }) : undefined;
     }),
   );

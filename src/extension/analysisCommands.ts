@@ -64,9 +64,9 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
   });
 }
 
-/** Command args from tests, or the explorer's (clicked, selected[]) pair. */
-export function argsObject(first: unknown, second: unknown): Record<string, unknown> {
-  for (const v of [second, first]) if (typeof v === 'object' && v !== null && !(v instanceof vscode.Uri) && !Array.isArray(v)) return v as Record<string, unknown>;
+/** Command args from tests: an object as the first, second or (after an explorer's clicked, selected[] pair) third argument. */
+export function argsObject(first: unknown, second: unknown, third?: unknown): Record<string, unknown> {
+  for (const v of [third, second, first]) if (typeof v === 'object' && v !== null && !(v instanceof vscode.Uri) && !Array.isArray(v)) return v as Record<string, unknown>;
   return {};
 }
 

@@ -308,9 +308,10 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     assert.ok(w0.aligned && w0.aligned.relChange < w0.metrics.relChange, `0.weight aligned ${w0.aligned?.relChange} vs ${w0.metrics.relChange}`);
   },
 
-  // compareSelected(clicked, [a, b]), as the explorer calls it with two files selected.
+  // compareSelected(clicked, [a, b], { align }), as the explorer calls it with two files selected
+  // (the third argument answers the align question the explorer path asks).
   'checkpointLens.compareSelected': async () => {
-    const view = await exec<AnalysisView | undefined>('checkpointLens.compareSelected', fileUri('mlp_seed0.safetensors'), [fileUri('mlp_seed0.safetensors'), fileUri('mlp_seed1.safetensors')]);
+    const view = await exec<AnalysisView | undefined>('checkpointLens.compareSelected', fileUri('mlp_seed0.safetensors'), [fileUri('mlp_seed0.safetensors'), fileUri('mlp_seed1.safetensors')], { align: false });
     assert.equal((view?.report as { shared: unknown[] }).shared.length, 6);
   },
 
