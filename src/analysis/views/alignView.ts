@@ -19,7 +19,7 @@ export function alignView(r: AlignCheckpointResult): AnalysisView {
   const order = r.groups.map((g) => g.name);
   return jsonSafe({
     kind: 'align',
-    title: `Alignment: ${base(r.b)} → ${base(r.a)}`,
+    title: `Alignment (${method}): ${base(r.b)} → ${base(r.a)}`,
     subtitle: `${r.family}, Git Re-Basin ${method}, seed ${r.seed}`,
     facts: [
       { label: 'Method', value: method, definition: 'Ainsworth, Hayase, Srinivasa (ICLR 2023): per permutation group, a linear assignment maximising the summed similarity' },
