@@ -10,7 +10,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
 import { activationCapturePoints, activationMatching, activationStatistics, groupEab } from '../../src/analysis/align/activationMatching';
 import { alignStateDicts, permutationsPath } from '../../src/analysis/align/alignCheckpoint';
 import { applyPermutation, invertPermutation, randomPermutations } from '../../src/analysis/align/applyPermutation';
@@ -27,6 +26,7 @@ import { recognizeCheckpoint } from '../../src/analysis/model/recognize';
 import { type StateDict, loadStateDict } from '../../src/analysis/model/stateDict';
 import { openCheckpoint } from '../../src/analysis/open';
 import { MODEL_FIXTURES, REPO_ROOT, fixture } from '../helpers';
+import { logits, maxAbsDiff } from '../modelHelpers';
 
 const PRESERVATION = 1e-5;
 const MODELS = fixture('models');
@@ -48,26 +48,6 @@ async function loadFixture(name: string): Promise<{ graph: ModelGraph; sd: State
   return { ...(await loadPath(join(MODELS, MODEL_FIXTURES[name]))), data: await loadDataset(join(MODELS, `${name}.batch.npz`)) };
 }
 
-function logits(graph: ModelGraph, sd: StateDict, data: Dataset): Float32Array {
-  const model = createModel(graph, sd);
-  try {
-    const x = data.x;
-    const input = graph.input.kind === 'tokens' ? tf.tensor(Int32Array.from(x.values), x.shape, 'int32') : tf.tensor(Float32Array.from(x.values), x.shape, 'float32');
-    const { output } = model.forward(input);
-    const v = output.dataSync() as Float32Array;
-    tf.dispose([input, output]);
-    return v;
-  } finally {
-    model.dispose();
-  }
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** Every floating tensor scaled by 1 + 0.3·sin(k): a different model of the same shape. */
 function perturbed(sd: StateDict): StateDict {
@@ -125,7 +105,7 @@ for (const name of Object.keys(MODEL_FIXTURES)) {
     });
     const aligned = applyPermutation(spec, r.perms, b);
     if (dead === 0) for (const [k, v] of sd) assert.deepEqual(aligned.get(k)!.values, v.values, k);
-    assert.ok(maxAbsDiff(logits(graph, sd, data), logits(graph, aligned, data)) <= 1e-5 * Math.max(1, ...logits(graph, sd, data).map(Math.abs)));
+    assert.ok(maxAbsDiff(logits(graph, sd, data.x), logits(graph, aligned, data.x)) <= 1e-5 * Math.max(1, ...logits(graph, sd, data.x).map(Math.abs)));
     r.correlationAfter.forEach((c, gi) => {
       const live = 1 - r.deadUnits[gi].length / spec.groups[gi].size;
       assert.ok(Math.abs(c - live) <= 1e-5, `${spec.groups[gi].name}: mean correlation ${c}, live fraction ${live}`);
@@ -139,8 +119,8 @@ for (const name of Object.keys(MODEL_FIXTURES)) {
     const r = await alignStateDicts(graph, sd, b, { method: 'activations', dataset: data });
     assert.equal(r.method, 'activations');
     assert.equal(r.data?.examples, data.n);
-    const base = logits(graph, b, data);
-    const err = maxAbsDiff(base, logits(graph, r.aligned, data));
+    const base = logits(graph, b, data.x);
+    const err = maxAbsDiff(base, logits(graph, r.aligned, data.x));
     const scale = base.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     t.diagnostic(`${name}: max |logit(B) − logit(π(B))| = ${err.toExponential(2)} (max |logit| ${scale.toFixed(2)}); correlation ${r.groups.map((g) => `${g.similarityBefore.toFixed(3)}→${g.similarityAfter.toFixed(3)}`).join(', ')}`);
     assert.ok(err <= (graph.family === 'gpt2' ? PRESERVATION * Math.max(1, scale) : PRESERVATION), `${err}`);

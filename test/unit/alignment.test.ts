@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
 import { alignStateDicts, checkSameArchitecture, permutationsPath } from '../../src/analysis/align/alignCheckpoint';
 import { type Permutations, applyPermutation, invertPermutation, permuteBytes, permuteValues, randomPermutations } from '../../src/analysis/align/applyPermutation';
 import { type PermutationSpec, permutationSpec } from '../../src/analysis/align/permutationSpec';
@@ -19,12 +18,12 @@ import { CheckpointError } from '../../src/analysis/core/errors';
 import { type ArrayData, listArrays } from '../../src/analysis/data/arrays';
 import { writeSafetensors } from '../../src/analysis/formats/safetensorsWriter';
 import { initBackend } from '../../src/analysis/model/backend';
-import { createModel } from '../../src/analysis/model/execute';
 import { type ModelGraph, tensorShapes } from '../../src/analysis/model/ir';
 import { recognizeCheckpoint } from '../../src/analysis/model/recognize';
 import { type StateDict, loadStateDict } from '../../src/analysis/model/stateDict';
 import { openCheckpoint } from '../../src/analysis/open';
 import { MODEL_FIXTURES, REPO_ROOT, fixture } from '../helpers';
+import { logits, maxAbsDiff } from '../modelHelpers';
 
 const PRESERVATION = 1e-5;
 // GPT-2 logits reach |45|, where a float32 ulp is 3.8e-6: permuting the residual stream or the
@@ -64,25 +63,6 @@ async function load(name: string): Promise<Loaded> {
   return l;
 }
 
-function logits(graph: ModelGraph, sd: StateDict, x: ArrayData): Float32Array {
-  const model = createModel(graph, sd);
-  try {
-    const input = graph.input.kind === 'tokens' ? tf.tensor(Int32Array.from(x.values), x.shape, 'int32') : tf.tensor(Float32Array.from(x.values), x.shape, 'float32');
-    const { output } = model.forward(input);
-    const v = output.dataSync() as Float32Array;
-    tf.dispose([input, output]);
-    return v;
-  } finally {
-    model.dispose();
-  }
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const has = (spec: PermutationSpec, group: string, tensor: string, axis: number, repeat = 1): boolean =>
   spec.groups.find((g) => g.name === group)?.members.some((m) => m.tensor === tensor && m.axis === axis && m.repeat === repeat) ?? false;
