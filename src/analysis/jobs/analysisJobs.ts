@@ -16,9 +16,8 @@ import { mliView } from '../views/mliView';
 import { llfcView } from '../views/llfcView';
 import { planeView } from '../views/planeView';
 import { runDiff } from '../compare/checkpointDiff';
-import { runRuns } from '../compare/trainingRuns';
+import { type RunsReport, runRuns } from '../compare/trainingRuns';
 import { RunsWatcher } from '../compare/runsWatcher';
-import type { RunsReport } from '../compare/trainingRuns';
 import { runSpectra } from '../spectra/spectra';
 import { diffView } from '../views/diffView';
 import { runsView } from '../views/runsView';
@@ -56,7 +55,8 @@ function withViews<R>(ctx: JobContext, view: (r: R) => AnalysisView): AnalysisCo
   return { ...rest, onPartial: onView ? (r) => onView(view(r as R)) : undefined };
 }
 
-const RUNNERS: Partial<Record<AnalysisKind, JobRunner>> = {
+// Every kind of the protocol has its runner (a missing one is a type error).
+const RUNNERS: Record<AnalysisKind, JobRunner> = {
   align: async (p, ctx) => {
     const r = await alignCheckpoints(p.path('a'), p.path('b'), p.path('out'), {
       method: p.optOneOf('method', ['weights', 'activations'] as const),
