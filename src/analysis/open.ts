@@ -9,6 +9,7 @@ import { openSafetensorsIndex } from './formats/safetensorsIndex';
 import { openTorch } from './formats/torch';
 import { openTorchShards } from './formats/torchShards';
 import { openNpy, openNpz } from './formats/numpy';
+import { openGguf } from './formats/gguf/gguf';
 
 /** Index / single-file names looked for, in order, when a folder is opened. */
 const FOLDER_CANDIDATES = [
@@ -20,11 +21,12 @@ const FOLDER_CANDIDATES = [
   'pytorch_model.bin',
 ];
 
-export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'json' | 'unknown';
+export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'json' | 'gguf' | 'unknown';
 
 export function sniff(head: Uint8Array): Sniffed {
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'zip';
   if (head.length >= 6 && head[0] === 0x93 && String.fromCharCode(...head.subarray(1, 6)) === 'NUMPY') return 'npy';
+  if (head.length >= 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46) return 'gguf';
   if (head.length >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'pickle';
   // safetensors: u64 header length, then a JSON object.
   if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
@@ -61,12 +63,14 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
       return /\.npz$/i.test(path) ? openNpz(path) : openTorch(path);
     case 'json':
       return openIndex(path);
+    case 'gguf':
+      return openGguf(path);
     default:
       // Let the named format's reader explain what is wrong with it.
       if (/\.safetensors$/i.test(path) && st.size >= 8) return openSafetensors(path);
       if (/\.npy$/i.test(path)) return openNpy(path);
       if (st.size === 0) throw new CheckpointError(path, 'the file is empty');
-      throw new CheckpointError(path, `not a recognised checkpoint format (first bytes ${hex(head)}); expected safetensors, a PyTorch zip or legacy file, .npy/.npz, or a shard index`);
+      throw new CheckpointError(path, `not a recognised checkpoint format (first bytes ${hex(head)}); expected safetensors, GGUF, a PyTorch zip or legacy file, .npy/.npz, or a shard index`);
   }
 }
 

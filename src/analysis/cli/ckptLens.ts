@@ -5,6 +5,7 @@ import type { TensorStats } from '../stats/tensorStats';
 import { computeAllStats } from '../stats/statsPool';
 import { checkpointTotals } from '../stats/totals';
 import { formatBytes, formatCount } from '../core/format';
+import { storedType } from '../core/checkpoint';
 import { evalMain } from './evalCommand';
 import { alignMain } from './alignCommand';
 import { interpolateMain, mliMain } from './interpolateCommand';
@@ -19,7 +20,8 @@ import { stitchMain } from './stitchCommand';
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
   FILE         .safetensors, *.safetensors.index.json, .pt/.pth/.bin/.ckpt (zip or legacy),
-               pytorch_model.bin.index.json, .npy, .npz, or a folder holding a sharded checkpoint
+               pytorch_model.bin.index.json, .npy, .npz, .gguf (values dequantized),
+               or a folder holding a sharded checkpoint
   --stats      compute per-tensor statistics (min, max, mean, std, l2, zeros, nan, inf)
   --histogram  with --stats: include the 64-bin histogram of each tensor
   --threads N  threads for --stats (default: the number of cores)
@@ -83,7 +85,7 @@ async function inspect(a: Args): Promise<void> {
           const s = stats[i];
           return {
             name: t.name,
-            dtype: t.dtype,
+            dtype: storedType(t),
             shape: t.shape,
             ...(t.sharesStorageWith ? { sharesStorageWith: t.sharesStorageWith } : {}),
             ...(s ? { stats: a.histogram ? s : { ...s, histogram: undefined } } : {}),
@@ -95,11 +97,14 @@ async function inspect(a: Args): Promise<void> {
     }
     const totals = checkpointTotals(ckpt);
     const lines = [`${ckpt.path}  (${ckpt.format})  ${ckpt.tensors.length} tensors, ${formatCount(totals.params)} params, ${formatBytes(totals.bytes)}`];
+    // GGUF: family, quantization mix, tokenizer and the dims note head the listing.
+    if (ckpt.format === 'gguf') for (const [k, v] of Object.entries(ckpt.values)) lines.push(`${k}: ${String(v)}`);
     for (const w of ckpt.warnings) lines.push(`warning: ${w}`);
     const rows = ckpt.tensors.map((t, i) => {
       const s = stats[i];
-      const cells = [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.numel)];
+      const cells = [t.name, storedType(t), `[${t.shape.join(', ')}]`, formatCount(t.numel)];
       if (s) cells.push(...[s.mean, s.std, s.min, s.max].map(fmt), `${((100 * s.zeros) / Math.max(1, s.count)).toFixed(1)}%`, s.nan || s.inf ? `nan ${s.nan} inf ${s.inf}` : '');
+      else if (a.stats) cells.push('-', '-', '-', '-', '-', 'values not decoded');
       return cells;
     });
     const head = ['name', 'dtype', 'shape', 'numel', ...(a.stats ? ['mean', 'std', 'min', 'max', 'zeros', ''] : [])];

@@ -12,7 +12,7 @@ const PIECE_BYTES = 64 * 1024 * 1024;
 
 export async function readValues(t: TensorInfo, isCancelled?: () => boolean): Promise<Decoded> {
   const { location: loc } = t;
-  const direct = (t.dtype === 'F32' || t.dtype === 'F64') && loc.byteOrder === 'little' && isContiguous(t.shape, loc.strides);
+  const direct = !t.quant && (t.dtype === 'F32' || t.dtype === 'F64') && loc.byteOrder === 'little' && isContiguous(t.shape, loc.strides);
   if (!direct) return readTensor(t, undefined, { isCancelled });
   const size = t.dtype === 'F32' ? 4 : 8;
   const start = loc.storageByteOffset + loc.elementOffset * size;

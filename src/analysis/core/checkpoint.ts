@@ -3,6 +3,19 @@
 import type { ByteSource } from '../io/byteSource';
 import type { DType } from './dtype';
 
+/** Decodes `nBlocks` quantized blocks from `src[0…]` into `out[0…]` (formats/gguf/dequant.ts). */
+export type BlockKernel = (src: Uint8Array, nBlocks: number, out: Float32Array) => void;
+
+/** Block-quantized storage (GGUF): whole blocks of `blockElems` values in `blockBytes` bytes. */
+export interface BlockQuant {
+  /** The ggml type name (Q4_K, IQ4_XS…), shown in place of the dtype. */
+  type: string;
+  blockElems: number;
+  blockBytes: number;
+  /** null: a type whose values this reader does not decode (listed, never guessed). */
+  kernel: BlockKernel | null;
+}
+
 export type CheckpointFormat =
   | 'safetensors'
   | 'safetensors-sharded'
@@ -10,7 +23,8 @@ export type CheckpointFormat =
   | 'pytorch-legacy'
   | 'pytorch-sharded'
   | 'npy'
-  | 'npz';
+  | 'npz'
+  | 'gguf';
 
 /** Where a tensor's bytes live. Offsets and strides follow PyTorch: in elements of `dtype`. */
 export interface TensorLocation {
@@ -39,6 +53,21 @@ export interface TensorInfo {
   storageId?: string;
   /** Names of the other tensors that share this tensor's storage. */
   sharesStorageWith?: string[];
+  /**
+   * Set for block-quantized tensors: `dtype` is then F32 (what the values decode to), `nbytes`
+   * the stored bytes, and the storage is contiguous whole blocks.
+   */
+  quant?: BlockQuant;
+}
+
+/** False for quantized tensors of a type whose values this reader does not decode. */
+export function hasValues(t: TensorInfo): boolean {
+  return !t.quant || t.quant.kernel !== null;
+}
+
+/** The type name to show for a tensor: the quantization type when it has one. */
+export function storedType(t: TensorInfo): string {
+  return t.quant?.type ?? t.dtype;
 }
 
 /** A JSON-compatible value from the checkpoint (hyper-parameters, epoch, step…). */

@@ -78,7 +78,7 @@ function f8Table(d: DType): Float32Array {
 
 let f16Table: Float32Array | undefined;
 /** All 65536 half-precision values, so decoding is one table lookup per element. */
-function halfTable(): Float32Array {
+export function halfTable(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) {

@@ -1,5 +1,5 @@
 // Reading tensor values on demand: chunked, decoded, strides honoured, bounded memory.
-import type { TensorInfo } from './checkpoint';
+import type { BlockKernel, TensorInfo } from './checkpoint';
 import { isContiguous } from './checkpoint';
 import { byteSwap, decode, dtypeSize, isComplex, type Decoded } from './dtype';
 import { CancelledError, CheckpointError } from './errors';
@@ -54,6 +54,10 @@ async function readBytes(t: TensorInfo, firstElement: number, count: number): Pr
  */
 export async function* tensorChunks(t: TensorInfo, opts: ReadOptions = {}): AsyncGenerator<Decoded> {
   if (t.numel === 0) return;
+  if (t.quant) {
+    yield* quantChunks(t, opts);
+    return;
+  }
   const size = dtypeSize(t.dtype);
   const chunkElems = Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) / size));
   const span = elementSpan(t);
@@ -99,6 +103,56 @@ export async function* tensorChunks(t: TensorInfo, opts: ReadOptions = {}): Asyn
   }
   const all = decode(await readBytes(t, span.first, span.count), t.dtype);
   yield* gather(t, all, span.first, chunkElems, check);
+}
+
+/** The kernel of a quantized tensor, or a clear error for a type whose values are not decoded. */
+function quantKernel(t: TensorInfo): NonNullable<TensorInfo['quant']> & { kernel: BlockKernel } {
+  const q = t.quant!;
+  if (!q.kernel) throw new CheckpointError(t.location.source.label, `tensor "${t.name}" is ${q.type}: values not decoded (its grid-coded blocks need ggml's lookup tables, which this reader does not carry)`);
+  if (t.numel % q.blockElems !== 0 || (t.numel / q.blockElems) * q.blockBytes > t.location.storageBytes) {
+    throw new CheckpointError(t.location.source.label, `tensor "${t.name}": ${t.numel} ${q.type} values do not fill whole blocks inside its ${t.location.storageBytes} bytes`);
+  }
+  return q as NonNullable<TensorInfo['quant']> & { kernel: BlockKernel };
+}
+
+/** Dequantized values of blocks [firstBlock, firstBlock + nBlocks) of a quantized tensor. */
+export async function readQuantBlocks(t: TensorInfo, firstBlock: number, nBlocks: number, out?: Float32Array): Promise<Float32Array> {
+  const q = quantKernel(t);
+  const bytes = await t.location.source.read(t.location.storageByteOffset + firstBlock * q.blockBytes, nBlocks * q.blockBytes);
+  const values = out && out.length >= nBlocks * q.blockElems ? out.subarray(0, nBlocks * q.blockElems) : new Float32Array(nBlocks * q.blockElems);
+  q.kernel(bytes, nBlocks, values);
+  return values;
+}
+
+/** Quantized tensors: whole blocks per chunk (chunkBytes counts decoded float32 bytes), next read in flight. */
+async function* quantChunks(t: TensorInfo, opts: ReadOptions): AsyncGenerator<Decoded> {
+  const q = quantKernel(t);
+  const totalBlocks = t.numel / q.blockElems;
+  const per = Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4 / q.blockElems));
+  const first = Math.min(per, totalBlocks);
+  const pool = opts.reuseBuffers ? [new Uint8Array(first * q.blockBytes), new Uint8Array(first * q.blockBytes)] : undefined;
+  const outs = opts.reuseBuffers ? [new Float32Array(first * q.blockElems), new Float32Array(first * q.blockElems)] : undefined;
+  const base = t.location.storageByteOffset;
+  const fetch = async (block: number, n: number, slot: number): Promise<Uint8Array> => {
+    if (!pool) return t.location.source.read(base + block * q.blockBytes, n * q.blockBytes);
+    const buf = pool[slot].subarray(0, n * q.blockBytes);
+    await t.location.source.readInto(base + block * q.blockBytes, buf);
+    return buf;
+  };
+  let next: Promise<Uint8Array> | undefined = fetch(0, first, 0);
+  for (let done = 0, i = 0; done < totalBlocks; i++) {
+    if (opts.isCancelled?.()) throw new CancelledError();
+    if (i % 64 === 63) await new Promise<void>((r) => setImmediate(r));
+    const n = Math.min(per, totalBlocks - done);
+    const bytes: Uint8Array = await next!;
+    const after = done + n;
+    next = after < totalBlocks ? fetch(after, Math.min(per, totalBlocks - after), (i + 1) % 2) : undefined;
+    next?.catch(() => undefined);
+    const values = outs ? outs[i % 2].subarray(0, n * q.blockElems) : new Float32Array(n * q.blockElems);
+    q.kernel(bytes, n, values);
+    yield values;
+    done = after;
+  }
 }
 
 function* gather(t: TensorInfo, all: Decoded, base: number, chunkElems: number, check: () => void): Generator<Decoded> {
@@ -197,7 +251,21 @@ export async function readSlice2D(t: TensorInfo, maxRows = 128, maxCols = 128, o
     }
   };
 
-  if (isContiguous(t.shape, t.location.strides)) {
+  if (t.quant) {
+    // Rows of the 2-D view are whole GGUF rows (ne[0] divides C), so whole blocks.
+    const q = quantKernel(t);
+    const perBlocks = Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4 / q.blockElems));
+    const rowBlocks = C / q.blockElems;
+    for (let r = 0; r < nRows; r++) {
+      if (opts.isCancelled?.()) throw new CancelledError();
+      const b0 = rowIndex[r] * rowBlocks;
+      for (let b = 0; b < rowBlocks; b += perBlocks) {
+        const n = Math.min(perBlocks, rowBlocks - b);
+        addRowPart(await readQuantBlocks(t, b0 + b, n), b * q.blockElems);
+      }
+      flush(r);
+    }
+  } else if (isContiguous(t.shape, t.location.strides)) {
     elementSpan(t);
     const size = dtypeSize(t.dtype);
     const per = Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) / size));

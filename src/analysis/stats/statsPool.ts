@@ -3,7 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Checkpoint } from '../core/checkpoint';
+import { type Checkpoint, hasValues } from '../core/checkpoint';
 import { CancelledError, CheckpointError } from '../core/errors';
 import { computeTensorStats, type TensorStats } from './tensorStats';
 
@@ -20,7 +20,7 @@ export interface PoolOptions {
   isCancelled?: () => boolean;
   /** Called as each tensor's statistics arrive (in completion order). */
   onResult?: (index: number, stats: TensorStats) => void;
-  /** Tensor indices to compute (default: all). */
+  /** Tensor indices to compute (default: all whose values can be decoded). */
   indices?: number[];
 }
 
@@ -28,7 +28,7 @@ const SMALL_BYTES = 32 * 1024 * 1024;
 
 /** Statistics of the tensors of `ckpt`, in parallel. Returns them indexed like ckpt.tensors. */
 export async function computeAllStats(ckpt: Checkpoint, opts: PoolOptions = {}): Promise<(TensorStats | undefined)[]> {
-  const indices = opts.indices ?? ckpt.tensors.map((_, i) => i);
+  const indices = opts.indices ?? ckpt.tensors.flatMap((t, i) => (hasValues(t) ? [i] : []));
   const out: (TensorStats | undefined)[] = new Array(ckpt.tensors.length);
   // Starting a thread costs ~40 ms: small checkpoints are done sooner on this one.
   const bytes = indices.reduce((s, i) => s + ckpt.tensors[i].nbytes, 0);

@@ -3,7 +3,7 @@
 // values; std is the unbiased sample std (torch.std's default); a 64-bin histogram over
 // [min, max] with numpy.histogram's bin edges and edge rules.
 import type { TensorInfo } from '../core/checkpoint';
-import { type Decoded, dtypeSize, isComplex } from '../core/dtype';
+import { type Decoded, isComplex } from '../core/dtype';
 import { CancelledError } from '../core/errors';
 import type { Histogram, TensorStats } from './statsTypes';
 import { DEFAULT_CHUNK_BYTES, readTensor, tensorChunks } from '../core/tensorData';
@@ -228,13 +228,12 @@ export async function computeTensorStats(t: TensorInfo, opts: StatsOptions = {})
   }
 
   const readOpts = { chunkBytes, isCancelled: opts.isCancelled, reuseBuffers: true };
-  const total = t.nbytes * 2;
+  // Progress in decoded values (a complex element decodes to two): right for quantized tensors too.
+  const total = 2 * (complex ? 2 * t.numel : t.numel);
   let done = 0;
-  // Bytes per decoded value (a complex element decodes to two values).
-  const size = complex ? dtypeSize(t.dtype) / 2 : dtypeSize(t.dtype);
   for await (const chunk of tensorChunks(t, readOpts)) {
     m.add(toValues(chunk));
-    done += chunk.length * size;
+    done += chunk.length;
     opts.onProgress?.(done / total);
   }
   if (m.n === 0) return finishStats(m, t.numel, null);
@@ -242,7 +241,7 @@ export async function computeTensorStats(t: TensorInfo, opts: StatsOptions = {})
   const allFinite = m.nan === 0 && m.inf === 0;
   for await (const chunk of tensorChunks(t, readOpts)) {
     hist.add(toValues(chunk), allFinite);
-    done += chunk.length * size;
+    done += chunk.length;
     opts.onProgress?.(done / total);
   }
   return finishStats(m, t.numel, hist);

@@ -1,5 +1,5 @@
 // Parameter and byte totals of a checkpoint, per dtype and per top-level module.
-import type { Checkpoint, TensorInfo } from '../core/checkpoint';
+import { type Checkpoint, type TensorInfo, storedType } from '../core/checkpoint';
 import type { DType } from '../core/dtype';
 
 export interface TotalRow {
@@ -9,7 +9,8 @@ export interface TotalRow {
 }
 
 export interface CheckpointTotals extends TotalRow {
-  byDtype: (TotalRow & { dtype: DType })[];
+  /** Per stored type: the dtype, or the quantization type (Q4_K…) of block-quantized tensors. */
+  byDtype: (TotalRow & { dtype: DType | string })[];
   /** Per first name component below the state-dict prefix (`encoder`, `lm_head`…), in file order. */
   byPrefix: (TotalRow & { prefix: string })[];
 }
@@ -28,7 +29,7 @@ export function topPrefix(name: string, stateDictPrefix: string): string {
 
 export function checkpointTotals(c: Checkpoint): CheckpointTotals {
   const seen = new Set<string>();
-  const byDtype = new Map<DType, TotalRow & { dtype: DType }>();
+  const byDtype = new Map<string, TotalRow & { dtype: string }>();
   const byPrefix = new Map<string, TotalRow & { prefix: string }>();
   const all: TotalRow = { tensors: 0, params: 0, bytes: 0 };
   for (const t of c.tensors) {
@@ -37,7 +38,8 @@ export function checkpointTotals(c: Checkpoint): CheckpointTotals {
     if (key !== undefined) seen.add(key);
     const params = dup ? 0 : t.numel;
     const bytes = dup ? 0 : t.nbytes;
-    const d = byDtype.get(t.dtype) ?? { dtype: t.dtype, tensors: 0, params: 0, bytes: 0 };
+    const type = storedType(t);
+    const d = byDtype.get(type) ?? { dtype: type, tensors: 0, params: 0, bytes: 0 };
     const p = topPrefix(t.name, c.stateDictPrefix);
     const q = byPrefix.get(p) ?? { prefix: p, tensors: 0, params: 0, bytes: 0 };
     for (const row of [all, d, q]) {
@@ -45,7 +47,7 @@ export function checkpointTotals(c: Checkpoint): CheckpointTotals {
       row.params += params;
       row.bytes += bytes;
     }
-    byDtype.set(t.dtype, d);
+    byDtype.set(type, d);
     byPrefix.set(p, q);
   }
   return { ...all, byDtype: [...byDtype.values()], byPrefix: [...byPrefix.values()] };

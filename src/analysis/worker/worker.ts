@@ -8,7 +8,7 @@
 // to return to its event loop. A `cancel` message sets the same flag for jobs that are waiting.
 import { parentPort, workerData } from 'node:worker_threads';
 import { basename } from 'node:path';
-import type { Checkpoint, TensorInfo } from '../core/checkpoint';
+import { type Checkpoint, type TensorInfo, storedType } from '../core/checkpoint';
 import { CancelledError, CheckpointError, isCancelled as isCancelledError } from '../core/errors';
 import { readSlice2D } from '../core/tensorData';
 import { openCheckpoint } from '../open';
@@ -102,7 +102,7 @@ function toListing(c: Checkpoint): Listing {
     values: c.values,
     tensors: c.tensors.map((t) => ({
       name: t.name,
-      dtype: t.dtype,
+      dtype: storedType(t),
       shape: t.shape.slice(),
       numel: t.numel,
       nbytes: t.nbytes,

@@ -13,6 +13,7 @@ const FORMAT_NAMES: Record<string, string> = {
   'pytorch-sharded': 'PyTorch (sharded)',
   npy: 'NumPy .npy',
   npz: 'NumPy .npz',
+  gguf: 'GGUF',
 };
 
 function h(tag: string, className?: string, text?: string): HTMLElement {
