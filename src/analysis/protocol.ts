@@ -286,7 +286,12 @@ export interface RequestDiagnosticsMessage {
   type: 'requestDiagnostics';
 }
 
-export type WebviewToHost = ReadyMessage | SelectTensorMessage | ComputeStatsMessage | CancelStatsMessage | ExportDataMessage | RequestDiagnosticsMessage;
+/** Stop the weight-diagnostics job (running or queued). */
+export interface CancelDiagnosticsMessage {
+  type: 'cancelDiagnostics';
+}
+
+export type WebviewToHost = ReadyMessage | SelectTensorMessage | ComputeStatsMessage | CancelStatsMessage | ExportDataMessage | RequestDiagnosticsMessage | CancelDiagnosticsMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Host → webview
@@ -302,6 +307,8 @@ export interface InitMessage {
   /** Statistics already known (a reloaded webview gets them at once). */
   stats: StatsEntry[];
   settings: { autoCompute: boolean; maxAutoBytes: number };
+  /** Weight diagnostics: computed on opening the section below `maxAutoBytes` of weights, else on a button; Lanczos gets `budgetSeconds`. */
+  diagnostics?: { maxAutoBytes: number; budgetSeconds: number };
 }
 
 export interface StatsEntry {
@@ -355,10 +362,22 @@ export interface DiagnosticsMessage {
   type: 'diagnostics';
   view: AnalysisView | null;
   error?: string;
+  /** The job was cancelled (Cancel pressed); the section offers to compute again. */
+  cancelled?: boolean;
+}
+
+/** Progress of the weight-diagnostics job, or what it waits behind. */
+export interface DiagnosticsProgressMessage {
+  type: 'diagnosticsProgress';
+  fraction: number;
+  message?: string;
+  /** Set while the job waits for a worker: the jobs it waits behind. */
+  queuedBehind?: string;
 }
 
 export type HostToWebview =
   | DiagnosticsMessage
+  | DiagnosticsProgressMessage
   | InitMessage
   | StatsUpdateMessage
   | StatsProgressMessage
@@ -660,6 +679,7 @@ export const isWebviewToHost: Guard<WebviewToHost> = tagged<WebviewToHost>({
   cancelStats: obj<CancelStatsMessage>({ type: lit('cancelStats') }),
   exportData: isExportData,
   requestDiagnostics: obj<RequestDiagnosticsMessage>({ type: lit('requestDiagnostics') }),
+  cancelDiagnostics: obj<CancelDiagnosticsMessage>({ type: lit('cancelDiagnostics') }),
 });
 
 // --- host → webview
@@ -668,7 +688,8 @@ const isStatsEntry: Guard<StatsEntry> = obj<StatsEntry>({ name: str, stats: null
 const isSettings = obj<InitMessage['settings']>({ autoCompute: bool, maxAutoBytes: num });
 
 export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
-  diagnostics: (v): v is DiagnosticsMessage => obj<DiagnosticsMessage>({ type: lit('diagnostics'), view: nullable(isAnalysisView), error: opt(str) })(v),
+  diagnostics: (v): v is DiagnosticsMessage => obj<DiagnosticsMessage>({ type: lit('diagnostics'), view: nullable(isAnalysisView), error: opt(str), cancelled: opt(bool) })(v),
+  diagnosticsProgress: obj<DiagnosticsProgressMessage>({ type: lit('diagnosticsProgress'), fraction: fraction, message: opt(str), queuedBehind: opt(str) }),
   init: obj<InitMessage>({
     type: lit('init'),
     fileName: str,
@@ -676,6 +697,7 @@ export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
     error: opt(isErrorInfo),
     stats: arr(isStatsEntry),
     settings: isSettings,
+    diagnostics: opt(obj<NonNullable<InitMessage['diagnostics']>>({ maxAutoBytes: num, budgetSeconds: num })),
   }),
   statsUpdate: obj<StatsUpdateMessage>({ type: lit('statsUpdate'), entries: arr(isStatsEntry) }),
   statsProgress: obj<StatsProgressMessage>({

@@ -40,6 +40,15 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
           panel.setJob('running', f, message);
         },
         onPartial: (v) => panel.setView(v),
+        onQueued: (behind) => {
+          const message = `queued behind ${behind.join(', ')}`;
+          progress.report({ message: `${message} · Cancel to drop it` });
+          panel.setJob('running', 0, message);
+        },
+        onStarted: () => {
+          progress.report({ message: 'starting' });
+          panel.setJob('running', 0, 'starting');
+        },
       },
     );
     token.onCancellationRequested(() => job.cancel());

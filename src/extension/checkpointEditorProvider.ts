@@ -64,6 +64,17 @@ interface Settings {
   maxAutoBytes: number;
 }
 
+/** The editor's weight-diagnostics settings: the automatic size limit and the Lanczos time budget. */
+function readDiagnosticsSettings(scope?: vscode.Uri): { maxAutoBytes: number; budgetSeconds: number } {
+  const c = vscode.workspace.getConfiguration('checkpointLens.diagnostics', scope);
+  const max = c.get<number>('maxAutoBytes', 256_000_000);
+  const budget = c.get<number>('timeBudgetSeconds', 20);
+  return {
+    maxAutoBytes: typeof max === 'number' && max >= 0 ? max : 256_000_000,
+    budgetSeconds: typeof budget === 'number' && budget >= 0.1 ? budget : 20,
+  };
+}
+
 function readSettings(scope?: vscode.Uri): Settings {
   const c = vscode.workspace.getConfiguration('checkpointLens.statistics', scope);
   const max = c.get<number>('maxAutoBytes', 4_000_000_000);
@@ -92,6 +103,8 @@ export class CheckpointDocument implements vscode.CustomDocument {
   progress: StatsProgressMessage = { type: 'statsProgress', state: 'idle', done: 0, total: 0, fraction: 0 };
   /** Weight spectra for the diagnostics section, computed on first request. */
   diagnostics: Promise<DiagnosticsMessage> | undefined;
+  /** The diagnostics job while it runs or waits (cancelled when the document closes). */
+  diagnosticsJob: JobHandle<unknown> | undefined;
   private pendingEntries: StatsEntry[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private progressDirty = false;
@@ -151,6 +164,7 @@ export class CheckpointDocument implements vscode.CustomDocument {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.background?.cancel();
     this.selectionJob?.job.cancel();
+    this.diagnosticsJob?.cancel();
     for (const v of this.views) v.sliceJob?.cancel();
     this.onDidDisposeEmitter.fire();
     this.onDidDisposeEmitter.dispose();
@@ -332,23 +346,56 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         await this.exportData(doc, msg);
         return;
       case 'requestDiagnostics':
-        view.post(await this.diagnostics(doc));
+        // Every view of the document shows the result (and the progress before it).
+        doc.broadcast(await this.diagnostics(doc));
+        return;
+      case 'cancelDiagnostics':
+        doc.diagnosticsJob?.cancel();
         return;
     }
   }
 
-  /** The spectra analysis of the document, in the worker, once; errors become a message. */
+  /**
+   * The spectra analysis of the document, in the worker, once; errors become a message. Large
+   * matrices get the top 32 singular values by Lanczos within the time budget (the view states
+   * how exact each one is); progress and "queued behind …" go to every view of the document.
+   */
   private diagnostics(doc: CheckpointDocument): Promise<DiagnosticsMessage> {
-    doc.diagnostics ??= this.worker
-      .analysis({ kind: 'spectra', params: { a: doc.path }, backend: vscode.workspace.getConfiguration('checkpointLens').get('backend', 'auto') })
-      .promise.then(
-        (v): DiagnosticsMessage => ({ type: 'diagnostics', view: v }),
-        (e: Error): DiagnosticsMessage => {
-          doc.diagnostics = undefined;
-          log().warn(`weight diagnostics of ${doc.path} failed: ${e.message}`);
-          return { type: 'diagnostics', view: null, error: e.message };
-        },
-      );
+    if (doc.diagnostics) return doc.diagnostics;
+    const { budgetSeconds } = readDiagnosticsSettings(doc.uri);
+    const started = Date.now();
+    const job = this.worker.analysis(
+      {
+        kind: 'spectra',
+        params: { a: doc.path, topK: 32, budgetSeconds, maxExactWork: 5e8 },
+        backend: vscode.workspace.getConfiguration('checkpointLens').get('backend', 'auto'),
+      },
+      {
+        label: `weight diagnostics of ${basename(doc.path)}`,
+        onProgress: (fraction, _t, message) => doc.broadcast({ type: 'diagnosticsProgress', fraction, ...(message ? { message } : {}) }),
+        onQueued: (behind) => doc.broadcast({ type: 'diagnosticsProgress', fraction: 0, queuedBehind: behind.join(', ') }),
+        onStarted: () => doc.broadcast({ type: 'diagnosticsProgress', fraction: 0, message: 'starting' }),
+      },
+    );
+    doc.diagnosticsJob = job;
+    doc.diagnostics = job.promise.then(
+      (v): DiagnosticsMessage => {
+        log().info(`weight diagnostics of ${basename(doc.path)} done in ${Date.now() - started} ms`);
+        return { type: 'diagnostics', view: v };
+      },
+      (e: Error): DiagnosticsMessage => {
+        doc.diagnostics = undefined;
+        if (isCancelled(e)) {
+          log().info(`weight diagnostics of ${basename(doc.path)} cancelled after ${Date.now() - started} ms`);
+          return { type: 'diagnostics', view: null, cancelled: true };
+        }
+        log().warn(`weight diagnostics of ${doc.path} failed: ${e.message}`);
+        return { type: 'diagnostics', view: null, error: e.message };
+      },
+    );
+    void doc.diagnostics.finally(() => {
+      if (doc.diagnosticsJob === job) doc.diagnosticsJob = undefined;
+    });
     return doc.diagnostics;
   }
 
@@ -360,6 +407,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       ...(doc.openError ? { error: doc.openError } : {}),
       stats: [...doc.stats.values()],
       settings: readSettings(doc.uri),
+      diagnostics: readDiagnosticsSettings(doc.uri),
     });
     if (doc.progress.state !== 'idle') view.post(doc.progress);
   }

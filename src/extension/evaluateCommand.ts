@@ -40,6 +40,8 @@ export function registerEvaluateCommand(context: vscode.ExtensionContext, worker
               progress.report({ increment: Math.max(0, 100 * (f - last)), message: `${Math.round(100 * f)}%` });
               last = f;
             },
+            onQueued: (behind) => progress.report({ message: `queued behind ${behind.join(', ')} · Cancel to drop it` }),
+            onStarted: () => progress.report({ message: 'starting' }),
           },
         );
         token.onCancellationRequested(() => job.cancel());

@@ -10,11 +10,18 @@ import { WorkerHost } from './workerHost';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLog(context);
+  const maxConcurrent = (): number => vscode.workspace.getConfiguration('checkpointLens.jobs').get<number>('maxConcurrent', 2);
   const worker = new WorkerHost({
     workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
     log,
+    maxWorkers: maxConcurrent(),
   });
-  context.subscriptions.push({ dispose: () => worker.dispose() });
+  context.subscriptions.push(
+    { dispose: () => worker.dispose() },
+    vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('checkpointLens.jobs.maxConcurrent') && worker.setMaxWorkers(maxConcurrent())),
+    // showJobs() → the labels of the jobs listed; picking one offers to cancel it.
+    vscode.commands.registerCommand('checkpointLens.showJobs', () => showJobs(worker)),
+  );
   const provider = CheckpointEditorProvider.register(context, worker);
 
   // Each command returns its result (used by the integration tests; the UI ignores it).
@@ -63,6 +70,27 @@ export function activate(context: vscode.ExtensionContext): void {
   const contributed = new Set(((context.extension.packageJSON as { contributes?: { commands?: { command: string }[] } }).contributes?.commands ?? []).map((c) => c.command));
   context.subscriptions.push(...registerAnalysisCommands(deps, contributed));
   log.info('Checkpoint Lens activated');
+}
+
+/** Lists running and queued jobs; the one picked can be cancelled. */
+async function showJobs(worker: WorkerHost): Promise<string[]> {
+  const jobs = worker.jobs();
+  if (!jobs.length) {
+    void vscode.window.showInformationMessage('Checkpoint Lens: no jobs are running.');
+    return [];
+  }
+  const items = jobs.map((j) => ({
+    label: j.label,
+    description: j.state === 'running' ? `${Math.round(100 * j.fraction)}%` : j.state,
+    detail: `${j.state === 'queued' ? 'waiting' : 'running'} for ${Math.round(j.ageMs / 1000)} s${j.state === 'cancelling' ? '' : ' · pick to cancel'}`,
+    job: j,
+  }));
+  const picked = await vscode.window.showQuickPick(items, { title: 'Checkpoint Lens jobs (pick one to cancel it)' });
+  if (picked && picked.job.state !== 'cancelling') {
+    const ok = await vscode.window.showWarningMessage(`Cancel ${picked.job.label}?`, 'Cancel job');
+    if (ok) picked.job.cancel();
+  }
+  return jobs.map((j) => j.label);
 }
 
 /** The resource of the active tab (a text editor or any custom editor). */

@@ -1,12 +1,17 @@
-// The host side of the analysis worker: a small RPC over worker_threads.
+// The host side of the analysis workers: a small RPC over worker_threads, and a pool.
 //
-// vscode-free on purpose (unit-tested with node:test). One long-lived worker, created lazily on
-// the first job. Every job gets an id and a 4-byte SharedArrayBuffer cancel flag; cancelling
-// sets the flag (seen at once by the worker's CPU loops) and posts a `cancel` message (seen by
-// jobs that are waiting). A job that has not stopped `cancelGraceMs` after cancel gets the worker
-// terminated; a worker that crashes or exits rejects its pending jobs with WorkerCrashedError.
-// Either way the next job starts a fresh worker. Nothing here can throw into the caller's thread
-// except through a job's promise.
+// vscode-free on purpose (unit-tested with node:test). Workers are created lazily. A long job
+// never blocks a short one: "heavy" jobs (analyses, evaluations, background statistics) each get
+// a worker of their own, at most `maxWorkers` at a time, and wait in a FIFO queue beyond that
+// (their `onQueued` callback names the jobs they wait behind, and they can be cancelled while
+// queued); "light" jobs (opening a file, a heatmap slice, the selected tensor's statistics) go
+// to a worker with no heavy job, or to one spare worker kept for them. Every job gets an id and
+// a 4-byte SharedArrayBuffer cancel flag; cancelling sets the flag (seen at once by the worker's
+// CPU loops) and posts a `cancel` message (seen by jobs that are waiting). A job that has not
+// stopped `cancelGraceMs` after cancel gets its worker terminated; a worker that crashes or exits
+// rejects its pending jobs with WorkerCrashedError. Either way the next job starts a fresh
+// worker. Nothing here can throw into the caller's thread except through a job's promise.
+import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../analysis/core/errors';
 import {
@@ -40,11 +45,13 @@ export interface Logger {
 
 export interface JobHandle<T> {
   readonly id: number;
+  /** What the job is ("spectra of big.safetensors"), as other jobs' "queued behind …" name it. */
+  readonly label: string;
   /** Settles when the worker has finished, failed or actually stopped the job. */
   readonly promise: Promise<T>;
   /**
    * Asks the job to stop; its promise then rejects with CancelledError (or still resolves if
-   * the job finished before it saw the request). Idempotent.
+   * the job finished before it saw the request). A queued job is dropped at once. Idempotent.
    */
   cancel(): void;
 }
@@ -74,8 +81,14 @@ export interface WorkerHostOptions {
   /** How long a cancelled job may run on before the worker is terminated. Default 2000 ms. */
   cancelGraceMs?: number;
   workerData?: Record<string, unknown>;
-  /** Heap limit of the worker in MB (typed arrays live outside it). Default 4096. */
+  /** Heap limit of each worker in MB (typed arrays live outside it). Default 4096. */
   maxOldGenerationSizeMb?: number;
+  /** Heavy jobs (analyses, evaluations, background statistics) run at once. Default 2. */
+  maxWorkers?: number;
+  /** A worker with no job for this long is stopped (the last one is kept). Default 60 s. */
+  idleMs?: number;
+  /** Start a spare worker when a heavy job takes the last free one (default true). */
+  spareWorker?: boolean;
 }
 
 export interface StatsCallbacks {
@@ -86,19 +99,45 @@ export interface StatsCallbacks {
   onPartial?: (view: AnalysisView) => void;
 }
 
+/** Scheduling callbacks every job kind takes. */
+export interface JobOptions {
+  /** Names the job in "queued behind …" (default: its kind and file). */
+  label?: string;
+  /** The job must wait for a worker: the labels of the jobs it waits behind. */
+  onQueued?: (behind: string[]) => void;
+  /** A queued job got a worker. */
+  onStarted?: () => void;
+}
+
+/** One job as listed by `jobs()` (the "Running jobs" command). */
+export interface JobInfo {
+  id: number;
+  label: string;
+  /** cancelling: asked to stop, still on its worker. */
+  state: 'running' | 'queued' | 'cancelling';
+  /** Milliseconds since it was asked for. */
+  ageMs: number;
+  fraction: number;
+  cancel(): void;
+}
+
 interface Pending {
   id: number;
   kind: string;
-  worker: Worker;
+  label: string;
+  heavy: boolean;
+  /** Undefined while queued. */
+  worker: Worker | undefined;
+  message: HostToWorker;
   flag: Int32Array;
   guard: Guard<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  onItem?: StatsCallbacks['onItem'];
-  onProgress?: StatsCallbacks['onProgress'];
-  onPartial?: StatsCallbacks['onPartial'];
+  callbacks: StatsCallbacks & JobOptions;
+  fraction: number;
   cancelled: boolean;
   cancelledAt?: number;
+  asked: number;
   started: number;
   graceTimer?: NodeJS.Timeout;
 }
@@ -111,29 +150,65 @@ interface Activity {
 
 const anyResult: Guard<unknown> = (_v): _v is unknown => true;
 
+function fileOf(v: unknown): string {
+  return typeof v === 'string' ? basename(v) : Array.isArray(v) && typeof v[0] === 'string' ? basename(v[0]) + (v.length > 1 ? ` +${v.length - 1}` : '') : '';
+}
+
+/** "spectra of big.safetensors", "statistics of model.pt". */
+export function defaultLabel(msg: HostToWorker): string {
+  switch (msg.type) {
+    case 'analysis': {
+      const p = msg.params as Record<string, unknown>;
+      const files = [p.a ?? p.init ?? p.model ?? p.dirs, p.b ?? p.final].map(fileOf).filter(Boolean);
+      return files.length ? `${msg.kind} of ${files.join(' × ')}` : msg.kind;
+    }
+    case 'evaluate':
+      return `evaluation of ${basename(msg.checkpoint)}`;
+    case 'stats':
+      return `statistics of ${basename(msg.path)}`;
+    case 'slice2d':
+      return `heatmap of ${msg.tensor}`;
+    case 'open':
+      return `opening ${basename(msg.path)}`;
+    default:
+      return msg.type;
+  }
+}
+
 export class WorkerHost {
-  private worker: Worker | undefined;
+  private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
+  private readonly queue: Pending[] = [];
   /** Why a worker was terminated on purpose (so its exit is not reported as a crash). */
   private readonly terminating = new WeakMap<Worker, string>();
   private readonly activity = new WeakMap<Worker, Activity>();
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
   private nextId = 1;
   private disposed = false;
+  private maxWorkers: number;
   /** How many workers have been started (tests and logs). */
   workersStarted = 0;
 
-  constructor(private readonly opts: WorkerHostOptions) {}
-
-  open(path: string): JobHandle<Listing> {
-    return this.start<Listing>('open', isListing, (id) => ({ type: 'open', id, path }));
+  constructor(private readonly opts: WorkerHostOptions) {
+    this.maxWorkers = Math.max(1, Math.floor(opts.maxWorkers ?? 2));
   }
 
-  /** Lets the worker close the file; a no-op when no worker is running. */
+  /** Heavy jobs allowed at once (a setting); queued jobs start if it grew. */
+  setMaxWorkers(n: number): void {
+    this.maxWorkers = Math.max(1, Math.floor(n));
+    this.pump();
+  }
+
+  open(path: string, opts: JobOptions = {}): JobHandle<Listing> {
+    return this.start<Listing>('open', isListing, (id) => ({ type: 'open', id, path }), opts);
+  }
+
+  /** Lets every worker close the file; a no-op when no worker is running. */
   close(path: string): void {
-    if (this.worker && !this.terminating.has(this.worker)) this.send(this.worker, { type: 'close', path });
+    for (const w of this.workers) if (!this.terminating.has(w)) this.send(w, { type: 'close', path });
   }
 
-  stats(path: string, tensors: string[], opts: StatsCallbacks & { priority?: boolean } = {}): JobHandle<StatsJobResult> {
+  stats(path: string, tensors: string[], opts: StatsCallbacks & JobOptions & { priority?: boolean } = {}): JobHandle<StatsJobResult> {
     return this.start<StatsJobResult>(
       'stats',
       isStatsJobResult,
@@ -142,16 +217,16 @@ export class WorkerHost {
     );
   }
 
-  slice2d(path: string, tensor: string, maxRows = 128, maxCols = 128): JobHandle<Slice2D> {
-    return this.start<Slice2D>('slice2d', isSlice2D, (id, cancelFlag) => ({ type: 'slice2d', id, path, tensor, maxRows, maxCols, cancelFlag }));
+  slice2d(path: string, tensor: string, maxRows = 128, maxCols = 128, opts: JobOptions = {}): JobHandle<Slice2D> {
+    return this.start<Slice2D>('slice2d', isSlice2D, (id, cancelFlag) => ({ type: 'slice2d', id, path, tensor, maxRows, maxCols, cancelFlag }), opts);
   }
 
-  evaluate(req: Omit<WorkerEvaluateRequest, 'type' | 'id' | 'cancelFlag'>, opts: Pick<StatsCallbacks, 'onProgress'> = {}): JobHandle<EvalSummary> {
+  evaluate(req: Omit<WorkerEvaluateRequest, 'type' | 'id' | 'cancelFlag'>, opts: Pick<StatsCallbacks, 'onProgress'> & JobOptions = {}): JobHandle<EvalSummary> {
     return this.start<EvalSummary>('evaluate', isEvalSummary, (id, cancelFlag) => ({ ...req, type: 'evaluate', id, cancelFlag }), opts);
   }
 
   /** Runs an analysis (alignment, interpolation, …); its views stream through onPartial. */
-  analysis(req: Omit<WorkerAnalysisRequest, 'type' | 'id' | 'cancelFlag'>, opts: Pick<StatsCallbacks, 'onProgress' | 'onPartial'> = {}): JobHandle<AnalysisView> {
+  analysis(req: Omit<WorkerAnalysisRequest, 'type' | 'id' | 'cancelFlag'>, opts: Pick<StatsCallbacks, 'onProgress' | 'onPartial'> & JobOptions = {}): JobHandle<AnalysisView> {
     return this.start<AnalysisView>('analysis', isAnalysisView, (id, cancelFlag) => ({ ...req, type: 'analysis', id, cancelFlag }), opts);
   }
 
@@ -164,10 +239,33 @@ export class WorkerHost {
     return this.pending.size;
   }
 
+  /** Workers alive now. */
+  get liveWorkers(): number {
+    return this.workers.length;
+  }
+
+  /** Running jobs, then queued ones in the order they will start. */
+  jobs(): JobInfo[] {
+    const now = Date.now();
+    const info = (p: Pending): JobInfo => ({
+      id: p.id,
+      label: p.label,
+      state: !p.worker ? 'queued' : p.cancelled ? 'cancelling' : 'running',
+      ageMs: now - p.asked,
+      fraction: p.fraction,
+      cancel: () => this.cancel(p),
+    });
+    return [...[...this.pending.values()].filter((p) => p.worker).map(info), ...this.queue.map(info)];
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.worker) this.stopWorker(this.worker, 'the extension is shutting down');
+    for (const p of this.queue.splice(0)) {
+      this.pending.delete(p.id);
+      p.reject(new WorkerCrashedError('the analysis worker has been shut down'));
+    }
+    for (const w of [...this.workers]) this.stopWorker(w, 'the extension is shutting down');
   }
 
   // --- internals -------------------------------------------------------------------------
@@ -176,43 +274,48 @@ export class WorkerHost {
     kind: string,
     guard: Guard<T>,
     build: (id: number, cancelFlag: SharedArrayBuffer) => HostToWorker,
-    callbacks: StatsCallbacks = {},
+    callbacks: StatsCallbacks & JobOptions & { priority?: boolean } = {},
   ): JobHandle<T> {
     const id = this.nextId++;
     const sab = new SharedArrayBuffer(4);
+    const message = build(id, sab);
+    const label = callbacks.label ?? defaultLabel(message);
     let pending: Pending | undefined;
     const promise = new Promise<T>((resolve, reject) => {
       if (this.disposed) {
         reject(new WorkerCrashedError('the analysis worker has been shut down'));
         return;
       }
-      let worker: Worker;
-      try {
-        worker = this.ensureWorker();
-      } catch (e) {
-        reject(new WorkerCrashedError(`cannot start the analysis worker: ${(e as Error).message}`));
-        return;
-      }
       pending = {
         id,
         kind,
-        worker,
+        label,
+        heavy: kind === 'analysis' || kind === 'evaluate' || (kind === 'stats' && callbacks.priority !== true),
+        worker: undefined,
+        message,
         flag: new Int32Array(sab),
         guard,
         resolve: resolve as (v: unknown) => void,
         reject,
-        onItem: callbacks.onItem,
-        onProgress: callbacks.onProgress,
-        onPartial: callbacks.onPartial,
+        callbacks,
+        fraction: 0,
         cancelled: false,
-        started: Date.now(),
+        asked: Date.now(),
+        started: 0,
       };
       this.pending.set(id, pending);
-      worker.ref();
-      this.send(worker, build(id, sab));
+      if (pending.heavy && (this.queue.length > 0 || this.heavyRunning() >= this.maxWorkers)) {
+        this.queue.push(pending);
+        const behind = this.runningHeavy().map((p) => p.label).concat(this.queue.slice(0, -1).map((p) => p.label));
+        this.opts.log.info(`${label} queued behind ${behind.join(', ')}`);
+        callbacks.onQueued?.(behind);
+        return;
+      }
+      this.dispatch(pending);
     });
     return {
       id,
+      label,
       promise,
       cancel: () => {
         if (pending) this.cancel(pending);
@@ -220,11 +323,87 @@ export class WorkerHost {
     };
   }
 
+  private runningHeavy(): Pending[] {
+    return [...this.pending.values()].filter((p) => p.heavy && p.worker);
+  }
+
+  private heavyRunning(): number {
+    return this.runningHeavy().length;
+  }
+
+  private jobsOn(w: Worker): Pending[] {
+    return [...this.pending.values()].filter((p) => p.worker === w);
+  }
+
+  /** Picks (or starts) a worker for the job and sends it. */
+  private dispatch(p: Pending): void {
+    let worker: Worker;
+    try {
+      worker = this.pickWorker(p.heavy);
+    } catch (e) {
+      this.pending.delete(p.id);
+      p.reject(new WorkerCrashedError(`cannot start the analysis worker: ${(e as Error).message}`));
+      return;
+    }
+    const idle = this.idleTimers.get(worker);
+    if (idle) {
+      clearTimeout(idle);
+      this.idleTimers.delete(worker);
+    }
+    p.worker = worker;
+    p.started = Date.now();
+    worker.ref();
+    this.send(worker, p.message);
+    // A heavy job took the last free worker: start a spare now, so the next job does not pay
+    // for a thread start (it is stopped again after idleMs if nothing comes).
+    if (p.heavy && !this.disposed && this.opts.spareWorker !== false) {
+      const live = this.workers.filter((w) => !this.terminating.has(w));
+      const free = live.some((w) => !this.jobsOn(w).some((q) => q.heavy));
+      if (!free && live.length < this.maxWorkers + 1) {
+        try {
+          this.armIdle(this.newWorker());
+        } catch (e) {
+          this.opts.log.warn(`could not start a spare analysis worker: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /**
+   * Heavy: a worker with no heavy job (the one with fewest jobs), else a new one. Light: the same,
+   * but once `maxWorkers + 1` workers run it shares the least busy one.
+   */
+  private pickWorker(heavy: boolean): Worker {
+    const live = this.workers.filter((w) => !this.terminating.has(w));
+    const free = live.filter((w) => !this.jobsOn(w).some((q) => q.heavy)).sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length);
+    if (free.length) return free[0];
+    if (heavy || live.length < this.maxWorkers + 1) return this.newWorker();
+    return live.sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length)[0];
+  }
+
+  /** Starts queued heavy jobs while there is room. */
+  private pump(): void {
+    while (!this.disposed && this.queue.length && this.heavyRunning() < this.maxWorkers) {
+      const p = this.queue.shift()!;
+      this.opts.log.info(`${p.label} starts after ${Date.now() - p.asked} ms in the queue`);
+      this.dispatch(p);
+      if (p.worker) p.callbacks.onStarted?.();
+    }
+  }
+
   private cancel(p: Pending): void {
     if (p.cancelled || !this.pending.has(p.id)) return;
     p.cancelled = true;
     p.cancelledAt = Date.now();
     Atomics.store(p.flag, 0, 1);
+    if (!p.worker) {
+      // Still queued: nothing runs, drop it now.
+      const i = this.queue.indexOf(p);
+      if (i >= 0) this.queue.splice(i, 1);
+      this.pending.delete(p.id);
+      p.reject(new CancelledError());
+      return;
+    }
     this.send(p.worker, { type: 'cancel', id: p.id });
     this.armGraceTimer(p);
   }
@@ -232,7 +411,7 @@ export class WorkerHost {
   /**
    * After `cancelGraceMs`, a cancelled job that has not stopped gets the worker terminated,
    * unless the worker has meanwhile been reporting progress on another, live job: then the
-   * cancelled job is only queued behind it (the worker's thread is busy, so it cannot see the
+   * cancelled job is only waiting behind it (the worker's thread is busy, so it cannot see the
    * cancel message yet) and will stop as soon as it gets the thread. Terminating would throw
    * away the other job's work, so wait another period instead.
    */
@@ -240,7 +419,7 @@ export class WorkerHost {
     const grace = this.opts.cancelGraceMs ?? 2000;
     const since = Date.now();
     p.graceTimer = setTimeout(() => {
-      if (!this.pending.has(p.id)) return;
+      if (!this.pending.has(p.id) || !p.worker) return;
       const act = this.activity.get(p.worker);
       const other = act && act.at >= since && act.jobId !== p.id ? this.pending.get(act.jobId) : undefined;
       if (other && !other.cancelled) {
@@ -254,14 +433,13 @@ export class WorkerHost {
     p.graceTimer.unref();
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
+  private newWorker(): Worker {
     const w = new Worker(this.opts.workerPath, {
       workerData: this.opts.workerData ?? {},
       resourceLimits: { maxOldGenerationSizeMb: this.opts.maxOldGenerationSizeMb ?? 4096 },
     });
     this.workersStarted++;
-    this.opts.log.info(`analysis worker #${this.workersStarted} started (thread ${w.threadId})`);
+    this.opts.log.info(`analysis worker #${this.workersStarted} started (thread ${w.threadId}; ${this.workers.length + 1} running)`);
     let lastError: Error | undefined;
     w.on('message', (m: unknown) => this.onMessage(w, m));
     w.on('messageerror', (e) => this.opts.log.warn(`analysis worker sent a message that could not be deserialised: ${e.message}`));
@@ -270,7 +448,7 @@ export class WorkerHost {
       this.opts.log.error(`analysis worker crashed: ${e.stack ?? e.message}`);
     });
     w.on('exit', (code) => {
-      if (this.worker === w) this.worker = undefined;
+      this.forget(w);
       const reason = this.terminating.get(w);
       const message =
         reason ??
@@ -279,14 +457,22 @@ export class WorkerHost {
       else this.opts.log.info(`analysis worker stopped: ${reason}`);
       this.rejectAll(w, message);
     });
-    this.worker = w;
+    this.workers.push(w);
     return w;
+  }
+
+  private forget(w: Worker): void {
+    const i = this.workers.indexOf(w);
+    if (i >= 0) this.workers.splice(i, 1);
+    const t = this.idleTimers.get(w);
+    if (t) clearTimeout(t);
+    this.idleTimers.delete(w);
   }
 
   private stopWorker(w: Worker, reason: string): void {
     if (this.terminating.has(w)) return;
     this.terminating.set(w, reason);
-    if (this.worker === w) this.worker = undefined;
+    this.forget(w);
     // Settle the jobs now; 'exit' will find nothing left to reject.
     this.rejectAll(w, reason);
     void w.terminate().catch((e: Error) => this.opts.log.warn(`terminating the analysis worker failed: ${e.message}`));
@@ -303,7 +489,21 @@ export class WorkerHost {
   private settle(p: Pending): void {
     this.pending.delete(p.id);
     if (p.graceTimer) clearTimeout(p.graceTimer);
-    if (![...this.pending.values()].some((q) => q.worker === p.worker)) p.worker.unref();
+    const w = p.worker;
+    if (w && !this.jobsOn(w).length) this.armIdle(w);
+    if (p.heavy) queueMicrotask(() => this.pump());
+  }
+
+  /** An idle worker is unref'd; all but one (its opened files stay warm) stop after idleMs. */
+  private armIdle(w: Worker): void {
+    w.unref();
+    if (this.terminating.has(w) || this.disposed || this.workers.length <= 1 || this.idleTimers.has(w)) return;
+    const t = setTimeout(() => {
+      this.idleTimers.delete(w);
+      if (!this.jobsOn(w).length && this.workers.length > 1) this.stopWorker(w, 'idle');
+    }, this.opts.idleMs ?? 60_000);
+    t.unref();
+    this.idleTimers.set(w, t);
   }
 
   private send(w: Worker, msg: HostToWorker): void {
@@ -329,13 +529,14 @@ export class WorkerHost {
     if (!p || p.worker !== w) return; // a job already settled (e.g. cancelled, then restarted)
     switch (msg.type) {
       case 'progress':
-        if (!p.cancelled) p.onProgress?.(msg.fraction, msg.tensor, msg.message);
+        p.fraction = msg.fraction;
+        if (!p.cancelled) p.callbacks.onProgress?.(msg.fraction, msg.tensor, msg.message);
         return;
       case 'partial':
-        if (!p.cancelled) p.onPartial?.(msg.view);
+        if (!p.cancelled) p.callbacks.onPartial?.(msg.view);
         return;
       case 'statsItem':
-        p.onItem?.(msg.tensor, msg.stats, msg.error);
+        p.callbacks.onItem?.(msg.tensor, msg.stats, msg.error);
         return;
       case 'reply':
         this.settle(p);

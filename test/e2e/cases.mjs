@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
 import { NEXT_LIVE_CHECKPOINT } from './workspace.mjs';
-import { paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
+import { closeAllEditors, paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
 
 /** The user setting the cases rely on: 200 kB, so the 313 kB .ckpt is not computed by itself. */
 export const MAX_AUTO_BYTES = 200000;
@@ -21,6 +21,9 @@ export const MAX_AUTO_BYTES = 200000;
  * statistics take far longer than the few seconds the cancel case needs (about 30 s here).
  */
 export const SPARSE = { name: 'big-sparse.safetensors', tensors: 40, mb: 256 };
+
+/** A real 1 GiB checkpoint (8 matrices of 8192 × 4096 F32 noise), written by run.mjs at test time. */
+export const BIG_RANDOM = { name: 'big-random.safetensors', tensors: 8, rows: 8192, cols: 4096 };
 
 const reference = (ws, file) => readSafetensors(path.join(ws, file));
 
@@ -122,6 +125,54 @@ export const EDITOR_CASES = [
     },
   },
 ];
+
+EDITOR_CASES.push({
+  name: 'custom editor: weight diagnostics of a 1 GiB checkpoint — offered above the size limit, progress and Cancel within a second, closing the editor cancels it',
+  run: async (ctx) => {
+    const frame = await openInEditor(ctx, BIG_RANDOM.name);
+    await frame.locator('details.diagnostics > summary').click();
+    const compute = frame.locator('.diagnostics vscode-button.diag-compute');
+    await compute.waitFor({ timeout: 10000 });
+    assert.match(await frame.locator('.diagnostics-body').innerText(), /above the automatic limit/);
+    const t0 = Date.now();
+    await compute.click();
+    await frame.locator('.diag-status', { hasText: /\d+%/ }).waitFor({ timeout: 1000 });
+    const tProgress = Date.now() - t0;
+    await frame.locator('.diag-status', { hasText: /of 8\)/ }).waitFor({ timeout: 30000 });
+    await ctx.shot('editor-diagnostics-large-running');
+    const t1 = Date.now();
+    await frame.locator('.diagnostics vscode-button.diag-cancel').click();
+    await frame.locator('.diagnostics-body', { hasText: 'Cancelled.' }).waitFor({ timeout: 1000 });
+    const tCancel = Date.now() - t1;
+    ctx.log(`  1 GiB diagnostics: progress shown ${tProgress} ms after Compute, cancelled ${tCancel} ms after Cancel`);
+    // Again, then close the editor while it runs: no job is left.
+    await compute.click();
+    await frame.locator('.diag-status', { hasText: /of 8\)/ }).waitFor({ timeout: 30000 });
+    await closeAllEditors(ctx.page);
+    await ctx.page.waitForTimeout(1000);
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Running Jobs…');
+    await ctx.page.locator('.notifications-toasts', { hasText: 'no jobs are running' }).waitFor({ timeout: 3000 });
+  },
+});
+
+/** Palette → Evaluate → mlp_seed0.pt on data/digits.npz; returns the result text to expect. */
+async function startEvaluate(ctx) {
+  const expected = JSON.parse(fs.readFileSync(path.join(ctx.ws, 'eval.expected.json'), 'utf8'))['mlp_seed0.pt'];
+  await paletteSelect(ctx.page, 'Checkpoint Lens: Evaluate Checkpoint');
+  await ctx.page.keyboard.press('Enter');
+  await pickRow(ctx.page, 'Checkpoint to evaluate', 'mlp_seed0.pt');
+  await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+  return `loss ${expected.loss.toFixed(4)} (mean cross-entropy, nats), accuracy ${(100 * expected.accuracy).toFixed(2)}%, n = ${expected.n}`;
+}
+
+/** Statistics of the 10 GiB sparse checkpoint, started from the palette (about 30 s of work). */
+async function startLongStatistics(ctx) {
+  const frame = await openInEditor(ctx, SPARSE.name);
+  await frame.locator('.stats-status', { hasText: 'Statistics not computed automatically' }).waitFor({ timeout: 20000 });
+  await runFromPalette(ctx.page, 'Checkpoint Lens: Compute Statistics of All Tensors');
+  await frame.locator('.stats-status', { hasText: new RegExp(`Statistics \\d+/${SPARSE.tensors} \\(\\d+%\\)`) }).waitFor({ timeout: 20000 });
+  return frame;
+}
 
 // --- one case per command ------------------------------------------------------------------------
 
@@ -353,6 +404,41 @@ export const COMMAND_CASES = {
     await pickRow(ctx.page, 'Dataset', 'data/digits_images.npz');
     await analysisPanel(ctx);
     await ctx.shot('cmd-dropLayers');
+  },
+
+  // Long jobs never block short ones: an evaluation runs beside 10 GiB of statistics. With the
+  // two long jobs the default allows (statistics, then 1 GiB weight diagnostics) it is queued
+  // behind both and says so, can be cancelled from "Running Jobs…" while queued, and runs as soon
+  // as one of the long jobs is cancelled.
+  'checkpointLens.showJobs': async (ctx) => {
+    const frame = await startLongStatistics(ctx);
+    let text = await startEvaluate(ctx);
+    let t = Date.now();
+    await ctx.page.locator('.notifications-toasts', { hasText: text }).waitFor({ timeout: 60000 });
+    ctx.log(`  evaluation beside running statistics: result ${Date.now() - t} ms after the dataset was picked`);
+    await runFromPalette(ctx.page, 'Notifications: Clear All Notifications');
+    // The second long job: weight diagnostics of the same 10 GiB checkpoint (40 × 256 MiB to read).
+    await frame.locator('details.diagnostics > summary').click();
+    await frame.locator('.diagnostics vscode-button.diag-compute').click();
+    await frame.locator('.diag-status', { hasText: /\d+%/ }).waitFor({ timeout: 10000 });
+    text = await startEvaluate(ctx);
+    const queued = ctx.page.locator('.notifications-toasts', { hasText: 'queued behind statistics of big-sparse.safetensors, weight diagnostics of big-sparse.safetensors' });
+    await queued.waitFor({ timeout: 10000 });
+    await ctx.shot('cmd-showJobs-queued');
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Running Jobs…');
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'statistics of big-sparse.safetensors' }).waitFor({ timeout: 10000 });
+    await ctx.shot('cmd-showJobs');
+    await pickRow(ctx.page, 'Checkpoint Lens jobs', 'evaluation of mlp_seed0.pt');
+    await ctx.page.locator('.notifications-toasts .monaco-button', { hasText: 'Cancel job' }).click();
+    await queued.waitFor({ state: 'detached', timeout: 5000 });
+    // Queued again; cancelling the diagnostics lets it run, with PyTorch's numbers.
+    text = await startEvaluate(ctx);
+    await queued.waitFor({ timeout: 10000 });
+    t = Date.now();
+    await frame.locator('.diagnostics vscode-button.diag-cancel').click();
+    await ctx.page.locator('.notifications-toasts', { hasText: text }).waitFor({ timeout: 60000 });
+    ctx.log(`  queued evaluation: result ${Date.now() - t} ms after a long job was cancelled`);
   },
 
   // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.

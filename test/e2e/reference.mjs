@@ -1,7 +1,7 @@
 // Reference values for the integration and e2e tests, computed here without any of the
 // extension's code: a 30-line safetensors reader and plain float64 statistics. The demo's
 // mlp_seed0.pt holds the same state dict as mlp_seed0.safetensors (demo/make_demo_checkpoints.py).
-import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 
 const DTYPES = { F32: [4, (b, o) => b.readFloatLE(o)], F64: [8, (b, o) => b.readDoubleLE(o)] };
 
@@ -88,4 +88,38 @@ export function refHistogram(values, bins = 64) {
     counts[i]++;
   }
   return counts;
+}
+
+/**
+ * A real (not sparse) safetensors file of `tensors` F32 matrices rows × cols of seeded uniform
+ * noise in [−0.5, 0.5), written at test time (8 × 8192 × 4096 = 1 GiB for the large-file case).
+ */
+export function writeRandomSafetensors(path, tensors, rows, cols) {
+  const header = {};
+  const bytes = rows * cols * 4;
+  for (let i = 0; i < tensors; i++) header[`layers.${i}.weight`] = { dtype: 'F32', shape: [rows, cols], data_offsets: [i * bytes, (i + 1) * bytes] };
+  let h = Buffer.from(JSON.stringify(header), 'utf8');
+  h = Buffer.concat([h, Buffer.alloc((8 - (h.length % 8)) % 8, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(h.length), 0);
+  const fd = openSync(path + '.tmp', 'w');
+  try {
+    writeSync(fd, len);
+    writeSync(fd, h);
+    const block = new Float32Array(rows * cols);
+    let s = 0x9e3779b9;
+    for (let t = 0; t < tensors; t++) {
+      for (let i = 0; i < block.length; i++) {
+        s ^= s << 13; s >>>= 0;
+        s ^= s >>> 17;
+        s ^= s << 5; s >>>= 0;
+        block[i] = s / 4294967296 - 0.5;
+      }
+      writeSync(fd, new Uint8Array(block.buffer));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(path + '.tmp', path);
+  return 8 + h.length + tensors * bytes;
 }

@@ -22,12 +22,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { COMMAND_CASES, EDITOR_CASES, MAX_AUTO_BYTES, SPARSE } from './cases.mjs';
+import { BIG_RANDOM, COMMAND_CASES, EDITOR_CASES, MAX_AUTO_BYTES, SPARSE } from './cases.mjs';
 import {
   CS_ENTRY, E2E, closeAllEditors, installVsix, launchBrowser, log, makeRunDir, quickOpen, startCodeServer,
   waitForWorkbench, webviewFrame, writeUserSettings,
 } from './harness.mjs';
-import { writeSparseSafetensors } from './reference.mjs';
+import { writeRandomSafetensors, writeSparseSafetensors } from './reference.mjs';
 import { REPO, makeWorkspace } from './workspace.mjs';
 
 const require = createRequire(import.meta.url);
@@ -71,6 +71,9 @@ async function main() {
   const dirs = makeRunDir();
   const ws = makeWorkspace(dirs.workspace);
   writeSparseSafetensors(path.join(ws, SPARSE.name), SPARSE.tensors, SPARSE.mb);
+  const tBig = Date.now();
+  writeRandomSafetensors(path.join(ws, BIG_RANDOM.name), BIG_RANDOM.tensors, BIG_RANDOM.rows, BIG_RANDOM.cols);
+  log(`wrote ${BIG_RANDOM.name} (${BIG_RANDOM.tensors} × ${BIG_RANDOM.rows}×${BIG_RANDOM.cols} F32) in ${Date.now() - tBig} ms`);
   const suiteWs = makeWorkspace(path.join(dirs.run, 'suite-workspace'));
   writeUserSettings(dirs, { 'checkpointLens.statistics.maxAutoBytes': MAX_AUTO_BYTES });
   log(`run folder ${dirs.run}; mode ${MODE}`);

@@ -159,3 +159,33 @@ test('Lanczos on a wide matrix (fewer rows than columns) equals the exact values
     for (let i = 0; i < k; i++) assert.ok(Math.abs(top.values[i] - exact[i]) <= 1e-10 * exact[0], `k=${k}, σ_${i + 1}: ${top.values[i]} vs ${exact[i]}`);
   }
 });
+
+test('Lanczos under a time budget stops on time, says which values settled, and those match the converged run; cancel throws', () => {
+  // A 1500 × 1000 matrix with a decaying spectrum: σ_i = 1/i on random orthogonal-ish directions (seeded).
+  const rows = 1500, cols = 1000;
+  let s = 12345;
+  const rnd = (): number => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296) - 0.5;
+  const values = new Float64Array(rows * cols);
+  for (let r = 0; r < 30; r++) {
+    const u = Float64Array.from({ length: rows }, rnd), v = Float64Array.from({ length: cols }, rnd);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) values[i * cols + j] += (u[i] * v[j]) / (r + 1);
+  }
+  for (let i = 0; i < values.length; i++) values[i] += 1e-3 * rnd();
+  const m = { rows, cols, values };
+  const full = topSingularValues(m, 32);
+  assert.ok(full.converged && !full.timedOut);
+  const t0 = performance.now();
+  const quick = topSingularValues(m, 32, { deadline: t0 + 200 });
+  const took = performance.now() - t0;
+  assert.ok(quick.timedOut && !quick.converged, `steps ${quick.steps}`);
+  assert.ok(took < 200 + 400, `took ${took} ms for a 200 ms budget`);
+  assert.ok(quick.sigma1Change !== undefined && quick.sigma1Change < 1e-3);
+  // (On a loaded machine fewer steps fit in the budget; with 20 or more σ₁ has settled.)
+  if (quick.steps >= 20) assert.ok(quick.settled >= 1, `settled ${quick.settled} after ${quick.steps} steps`);
+  assert.ok(quick.settled < 32);
+  for (let i = 0; i < quick.settled; i++) assert.ok(Math.abs(quick.values[i] - full.values[i]) <= 1e-6 * full.values[0], `σ_${i + 1}`);
+  // Unsettled values are Ritz values: lower bounds.
+  for (let i = quick.settled; i < quick.values.length; i++) assert.ok(quick.values[i] <= full.values[i] * (1 + 1e-9));
+  let polls = 0;
+  assert.throws(() => topSingularValues(m, 32, { isCancelled: () => ++polls > 3 }), (e: Error) => e.name === 'CancelledError');
+});

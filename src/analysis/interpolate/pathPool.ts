@@ -1,11 +1,11 @@
 // Points of a path (or plane) are independent: spread them over worker threads, one per core,
-// each with its own tfjs backend, models and copy of the data (statsPool's pattern: a bundled
+// each with its own tfjs backend, models and copy of the data (core/threadPool: a bundled
 // worker script, a shared cancel flag, the next point handed to whichever thread finishes).
 // threads = 1 evaluates in this thread.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { CancelledError, CheckpointError } from '../core/errors';
+import { runThreadPool } from '../core/threadPool';
 import type { Dataset } from '../data/dataset';
 import { type BackendName, currentBackend } from '../model/backend';
 import { type PathSetup, PointEvaluator, type PointResult } from './pointEvaluator';
@@ -67,55 +67,26 @@ export async function evaluatePoints(setup: PathSetup, points: readonly number[]
 
   const backend = currentBackend()?.name;
   if (!backend) throw new Error('no tfjs backend: call initBackend first');
-  const queue = points.map((_, i) => i);
-  const cancelFlag = new SharedArrayBuffer(4);
-  const flag = new Int32Array(cancelFlag);
-  const script = opts.workerScript ?? join(__dirname, 'pathWorker.js');
   const shared: PathSetup = { ...setup, data: compact(setup.data), bnData: setup.bnData && compact(setup.bnData) };
-  const workerData: PathWorkerData = { setup: shared, backend, wasmDir: opts.wasmDir, cancelFlag };
-  const workers: Worker[] = [];
-  const poll = opts.isCancelled ? setInterval(() => opts.isCancelled!() && Atomics.store(flag, 0, 1), 25) : undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let running = 0;
-      let failed = false;
-      const fail = (e: Error): void => {
-        if (failed) return;
-        failed = true;
-        Atomics.store(flag, 0, 1);
-        reject(e);
-      };
-      const feed = (w: Worker): void => {
-        if (opts.isCancelled?.()) return fail(new CancelledError());
-        const i = queue.shift();
-        if (i === undefined) {
-          if (--running === 0) resolve();
-          return;
-        }
-        w.postMessage({ type: 'point', index: i, coefs: [...points[i]] } satisfies PathRequest);
-      };
-      for (let k = 0; k < threads; k++) {
-        const w = new Worker(script, { workerData });
-        workers.push(w);
-        running++;
-        w.on('message', (m: PathReply) => {
-          if (failed) return;
-          if (m.type === 'ready') return feed(w);
-          if (m.type === 'error') {
-            if (m.name === 'CancelledError') return fail(new CancelledError());
-            return fail(m.file !== undefined ? new CheckpointError(m.file, m.problem ?? m.message) : new Error(m.message));
-          }
-          out[m.index] = m.result;
-          opts.onPoint?.(m.index, m.result);
-          feed(w);
-        });
-        w.on('error', (e) => fail(new Error(`interpolation thread failed: ${e.message}`)));
-        w.on('exit', (code) => code !== 0 && fail(new Error(`interpolation thread exited with code ${code}`)));
-      }
-    });
-  } finally {
-    if (poll) clearInterval(poll);
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+  await runThreadPool<PointResult>({
+    script: opts.workerScript ?? join(__dirname, 'pathWorker.js'),
+    workerData: { setup: shared, backend, wasmDir: opts.wasmDir } satisfies Omit<PathWorkerData, 'cancelFlag'>,
+    threads,
+    order: points.map((_, i) => i),
+    request: (i) => ({ type: 'point', index: i, coefs: [...points[i]] }) satisfies PathRequest,
+    decode: (raw) => {
+      const m = raw as PathReply;
+      if (m.type !== 'error') return m;
+      if (m.name === 'CancelledError') return { type: 'error', error: new CancelledError() };
+      return { type: 'error', error: m.file !== undefined ? new CheckpointError(m.file, m.problem ?? m.message) : new Error(m.message) };
+    },
+    waitReady: true,
+    isCancelled: opts.isCancelled,
+    onResult: (i, result) => {
+      out[i] = result;
+      opts.onPoint?.(i, result);
+    },
+    threadError: (what) => new Error(`interpolation thread ${what}`),
+  });
   return out;
 }

@@ -85,7 +85,7 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
     return runsView(await watchRuns(opts, ctx));
   },
   spectra: async (p, ctx) =>
-    spectraView(await runSpectra({ path: p.path('a'), topK: p.optInt('topK', 1, 4096), archFile: p.optPath('arch') }, withViews(ctx, spectraView))),
+    spectraView(await runSpectra({ path: p.path('a'), topK: p.optInt('topK', 1, 4096), archFile: p.optPath('arch'), budgetSeconds: p.optNumber('budgetSeconds', 0.1, 86_400), maxExactWork: p.optNumber('maxExactWork', 1, 1e15) }, withViews(ctx, spectraView))),
   stitch: async (p, ctx) =>
     stitchView(await runStitch({
       a: p.path('a'), b: p.path('b'), data: p.path('data'), trainData: p.optPath('trainData'),

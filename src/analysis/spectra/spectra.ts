@@ -24,6 +24,13 @@ export interface SpectraOptions {
   duplicateThreshold?: number;
   /** Skip the O(out²·in) duplicate search above this many multiply-adds (default 2e9). */
   maxUnitWork?: number;
+  /**
+   * A time budget for the Lanczos runs (seconds, shared out over the large matrices still to
+   * do, at least 0.3 s each): values that had not settled when it ran out are reported as such.
+   */
+  budgetSeconds?: number;
+  /** Use Lanczos instead of the exact method above this many multiply-adds (rows·cols·min), default no limit. */
+  maxExactWork?: number;
   archFile?: string;
 }
 
@@ -40,7 +47,7 @@ export interface SpectraLayer {
    * many leading values had (the rest are Ritz values, lower bounds: on flat random-like spectra
    * the last few of the k can be a few % low).
    */
-  lanczos: { steps: number; converged: boolean; settled: number } | null;
+  lanczos: { steps: number; converged: boolean; settled: number; timedOut?: boolean; sigma1Change?: number } | null;
   singularValues: number[];
   frobenius: number;
   spectralNorm: number;
@@ -68,7 +75,7 @@ export interface SpectraReport {
   /** The recognised model, or null (then layers are in name order). */
   model: string | null;
   order: 'graph' | 'name';
-  settings: { exactMaxDim: number; topK: number; minTail: number; deadThreshold: number; duplicateThreshold: number };
+  settings: { exactMaxDim: number; topK: number; minTail: number; deadThreshold: number; duplicateThreshold: number; budgetSeconds?: number };
   layers: SpectraLayer[];
   balancedness: Balance[];
   warnings: string[];
@@ -93,14 +100,24 @@ export interface LayerSettings {
   deadThreshold: number;
   duplicateThreshold: number;
   maxUnitWork: number;
+  maxExactWork?: number;
 }
 
-/** Every diagnostic of one matrix. */
-export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s: LayerSettings): Omit<SpectraLayer, 'name' | 'shape' | 'dtype' | 'bias'> {
+/** Whether a rows × cols matrix gets every singular value exactly under these settings. */
+export function isExact(rows: number, cols: number, s: Pick<LayerSettings, 'exactMaxDim' | 'maxExactWork'>): boolean {
+  const k = Math.min(rows, cols);
+  return k <= s.exactMaxDim && rows * cols * k <= (s.maxExactWork ?? Infinity);
+}
+
+/** Every diagnostic of one matrix (Lanczos stops at `run.deadline`, a performance.now() time). */
+export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s: LayerSettings, run: { deadline?: number; isCancelled?: () => boolean } = {}): Omit<SpectraLayer, 'name' | 'shape' | 'dtype' | 'bias'> {
   let fro2 = 0;
-  for (let i = 0; i < m.values.length; i++) fro2 += m.values[i] * m.values[i];
-  const exact = Math.min(m.rows, m.cols) <= s.exactMaxDim;
-  const top_ = exact ? undefined : topSingularValues(m, s.topK);
+  for (let i = 0; i < m.values.length; i++) {
+    if ((i & 0xfffff) === 0 && run.isCancelled?.()) throw new CancelledError();
+    fro2 += m.values[i] * m.values[i];
+  }
+  const exact = isExact(m.rows, m.cols, s);
+  const top_ = exact ? undefined : topSingularValues(m, s.topK, run);
   const sv = top_ ? top_.values : exactSingularValues(m);
   const top = sv.length ? sv[0] : 0;
   let effectiveRank: number | null = null;
@@ -114,7 +131,7 @@ export function analyseMatrix(m: Matrix, bias: ArrayLike<number> | undefined, s:
   return {
     matrix: [m.rows, m.cols],
     method: exact ? 'exact' : 'lanczos',
-    lanczos: top_ ? { steps: top_.steps, converged: top_.converged, settled: top_.settled } : null,
+    lanczos: top_ ? { steps: top_.steps, converged: top_.converged, settled: top_.settled, ...(top_.timedOut ? { timedOut: true, sigma1Change: top_.sigma1Change } : {}) } : null,
     singularValues: Array.from(sv),
     frobenius: Math.sqrt(fro2),
     spectralNorm: top,
@@ -134,6 +151,7 @@ export async function runSpectra(opts: SpectraOptions, ctx: AnalysisContext = {}
     deadThreshold: opts.deadThreshold ?? DEAD_THRESHOLD,
     duplicateThreshold: opts.duplicateThreshold ?? DUPLICATE_THRESHOLD,
     maxUnitWork: opts.maxUnitWork ?? 2e9,
+    maxExactWork: opts.maxExactWork,
   };
   const ckpt = await openCheckpoint(opts.path);
   try {
@@ -145,14 +163,14 @@ export async function runSpectra(opts: SpectraOptions, ctx: AnalysisContext = {}
 
 async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: LayerSettings, ctx: AnalysisContext, t0: number): Promise<SpectraReport> {
   const order = await weightLayers(ckpt, opts.archFile);
-  const { maxUnitWork: _, ...shown } = settings;
+  const { maxUnitWork: _, maxExactWork: __, ...shown } = settings;
   const report: SpectraReport = {
     kind: 'spectra',
     file: ckpt.path,
     format: ckpt.format,
     model: order.graph?.description ?? null,
     order: order.order,
-    settings: shown,
+    settings: opts.budgetSeconds !== undefined ? { ...shown, budgetSeconds: opts.budgetSeconds } : shown,
     layers: [],
     balancedness: [],
     warnings: [...ckpt.warnings],
@@ -160,9 +178,15 @@ async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: Layer
     complete: false,
   };
   if (order.recognizeError) ctx.log?.(`spectra: no model recognised, layers in name order (${order.recognizeError})`);
+  const budgetEnd = opts.budgetSeconds !== undefined ? performance.now() + 1000 * opts.budgetSeconds : undefined;
+  const large = (l: (typeof order.layers)[number]): boolean => {
+    const [r, c] = [l.tensor.shape[0], l.tensor.numel / Math.max(1, l.tensor.shape[0])];
+    return !isExact(r, c, settings);
+  };
+  let largeLeft = order.layers.filter(large).length;
   for (const [i, l] of order.layers.entries()) {
     if (ctx.isCancelled?.()) throw new CancelledError();
-    ctx.onProgress?.(i / order.layers.length, l.tensor.name);
+    ctx.onProgress?.(i / order.layers.length, `${l.tensor.name} (${i + 1} of ${order.layers.length})`);
     let values;
     try {
       values = await readTensor(l.tensor, undefined, { isCancelled: ctx.isCancelled });
@@ -174,8 +198,11 @@ async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: Layer
     const bias = l.bias ? await readTensor(l.bias) : undefined;
     const m = asUnitMatrix(values, l.tensor.shape, l.unitsAreColumns);
     if (m.rows * m.rows * m.cols > settings.maxUnitWork) report.warnings.push(`${l.tensor.name}: duplicate-unit search skipped (${m.rows} units × ${m.cols} inputs is too large)`);
-    const layer: SpectraLayer = { name: l.tensor.name, shape: l.tensor.shape, dtype: l.tensor.dtype, ...analyseMatrix(m, bias, settings), bias: l.bias?.name ?? null };
-    if (layer.lanczos && !layer.lanczos.converged) report.warnings.push(`${l.tensor.name}: after ${layer.lanczos.steps} Lanczos steps only the top ${layer.lanczos.settled} of ${settings.topK} singular values had settled to 1e-9 of σ₁; the others are lower bounds`);
+    let deadline: number | undefined;
+    if (budgetEnd !== undefined && large(l)) deadline = performance.now() + Math.max(300, (budgetEnd - performance.now()) / Math.max(1, largeLeft--));
+    const layer: SpectraLayer = { name: l.tensor.name, shape: l.tensor.shape, dtype: l.tensor.dtype, ...analyseMatrix(m, bias, settings, { deadline, isCancelled: ctx.isCancelled }), bias: l.bias?.name ?? null };
+    if (layer.lanczos?.timedOut) report.warnings.push(`${l.tensor.name}: the time budget ran out after ${layer.lanczos.steps} Lanczos steps; the top ${layer.lanczos.settled} of ${Math.min(settings.topK, ...m.rows > 0 ? [m.rows, m.cols] : [0])} singular values had settled to 1e-9 of σ₁ (σ₁ moved ${layer.lanczos.sigma1Change?.toExponential(1) ?? '?'} relative over the last 8 steps), the others are lower bounds`);
+    else if (layer.lanczos && !layer.lanczos.converged) report.warnings.push(`${l.tensor.name}: after ${layer.lanczos.steps} Lanczos steps only the top ${layer.lanczos.settled} of ${settings.topK} singular values had settled to 1e-9 of σ₁; the others are lower bounds`);
     report.layers.push(layer);
     report.seconds = (performance.now() - t0) / 1000;
     ctx.onPartial?.(report);

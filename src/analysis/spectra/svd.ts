@@ -2,6 +2,7 @@
 // followed by one-sided (Hestenes) Jacobi, and the top k by Golub–Kahan–Lanczos
 // bidiagonalisation with full reorthogonalisation for matrices too large for the exact method.
 import type { Decoded } from '../core/dtype';
+import { CancelledError } from '../core/errors';
 
 /** A row-major rows × cols matrix (a weight reshaped to [out, in·k·k]). */
 export interface Matrix {
@@ -153,6 +154,20 @@ export interface TopKResult {
   converged: boolean;
   /** Leading values that had settled (changed < tol·σ₁ over the last 16 steps); k when converged. */
   settled: number;
+  /** The time budget ran out before convergence (then `settled` compares with 8 steps before). */
+  timedOut: boolean;
+  /** When timed out: |σ₁ − σ₁ eight steps before| / σ₁ (how far σ₁ still moved). */
+  sigma1Change?: number;
+}
+
+export interface TopKOptions {
+  tol?: number;
+  seed?: number;
+  maxSteps?: number;
+  /** performance.now() after which no new step starts (at least 10 are taken); the values so far are returned. */
+  deadline?: number;
+  /** Polled every step; a cancelled run throws CancelledError. */
+  isCancelled?: () => boolean;
 }
 
 /**
@@ -163,7 +178,7 @@ export interface TopKResult {
  * then `converged` is false and the values are Ritz values (lower bounds, the smallest of the k
  * least accurate). Each step costs one A·v, one Aᵀ·u and the reorthogonalisation.
  */
-export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; seed?: number; maxSteps?: number } = {}): TopKResult {
+export function topSingularValues(m: Matrix, k: number, opts: TopKOptions = {}): TopKResult {
   const full = Math.min(m.rows, m.cols);
   k = Math.min(k, full);
   // Lanczos runs on the orientation whose right vectors live in the smaller space: after `full`
@@ -174,10 +189,15 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
   const cols = t ? m.rows : m.cols;
   const values = m.values;
   const n = m.cols;
+  // Cancellation is polled inside the products too (one product of an 8192 × 4096 matrix is ~0.1 s).
+  const poll = (i: number): void => {
+    if ((i & 511) === 511 && opts.isCancelled?.()) throw new CancelledError();
+  };
   /** y = A x (A is rows × cols in the chosen orientation). */
   const mulA = (x: Float64Array, y: Float64Array): void => {
     if (!t) {
       for (let r = 0; r < rows; r++) {
+        poll(r);
         let s = 0;
         const o = r * n;
         for (let c = 0; c < cols; c++) s += values[o + c] * x[c];
@@ -186,6 +206,7 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
     } else {
       y.fill(0);
       for (let c = 0; c < cols; c++) {
+        poll(c);
         const xc = x[c];
         if (xc === 0) continue;
         const o = c * n;
@@ -198,6 +219,7 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
     if (!t) {
       y.fill(0);
       for (let r = 0; r < rows; r++) {
+        poll(r);
         const xr = x[r];
         if (xr === 0) continue;
         const o = r * n;
@@ -205,6 +227,7 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
       }
     } else {
       for (let c = 0; c < cols; c++) {
+        poll(c);
         let s = 0;
         const o = c * n;
         for (let r = 0; r < rows; r++) s += values[o + r] * x[r];
@@ -225,8 +248,15 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
   let uPrev: Float64Array | undefined;
   let next = Math.min(maxSteps, 2 * k + 16);
   let exhausted = false;
+  let timedOut = false;
+  const ritzOf = (steps: number): Float64Array => bidiagonalSingularValues(alphas.slice(0, steps), betas.slice(0, steps - 1)).subarray(0, k);
   for (;;) {
     while (vs.length < next) {
+      if (opts.isCancelled?.()) throw new CancelledError();
+      if (opts.deadline !== undefined && vs.length >= Math.min(10, full) && performance.now() > opts.deadline) {
+        timedOut = true;
+        break;
+      }
       vs.push(v);
       // u = A v − β u_prev
       const u = new Float64Array(rows);
@@ -253,7 +283,15 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
       }
       betas.push(beta);
     }
-    const ritz = bidiagonalSingularValues(alphas, betas.slice(0, alphas.length - 1)).subarray(0, k);
+    const ritz = ritzOf(alphas.length);
+    if (timedOut && !exhausted) {
+      // Out of time: the Ritz values of 8 steps fewer tell which leading values have settled.
+      const before = alphas.length > 8 ? ritzOf(alphas.length - 8) : undefined;
+      let settled = 0;
+      while (before && settled < Math.min(k, before.length) && Math.abs(ritz[settled] - before[settled]) <= tol * ritz[0]) settled++;
+      const sigma1Change = before && ritz[0] > 0 ? Math.abs(ritz[0] - before[0]) / ritz[0] : undefined;
+      return { values: ritz.slice(), steps: vs.length, converged: false, settled, timedOut, ...(sigma1Change !== undefined ? { sigma1Change } : {}) };
+    }
     const converged = exhausted || vs.length >= full || (prev !== undefined && ritz.every((x, i) => Math.abs(x - prev![i]) <= tol * ritz[0]));
     if (converged || vs.length >= maxSteps) {
       let settled = k;
@@ -261,7 +299,7 @@ export function topSingularValues(m: Matrix, k: number, opts: { tol?: number; se
         settled = 0;
         while (prev && settled < k && Math.abs(ritz[settled] - prev[settled]) <= tol * ritz[0]) settled++;
       }
-      return { values: ritz.slice(), steps: vs.length, converged, settled };
+      return { values: ritz.slice(), steps: vs.length, converged, settled, timedOut: false };
     }
     prev = ritz.slice();
     next = Math.min(maxSteps, next + 16);

@@ -1,10 +1,11 @@
 // Statistics of many tensors on several threads. Each thread opens the file itself and takes
-// the next tensor when it finishes one, largest tensors first, so the threads end together.
-import { Worker } from 'node:worker_threads';
+// the next tensor when it finishes one, largest tensors first, so the threads end together
+// (core/threadPool does the handing out).
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { type Checkpoint, hasValues } from '../core/checkpoint';
 import { CancelledError, CheckpointError } from '../core/errors';
+import { runThreadPool } from '../core/threadPool';
 import { computeTensorStats, type TensorStats } from './tensorStats';
 
 export type PoolRequest = { type: 'stats'; index: number; name: string };
@@ -43,52 +44,26 @@ export async function computeAllStats(ckpt: Checkpoint, opts: PoolOptions = {}):
     return out;
   }
 
-  const queue = [...indices].sort((a, b) => ckpt.tensors[b].nbytes - ckpt.tensors[a].nbytes);
-  const cancelFlag = new SharedArrayBuffer(4);
-  const flag = new Int32Array(cancelFlag);
-  const script = opts.workerScript ?? join(__dirname, 'statsWorker.js');
-  const workers: Worker[] = [];
-  const poll = opts.isCancelled ? setInterval(() => opts.isCancelled!() && Atomics.store(flag, 0, 1), 50) : undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let running = 0;
-      let failed = false;
-      const fail = (e: Error): void => {
-        if (failed) return;
-        failed = true;
-        Atomics.store(flag, 0, 1);
-        reject(e);
-      };
-      const feed = (w: Worker): void => {
-        const i = queue.shift();
-        if (i === undefined) {
-          if (--running === 0) resolve();
-          return;
-        }
-        w.postMessage({ type: 'stats', index: i, name: ckpt.tensors[i].name } satisfies PoolRequest);
-      };
-      for (let k = 0; k < threads; k++) {
-        const w = new Worker(script, { workerData: { path: ckpt.path, cancelFlag } });
-        workers.push(w);
-        running++;
-        w.on('message', (m: PoolReply) => {
-          if (failed) return;
-          if (m.type === 'error') {
-            fail(m.name === 'CancelledError' ? new CancelledError() : new CheckpointError(ckpt.path, m.message.startsWith(ckpt.path) ? m.message.slice(ckpt.path.length + 2) : m.message));
-            return;
-          }
-          out[m.index] = m.stats;
-          opts.onResult?.(m.index, m.stats);
-          feed(w);
-        });
-        w.on('error', (e) => fail(new CheckpointError(ckpt.path, `statistics thread failed: ${e.message}`)));
-        w.on('exit', (code) => code !== 0 && fail(new CheckpointError(ckpt.path, `statistics thread exited with code ${code}`)));
-        feed(w);
-      }
-    });
-  } finally {
-    if (poll) clearInterval(poll);
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+  const path = ckpt.path;
+  await runThreadPool<TensorStats>({
+    script: opts.workerScript ?? join(__dirname, 'statsWorker.js'),
+    workerData: { path },
+    threads,
+    order: [...indices].sort((a, b) => ckpt.tensors[b].nbytes - ckpt.tensors[a].nbytes),
+    request: (i) => ({ type: 'stats', index: i, name: ckpt.tensors[i].name }) satisfies PoolRequest,
+    decode: (raw) => {
+      const m = raw as PoolReply;
+      if (m.type === 'result') return { type: 'result', index: m.index, result: m.stats };
+      const message = m.message.startsWith(path) ? m.message.slice(path.length + 2) : m.message;
+      return { type: 'error', error: m.name === 'CancelledError' ? new CancelledError() : new CheckpointError(path, message) };
+    },
+    isCancelled: opts.isCancelled,
+    pollMs: 50,
+    onResult: (i, stats) => {
+      out[i] = stats;
+      opts.onResult?.(i, stats);
+    },
+    threadError: (what) => new CheckpointError(path, `statistics thread ${what}`),
+  });
   return out;
 }

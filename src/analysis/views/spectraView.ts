@@ -3,6 +3,24 @@ import type { AnalysisView } from '../report/analysisView';
 import type { SpectraReport } from '../spectra/spectra';
 import { type Row, cell, chart } from './compareViewParts';
 
+/** How exact the spectra are: which matrices were exact, and how far Lanczos got on the others. */
+function exactness(r: SpectraReport): { label: string; value: string; definition: string } {
+  const lz = r.layers.filter((l) => l.lanczos);
+  const exact = r.layers.length - lz.length;
+  const timed = lz.filter((l) => l.lanczos!.timedOut);
+  const partial = lz.filter((l) => !l.lanczos!.converged);
+  const k = r.settings.topK;
+  const budget = r.settings.budgetSeconds !== undefined ? `, within a ${r.settings.budgetSeconds} s budget` : '';
+  let value = lz.length === 0 ? 'every singular value, exact' : exact === 0 ? `top ${k} by Lanczos` : `${exact} exact, ${lz.length} top ${k} by Lanczos`;
+  if (partial.length) value += `; ${partial.length} not converged${timed.length ? ` (${timed.length} out of time)` : ''}`;
+  const settled = partial.length ? ` Unconverged matrices: leading values settled — ${partial.map((l) => `${l.name} ${l.lanczos!.settled}`).join(', ')}.` : '';
+  return {
+    label: 'Exactness',
+    value,
+    definition: `exact: Householder QR + one-sided Jacobi in float64 (a few ulps of σ₁); Lanczos: values settled to 1e-9 of σ₁, the rest lower bounds${budget}.${settled}`,
+  };
+}
+
 export function spectraView(r: SpectraReport): AnalysisView {
   const s = r.settings;
   const spectrum: Row[] = r.layers.flatMap((l) => l.singularValues.filter((v) => v > 0).map((v, i) => ({ layer: l.name, index: i + 1, singularValue: v })));
@@ -16,6 +34,7 @@ export function spectraView(r: SpectraReport): AnalysisView {
     subtitle: `${r.file}${r.model ? ` — ${r.model}` : ''}`,
     facts: [
       { label: 'Weight matrices', value: String(r.layers.length), definition: 'floating tensors with ≥ 2 dimensions; conv kernels reshaped to out × in·kh·kw' },
+      exactness(r),
       { label: 'Layer order', value: r.order === 'graph' ? 'recognised model' : 'by name', definition: 'the order used for balancedness' },
       { label: 'Dead units', value: `${dead} of ${units}`, definition: `‖[w_i, b_i]‖ < ${s.deadThreshold} × the layer's largest incoming norm` },
       { label: 'Duplicated units', value: String(dup), definition: `live units whose incoming vector has cosine ≥ ${s.duplicateThreshold} with an earlier unit's (greedy groups)` },

@@ -82,8 +82,8 @@ function onInit(m: InitMessage): void {
   for (const e of m.stats) tree.noteStats(e.name, e.stats);
 
   const header = renderHeader(m.fileName, l);
-  const matrices = DiagnosticsSection.matrices(l);
-  diagnostics = matrices ? new DiagnosticsSection(matrices) : undefined;
+  const weights = DiagnosticsSection.weights(l);
+  diagnostics = weights.matrices ? new DiagnosticsSection(weights.matrices, weights.bytes, m.diagnostics ?? { maxAutoBytes: 256_000_000, budgetSeconds: 20 }) : undefined;
   if (diagnostics) {
     let sections = header.querySelector('.sections');
     if (!sections) header.append((sections = h('div', 'sections')));
@@ -250,7 +250,10 @@ function onMessage(m: HostToWebview): void {
       showError(m.message);
       return;
     case 'diagnostics':
-      diagnostics?.show(m.view, m.error);
+      diagnostics?.show(m.view, m.error, m.cancelled);
+      return;
+    case 'diagnosticsProgress':
+      diagnostics?.progress(m);
       return;
   }
 }
