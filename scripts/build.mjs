@@ -25,6 +25,7 @@ const builds = [
   { ...node, entryPoints: ['src/analysis/worker/worker.ts'], outfile: 'dist/worker.js' },
   { ...node, entryPoints: ['src/analysis/stats/statsWorker.ts'], outfile: 'dist/statsWorker.js' },
   { ...node, entryPoints: ['src/analysis/interpolate/pathWorker.ts'], outfile: 'dist/pathWorker.js' },
+  { ...node, entryPoints: ['src/analysis/dynamics/llcWorker.ts'], outfile: 'dist/llcWorker.js' },
   { ...node, entryPoints: ['src/analysis/cli/ckptLens.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['src/analysis/demo/demo.ts'], outfile: 'dist/demo.js' },
   // Webviews: browser code only.

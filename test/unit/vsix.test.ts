@@ -23,6 +23,7 @@ const REQUIRED = [
   'extension/dist/worker.js',
   'extension/dist/statsWorker.js',
   'extension/dist/pathWorker.js',
+  'extension/dist/llcWorker.js',
   'extension/dist/webviews/editor.js',
   'extension/dist/webviews/editor.css',
   'extension/dist/webviews/analysis.js',

@@ -16,6 +16,7 @@ import { runsMain } from './runsCommand';
 import { spectraMain } from './spectraCommand';
 import { dropMain } from './dropCommand';
 import { stitchMain } from './stitchCommand';
+import { llcMain, llcSweepMain } from './llcCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -38,7 +39,9 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
        ckpt-lens runs DIR... [--watch] [--json]  weights over training runs (see ckpt-lens runs --help)
        ckpt-lens spectra CKPT [--json]           singular values, α, dead/duplicate units (see ckpt-lens spectra --help)
        ckpt-lens stitch A B --data PATH [options]   (see ckpt-lens stitch --help)
-       ckpt-lens drop CKPT --data PATH [options]   (see ckpt-lens drop --help)`;
+       ckpt-lens drop CKPT --data PATH [options]   (see ckpt-lens drop --help)
+       ckpt-lens llc CKPT --data PATH [options]    local learning coefficient by SGLD (see ckpt-lens llc --help)
+       ckpt-lens llc-sweep CKPT --data PATH [options]   λ̂ over ε × nβ, for calibration`;
 
 interface Args {
   command: string;
@@ -132,6 +135,8 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'spectra') return spectraMain(argv.slice(1));
   if (argv[0] === 'stitch') return stitchMain(argv.slice(1));
   if (argv[0] === 'drop') return dropMain(argv.slice(1));
+  if (argv[0] === 'llc') return llcMain(argv.slice(1));
+  if (argv[0] === 'llc-sweep') return llcSweepMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

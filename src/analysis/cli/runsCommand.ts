@@ -6,9 +6,11 @@ import { RunsWatcher } from '../compare/runsWatcher';
 import type { BackendChoice } from '../model/backend';
 import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { fmtNum, table } from './textTable';
+import { type DynamicsOptions, addDynamics, dynamicsLines } from '../dynamics/runsDynamics';
+import { LLC_FLAGS, llcFlags } from './llcCommand';
 
 export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [--arch FILE] [--backend auto|tensorflow|wasm|cpu]
-                      [--watch] [--json]
+                      [--data PATH [--llc] [LLC options]] [--watch] [--json]
 
   DIR           a run folder of checkpoints, or a glob of folders ("runs/seed*"); the first run is
                 the reference the others are compared with. Each checkpoint's step comes from a
@@ -20,7 +22,17 @@ export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [-
   --backend B   tfjs backend for alignment (default auto)
   --watch       keep watching the folders; print a line (or a JSON report) per new checkpoint
   --debounce-ms N  with --watch: quiet time before a new or growing file is read (default 500)
-  --json        print the report as one JSON object`;
+  --data PATH   also the loss and accuracy per checkpoint on this data, and (MLPs) the activation-
+                pattern change and kernel distance from the first checkpoint on its first --probe N
+                examples (default 64; --probe-data FILE takes them from another file). Without
+                it: the conserved quantities and relative weight change only (weights alone)
+  --labels FILE, --split S, --loss L, --limit N   as for eval / llc
+  --llc         with --data: the local learning coefficient at every checkpoint, with the same
+                hyper-parameters (--epsilon, --gamma, --nbeta, --chains, --draws, --burn-in,
+                --batch-size, --seed as for ckpt-lens llc)
+  --json        print the report as one JSON object; each checkpoint gains balances,
+                unitBalanceDrift, relativeChange (and patternChange, kernelDistance, loss,
+                accuracy, llc); the report gains "dynamics" with the verdicts`;
 
 interface RunsArgs {
   paths: string[];
@@ -30,15 +42,25 @@ interface RunsArgs {
   watch: boolean;
   debounceMs?: number;
   json: boolean;
+  dynamics: DynamicsOptions;
 }
 
 function parseRunsArgs(argv: string[]): RunsArgs {
   const watchFlag = argv.includes('--watch');
-  const { positional: pos, values: opt, json } = scanArgs(argv.filter((a) => a !== '--watch'), ['--align', '--arch', '--backend', '--debounce-ms']);
+  const { positional: pos, values: opt, json, switches } = scanArgs(argv.filter((a) => a !== '--watch'), ['--align', '--arch', '--backend', '--debounce-ms', '--data', '--labels', '--split', '--loss', '--limit', '--probe', '--probe-data', ...LLC_FLAGS], ['--llc']);
   if (pos.length < 1) throw new UsageError('runs takes one or more run folders');
   const align = opt['--align'] ?? 'auto';
   if (align !== 'auto' && align !== 'on' && align !== 'off') throw new UsageError('--align is auto, on or off');
-  return { paths: pos, align, arch: opt['--arch'], backend: backendFlag(opt), watch: watchFlag, debounceMs: wholeFlag(opt, '--debounce-ms', 0), json };
+  if (switches.has('--llc') && !opt['--data']) throw new UsageError('--llc needs --data');
+  const split = opt['--split'];
+  if (split !== undefined && split !== 'train' && split !== 'test') throw new UsageError('--split is train or test');
+  const loss = opt['--loss'] ?? 'auto';
+  if (loss !== 'auto' && loss !== 'cross_entropy' && loss !== 'mse') throw new UsageError('--loss is auto, cross_entropy or mse');
+  const dynamics: DynamicsOptions = {
+    data: opt['--data'], labels: opt['--labels'], split, loss, limit: wholeFlag(opt, '--limit', 1), probe: wholeFlag(opt, '--probe', 1), probeData: opt['--probe-data'], archFile: opt['--arch'],
+    llc: switches.has('--llc') ? llcFlags(opt) : undefined,
+  };
+  return { paths: pos, align, arch: opt['--arch'], backend: backendFlag(opt), watch: watchFlag, debounceMs: wholeFlag(opt, '--debounce-ms', 0), json, dynamics };
 }
 
 function human(r: RunsReport): string {
@@ -58,6 +80,7 @@ function human(r: RunsReport): string {
       r.cross.map((c) => [`${c.runA} vs ${c.runB}`, String(c.step), c.layer, fmtNum(c.distance), fmtNum(c.cosine, 6), ...(r.aligned ? [fmtNum(c.alignedDistance), fmtNum(c.alignedCosine, 6)] : [])]),
     ));
   }
+  lines.push(...dynamicsLines(r));
   lines.push(`time      ${r.seconds.toFixed(3)} s`);
   return lines.join('\n') + '\n';
 }
@@ -66,6 +89,7 @@ async function runsCommand(a: RunsArgs): Promise<void> {
   const opts = { paths: a.paths, align: a.align, archFile: a.arch, backend: a.backend };
   if (!a.watch) {
     const r = await runRuns(opts, { log: stderrLog });
+    await addDynamics(r, a.dynamics, { log: stderrLog });
     process.stdout.write(a.json ? JSON.stringify(r) + '\n' : human(r));
     return;
   }

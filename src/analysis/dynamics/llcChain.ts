@@ -1,0 +1,129 @@
+// One SGLD chain from w*, as devinterp's sample_single_chain runs it: minibatches from a loader
+// that reshuffles on every pass (its `cycle`, which does not cache the first pass), a draw after
+// every step past burn-in (num_steps_bw_draws = 1), and the loss recorded at a draw being the
+// minibatch loss at the weights *before* that step. The chain's own generator (seed, chain)
+// drives both the data order and the noise.
+import { Rng } from './gaussian';
+import { DenseNet, type DenseNetSpec } from './mlpNet';
+import { type SgldParams, malaAcceptance, sgldStep } from './sgld';
+import { BatchMaker, type TaskData } from './taskData';
+
+export interface ChainSettings extends SgldParams {
+  draws: number;
+  burnIn: number;
+  batchSize: number;
+  seed: number;
+}
+
+export interface ChainResult {
+  chain: number;
+  /** Minibatch loss per draw (length = draws, fewer when the chain diverged). */
+  trace: number[];
+  /** MALA acceptance probability per transition between draws (devinterp's trace from draw 2 on). */
+  acceptance: number[];
+  /** Set when the loss became NaN/∞ or blew up; the trace stops there. */
+  diverged?: string;
+  steps: number;
+  seconds: number;
+}
+
+/** Loss "blow-up": a minibatch loss this many times the starting loss (and above 1e3 absolute) stops a chain. */
+const BLOWUP = 1e4;
+
+/** PyTorch DataLoader batches of one pass: ceil(n / batch) batches, the last one partial. */
+export function batchesPerPass(n: number, batchSize: number): number {
+  return Math.ceil(n / Math.min(batchSize, n));
+}
+
+/**
+ * devinterp's init_loss with a seed: the mean of the per-batch mean losses over the first
+ * min(chains, batches per pass) batches in dataset order (get_init_loss_multi_batch on an
+ * unshuffled loader).
+ */
+export function initLoss(spec: DenseNetSpec, w: Float64Array, data: TaskData, batchSize: number, chains: number): number {
+  const net = new DenseNet(spec);
+  const bs = Math.min(batchSize, data.n);
+  const mk = new BatchMaker(data, bs);
+  const count = Math.min(chains, batchesPerPass(data.n, bs));
+  const idx = Int32Array.from({ length: data.n }, (_, i) => i);
+  let total = 0;
+  for (let b = 0; b < count; b++) {
+    const from = b * bs;
+    const to = Math.min(data.n, from + bs);
+    const t = mk.fill(idx, from, to);
+    total += net.loss(w, mk.x, t, to - from);
+  }
+  return total / count;
+}
+
+export interface ChainHooks {
+  isCancelled?: () => boolean;
+  /** After each draw (0-based) with its loss; throttled by the caller if needed. */
+  onDraw?: (draw: number, loss: number) => void;
+}
+
+export class CancelledChain extends Error {}
+
+/** Runs chain `chain` from the weights `wStar`. */
+export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData, s: ChainSettings, chain: number, hooks: ChainHooks = {}): ChainResult {
+  const t0 = performance.now();
+  const net = new DenseNet(spec);
+  const P = spec.size;
+  const w = Float64Array.from(wStar);
+  const grad = new Float64Array(P);
+  const noise = new Float64Array(P);
+  const drift = new Float64Array(P);
+  const prevW = new Float64Array(P);
+  const prevDrift = new Float64Array(P);
+  let prevU = NaN;
+  const rng = new Rng(s.seed, chain);
+  const bs = Math.min(s.batchSize, data.n);
+  const mk = new BatchMaker(data, bs);
+  const order = Int32Array.from({ length: data.n }, (_, i) => i);
+  const perPass = batchesPerPass(data.n, bs);
+  let batch = perPass;
+  const trace: number[] = [];
+  const acceptance: number[] = [];
+  const total = s.burnIn + s.draws;
+  let firstLoss = NaN;
+  let diverged: string | undefined;
+  let steps = 0;
+  for (let i = 0; i < total; i++) {
+    if (hooks.isCancelled?.()) throw new CancelledChain();
+    if (batch === perPass) {
+      // A full batch needs no shuffle: its mean loss does not depend on the order.
+      if (perPass > 1) rng.shuffle(order);
+      batch = 0;
+    }
+    const from = batch * bs;
+    const to = Math.min(data.n, from + bs);
+    batch++;
+    const targets = mk.fill(order, from, to);
+    const loss = net.lossAndGrad(w, mk.x, targets, to - from, grad);
+    if (i === 0) firstLoss = loss;
+    if (!Number.isFinite(loss)) {
+      diverged = `the loss became ${loss} at step ${i + 1}`;
+      break;
+    }
+    if (loss > 1e3 && loss > BLOWUP * Math.max(firstLoss, 1e-12)) {
+      diverged = `the loss blew up to ${loss.toPrecision(3)} at step ${i + 1} (from ${firstLoss.toPrecision(3)})`;
+      break;
+    }
+    const draw = i - s.burnIn;
+    // Pre-step copies for MALA: the move is (previous pre-step point) → (this pre-step point).
+    const curW = draw >= 0 ? Float64Array.from(w) : undefined;
+    rng.fillNormal(noise, s.noiseLevel);
+    const loc = sgldStep(w, grad, wStar, s, noise, { drift });
+    steps++;
+    if (draw >= 0) {
+      trace.push(loss);
+      const u = s.nbeta * loss + loc;
+      if (draw >= 1) acceptance.push(malaAcceptance(prevW, prevDrift, prevU, curW!, drift, u, s.epsilon));
+      prevW.set(curW!);
+      prevDrift.set(drift);
+      prevU = u;
+      hooks.onDraw?.(draw, loss);
+    }
+  }
+  return { chain, trace, acceptance, diverged, steps, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,237 @@
+// Training dynamics against independent references (test/fixtures/dynamics/make_dynamics_fixtures.py):
+// the LLC on reduced-rank regression against Aoyagi–Watanabe's λ and on a regular model against
+// d/2; λ̂ against a PyTorch re-implementation of devinterp's estimate_learning_coeff_with_summary
+// at the same hyper-parameters; one SGLD step and the MALA acceptance against PyTorch in float64
+// for a fixed noise draw; conserved quantities and lazy/rich measures against numpy; the CLI.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CancelledError } from '../../src/analysis/core/errors';
+import { estimateLlc, loadTask, resolveHyperparameters, defaultNbeta } from '../../src/analysis/dynamics/llc';
+import { initLoss, runChain } from '../../src/analysis/dynamics/llcChain';
+import { DenseNet } from '../../src/analysis/dynamics/mlpNet';
+import { malaAcceptance, sgldStep } from '../../src/analysis/dynamics/sgld';
+import { runLlcSweep } from '../../src/analysis/dynamics/llcSweep';
+import { runDynamics } from '../../src/analysis/dynamics/runDynamics';
+import { runRuns } from '../../src/analysis/compare/trainingRuns';
+import { BatchMaker } from '../../src/analysis/dynamics/taskData';
+import { REPO_ROOT, close, fixture } from '../helpers';
+
+const run = promisify(execFile);
+const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+const WORKER = join(REPO_ROOT, 'dist', 'llcWorker.js');
+const F = (name: string): string => fixture('dynamics', name);
+
+interface Measures { balances: number[]; unitBalanceDrift: number[]; relativeChange: number[]; patternChange: number; kernelDistance: number; loss: number; accuracy: number }
+const expected = JSON.parse(readFileSync(F('expected.json'), 'utf8')) as {
+  rrr: { trueLambda: number; loss: number };
+  regular: { d: number; trueLambda: number };
+  devinterp: { hyperparameters: { epsilon: number; gamma: number; nbeta: number; chains: number; draws: number; burnIn: number; batchSize: number; seed: number }; llc: { mean: number; std: number; perChain: number[] }; initLoss: number; mala: number[] };
+  sgldStep: { hyperparameters: { epsilon: number; nbeta: number; gamma: number; weightDecay: number }; w0: number[]; w: number[]; batch: [number, number]; loss: number; grad: number[]; noise: number[]; after: number[]; localization: number; loss2: number; batch2: [number, number]; mala: number };
+  runs: { steps: number[]; sgd: Measures[]; adam: Measures[] };
+};
+
+function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / scale);
+  return m;
+}
+
+describe('SGLD step against PyTorch (float64, fixed noise)', () => {
+  test('gradient, update and MALA acceptance equal the PyTorch reference to rounding', async () => {
+    const e = expected.sgldStep;
+    const task = await loadTask({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz') });
+    const net = new DenseNet(task.spec);
+    const idx = Int32Array.from({ length: task.data.n }, (_, i) => i);
+    const mk = new BatchMaker(task.data, 32);
+    const w = Float64Array.from(e.w);
+    const w0 = Float64Array.from(e.w0);
+    assert.equal(maxRel(w0, task.wStar), 0, 'the checkpoint read is the reference w*');
+    const grad = new Float64Array(w.length);
+    const loss = net.lossAndGrad(w, mk.x, mk.fill(idx, e.batch[0], e.batch[1]), 32, grad);
+    assert.ok(close(loss, e.loss, 1e-13), `loss ${loss} vs ${e.loss}`);
+    assert.ok(maxRel(grad, e.grad) < 1e-12, `gradient differs by ${maxRel(grad, e.grad)}`);
+    const p = { ...e.hyperparameters, noiseLevel: 1 };
+    const before = Float64Array.from(w);
+    const drift = new Float64Array(w.length);
+    // The reference's own gradient, so the step itself is compared exactly.
+    const loc = sgldStep(w, Float64Array.from(e.grad), w0, p, Float64Array.from(e.noise), { drift });
+    assert.ok(maxRel(w, e.after) < 1e-15, `update differs by ${maxRel(w, e.after)}`);
+    assert.ok(close(loc, e.localization, 1e-13), `localisation energy ${loc} vs ${e.localization}`);
+    // The next point's drift (no noise), and the acceptance of the move before → after.
+    const grad2 = new Float64Array(w.length);
+    const loss2 = net.lossAndGrad(w, mk.x, mk.fill(idx, e.batch2[0], e.batch2[1]), 32, grad2);
+    assert.ok(close(loss2, e.loss2, 1e-12));
+    const drift2 = new Float64Array(w.length);
+    const after = Float64Array.from(w);
+    const loc2 = sgldStep(Float64Array.from(w), grad2, w0, p, new Float64Array(w.length), { drift: drift2 });
+    const acc = malaAcceptance(before, drift, e.loss * p.nbeta + loc, after, drift2, loss2 * p.nbeta + loc2, p.epsilon);
+    assert.ok(close(acc, e.mala, 1e-9), `MALA ${acc} vs ${e.mala}`);
+  });
+});
+
+describe('LLC against devinterp (PyTorch re-implementation)', () => {
+  test('L(w*) is devinterp\'s multi-batch init_loss exactly', async () => {
+    const h = expected.devinterp.hyperparameters;
+    const task = await loadTask({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz') });
+    assert.ok(close(initLoss(task.spec, task.wStar, task.data, h.batchSize, h.chains), expected.devinterp.initLoss, 1e-12));
+    assert.ok(close(defaultNbeta(h.batchSize), h.nbeta, 1e-15));
+  });
+
+  test('λ̂ agrees with estimate_learning_coeff_with_summary within the chains\' standard error', async () => {
+    const h = expected.devinterp.hyperparameters;
+    const r = await estimateLlc({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), hyperparameters: { ...h, nbeta: undefined }, workerScript: WORKER, threads: 2 });
+    assert.ok(close(r.hyperparameters.nbeta, h.nbeta, 1e-15), 'default nβ = m / log m');
+    assert.ok(close(r.lossAtCheckpoint, expected.devinterp.initLoss, 1e-12));
+    const ref = expected.devinterp.llc;
+    const se = Math.sqrt(r.llc.std ** 2 / h.chains + ref.std ** 2 / ref.perChain.length);
+    const gap = Math.abs(r.llc.mean - ref.mean);
+    assert.ok(gap <= 2 * se, `ours ${r.llc.mean.toFixed(3)} ± ${r.llc.std.toFixed(3)} vs devinterp ${ref.mean.toFixed(3)} ± ${ref.std.toFixed(3)}: gap ${gap.toFixed(3)} = ${(gap / se).toFixed(2)} standard errors`);
+    // MALA acceptance comparable too (same proposal and potential).
+    const refMala = expected.devinterp.mala.reduce((a, b) => a + b, 0) / expected.devinterp.mala.length;
+    assert.ok(Math.abs(r.diagnostics.malaAcceptance - refMala) < 0.05, `MALA ${r.diagnostics.malaAcceptance} vs ${refMala}`);
+    assert.equal(r.traces.length, h.chains);
+    assert.ok(r.traces.every((t) => t.length === h.draws));
+  });
+
+  test('results depend on the seed only, not on the threads', async () => {
+    const hp = { epsilon: 1e-3, gamma: 10, chains: 3, draws: 30, burnIn: 10, batchSize: 64, seed: 5 };
+    const one = await estimateLlc({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), hyperparameters: hp, threads: 1 });
+    const two = await estimateLlc({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), hyperparameters: hp, threads: 2, workerScript: WORKER });
+    assert.deepEqual(one.traces, two.traces);
+    assert.deepEqual(one.llc, two.llc);
+    const other = await estimateLlc({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), hyperparameters: { ...hp, seed: 6 }, threads: 1 });
+    assert.notDeepEqual(one.traces, other.traces);
+  });
+});
+
+describe('LLC ground truth', () => {
+  test('reduced-rank regression: λ̂ within 15 % of Aoyagi–Watanabe\'s λ', async () => {
+    const r = await estimateLlc({ checkpoint: F('rrr.safetensors'), data: F('rrr.npz'), hyperparameters: { epsilon: 6e-4, gamma: 1, chains: 2, draws: 1500, burnIn: 1000, batchSize: 1000, seed: 1 }, workerScript: WORKER, threads: 2 });
+    assert.equal(r.loss, 'mse', 'a float y is a regression target');
+    assert.ok(close(r.lossAtCheckpoint, expected.rrr.loss, 1e-6));
+    const err = Math.abs(r.llc.mean - expected.rrr.trueLambda) / expected.rrr.trueLambda;
+    assert.ok(err < 0.15, `λ̂ ${r.llc.mean} vs λ ${expected.rrr.trueLambda} (${(100 * err).toFixed(1)} %)`);
+    assert.ok(Math.abs(r.llc.mean - r.parameters / 2) > 0.3 * (r.parameters / 2), 'a singular model is far below d/2');
+  });
+
+  test('a regular model: λ̂ ≈ d/2', async () => {
+    const r = await estimateLlc({ checkpoint: F('regular.safetensors'), data: F('regular.npz'), hyperparameters: { epsilon: 6e-4, gamma: 1, chains: 2, draws: 1000, burnIn: 500, batchSize: 1000, seed: 1 }, workerScript: WORKER, threads: 2 });
+    assert.equal(r.parameters, expected.regular.d);
+    const err = Math.abs(r.llc.mean - expected.regular.trueLambda) / expected.regular.trueLambda;
+    assert.ok(err < 0.1, `λ̂ ${r.llc.mean} vs d/2 = ${expected.regular.trueLambda}`);
+  });
+});
+
+describe('LLC diagnostics', () => {
+  test('divergence and negative estimates are put in words', async () => {
+    const r = await estimateLlc({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), hyperparameters: { epsilon: 10, gamma: 0, chains: 2, draws: 20, batchSize: 64 }, threads: 1 });
+    assert.equal(r.diagnostics.divergedChains, 2);
+    assert.ok(r.warnings.some((w) => /diverged/.test(w)), r.warnings.join('\n'));
+    assert.deepEqual(r.llc.perChain, [null, null]);
+    assert.ok(r.warnings.some((w) => /γ = 0/.test(w)));
+  });
+
+  test('cancel stops every chain', async () => {
+    let calls = 0;
+    await assert.rejects(
+      estimateLlc({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), hyperparameters: { chains: 4, draws: 100000, batchSize: 64, epsilon: 1e-4, gamma: 10 }, workerScript: WORKER, threads: 2 }, { isCancelled: () => ++calls > 8 }),
+      CancelledError,
+    );
+  });
+
+  test('hyper-parameters: devinterp defaults, and bad values refused', () => {
+    const h = resolveHyperparameters({}, 1000);
+    assert.deepEqual({ ...h, nbeta: undefined }, { epsilon: 0.01, gamma: 0, nbeta: undefined, chains: 10, draws: 100, burnIn: 0, batchSize: 256, seed: 0, noiseLevel: 1, weightDecay: 0, stepsBetweenDraws: 1 });
+    assert.ok(close(h.nbeta, 256 / Math.log(256), 1e-15));
+    assert.equal(resolveHyperparameters({ batchSize: 1 }, 10).nbeta, 1);
+    assert.throws(() => resolveHyperparameters({ epsilon: -1 }, 10), /epsilon/);
+    assert.throws(() => resolveHyperparameters({ chains: 1.5 }, 10), /chains/);
+  });
+
+  test('a single chain is reproducible and records draws after burn-in', async () => {
+    const task = await loadTask({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz') });
+    const s = { epsilon: 1e-3, nbeta: 10, gamma: 5, weightDecay: 0, noiseLevel: 1, draws: 12, burnIn: 5, batchSize: 64, seed: 3 };
+    const a = runChain(task.spec, task.wStar, task.data, s, 0);
+    const b = runChain(task.spec, task.wStar, task.data, s, 0);
+    assert.deepEqual(a.trace, b.trace);
+    assert.equal(a.trace.length, 12);
+    assert.equal(a.steps, 17);
+    assert.equal(a.acceptance.length, 11);
+  });
+
+  test('the sweep marks every cell and suggests a healthy one', async () => {
+    const r = await runLlcSweep({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz'), epsilons: [1e-4, 1e-3, 10], nbetas: [15.38874710281561], hyperparameters: { gamma: 10, chains: 2, draws: 60, burnIn: 60, batchSize: 64 }, threads: 1 });
+    assert.equal(r.cells.length, 3);
+    assert.ok(r.cells[2].diverged > 0);
+    assert.ok(r.suggestion && r.suggestion.epsilon !== 10);
+  });
+});
+
+describe('conserved quantities and lazy vs rich against numpy', () => {
+  test('per checkpoint, both runs, within 1e-9 relative; SGD conserved, Adam not', async () => {
+    const report = await runRuns({ paths: [F('runs/sgd'), F('runs/adam')], align: 'off' });
+    const d = await runDynamics(report, { data: F('runs_data.npz'), probeData: F('probe.npz'), probe: 24 });
+    assert.equal(d.kernel, 'ntk');
+    for (const [i, kind] of (['sgd', 'adam'] as const).entries()) {
+      const run = d.runs[i];
+      assert.deepEqual(run.checkpoints.map((c) => c.step), expected.runs.steps);
+      assert.deepEqual(run.pairs.map((p) => `${p.layer}>${p.next}`), ['0>2', '2>4']);
+      run.checkpoints.forEach((c, k) => {
+        const e = expected.runs[kind][k];
+        const check = (name: string, a: number[] | number | undefined, b: number[] | number): void => {
+          const av = ([] as number[]).concat(a as number);
+          const bv = ([] as number[]).concat(b);
+          av.forEach((v, j) => assert.ok(close(v, bv[j], 1e-9, 1e-13), `${kind} step ${c.step} ${name}[${j}]: ${v} vs numpy ${bv[j]}`));
+        };
+        check('balances', c.balances, e.balances);
+        check('unitBalanceDrift', c.unitBalanceDrift, e.unitBalanceDrift);
+        check('relativeChange', c.relativeChange, e.relativeChange);
+        check('patternChange', c.patternChange, e.patternChange);
+        check('kernelDistance', c.kernelDistance, e.kernelDistance);
+        check('loss', c.loss, e.loss);
+        check('accuracy', c.accuracy, e.accuracy);
+      });
+    }
+    assert.equal(d.runs[0].conserved, true, d.runs[0].verdict);
+    assert.match(d.runs[0].verdict, /conserved within/);
+    assert.equal(d.runs[1].conserved, false);
+    assert.match(d.runs[1].verdict, /Adam/);
+    // The report's checkpoints carry the fields too (runs --json).
+    const c = report.runs[0].checkpoints[1] as unknown as Measures;
+    assert.equal(c.balances.length, 2);
+  });
+});
+
+describe('CLI', () => {
+  test('llc --json prints the fields the issue lists', async () => {
+    const { stdout } = await run('node', [CLI, 'llc', F('mlp.safetensors'), '--data', F('mlp.npz'), '--epsilon', '1e-3', '--gamma', '10', '--chains', '2', '--draws', '20', '--burn-in', '10', '--batch-size', '64', '--seed', '3', '--json']);
+    const r = JSON.parse(stdout);
+    for (const k of ['mean', 'std', 'perChain']) assert.ok(k in r.llc, k);
+    for (const k of ['epsilon', 'gamma', 'nbeta', 'chains', 'draws', 'burnIn', 'batchSize', 'seed']) assert.ok(k in r.hyperparameters, k);
+    assert.equal(r.hyperparameters.seed, 3);
+    assert.equal(r.traces.length, 2);
+    assert.equal(typeof r.lossAtCheckpoint, 'number');
+    assert.equal(r.n, 512);
+  });
+
+  test('runs --json gains the per-checkpoint dynamics; bad flags are usage errors', async () => {
+    const { stdout } = await run('node', [CLI, 'runs', F('runs/sgd'), '--data', F('runs_data.npz'), '--llc', '--chains', '2', '--draws', '10', '--epsilon', '1e-4', '--gamma', '10', '--batch-size', '64', '--json']);
+    const r = JSON.parse(stdout);
+    const c = r.runs[0].checkpoints[2];
+    for (const k of ['balances', 'unitBalanceDrift', 'relativeChange', 'patternChange', 'loss', 'accuracy', 'llc']) assert.ok(k in c, k);
+    assert.ok(r.dynamics.llcHyperparameters.chains === 2);
+    await assert.rejects(run('node', [CLI, 'llc', F('mlp.safetensors')]), (e: { code: number }) => e.code === 2);
+    await assert.rejects(run('node', [CLI, 'runs', F('runs/sgd'), '--llc']), (e: { code: number }) => e.code === 2);
+    await assert.rejects(run('node', [CLI, 'llc', F('mlp.safetensors'), '--data', F('mlp.npz'), '--loss', 'mse']), (e: { code: number; stderr: string }) => e.code === 1 && /targets have 1 values per example, the model outputs 3/.test(e.stderr));
+  });
+
+  test('a CNN is refused with the reason', async () => {
+    await assert.rejects(run('node', [CLI, 'llc', fixture('models', 'cnn.safetensors'), '--data', F('mlp.npz')]), (e: { code: number; stderr: string }) => e.code === 1 && /MLPs/.test(e.stderr));
+  });
+});
