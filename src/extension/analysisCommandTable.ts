@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import type { AnalysisKind, JsonValue } from '../analysis/protocol';
 import { type AnalysisDeps, activeCheckpoint, argsObject, clicked, runInPanel, selection, str } from './analysisCommands';
 import { archSidecar, pickCheckpoint, pickData, pickRunFolders } from './pickers';
+import { askLlcSettings } from './llcSettings';
 
 type Params = Record<string, JsonValue>;
 
@@ -172,8 +173,29 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
       const sel = selection(second);
       const dirs = given.length ? given : sel.length ? sel : clicked(first) ? [clicked(first)!] : await pickRunFolders('Training runs: one or more folders of checkpoints (the first is the reference)');
       if (!dirs?.length) return undefined;
-      const watch = args.watch !== false;
-      return { params: { dirs, watch, ...extras(args, ['align']) }, title: `Runs ${dirs.map((d) => basename(d)).join(', ')}`, live: watch };
+      // Loss, accuracy, activation patterns, kernels and the LLC need data: asked for only from
+      // the palette or explorer (callers with args pass data/llc themselves).
+      let more: Params = extras(args, ['data', 'llc', 'probe', 'split', 'limit', 'epsilon', 'gamma', 'nbeta', 'chains', 'draws', 'burnIn', 'batchSize', 'seed']);
+      if (!Object.keys(args).length) {
+        const picked = await vscode.window.showQuickPick([
+          { label: 'Weights only', description: 'norms, drift, conserved quantities, relative change', value: 'none' },
+          { label: 'Also loss and lazy/rich on a dataset…', description: 'loss, accuracy, activation-pattern change, kernel distance', value: 'data' },
+          { label: 'Also the LLC at every checkpoint…', description: 'slow: SGLD chains per checkpoint, same settings throughout', value: 'llc' },
+        ], { title: 'Training runs: what to compute per checkpoint', ignoreFocusOut: true });
+        if (!picked) return undefined;
+        if (picked.value !== 'none') {
+          const data = await pickData(_deps.context, 'Dataset for the loss, probe set and LLC');
+          if (!data) return undefined;
+          more = { data };
+          if (picked.value === 'llc') {
+            const settings = await askLlcSettings(_deps.context, 'LLC settings, the same at every checkpoint');
+            if (!settings) return undefined;
+            more = { ...more, ...settings, llc: true };
+          }
+        }
+      }
+      const watch = args.watch !== false && more.llc !== true;
+      return { params: { dirs, watch, ...extras(args, ['align']), ...more }, title: `Runs ${dirs.map((d) => basename(d)).join(', ')}`, live: watch };
     },
   },
   {
@@ -183,6 +205,45 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
       const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Weight spectra and data-free diagnostics: checkpoint'));
       if (!a) return undefined;
       return { params: { a, ...extras(args, ['topK']) }, title: `Spectra ${basename(a)}` };
+    },
+  },
+  {
+    id: 'checkpointLens.estimateLlc',
+    kind: 'llc',
+    async gather(deps, args, first) {
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Local learning coefficient: checkpoint (an MLP)'));
+      if (!a) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      const given = extras(args, ['epsilon', 'gamma', 'nbeta', 'chains', 'draws', 'burnIn', 'batchSize', 'seed', 'loss', 'split', 'limit']);
+      const settings = Object.keys(args).length ? given : await askLlcSettings(deps.context, 'LLC settings (devinterp\'s defaults; calibrate with the sweep)');
+      if (!settings) return undefined;
+      return { params: withArch({ a, data, ...settings }, a, args), title: `LLC ${basename(a)}` };
+    },
+  },
+  {
+    id: 'checkpointLens.llcSweep',
+    kind: 'llc-sweep',
+    async gather(deps, args, first) {
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'LLC calibration sweep: checkpoint (an MLP)'));
+      if (!a) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      let grid: Params = extras(args, ['epsilons', 'nbetas', 'gamma', 'chains', 'draws', 'burnIn', 'batchSize', 'seed', 'loss', 'split', 'limit']);
+      if (!Object.keys(args).length) {
+        const eps = await vscode.window.showInputBox({ title: 'LLC sweep: step sizes ε (comma-separated)', value: '1e-5,1e-4,1e-3,1e-2,1e-1', ignoreFocusOut: true, validateInput: (v) => (v.split(',').every((x) => Number(x) > 0) ? undefined : 'comma-separated numbers > 0') });
+        if (eps === undefined) return undefined;
+        const rest = await vscode.window.showInputBox({ title: 'LLC sweep: the shared settings (nβ values comma-separated, or auto for ¼, 1, 4 × batch/log batch)', value: 'nbetas=auto gamma=10 chains=4 draws=200 burnIn=200 batchSize=256 seed=0', ignoreFocusOut: true });
+        if (rest === undefined) return undefined;
+        grid = { epsilons: eps };
+        for (const part of rest.trim().split(/\s+/)) {
+          const [k, v] = part.split('=');
+          if (k === 'nbetas') {
+            if (v !== 'auto') grid.nbetas = v;
+          } else if (k && v !== undefined && Number.isFinite(Number(v))) grid[k] = Number(v);
+        }
+      }
+      return { params: withArch({ a, data, ...grid }, a, args), title: `LLC sweep ${basename(a)}` };
     },
   },
 ];

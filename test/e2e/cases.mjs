@@ -365,6 +365,7 @@ export const COMMAND_CASES = {
     await ctx.page.locator('.quick-input-widget input').fill('runs/live');
     await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'runs/live' }).first().locator('.monaco-checkbox, input[type=checkbox]').first().click();
     await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Training runs: what to compute', 'Weights only');
     const frame = await webviewFrame(ctx.page, '.table-box[data-table="runs-checkpoints"]', 60000);
     const checkpoints = () => frame.locator('.table-box[data-table="runs-checkpoints"] tr').count();
     await frame.waitForFunction(() => document.querySelectorAll('.table-box[data-table="runs-checkpoints"] tr').length === 4, null, { timeout: 60000 });
@@ -395,6 +396,34 @@ export const COMMAND_CASES = {
     await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
     await analysisPanel(ctx, undefined, 240000);
     await ctx.shot('cmd-stitch');
+  },
+
+  'checkpointLens.estimateLlc': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Estimate Local Learning Coefficient');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Local learning coefficient: checkpoint', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'LLC settings' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('epsilon=0.0001 gamma=100 nbeta=auto chains=2 draws=60 burnIn=60 batchSize=64 seed=0');
+    await ctx.page.keyboard.press('Enter');
+    const frame = await analysisPanel(ctx, 'llc-traces');
+    assert.match(await frame.locator('.analysis-body').innerText(), /λ̂/);
+    await ctx.shot('cmd-estimateLlc');
+  },
+
+  'checkpointLens.llcSweep': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: LLC Calibration Sweep');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'LLC calibration sweep: checkpoint', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'step sizes' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('1e-4,1e-3');
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'shared settings' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('nbetas=15 gamma=100 chains=2 draws=30 burnIn=30 batchSize=64 seed=0');
+    await ctx.page.keyboard.press('Enter');
+    await analysisPanel(ctx, 'llc-sweep-heatmap');
+    await ctx.shot('cmd-llcSweep');
   },
 
   'checkpointLens.dropLayers': async (ctx) => {

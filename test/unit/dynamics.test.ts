@@ -3,7 +3,7 @@
 // d/2; λ̂ against a PyTorch re-implementation of devinterp's estimate_learning_coeff_with_summary
 // at the same hyper-parameters; one SGLD step and the MALA acceptance against PyTorch in float64
 // for a fixed noise draw; conserved quantities and lazy/rich measures against numpy; the CLI.
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,6 +19,8 @@ import { runDynamics } from '../../src/analysis/dynamics/runDynamics';
 import { runRuns } from '../../src/analysis/compare/trainingRuns';
 import { BatchMaker } from '../../src/analysis/dynamics/taskData';
 import { REPO_ROOT, close, fixture } from '../helpers';
+import { runAnalysis } from '../../src/analysis/jobs/analysisJobs';
+import type { AnalysisView } from '../../src/analysis/report/analysisView';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'dist', 'cli.js');
@@ -233,5 +235,49 @@ describe('CLI', () => {
 
   test('a CNN is refused with the reason', async () => {
     await assert.rejects(run('node', [CLI, 'llc', fixture('models', 'cnn.safetensors'), '--data', F('mlp.npz')]), (e: { code: number; stderr: string }) => e.code === 1 && /MLPs/.test(e.stderr));
+  });
+});
+
+describe('views (the worker jobs the commands run)', () => {
+  type Compile = (spec: unknown, opt?: { logger?: unknown }) => { spec: unknown };
+  let compile: Compile;
+  before(async () => {
+    ({ compile } = (await import('vega-lite' as string)) as { compile: Compile });
+  });
+  const valid = (v: AnalysisView): void => {
+    for (const c of v.charts) {
+      const warnings: string[] = [];
+      const logger = { level: () => logger, error: (...a: unknown[]) => { throw new Error(`${c.id}: ${a.join(' ')}`); }, warn: (...a: unknown[]) => { warnings.push(a.join(' ')); return logger; }, info: () => logger, debug: () => logger };
+      compile(c.spec, { logger });
+      assert.deepEqual(warnings, [], `${c.id} compiles without warnings`);
+      assert.ok(c.rows.length > 0, `${c.id} has rows`);
+    }
+    JSON.stringify(v);
+  };
+
+  test('llc: facts, traces, per-chain table; progress per chain', async () => {
+    const messages: string[] = [];
+    const v = await runAnalysis('llc', { a: F('mlp.safetensors'), data: F('mlp.npz'), epsilon: 1e-3, gamma: 10, chains: 2, draws: 40, burnIn: 20, batchSize: 64, threads: 1 }, { onProgress: (_f, m) => m && messages.push(m) });
+    assert.equal(v.kind, 'llc');
+    assert.ok(v.facts.some((f) => f.label === 'λ̂'));
+    assert.deepEqual(v.charts.map((c) => c.id), ['llc-traces', 'llc-per-chain']);
+    assert.ok(messages.some((m) => /chain \d of 2: draw \d+\/40/.test(m)), messages.join('; '));
+    valid(v);
+  });
+
+  test('llc-sweep: heatmap and lines', async () => {
+    const v = await runAnalysis('llc-sweep', { a: F('mlp.safetensors'), data: F('mlp.npz'), epsilons: '1e-4,1e-3', nbetas: '15', gamma: 10, chains: 2, draws: 20, burnIn: 20, batchSize: 64, threads: 1 });
+    assert.equal(v.kind, 'llc-sweep');
+    assert.equal((v.report as { cells: unknown[] }).cells.length, 2);
+    valid(v);
+  });
+
+  test('runs: conserved quantities, lazy/rich, loss and the LLC curve', async () => {
+    const v = await runAnalysis('runs', { dirs: [F('runs/sgd'), F('runs/adam')], align: 'off', data: F('runs_data.npz'), probe: 16, llc: true, chains: 2, draws: 10, epsilon: 1e-4, gamma: 10, batchSize: 64, threads: 1 });
+    const ids = v.charts.map((c) => c.id);
+    for (const id of ['dynamics-balance', 'dynamics-unit-drift', 'dynamics-relative-change', 'dynamics-pattern-change', 'dynamics-kernel-distance', 'dynamics-loss', 'dynamics-accuracy', 'dynamics-llc']) assert.ok(ids.includes(id), id);
+    assert.ok(v.facts.some((f) => /conserved within/.test(f.value)));
+    assert.ok(v.facts.some((f) => /not conserved/.test(f.value)));
+    valid(v);
   });
 });

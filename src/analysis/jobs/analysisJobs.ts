@@ -27,6 +27,7 @@ import { runDrop } from '../dropping/runDrop';
 import { STRATEGIES } from '../dropping/strategies';
 import { stitchView } from '../views/stitchView';
 import { dropView } from '../views/dropView';
+import { llcJob, llcSweepJob, runsDynamicsOptions, withDynamics } from './dynamicsJobs';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -81,8 +82,10 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
     diffView(await runDiff({ a: p.path('a'), b: p.path('b'), align: p.optBool('align'), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, diffView))),
   runs: async (p, ctx) => {
     const opts = { paths: p.paths('dirs'), align: p.optOneOf('align', ['auto', 'on', 'off'] as const), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) };
-    if (!p.optBool('watch')) return runsView(await runRuns(opts, withViews(ctx, runsView)));
-    return runsView(await watchRuns(opts, ctx));
+    const dyn = runsDynamicsOptions(p);
+    // The LLC at every checkpoint is a batch job: with it, the folders are read once, not watched.
+    if (!p.optBool('watch') || dyn.llc) return runsView(await withDynamics(await runRuns(opts, withViews(ctx, runsView)), dyn, ctx));
+    return runsView(await watchRuns(opts, ctx, dyn));
   },
   spectra: async (p, ctx) =>
     spectraView(await runSpectra({ path: p.path('a'), topK: p.optInt('topK', 1, 4096), archFile: p.optPath('arch'), budgetSeconds: p.optNumber('budgetSeconds', 0.1, 86_400), maxExactWork: p.optNumber('maxExactWork', 1, 1e15) }, withViews(ctx, spectraView))),
@@ -101,6 +104,8 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
       recomputeBatchNorm: p.optInt('recomputeBatchNorm', 1, 10_000),
     }, withViews(ctx, dropView)));
   },
+  llc: llcJob,
+  'llc-sweep': llcSweepJob,
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };
@@ -110,15 +115,31 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
  * checkpoint has been read (only that file), until the job is cancelled (the panel closed or
  * Stop pressed); then returns the last report as the final view.
  */
-async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx: JobContext): Promise<RunsReport> {
+async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx: JobContext, dyn: Parameters<typeof withDynamics>[1] = {}): Promise<RunsReport> {
   const watcher = new RunsWatcher(opts, { ctx: { isCancelled: ctx.isCancelled, onProgress: ctx.onProgress, log: ctx.log, wasmDir: ctx.wasmDir } });
   let latest = await watcher.start().catch(async (e) => {
     await watcher.close();
     throw e;
   });
+  // Each new report gets its conserved quantities and lazy/rich measures (weights, and the data
+  // when given) recomputed; one at a time, the latest report winning.
+  let busy = false;
+  let queued: RunsReport | undefined;
   const send = (r: RunsReport): void => {
     latest = r;
-    ctx.onView?.({ ...runsView(r), complete: false });
+    if (busy) {
+      queued = r;
+      return;
+    }
+    busy = true;
+    void withDynamics(r, dyn, { log: ctx.log, isCancelled: ctx.isCancelled })
+      .then((d) => ctx.onView?.({ ...runsView(d), complete: false }), () => ctx.onView?.({ ...runsView(r), complete: false }))
+      .finally(() => {
+        busy = false;
+        const next = queued;
+        queued = undefined;
+        if (next) send(next);
+      });
   };
   watcher.on('report', send);
   watcher.on('warning', (w: string) => ctx.log?.(w));
@@ -134,7 +155,7 @@ async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx
   } finally {
     await watcher.close();
   }
-  return { ...watcher.report(), complete: true } as RunsReport;
+  return withDynamics({ ...watcher.report(), complete: true } as RunsReport, dyn, { log: ctx.log });
 }
 
 const STAGE_TEXT: Record<string, string> = { load: 'reading weights', capture: 'capturing activations', match: 'matching units', write: 'writing the aligned checkpoint' };

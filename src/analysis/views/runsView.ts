@@ -4,6 +4,8 @@
 import { SPECTRAL_MAX_DIM, type RunsReport } from '../compare/trainingRuns';
 import type { AnalysisView, ChartView, ViewJson } from '../report/analysisView';
 import { type Row, cell, chart, fmt } from './compareViewParts';
+import type { RunsWithDynamics } from '../dynamics/runsDynamics';
+import { dynamicsSections } from './dynamicsView';
 
 function facetLines(id: string, title: string, rows: Row[], y: string, yTitle: string, color: string, colorTitle: string, caption: string, layers: string[]): ChartView {
   const spec: { [key: string]: ViewJson } = {
@@ -48,6 +50,8 @@ export function runsView(r: RunsReport): AnalysisView {
     charts.push(facetLines('runs-cross-distance', `Distance to ${ref} at equal steps`, cross, 'distance', '‖W^ref_t − W^run_t‖', 'series', 'Run', r.aligned ? 'naive: as stored; aligned: after permuting the run\'s units onto the reference\'s (weight matching)' : 'distance between the reference run and each other run at equal steps', r.layers));
     charts.push(facetLines('runs-cross-cosine', `Cosine similarity to ${ref} at equal steps`, cross, 'cosine', 'cosine', 'series', 'Run', 'cosine similarity of the flattened weights', r.layers));
   }
+  const dyn = (r as RunsWithDynamics).dynamics ? dynamicsSections((r as RunsWithDynamics).dynamics!) : undefined;
+  if (dyn) charts.push(...dyn.charts);
   const last = new Map<string, number>();
   for (const run of r.runs) if (run.checkpoints.length) last.set(run.name, Math.max(...run.checkpoints.map((c) => c.step)));
   return {
@@ -61,6 +65,7 @@ export function runsView(r: RunsReport): AnalysisView {
       { label: 'Latest steps', value: [...last].map(([n, s]) => `${n}: ${s}`).join(', ') || '-' },
       ...(r.model ? [{ label: 'Model', value: r.model }] : []),
       ...(cross.length ? [{ label: 'Mean cosine to reference at the last shared step', value: fmt(meanLastCosine(r)) }] : []),
+      ...(dyn?.facts ?? []),
     ],
     charts,
     tables: [
@@ -82,11 +87,13 @@ export function runsView(r: RunsReport): AnalysisView {
         columns: ['reference', 'run', 'step', 'layer', 'distance', 'cosine', 'aligned distance', 'aligned cosine'],
         rows: r.cross.map((c) => [c.runA, c.runB, c.step, c.layer, cell(c.distance), cell(c.cosine), cell(c.alignedDistance), cell(c.alignedCosine)]),
       }] : []),
+      ...(dyn?.tables ?? []),
     ],
     notes: [
       'Steps come from a global_step/step entry inside each checkpoint, else its file name, else an epoch entry.',
       ...r.runs.flatMap((run) => run.skipped.map((s) => `${run.name}/${s.file} skipped: ${s.reason}`)),
       ...r.warnings.filter((w) => !/: skipped \(/.test(w)),
+      ...(dyn?.notes ?? []),
     ],
     report: JSON.parse(JSON.stringify(r)),
     complete: r.complete,
