@@ -186,25 +186,7 @@ export class DenseNet {
       const I = l.inFeatures;
       const O = l.outFeatures;
       const zl = z[li];
-      for (let b = 0; b < B; b++) {
-        const xo = b * I;
-        for (let o = 0; o < O; o++) {
-          const wo = l.wOffset + o * I;
-          let s0 = 0;
-          let s1 = 0;
-          let s2 = 0;
-          let s3 = 0;
-          let i = 0;
-          for (; i + 3 < I; i += 4) {
-            s0 += input[xo + i] * w[wo + i];
-            s1 += input[xo + i + 1] * w[wo + i + 1];
-            s2 += input[xo + i + 2] * w[wo + i + 2];
-            s3 += input[xo + i + 3] * w[wo + i + 3];
-          }
-          for (; i < I; i++) s0 += input[xo + i] * w[wo + i];
-          zl[b * O + o] = s0 + s1 + (s2 + s3) + (l.bias ? w[l.bOffset + o] : 0);
-        }
-      }
+      denseForward(input, w, l.wOffset, l.bias ? l.bOffset : -1, zl, B, I, O);
       actForward(l.act, zl, a[li]);
       input = a[li];
     });
@@ -248,33 +230,116 @@ export class DenseNet {
       const O = l.outFeatures;
       actBackward(l.act, pre[li], dz);
       const input = li === 0 ? x : post[li - 1];
-      // dW[o, :] += dz[b, o] · x[b, :]; db[o] += dz[b, o].
-      for (let b = 0; b < B; b++) {
-        const xo = b * I;
-        for (let o = 0; o < O; o++) {
-          const g = dz[b * O + o];
-          if (g === 0) continue;
-          const wo = l.wOffset + o * I;
-          for (let i = 0; i < I; i++) grad[wo + i] += g * input[xo + i];
-          if (l.bias) grad[l.bOffset + o] += g;
-        }
-      }
+      weightGrad(input, dz, grad, l.wOffset, l.bias ? l.bOffset : -1, B, I, O);
       if (li === 0) break;
-      // dx[b, :] = Σ_o dz[b, o] · W[o, :].
       const dx = d[li - 1].subarray(0, B * I);
-      dx.fill(0);
-      for (let b = 0; b < B; b++) {
-        const xo = b * I;
-        for (let o = 0; o < O; o++) {
-          const g = dz[b * O + o];
-          if (g === 0) continue;
-          const wo = l.wOffset + o * I;
-          for (let i = 0; i < I; i++) dx[xo + i] += g * w[wo + i];
-        }
-      }
+      inputGrad(dz, w, l.wOffset, dx, B, I, O);
       dz = dx;
     }
     return loss;
+  }
+}
+
+// The three products of a dense layer, ordered so that a weight row stays in L1 while every
+// example of the batch passes over it (the batch's rows live in L2), with four examples per pass
+// so each weight read serves four multiply-adds. A plain (b, o, i) loop streams the whole weight
+// matrix from memory once per example: 4–8× slower on a 784-512 layer.
+
+/** z[b, o] = Σ_i x[b, i]·W[o, i] (+ bias[o]); W row-major [O, I] at w[wOff…]. */
+export function denseForward(x: Float64Array, w: Float64Array, wOff: number, bOff: number, z: Float64Array, B: number, I: number, O: number): void {
+  for (let o = 0; o < O; o++) {
+    const wo = wOff + o * I;
+    const bias = bOff >= 0 ? w[bOff + o] : 0;
+    let b = 0;
+    for (; b + 3 < B; b += 4) {
+      const x0 = b * I;
+      const x1 = x0 + I;
+      const x2 = x1 + I;
+      const x3 = x2 + I;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let i = 0; i < I; i++) {
+        const wi = w[wo + i];
+        s0 += x[x0 + i] * wi;
+        s1 += x[x1 + i] * wi;
+        s2 += x[x2 + i] * wi;
+        s3 += x[x3 + i] * wi;
+      }
+      z[b * O + o] = s0 + bias;
+      z[(b + 1) * O + o] = s1 + bias;
+      z[(b + 2) * O + o] = s2 + bias;
+      z[(b + 3) * O + o] = s3 + bias;
+    }
+    for (; b < B; b++) {
+      const xb = b * I;
+      let s = 0;
+      for (let i = 0; i < I; i++) s += x[xb + i] * w[wo + i];
+      z[b * O + o] = s + bias;
+    }
+  }
+}
+
+/** grad W[o, :] += Σ_b dz[b, o]·x[b, :]; grad b[o] += Σ_b dz[b, o]. */
+export function weightGrad(x: Float64Array, dz: Float64Array, grad: Float64Array, wOff: number, bOff: number, B: number, I: number, O: number): void {
+  for (let o = 0; o < O; o++) {
+    const go = wOff + o * I;
+    let b = 0;
+    let db = 0;
+    for (; b + 3 < B; b += 4) {
+      const g0 = dz[b * O + o];
+      const g1 = dz[(b + 1) * O + o];
+      const g2 = dz[(b + 2) * O + o];
+      const g3 = dz[(b + 3) * O + o];
+      db += g0 + g1 + g2 + g3;
+      if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0) continue;
+      const x0 = b * I;
+      const x1 = x0 + I;
+      const x2 = x1 + I;
+      const x3 = x2 + I;
+      for (let i = 0; i < I; i++) grad[go + i] += g0 * x[x0 + i] + g1 * x[x1 + i] + g2 * x[x2 + i] + g3 * x[x3 + i];
+    }
+    for (; b < B; b++) {
+      const g = dz[b * O + o];
+      db += g;
+      if (g === 0) continue;
+      const xb = b * I;
+      for (let i = 0; i < I; i++) grad[go + i] += g * x[xb + i];
+    }
+    if (bOff >= 0) grad[bOff + o] += db;
+  }
+}
+
+/** dx[b, :] = Σ_o dz[b, o]·W[o, :] (dx overwritten). */
+export function inputGrad(dz: Float64Array, w: Float64Array, wOff: number, dx: Float64Array, B: number, I: number, O: number): void {
+  dx.fill(0);
+  for (let o = 0; o < O; o++) {
+    const wo = wOff + o * I;
+    let b = 0;
+    for (; b + 3 < B; b += 4) {
+      const g0 = dz[b * O + o];
+      const g1 = dz[(b + 1) * O + o];
+      const g2 = dz[(b + 2) * O + o];
+      const g3 = dz[(b + 3) * O + o];
+      const x0 = b * I;
+      const x1 = x0 + I;
+      const x2 = x1 + I;
+      const x3 = x2 + I;
+      for (let i = 0; i < I; i++) {
+        const wi = w[wo + i];
+        dx[x0 + i] += g0 * wi;
+        dx[x1 + i] += g1 * wi;
+        dx[x2 + i] += g2 * wi;
+        dx[x3 + i] += g3 * wi;
+      }
+    }
+    for (; b < B; b++) {
+      const g = dz[b * O + o];
+      if (g === 0) continue;
+      const xb = b * I;
+      for (let i = 0; i < I; i++) dx[xb + i] += g * w[wo + i];
+    }
   }
 }
 

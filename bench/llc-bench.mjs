@@ -1,0 +1,31 @@
+// LLC benchmark: SGLD steps per second on the Fashion-MNIST MLP (784-512-512-512-10, 932k
+// parameters) at batch 64, one chain on one thread, ours (float64) against PyTorch CPU (float32,
+// 1 thread, the devinterp update); then a whole estimate, 4 chains × 200 draws on 2 threads, whose
+// goal is under a minute. Usage: npm run bench:llc  (needs /usr/bin/python3 with torch and
+// Debian's dataset-fashion-mnist)
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const py = process.env.PYTHON ?? '/usr/bin/python3';
+const ckpt = join(root, 'test', 'fixtures', 'fmnist', 'mlp_seed0.safetensors');
+const fmnist = '/usr/share/datasets/fashion-mnist';
+const BATCH = 64;
+const STEPS = 40;
+if (!existsSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))) {
+  console.log(`Fashion-MNIST not found at ${fmnist} (apt-get install dataset-fashion-mnist)`);
+  process.exit(0);
+}
+await esbuild.build({ entryPoints: [join(root, 'bench', 'ours_llc.ts')], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', 'ours_llc.js'), logLevel: 'warning' });
+const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop());
+const ref = run(py, [join(root, 'bench', 'llc_reference.py'), ckpt, fmnist, String(BATCH), String(STEPS), '1']);
+const ours = run(process.execPath, [join(root, 'bench', 'out', 'ours_llc.js'), ckpt, fmnist, String(BATCH), String(STEPS), join(root, 'dist')]);
+console.log(`\nSGLD on the Fashion-MNIST MLP (${ours.parameters} parameters), batch ${BATCH}, ${STEPS} steps, one chain on one thread\n`);
+console.log('contender                          steps/s');
+console.log(`${`PyTorch ${ref.torch} (float32, 1 thread)`.padEnd(34)} ${ref.stepsPerSecond.toFixed(2).padStart(7)}`);
+console.log(`${'Checkpoint Lens (float64)'.padEnd(34)} ${ours.stepsPerSecond.toFixed(2).padStart(7)}`);
+console.log(`\nratio: ${(ours.stepsPerSecond / ref.stepsPerSecond).toFixed(2)}× PyTorch's speed (> 1: we are faster)`);
+console.log(`LLC estimate, 4 chains × 200 draws, batch ${BATCH}, on ${ours.threads} threads: ${ours.llcSeconds.toFixed(1)} s (goal < 60 s); λ̂ = ${ours.llc.mean.toFixed(2)} ± ${ours.llc.std.toFixed(2)}`);
