@@ -2,7 +2,7 @@
 // parameters) at batch 64, one chain on one thread, ours (float64) against PyTorch CPU (float32,
 // 1 thread, the devinterp update); then a whole estimate, 4 chains × 200 draws on 2 threads, whose
 // goal is under a minute. Usage: npm run bench:llc  (needs /usr/bin/python3 with torch and
-// Debian's dataset-fashion-mnist)
+// Debian's dataset-fashion-mnist; LLC_BENCH_BATCH=N changes the batch size)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -13,7 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const py = process.env.PYTHON ?? '/usr/bin/python3';
 const ckpt = join(root, 'test', 'fixtures', 'fmnist', 'mlp_seed0.safetensors');
 const fmnist = '/usr/share/datasets/fashion-mnist';
-const BATCH = 64;
+const BATCH = Number(process.env.LLC_BENCH_BATCH ?? 64);
 const STEPS = 40;
 if (!existsSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))) {
   console.log(`Fashion-MNIST not found at ${fmnist} (apt-get install dataset-fashion-mnist)`);
