@@ -5,6 +5,7 @@ import { CheckpointError } from '../../src/analysis/core/errors';
 import {
   PyDict,
   PyGlobal,
+  PyObject,
   PySet,
   type PyValue,
   StorageRef,
@@ -119,26 +120,60 @@ test('_rebuild_tensor_v3 takes its dtype from a dtype global', () => {
 
 // --- refusals ---------------------------------------------------------------------------------
 
-test('refuses every global outside the allow-list, by name, wherever it appears', () => {
+const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+const run = (data: Uint8Array): ReturnType<typeof unpickle> => unpickle(data, { label: LABEL, where: 'data.pkl', persistentLoad: () => new StorageRef('0', 'F32', 4, 'cpu') });
+
+test('globals outside the allow-list become inert names: classified, their calls recorded, never refused', () => {
   const reduce = (g: string): Uint8Array => bytes(g, '(', str('echo pwned'), 't', 'R');
-  assertRefused(bytes(PROTO2, reduce(glob('os', 'system')), STOP), /refusing pickle global os\.system \(only torch tensor-rebuild globals are allowed; this file may run code if loaded with torch\.load\)/);
-  assertRefused(bytes(PROTO2, reduce(glob('__builtin__', 'eval')), STOP), /refusing pickle global builtins\.eval, written as __builtin__\.eval/);
-  assertRefused(bytes(PROTO2, reduce(glob('commands', 'Popen')), STOP), /refusing pickle global subprocess\.Popen/);
-  // Nested deep inside a state dict value, after a real tensor.
-  assertRefused(
-    bytes(PROTO2, '}', '(', str('fc.weight'), tensorV2('0', 0, [2], [1]), str('x'), ']', '(', '}', str('hook'), reduce(glob('os', 'system')), 's', 'e', 'u', STOP),
-    /refusing pickle global os\.system/,
-  );
-  // STACK_GLOBAL (protocol 4), INST and OBJ (protocol 0/1).
-  assertRefused(bytes('\x80\x04', '\x8c', 5, 'posix', '\x8c', 6, 'system', '\x93', '(', str('id'), 't', 'R', STOP), /refusing pickle global posix\.system/);
-  assertRefused(bytes('(', str('id'), 'ios\nsystem\n', STOP), /refusing pickle global os\.system/);
-  assertRefused(bytes('(', glob('subprocess', 'Popen'), str('id'), 'o', STOP), /refusing pickle global subprocess\.Popen/);
-  // Names that are not even a valid Python identifier are still named (escaped).
-  assertRefused(bytes(PROTO2, glob('torch', 'load\x01'), STOP), /refusing pickle global torch\.load\\x01/);
-  // Look-alikes of allowed names.
-  assertRefused(bytes(PROTO2, glob('torch._utils', '_rebuild_tensor_v9'), STOP), /refusing pickle global torch\._utils\._rebuild_tensor_v9/);
-  assertRefused(bytes(PROTO2, glob('torch', '__proto__'), STOP), /refusing pickle global torch\.__proto__/);
-  assertRefused(bytes(PROTO2, glob('constructor', 'constructor'), STOP), /refusing pickle global constructor\.constructor/);
+  const dangerous = (data: Uint8Array, callable: string, written?: string): void => {
+    const r = run(data);
+    assert.equal(r.risk.verdict, 'dangerous', callable);
+    const call = r.risk.calls.find((c) => c.callable === callable);
+    assert.ok(call, `${callable}: ${JSON.stringify(r.risk.calls)}`);
+    assert.equal(call.args, "'echo pwned'");
+    assert.equal(call.severity, 'dangerous');
+    const g = r.risk.globals.find((x) => x.name === callable);
+    assert.equal(g?.risk, 'dangerous');
+    assert.equal(g?.written, written);
+  };
+  dangerous(bytes(PROTO2, reduce(glob('os', 'system')), STOP), 'os.system');
+  dangerous(bytes(PROTO2, reduce(glob('__builtin__', 'eval')), STOP), 'builtins.eval', '__builtin__.eval');
+  dangerous(bytes(PROTO2, reduce(glob('commands', 'Popen')), STOP), 'subprocess.Popen', 'commands.Popen');
+  // The inert result: the call's name and arguments, as data.
+  const top = run(bytes(PROTO2, reduce(glob('os', 'system')), STOP)).value;
+  assert.ok(top instanceof PyObject && top.type === 'os.system' && top.via === 'call');
+  assert.deepEqual(plain(toValue(top).value), { $call: 'os.system', args: ['echo pwned'] });
+  // Nested deep inside a state dict value, after a real tensor: the tensor is still there.
+  const nested = bytes(PROTO2, '}', '(', str('fc.weight'), tensorV2('0', 0, [2], [1]), str('x'), ']', '(', '}', str('hook'), reduce(glob('os', 'system')), 's', 'e', 'u', STOP);
+  dangerous(nested, 'os.system');
+  assert.ok((run(nested).value as PyDict).get('fc.weight') instanceof TensorRef);
+  // STACK_GLOBAL (protocol 4), INST and OBJ (protocol 0/1: these call cls(*args)).
+  dangerous(bytes('\x80\x04', '\x8c', 5, 'posix', '\x8c', 6, 'system', '\x93', '(', str('echo pwned'), 't', 'R', STOP), 'posix.system');
+  dangerous(bytes('(', str('echo pwned'), 'ios\nsystem\n', STOP), 'os.system');
+  dangerous(bytes('(', glob('subprocess', 'Popen'), str('echo pwned'), 'o', STOP), 'subprocess.Popen');
+  // importlib / getattr chains: the call of a call's result is dangerous too.
+  const chain = run(bytes(PROTO2, glob('builtins', 'getattr'), '(', glob('importlib', 'import_module'), '(', str('os'), 't', 'R', str('system'), 't', 'R', '(', str('id'), 't', 'R', STOP));
+  assert.equal(chain.risk.verdict, 'dangerous');
+  assert.deepEqual(chain.risk.calls.map((c) => c.callable), ['importlib.import_module', 'builtins.getattr', 'the result of builtins.getattr(…)']);
+  // Names that are not even a valid Python identifier are named, escaped.
+  const odd = run(bytes(PROTO2, glob('torch', 'load\x01'), STOP));
+  assert.equal(odd.risk.globals[0].name, 'torch.load\\x01');
+  assert.equal(odd.risk.globals[0].risk, 'unknown');
+  // Look-alikes of allowed names are unknown, never allowed; dunders are dangerous.
+  for (const [m, n, risk] of [['torch._utils', '_rebuild_tensor_v9', 'unknown'], ['torch', '__proto__', 'dangerous'], ['constructor', 'constructor', 'unknown'], ['torch', 'load', 'dangerous'], ['torch.storage', '_load_from_bytes', 'dangerous']]) {
+    const r = run(bytes(PROTO2, glob(m, n), ')', 'R', STOP));
+    assert.equal(r.risk.globals[0].risk, risk, `${m}.${n}`);
+    assert.notEqual(r.risk.verdict, 'data-only', `${m}.${n}`);
+  }
+  // An unknown class instantiated with NEWOBJ + BUILD: an inert object holding its state.
+  const ns = run(bytes(PROTO2, glob('argparse', 'Namespace'), ')', '\x81', '}', '(', str('lr'), 'K', 3, 'u', 'b', STOP));
+  assert.deepEqual(plain(toValue(ns.value).value), { $object: 'argparse.Namespace', state: { lr: 3 } });
+  assert.equal(ns.risk.verdict, 'data-only');
+  const user = run(bytes(PROTO2, glob('__main__', 'Net'), ')', '\x81', '}', 'b', STOP));
+  assert.equal(user.risk.verdict, 'unknown-classes');
+  const enumCall = run(bytes(PROTO2, glob('transformers.trainer_utils', 'IntervalStrategy'), '(', str('steps'), 't', 'R', STOP));
+  assert.equal(enumCall.risk.verdict, 'calls-unknown');
+  assert.equal(enumCall.risk.calls[0].severity, 'unknown');
 });
 
 test('refuses dangerous opcodes and misuse of allowed callables', () => {

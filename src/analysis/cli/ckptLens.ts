@@ -1,4 +1,6 @@
 // `ckpt-lens`: the command-line face of src/analysis (same code as the extension's worker).
+import { exitWhenFlushed, terminalSafe } from './exit';
+import { riskSummary } from '../formats/pickleRisk';
 import { CheckpointError, isCancelled } from '../core/errors';
 import { openCheckpoint } from '../open';
 import type { TensorStats } from '../stats/tensorStats';
@@ -76,6 +78,8 @@ async function inspect(a: Args): Promise<void> {
   const ckpt = await openCheckpoint(a.file);
   try {
     const stats: (TensorStats | undefined)[] = a.stats ? await computeAllStats(ckpt, { threads: a.threads }) : [];
+    const danger = ckpt.risk?.verdict === 'dangerous' ? riskSummary(ckpt.risk) : undefined;
+    if (danger && a.json) process.stderr.write(`ckpt-lens: warning: ${terminalSafe(danger)}\n`);
     if (a.json) {
       const out = {
         format: ckpt.format,
@@ -83,6 +87,8 @@ async function inspect(a: Args): Promise<void> {
         values: ckpt.values,
         stateDictPrefix: ckpt.stateDictPrefix,
         warnings: ckpt.warnings,
+        ...(ckpt.risk ? { risk: ckpt.risk } : {}),
+        ...(ckpt.sourceFiles ? { sourceFiles: ckpt.sourceFiles.map((f) => ({ name: f.name, bytes: f.text.length, ...(f.truncated ? { truncated: true } : {}) })) } : {}),
         totals: checkpointTotals(ckpt),
         tensors: ckpt.tensors.map((t, i) => {
           const s = stats[i];
@@ -91,6 +97,9 @@ async function inspect(a: Args): Promise<void> {
             dtype: storedType(t),
             shape: t.shape,
             ...(t.sharesStorageWith ? { sharesStorageWith: t.sharesStorageWith } : {}),
+            ...(t.quantization ? { quantization: t.quantization } : {}),
+            ...(t.sparse ? { sparse: t.sparse } : {}),
+            ...(t.note ? { note: t.note } : {}),
             ...(s ? { stats: a.histogram ? s : { ...s, histogram: undefined } } : {}),
           };
         }),
@@ -102,6 +111,8 @@ async function inspect(a: Args): Promise<void> {
     const lines = [`${ckpt.path}  (${ckpt.format})  ${ckpt.tensors.length} tensors, ${formatCount(totals.params)} params, ${formatBytes(totals.bytes)}`];
     // GGUF: family, quantization mix, tokenizer and the dims note head the listing.
     if (ckpt.format === 'gguf') for (const [k, v] of Object.entries(ckpt.values)) lines.push(`${k}: ${String(v)}`);
+    const risk = ckpt.risk && riskSummary(ckpt.risk);
+    if (risk) lines.push(`warning: ${risk}`);
     for (const w of ckpt.warnings) lines.push(`warning: ${w}`);
     const rows = ckpt.tensors.map((t, i) => {
       const s = stats[i];
@@ -113,7 +124,7 @@ async function inspect(a: Args): Promise<void> {
     const head = ['name', 'dtype', 'shape', 'numel', ...(a.stats ? ['mean', 'std', 'min', 'max', 'zeros', ''] : [])];
     const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
     lines.push([head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n'));
-    process.stdout.write(lines.join('\n') + '\n');
+    process.stdout.write(terminalSafe(lines.join('\n')) + '\n');
   } finally {
     await ckpt.close();
   }
@@ -152,11 +163,11 @@ export async function main(argv: string[]): Promise<number> {
     if (isCancelled(e)) return 130;
     // One line that names the file and the problem.
     const msg = e instanceof CheckpointError ? e.message : `${args.file}: ${(e as Error).message}`;
-    process.stderr.write(`ckpt-lens: ${msg.split('\n')[0]}\n`);
+    process.stderr.write(`ckpt-lens: ${terminalSafe(msg.split('\n')[0])}\n`);
     return 1;
   }
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  main(process.argv.slice(2)).then(exitWhenFlushed);
 }

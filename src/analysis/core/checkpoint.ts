@@ -2,6 +2,7 @@
 // everything downstream (statistics, the editor, analyses) consumes.
 import type { ByteSource } from '../io/byteSource';
 import type { DType } from './dtype';
+import type { RiskReport } from './risk';
 
 /** Decodes `nBlocks` quantized blocks from `src[0…]` into `out[0…]` (formats/gguf/dequant.ts). */
 export type BlockKernel = (src: Uint8Array, nBlocks: number, out: Float32Array) => void;
@@ -58,6 +59,12 @@ export interface TensorInfo {
    * the stored bytes, and the storage is contiguous whole blocks.
    */
   quant?: BlockQuant;
+  /** PyTorch quantized tensors: the values are dequantized; this is how they were stored. */
+  quantization?: QuantizationInfo;
+  /** Sparse tensors: the values are the dense tensor; this is how it was stored. */
+  sparse?: { layout: 'sparse_coo' | 'sparse_csr'; nnz: number };
+  /** A short note on how the values were obtained (e.g. "longdouble converted to float64"). */
+  note?: string;
 }
 
 /** False for quantized tensors of a type whose values this reader does not decode. */
@@ -68,6 +75,18 @@ export function hasValues(t: TensorInfo): boolean {
 /** The type name to show for a tensor: the quantization type when it has one. */
 export function storedType(t: TensorInfo): string {
   return t.quant?.type ?? t.dtype;
+}
+
+export interface QuantizationInfo {
+  /** torch's quantized dtype (qint8, quint8, qint32). */
+  qdtype: string;
+  scheme: 'per_tensor_affine' | 'per_channel_affine' | 'per_channel_affine_float_qparams';
+  scale?: number;
+  zeroPoint?: number;
+  axis?: number;
+  /** Per-channel parameters (the first few when there are many). */
+  scales?: number[];
+  zeroPoints?: number[];
 }
 
 /** A JSON-compatible value from the checkpoint (hyper-parameters, epoch, step…). */
@@ -90,7 +109,19 @@ export interface Checkpoint {
   stateDictPrefix: string;
   /** Non-fatal findings (non-conformant but readable files, skipped entries). */
   warnings: string[];
+  /** Pickle-based formats: every global the file names, classified, and the calls torch.load would make. */
+  risk?: RiskReport;
+  /** TorchScript archives: the code files (`code/**`), as text, never interpreted. */
+  sourceFiles?: SourceFile[];
   close(): Promise<void>;
+}
+
+export interface SourceFile {
+  /** Path inside the archive, e.g. `code/__torch__/torch/nn/modules/linear.py`. */
+  name: string;
+  text: string;
+  /** The text was cut at the size cap. */
+  truncated?: boolean;
 }
 
 export function numelOf(shape: readonly number[]): number {

@@ -1,235 +1,46 @@
 // A restricted pickle machine for PyTorch checkpoints. It interprets pickle opcodes
-// (protocols 0–5) into inert JS values and never evaluates anything: globals resolve only
-// against an allow-list modelled on torch.load(weights_only=True), and each allowed callable
-// has a fixed, data-only meaning here (a tensor descriptor, an ordered dict, a tuple…).
-// The machine is iterative (no JS recursion), and every resource it uses is capped.
+// (protocols 0–5) into inert JS values and never evaluates anything. Globals on torch's
+// allow-list have a fixed, data-only meaning here (a tensor descriptor, an ordered dict…);
+// every other global becomes an inert name, and calling or instantiating it an inert object
+// (pickleObjects.ts) holding the arguments and state the pickle gives it. Each global is
+// classified (pickleGlobals.ts) and every call the file would make under torch.load is
+// recorded in a risk report (pickleRisk.ts). The machine is iterative (no JS recursion), and
+// every resource it uses is capped.
 import { CheckpointError } from '../core/errors';
 import type { DType } from '../core/dtype';
-import type { Value } from '../core/checkpoint';
+import {
+  INERT_REBUILDS,
+  TENSOR_REBUILDS,
+  DICT_CLASSES,
+  dtypeOfGlobal,
+  normaliseModule,
+  resolveGlobal,
+  riskOf,
+} from './pickleGlobals';
+import {
+  PyDict,
+  PyGlobal,
+  PyObject,
+  PySet,
+  type PyValue,
+  type Quantization,
+  StorageRef,
+  TensorRef,
+  isTuple,
+  pyTypeName,
+  tuple,
+} from './pickleObjects';
 
-// --- Python values ---------------------------------------------------------------------
+/** A tuple (not a type guard, so the list branch keeps its type). */
+const isFrozen = (v: PyValue): boolean => isTuple(v);
+import { RiskRecorder, type RiskReport } from './pickleRisk';
+import { decodeNumpyArray, decodeNumpyScalar } from './numpyPickle';
+import { latin1, printable } from './pickleText';
 
-export type PyValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | PyValue[]
-  | PyDict
-  | PySet
-  | PyGlobal
-  | PyObject
-  | StorageRef
-  | TensorRef;
-
-/** dict / OrderedDict / Counter: a Map keeps insertion order and cannot be prototype-polluted. */
-export class PyDict extends Map<PyValue, PyValue> {
-  /** Instance attributes set by BUILD (an OrderedDict's `_metadata`); never mixed into the items. */
-  attrs: PyValue = null;
-  constructor(readonly pyType: string = 'dict') {
-    super();
-  }
-}
-
-export class PySet {
-  readonly items: PyValue[] = [];
-  /** Membership by value for primitives, by identity for objects (enough for display). */
-  private readonly seen = new Set<PyValue>();
-  constructor(
-    items: Iterable<PyValue>,
-    readonly frozen: boolean,
-  ) {
-    for (const v of items) this.add(v);
-  }
-  add(v: PyValue): void {
-    if (this.seen.has(v)) return;
-    this.seen.add(v);
-    this.items.push(v);
-  }
-}
-
-export type GlobalRole = 'function' | 'class' | 'dtype' | 'storage' | 'constant';
-
-/** A resolved, allow-listed global. It is a name, never a reference to code. */
-export class PyGlobal {
-  constructor(
-    readonly module: string,
-    readonly name: string,
-    readonly role: GlobalRole,
-  ) {}
-  get path(): string {
-    return `${this.module}.${this.name}`;
-  }
-}
-
-/** The inert result of calling an allowed callable this reader gives no richer meaning. */
-export class PyObject {
-  state: PyValue | undefined = undefined;
-  constructor(
-    readonly type: string,
-    readonly args: PyValue[],
-  ) {}
-}
-
-/** A storage handed out by the persistent-load callback (torch.ts builds these). */
-export class StorageRef {
-  constructor(
-    /** Record key (zip `data/<key>`) or root key (legacy stream). */
-    readonly key: string,
-    readonly dtype: DType,
-    /** Elements of `dtype` in this storage. */
-    readonly numel: number,
-    readonly device: string,
-    /** Start of this storage inside the key's record, in elements (legacy storage views). */
-    readonly elementOffset = 0,
-  ) {}
-}
-
-/** What torch._utils._rebuild_tensor* describes: a strided view into a storage. */
-export class TensorRef {
-  isParameter = false;
-  /** Quantizer parameters of a quantized tensor (values are then the raw integers). */
-  quantization: PyValue | undefined = undefined;
-  constructor(
-    readonly storage: StorageRef,
-    readonly dtype: DType,
-    readonly storageOffset: number,
-    readonly shape: number[],
-    readonly stride: number[],
-    readonly requiresGrad: boolean,
-  ) {}
-
-  withParameter(requiresGrad: boolean): TensorRef {
-    const t = new TensorRef(this.storage, this.dtype, this.storageOffset, this.shape, this.stride, requiresGrad);
-    t.isParameter = true;
-    t.quantization = this.quantization;
-    return t;
-  }
-}
-
-const TUPLES = new WeakSet<PyValue[]>();
-
-/** Marks an array as a Python tuple (immutable: APPEND refuses it). */
-export function tuple(items: PyValue[]): PyValue[] {
-  TUPLES.add(items);
-  return items;
-}
-
-export function isTuple(v: PyValue): v is PyValue[] {
-  return Array.isArray(v) && TUPLES.has(v);
-}
-
-export function isContainer(v: PyValue): v is PyValue[] | PyDict | PySet {
-  return Array.isArray(v) || v instanceof PyDict || v instanceof PySet;
-}
-
-/** A short human-readable type name for errors. */
-export function pyTypeName(v: PyValue): string {
-  if (v === null) return 'None';
-  if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
-  if (typeof v === 'bigint') return 'int';
-  if (typeof v === 'string') return 'str';
-  if (v instanceof Uint8Array) return 'bytes';
-  if (Array.isArray(v)) return isTuple(v) ? 'tuple' : 'list';
-  if (v instanceof PyDict) return v.pyType;
-  if (v instanceof PySet) return v.frozen ? 'frozenset' : 'set';
-  if (v instanceof PyGlobal) return v.path;
-  if (v instanceof PyObject) return v.type;
-  if (v instanceof StorageRef) return 'storage';
-  return 'tensor';
-}
-
-// --- The allow-list ----------------------------------------------------------------------
-
-/** torch dtype globals → our dtype names (undefined: allowed, but no element decoder). */
-const DTYPE_GLOBALS: Record<string, DType | undefined> = {
-  float32: 'F32', float: 'F32', float64: 'F64', double: 'F64', float16: 'F16', half: 'F16', bfloat16: 'BF16',
-  int64: 'I64', long: 'I64', int32: 'I32', int: 'I32', int16: 'I16', short: 'I16', int8: 'I8', uint8: 'U8',
-  uint16: 'U16', uint32: 'U32', uint64: 'U64', bool: 'BOOL',
-  complex64: 'C64', cfloat: 'C64', complex128: 'C128', cdouble: 'C128',
-  float8_e4m3fn: 'F8_E4M3', float8_e5m2: 'F8_E5M2', float8_e4m3fnuz: 'F8_E4M3FNUZ', float8_e5m2fnuz: 'F8_E5M2FNUZ',
-  float8_e8m0fnu: 'F8_E8M0',
-  complex32: undefined, chalf: undefined, qint8: undefined, quint8: undefined, qint32: undefined,
-  quint4x2: undefined, quint2x4: undefined, bits1x8: undefined, bits2x4: undefined, bits4x2: undefined,
-  bits8: undefined, bits16: undefined,
-  uint1: undefined, uint2: undefined, uint3: undefined, uint4: undefined, uint5: undefined, uint6: undefined, uint7: undefined,
-  int1: undefined, int2: undefined, int3: undefined, int4: undefined, int5: undefined, int6: undefined, int7: undefined,
-};
-
-/** Storage classes → element type. Quantized storages hold raw integers of that width. */
-const STORAGE_GLOBALS: Record<string, DType> = {
-  DoubleStorage: 'F64', FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16',
-  LongStorage: 'I64', IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8',
-  BoolStorage: 'BOOL', ComplexDoubleStorage: 'C128', ComplexFloatStorage: 'C64',
-  QInt8Storage: 'I8', QUInt8Storage: 'U8', QInt32Storage: 'I32', QUInt4x2Storage: 'U8', QUInt2x4Storage: 'U8',
-  UntypedStorage: 'U8',
-};
-
-const TENSOR_REBUILDS = new Set([
-  'torch._utils._rebuild_tensor', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor_v3',
-  'torch._utils._rebuild_parameter', 'torch._utils._rebuild_parameter_with_state', 'torch._utils._rebuild_qtensor',
-]);
-
-/** Allowed by weights_only, kept inert here (sparse, nested, meta and device tensors). */
-const INERT_REBUILDS = new Set([
-  'torch._utils._rebuild_sparse_tensor', 'torch._utils._rebuild_sparse_csr_tensor', 'torch._utils._rebuild_nested_tensor',
-  'torch._utils._rebuild_meta_tensor_no_storage', 'torch._utils._rebuild_wrapper_subclass',
-  'torch._utils._rebuild_device_tensor_from_numpy', 'torch._utils._rebuild_device_tensor_from_cpu_tensor',
-]);
-
-const CLASSES = new Set([
-  'collections.OrderedDict', 'collections.Counter', 'builtins.set', 'builtins.frozenset', 'builtins.bytearray',
-  'builtins.complex', 'torch.Size', 'torch.device', 'torch.Tensor', 'torch.nn.parameter.Parameter',
-  ...['Double', 'Float', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool'].map((t) => `torch.${t}Tensor`),
-]);
-
-const FUNCTIONS = new Set([
-  '_codecs.encode', 'torch.serialization._get_layout', 'torch._tensor._rebuild_from_type_v2',
-  ...TENSOR_REBUILDS, ...INERT_REBUILDS,
-]);
-
-const CONSTANTS = new Set([
-  'torch.strided', 'torch.sparse_coo', 'torch.sparse_csr', 'torch.sparse_csc', 'torch.sparse_bsr', 'torch.sparse_bsc',
-  'torch._mkldnn', 'torch.jagged',
-  'torch.per_tensor_affine', 'torch.per_tensor_symmetric', 'torch.per_channel_affine', 'torch.per_channel_symmetric',
-  'torch.per_channel_affine_float_qparams',
-]);
-
-/**
- * Python 2 module names that Python 3's unpickler renames (fix_imports, `_compat_pickle`), so a
- * refused global is named as Python would load it: protocol-2 pickles of `subprocess.Popen`
- * say `commands.Popen`.
- */
-const PY2_MODULES = new Map([
-  ['__builtin__', 'builtins'], ['copy_reg', 'copyreg'], ['commands', 'subprocess'], ['cPickle', 'pickle'],
-  ['exceptions', 'builtins'], ['Queue', 'queue'], ['StringIO', 'io'], ['cStringIO', 'io'], ['UserDict', 'collections'],
-  ['UserList', 'collections'], ['UserString', 'collections'], ['urllib2', 'urllib.request'], ['thread', '_thread'],
-  ['repr', 'reprlib'], ['__main__', '__main__'],
-]);
-
-/** Resolves a global against the allow-list; anything else is refused by name. */
-export function resolveGlobal(module: string, name: string): PyGlobal | undefined {
-  module = PY2_MODULES.get(module) ?? module;
-  const path = `${module}.${name}`;
-  const own = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
-  if (module === 'torch' && own(DTYPE_GLOBALS, name)) return new PyGlobal(module, name, 'dtype');
-  if ((module === 'torch' || module === 'torch.cuda' || module === 'torch.storage') && own(STORAGE_GLOBALS, name)) {
-    return new PyGlobal(module, name, 'storage');
-  }
-  if (CLASSES.has(path)) return new PyGlobal(module, name, 'class');
-  if (FUNCTIONS.has(path)) return new PyGlobal(module, name, 'function');
-  if (CONSTANTS.has(path)) return new PyGlobal(module, name, 'constant');
-  return undefined;
-}
-
-export function dtypeOfGlobal(g: PyGlobal): DType | undefined {
-  if (g.role === 'dtype') return DTYPE_GLOBALS[g.name];
-  if (g.role === 'storage') return STORAGE_GLOBALS[g.name];
-  return undefined;
-}
+export * from './pickleObjects';
+export * from './pickleValues';
+export { resolveGlobal, dtypeOfGlobal, classifyGlobal, type Risk } from './pickleGlobals';
+export type { RiskReport, RiskGlobal, RiskCall } from './pickleRisk';
 
 // --- Limits ------------------------------------------------------------------------------
 
@@ -242,6 +53,8 @@ export const PICKLE_LIMITS = {
   /** Bytes in one LONG1/LONG4 or digits in a text int. */
   maxLongBytes: 4096,
   maxDims: 64,
+  /** Distinct globals in one pickle. */
+  maxGlobals: 100_000,
 };
 
 // --- The machine -------------------------------------------------------------------------
@@ -261,20 +74,22 @@ export interface UnpickleResult {
   value: PyValue;
   /** Offset just after the STOP opcode. */
   end: number;
-  /** Every distinct global the pickle referenced (all allow-listed, or we would have thrown). */
+  /** Every distinct global the pickle referenced, as Python 3 names it. */
   globals: string[];
+  /** Every global classified, and every call torch.load would make. */
+  risk: RiskReport;
 }
 
 /** The pickle ran past the end of the bytes given (the caller may retry with more). */
 export class PickleTruncatedError extends CheckpointError {}
-
-const REFUSED_GLOBAL_REASON = 'only torch tensor-rebuild globals are allowed; this file may run code if loaded with torch.load';
 
 export function unpickle(data: Uint8Array, opts: UnpickleOptions): UnpickleResult {
   return new Machine(data, opts).run();
 }
 
 const utf8 = new TextDecoder('utf-8');
+const QDTYPES: Record<string, string> = { QInt8Storage: 'qint8', QUInt8Storage: 'quint8', QInt32Storage: 'qint32', QUInt4x2Storage: 'quint4x2', QUInt2x4Storage: 'quint2x4' };
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 class Machine {
   private pos: number;
@@ -284,6 +99,7 @@ class Machine {
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, PyValue>();
   private readonly globals = new Map<string, PyGlobal>();
+  private readonly risk = new RiskRecorder();
   private opPos = 0;
   private readonly where: string;
 
@@ -394,7 +210,7 @@ class Machine {
           this.u64();
           break;
         case 0x2e: // STOP
-          return { value: this.pop(), end: this.pos, globals: [...this.globals.keys()] };
+          return { value: this.pop(), end: this.pos, globals: [...this.globals.keys()], risk: this.risk.report() };
 
         // constants and numbers
         case 0x4e: this.push(null); break; // NONE
@@ -523,7 +339,7 @@ class Machine {
           const args = this.pop();
           const fn = this.pop();
           if (!isTuple(args)) this.fail(`REDUCE arguments must be a tuple, not ${pyTypeName(args)}`);
-          this.push(this.call(fn, args));
+          this.push(this.reduce(fn, args, 'REDUCE'));
           break;
         }
         case 0x81: { // NEWOBJ
@@ -538,21 +354,26 @@ class Machine {
           const args = this.pop();
           const cls = this.pop();
           if (!isTuple(args)) this.fail(`NEWOBJ_EX arguments must be a tuple, not ${pyTypeName(args)}`);
-          if (!(kwargs instanceof PyDict) || kwargs.size > 0) this.fail('NEWOBJ_EX with keyword arguments is not supported');
-          this.push(this.construct(cls, args));
+          if (!(kwargs instanceof PyDict)) this.fail(`NEWOBJ_EX keyword arguments must be a dict, not ${pyTypeName(kwargs)}`);
+          const obj = this.construct(cls, args);
+          if (kwargs.size > 0) {
+            if (!(obj instanceof PyObject)) this.fail(`${pyTypeName(cls)} does not take keyword arguments`);
+            obj.args.push(kwargs);
+          }
+          this.push(obj);
           break;
         }
-        case 0x69: { // INST: class named inline, arguments since the MARK
+        case 0x69: { // INST: class named inline, arguments since the MARK; Python calls cls(*args)
           const module = this.line();
           const name = this.line();
           const cls = this.global(module, name);
-          this.push(this.construct(cls, tuple(this.popMark())));
+          this.push(this.instantiate(cls, tuple(this.popMark()), 'INST'));
           break;
         }
-        case 0x6f: { // OBJ: class is the first item after the MARK
+        case 0x6f: { // OBJ: class is the first item after the MARK; Python calls cls(*args)
           const items = this.popMark();
           if (items.length === 0) this.fail('OBJ without a class');
-          this.push(this.construct(items[0], tuple(items.slice(1))));
+          this.push(this.instantiate(items[0], tuple(items.slice(1)), 'OBJ'));
           break;
         }
         case 0x62: { // BUILD
@@ -587,8 +408,10 @@ class Machine {
       if (b[p + n - 1] & 0x80) v -= 2 ** (8 * n);
       return v;
     }
-    let big = 0n;
-    for (let i = n - 1; i >= 0; i--) big = (big << 8n) | BigInt(b[p + i]);
+    // One hex parse: linear, where shifting byte by byte is quadratic in the length.
+    let hex = '';
+    for (let i = n - 1; i >= 0; i--) hex += HEX[b[p + i]];
+    let big = BigInt(`0x${hex}`);
     if (b[p + n - 1] & 0x80) big -= 1n << BigInt(8 * n);
     return narrow(big);
   }
@@ -630,14 +453,18 @@ class Machine {
     if (have + add > PICKLE_LIMITS.maxContainer) this.fail(`a container exceeds ${PICKLE_LIMITS.maxContainer} items`);
   }
 
-  private appendTo(target: PyValue, items: PyValue[]): void {
-    if (!Array.isArray(target) || TUPLES.has(target)) this.fail(`APPEND to a ${pyTypeName(target)} (only lists accept items)`);
+  private appendTo(top: PyValue, items: PyValue[]): void {
+    // An instance of an unknown class: Python would call its append/extend; kept as its list contents.
+    const target = top instanceof PyObject && !top.array ? (top.list ??= []) : top;
+    if (!Array.isArray(target) || isFrozen(target)) this.fail(`APPEND to a ${pyTypeName(target)} (only lists accept items)`);
     this.checkGrowth(target.length, items.length);
     for (const it of items) target.push(it);
   }
 
   private dictOnTop(): PyDict {
     const d = this.top();
+    // An instance of an unknown class: Python would call its __setitem__; kept as its items.
+    if (d instanceof PyObject && !d.array) return (d.items ??= new PyDict());
     if (!(d instanceof PyDict)) this.fail(`SETITEM on a ${pyTypeName(d)} (only dicts accept items)`);
     return d;
   }
@@ -654,19 +481,19 @@ class Machine {
   }
 
   private global(module: string, name: string): PyGlobal {
-    const path = `${PY2_MODULES.get(module) ?? module}.${name}`;
+    const path = `${normaliseModule(module)}.${name}`;
     const cached = this.globals.get(path);
     if (cached) return cached;
+    if (this.globals.size >= PICKLE_LIMITS.maxGlobals) this.fail(`more than ${PICKLE_LIMITS.maxGlobals} distinct globals`);
     const g = resolveGlobal(module, name);
-    if (!g) {
-      const written = path === `${module}.${name}` ? '' : `, written as ${module}.${name}`;
-      this.fail(`refusing pickle global ${printable(path + written)} (${REFUSED_GLOBAL_REASON})`);
-    }
     this.globals.set(path, g);
+    this.risk.global(path, `${module}.${name}`, riskOf(g));
     return g;
   }
 
   private persistent(pid: PyValue): PyValue {
+    // Legacy whole-module saves: ('module', cls, source_file, source); torch.load returns cls.
+    if (isTuple(pid) && pid[0] === 'module' && pid.length === 4 && pid[1] instanceof PyGlobal && this.opts.persistentLoad) return pid[1];
     if (!isTuple(pid) || pid[0] !== 'storage') {
       const what = isTuple(pid) && typeof pid[0] === 'string' ? `('${printable(pid[0])}', …)` : `a ${pyTypeName(pid)}`;
       this.fail(`unsupported persistent id ${what}; only ('storage', …) tuples are accepted`);
@@ -683,19 +510,97 @@ class Machine {
     }
     if (target instanceof PyObject) {
       target.state = state;
+      if (target.type === 'numpy.ndarray' && target.via === 'new') {
+        target.array = decodeNumpyArray(state, (m) => this.fail(m));
+        target.state = undefined;
+      }
       return;
     }
     if (target instanceof TensorRef) return; // tensor attributes: nothing we show
+    if (target instanceof PyGlobal) {
+      // Python would set attributes on a class or function: a way to change library behaviour.
+      this.risk.call(`setattr on ${target.path}`, [state], 'dangerous', 'BUILD', this.where);
+      return;
+    }
     this.fail(`BUILD on a ${pyTypeName(target)} is not allowed`);
   }
 
-  // -- the meaning of allowed callables --
+  // -- the meaning of callables --
 
+  /** NEWOBJ: `cls.__new__(cls, *args)`. */
   private construct(cls: PyValue, args: PyValue[]): PyValue {
-    if (!(cls instanceof PyGlobal) || (cls.role !== 'class' && cls.role !== 'storage')) {
-      this.fail(`cannot instantiate ${pyTypeName(cls)}`);
+    if (cls instanceof PyObject) return new PyObject(`instance of ${cls.type}`, args, 'new');
+    if (!(cls instanceof PyGlobal)) this.fail(`cannot instantiate ${pyTypeName(cls)}`);
+    if (cls.role === 'class' || cls.role === 'storage') return this.call(cls, args);
+    if (cls.role === 'data' || cls.role === 'unknown' || cls.role === 'dangerous') {
+      if (DICT_CLASSES.has(cls.path)) return new PyDict(cls.path);
+      return new PyObject(cls.path, args, 'new');
     }
-    return this.call(cls, args);
+    this.fail(`cannot instantiate ${cls.path}`);
+  }
+
+  /** INST / OBJ: Python calls `cls(*args)`. */
+  private instantiate(cls: PyValue, args: PyValue[], via: 'INST' | 'OBJ'): PyValue {
+    if (cls instanceof PyGlobal && (cls.role === 'class' || cls.role === 'storage')) return this.call(cls, args);
+    if (cls instanceof PyGlobal && cls.role === 'data') return this.reduce(cls, args, via);
+    return this.reduce(cls, args, via);
+  }
+
+  /** REDUCE (and INST/OBJ): a call. Allow-listed callables get their meaning, others stay inert and are recorded. */
+  private reduce(fn: PyValue, args: PyValue[], via: 'REDUCE' | 'INST' | 'OBJ'): PyValue {
+    if (fn instanceof PyObject) {
+      // Calling what a call returned (getattr(x, 'y')(…)): nothing can vouch for it.
+      this.risk.call(`the result of ${fn.type}(…)`, args, 'dangerous', via, this.where);
+      return new PyObject(`result of ${fn.type}(…)`, args, 'call');
+    }
+    if (!(fn instanceof PyGlobal)) this.fail(`${via} on a ${pyTypeName(fn)}, which is not callable`);
+    switch (fn.role) {
+      case 'dangerous':
+        this.risk.call(fn.path, args, 'dangerous', via, this.where);
+        return new PyObject(fn.path, args, 'call');
+      case 'unknown':
+        this.risk.call(fn.path, args, 'unknown', via, this.where);
+        return new PyObject(fn.path, args, 'call');
+      case 'data':
+        return this.callData(fn, args);
+      default:
+        return this.call(fn, args);
+    }
+  }
+
+  /** Known plain-data callables: numpy arrays/scalars/dtypes decoded, copyreg rebuilds as instantiation. */
+  private callData(fn: PyGlobal, args: PyValue[]): PyValue {
+    const path = fn.path;
+    const n = args.length;
+    if (path.endsWith('multiarray._reconstruct')) {
+      if (n !== 3) this.fail(`${path} called with ${n} arguments, expected 3`);
+      return new PyObject('numpy.ndarray', args, 'new');
+    }
+    if (path.endsWith('multiarray.scalar')) {
+      if (n !== 1 && n !== 2) this.fail(`${path} called with ${n} arguments, expected 1–2`);
+      return decodeNumpyScalar(args, (m) => this.fail(m)) ?? new PyObject(path, args, 'call');
+    }
+    if (path === 'copyreg._reconstructor') {
+      // copyreg._reconstructor(cls, base, state): object.__new__(cls), then base.__init__(obj, state).
+      if (n !== 3) this.fail(`copyreg._reconstructor called with ${n} arguments, expected 3`);
+      const [cls, base, state] = args;
+      if (base instanceof PyGlobal && base.path !== 'builtins.object' && base.role !== 'data') {
+        this.risk.call(`${base.path}.__init__`, [state], base.role === 'dangerous' ? 'dangerous' : 'unknown', 'REDUCE', this.where);
+      }
+      const obj = this.construct(cls, []);
+      if (obj instanceof PyObject && state !== null) obj.args.push(state);
+      return obj;
+    }
+    if (path === 'copyreg.__newobj__') {
+      if (n < 1) this.fail('copyreg.__newobj__ needs a class');
+      return this.construct(args[0], tuple(args.slice(1)));
+    }
+    if (DICT_CLASSES.has(path)) {
+      const d = new PyDict(path);
+      if (path !== 'collections.defaultdict' && n === 1) this.fillDict(d, args[0]);
+      return d;
+    }
+    return new PyObject(path, args, 'call');
   }
 
   private call(fn: PyValue, args: PyValue[]): PyValue {
@@ -783,7 +688,7 @@ class Machine {
       case 'torch._utils._rebuild_qtensor': {
         want(7);
         const t = this.tensor(args[0], args[1], args[2], args[3], this.bool(args[5], 'requires_grad'), undefined);
-        t.quantization = args[4];
+        t.quantization = this.quantizer(args[4], t);
         return t;
       }
       case 'torch._utils._rebuild_parameter':
@@ -798,6 +703,30 @@ class Machine {
         if (fn.role === 'class' || fn.role === 'storage' || INERT_REBUILDS.has(path)) return new PyObject(path, args);
         this.fail(`${path} is not callable`);
     }
+  }
+
+  /** `_rebuild_qtensor`'s quantizer parameters: (scheme, scale, zero_point) or (scheme, scales, zero_points, axis). */
+  private quantizer(q: PyValue, t: TensorRef): Quantization {
+    if (!isTuple(q) || q.length < 1 || !(q[0] instanceof PyGlobal)) this.fail('quantized tensor parameters must be a tuple starting with a qscheme');
+    const scheme = q[0].name;
+    const qdtype = t.storage.typeName ? QDTYPES[t.storage.typeName] ?? t.storage.typeName : t.dtype;
+    if (scheme === 'per_tensor_affine' || scheme === 'per_tensor_symmetric') {
+      if (q.length !== 3 || typeof q[1] !== 'number' || typeof q[2] !== 'number') this.fail('per-tensor quantizer needs (scheme, scale, zero_point)');
+      return { scheme: 'per_tensor_affine', scale: q[1], zeroPoint: q[2], qdtype };
+    }
+    if (scheme === 'per_channel_affine' || scheme === 'per_channel_symmetric' || scheme === 'per_channel_affine_float_qparams') {
+      const [, scales, zps, axis] = q;
+      if (q.length !== 4 || !(scales instanceof TensorRef) || !(zps instanceof TensorRef) || typeof axis !== 'number') {
+        this.fail('per-channel quantizer needs (scheme, scales, zero_points, axis)');
+      }
+      if (!Number.isInteger(axis) || axis < 0 || axis >= t.shape.length) this.fail(`per-channel quantizer axis ${axis} is outside the tensor's ${t.shape.length} dimensions`);
+      const k = t.shape[axis];
+      if (scales.shape.length !== 1 || scales.shape[0] !== k || zps.shape.length !== 1 || zps.shape[0] !== k) {
+        this.fail(`per-channel quantizer needs ${k} scales and zero points`);
+      }
+      return { scheme: scheme === 'per_channel_affine_float_qparams' ? scheme : 'per_channel_affine', scales, zeroPoints: zps, axis, qdtype };
+    }
+    this.fail(`unknown quantization scheme ${printable(scheme)}`);
   }
 
   private fillDict(d: PyDict, src: PyValue): void {
@@ -878,18 +807,6 @@ function narrow(b: bigint): number | bigint {
   return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
 }
 
-function latin1(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
-  return s;
-}
-
-/** Names in messages: control characters escaped, length capped. */
-function printable(s: string): string {
-  const clean = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
-}
-
 function parseFloatLine(s: string, fail: (m: string) => never): number {
   const t = s.trim().toLowerCase();
   if (t === 'inf' || t === '+inf') return Infinity;
@@ -947,131 +864,3 @@ function stringEscape(line: Uint8Array, fail: (m: string) => never): Uint8Array 
   return Uint8Array.from(out);
 }
 
-// --- Conversion to JSON-compatible values ------------------------------------------------
-
-export interface ValueLimits {
-  /** Containers nested deeper than this become a marker string. */
-  maxDepth: number;
-  /** Total leaves and containers converted; the rest become a marker. */
-  maxNodes: number;
-}
-
-export const DEFAULT_VALUE_LIMITS: ValueLimits = { maxDepth: 32, maxNodes: 10_000 };
-
-export interface ConvertedValue {
-  value: Value;
-  /** True when depth or size limits cut something off. */
-  truncated: boolean;
-}
-
-/** A dict key as it appears in dotted names: str as is, ints in decimal, other keys as Python-ish text. */
-export function keyString(k: PyValue): string {
-  if (typeof k === 'string') return k;
-  if (typeof k === 'number' || typeof k === 'bigint') return String(k);
-  if (typeof k === 'boolean') return k ? 'True' : 'False';
-  if (k === null) return 'None';
-  if (isTuple(k)) return `(${k.map((x) => (isContainer(x) ? pyTypeName(x) : keyString(x))).join(', ')})`;
-  return scalarText(k);
-}
-
-/** Text for a non-container value that JSON cannot hold directly. */
-function scalarText(v: PyValue): string {
-  if (v instanceof Uint8Array) return v.length > 64 ? `<bytes, ${v.length}>` : bytesRepr(v);
-  if (v instanceof PyGlobal) return v.path;
-  if (v instanceof PyObject) {
-    if (v.type === 'builtins.complex') {
-      const [re = 0, im = 0] = v.args as number[];
-      return `(${re}${im < 0 || Object.is(im, -0) ? '-' : '+'}${Math.abs(im)}j)`;
-    }
-    return `<${v.type}>`;
-  }
-  if (v instanceof StorageRef) return `<storage ${v.key}>`;
-  if (v instanceof TensorRef) return `<tensor ${v.dtype} [${v.shape.join(', ')}]>`;
-  return pyTypeName(v);
-}
-
-/** Python's repr() of bytes. */
-function bytesRepr(b: Uint8Array): string {
-  const q = b.includes(0x27) && !b.includes(0x22) ? 0x22 : 0x27;
-  let s = '';
-  for (const c of b) {
-    if (c === q || c === 0x5c) s += `\\${String.fromCharCode(c)}`;
-    else if (c === 0x09) s += '\\t';
-    else if (c === 0x0a) s += '\\n';
-    else if (c === 0x0d) s += '\\r';
-    else if (c < 0x20 || c >= 0x7f) s += `\\x${c.toString(16).padStart(2, '0')}`;
-    else s += String.fromCharCode(c);
-  }
-  const quote = String.fromCharCode(q);
-  return `b${quote}${s}${quote}`;
-}
-
-type ValueObject = { [key: string]: Value };
-
-/** A null-prototype object: keys such as `__proto__` become plain own properties. */
-export function valueObject(): ValueObject {
-  return Object.create(null) as ValueObject;
-}
-
-/**
- * Converts a Python value into a JSON-compatible Value. Iterative (explicit stack), so depth
- * costs no JS stack; cycles become "<cycle>", and depth/size limits a "…" marker.
- */
-export function toValue(root: PyValue, limits: ValueLimits = DEFAULT_VALUE_LIMITS): ConvertedValue {
-  let truncated = false;
-  let budget = limits.maxNodes;
-  const leaf = (v: PyValue): Value => {
-    if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return v;
-    if (typeof v === 'bigint') return v.toString();
-    return scalarText(v);
-  };
-  interface Frame {
-    src: object;
-    entries: Array<[string, PyValue]>;
-    next: number;
-    dst: Value[] | ValueObject;
-    depth: number;
-  }
-  const onPath = new Set<object>();
-  const open = (v: PyValue[] | PyDict | PySet, depth: number): { frame: Frame; out: Value } => {
-    const entries: Array<[string, PyValue]> =
-      v instanceof PyDict ? [...v].map(([k, x]) => [keyString(k), x]) : (v instanceof PySet ? v.items : v).map((x, i) => [String(i), x]);
-    const dst = v instanceof PyDict ? valueObject() : [];
-    onPath.add(v);
-    return { frame: { src: v, entries, next: 0, dst, depth }, out: dst };
-  };
-  const put = (f: Frame, key: string, val: Value): void => {
-    if (Array.isArray(f.dst)) f.dst.push(val);
-    else f.dst[key] = val;
-  };
-
-  if (!isContainer(root)) return { value: leaf(root), truncated };
-  const first = open(root, 1);
-  const stack: Frame[] = [first.frame];
-  while (stack.length) {
-    const f = stack[stack.length - 1];
-    if (f.next >= f.entries.length) {
-      onPath.delete(f.src);
-      stack.pop();
-      continue;
-    }
-    const [key, child] = f.entries[f.next++];
-    if (--budget < 0) {
-      truncated = true;
-      put(f, key, '…');
-      f.next = f.entries.length;
-      continue;
-    }
-    if (!isContainer(child)) put(f, key, leaf(child));
-    else if (onPath.has(child)) put(f, key, '<cycle>');
-    else if (f.depth >= limits.maxDepth) {
-      truncated = true;
-      put(f, key, '…');
-    } else {
-      const c = open(child, f.depth + 1);
-      put(f, key, c.out);
-      stack.push(c.frame);
-    }
-  }
-  return { value: first.out, truncated };
-}

@@ -1,10 +1,11 @@
 // PyTorch `torch.save` files: the zip archive (PyTorch ≥ 1.6) and the legacy pickle stream.
 // Only the pickle and the zip directory are read when opening; tensor bytes stay in the file
 // and are located by byte range (zip entry payload offsets, or an index of legacy storages).
-import { type Checkpoint, type TensorInfo, type Value, linkSharedStorages } from '../core/checkpoint';
+import { type Checkpoint, type SourceFile, type TensorInfo, type Value, linkSharedStorages } from '../core/checkpoint';
+import type { RiskReport } from '../core/risk';
 import { type DType, dtypeSize } from '../core/dtype';
 import { CheckpointError } from '../core/errors';
-import { type ByteSource, FileSource } from '../io/byteSource';
+import { type ByteSource, FileSource, MemorySource } from '../io/byteSource';
 import {
   PickleTruncatedError,
   PyDict,
@@ -14,6 +15,7 @@ import {
   StorageRef,
   TensorRef,
   dtypeOfGlobal,
+  isModuleObject,
   isTuple,
   keyString,
   pyTypeName,
@@ -21,12 +23,21 @@ import {
   unpickle,
   valueObject,
 } from './pickle';
+import { mergeRisk } from './pickleRisk';
+import { dequantizedTensor, sparseTensor } from './torchTensorKinds';
 import { ZipArchive, type ZipEntry } from './zip';
 
 /** data.pkl and legacy object pickles larger than this are refused. */
 const MAX_PICKLE_BYTES = 512 * 1024 * 1024;
 /** Deflated storage records (not written by torch.save) are inflated up to this size. */
 const MAX_INFLATED_STORAGE = 256 * 1024 * 1024;
+/** TorchScript code shown as text: total bytes and files. */
+const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
+const MAX_SOURCE_FILES = 2000;
+/** Logical elements of one tensor (a stride-0 view can claim 2^60 over one stored value). */
+const MAX_LOGICAL_ELEMENTS = 2 ** 40;
+/** OmegaConf value nodes: shown as their value, never expanded. */
+const OMEGA_NODE = /^omegaconf\.nodes\.\w+Node$/;
 /** Containers holding tensors nested deeper than this are refused (names would be absurd). */
 const MAX_NESTING = 1000;
 /** Tensors plus values in one checkpoint (shared containers can multiply names). */
@@ -75,11 +86,13 @@ interface StorageBytes {
 interface Parsed {
   format: 'pytorch-zip' | 'pytorch-legacy';
   root: PyValue;
+  risk: RiskReport;
+  sourceFiles?: SourceFile[];
   metadata: Record<string, Value>;
   warnings: string[];
   byteOrder: 'little' | 'big';
-  /** Where a storage key's bytes are; throws a CheckpointError naming the key if they are not. */
-  locate(key: string): Promise<StorageBytes>;
+  /** Where a storage's bytes are; throws a CheckpointError naming the record if they are not. */
+  locate(ref: StorageRef): Promise<StorageBytes>;
 }
 
 function isZip(head: Uint8Array): boolean {
@@ -87,7 +100,7 @@ function isZip(head: Uint8Array): boolean {
 }
 
 /** Checks the (storage class, key, location, numel) fields that both formats' ids start with. */
-function storageArgs(items: PyValue[], path: string): { dtype: DType; key: string; device: string; numel: number } {
+function storageArgs(items: PyValue[], path: string): { dtype: DType; key: string; device: string; numel: number; typeName: string } {
   if (items.length !== 4) throw new CheckpointError(path, `storage persistent id has ${items.length + 1} fields, expected 5`);
   const [type, key, device, numel] = items;
   const dtype = type instanceof PyGlobal ? dtypeOfGlobal(type) : undefined;
@@ -99,7 +112,7 @@ function storageArgs(items: PyValue[], path: string): { dtype: DType; key: strin
   if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
     throw new CheckpointError(path, `storage ${key}: size must be a non-negative integer, not ${String(numel)}`);
   }
-  return { dtype, key, device, numel };
+  return { dtype, key, device, numel, typeName: type.name };
 }
 
 // --- zip archives (torch ≥ 1.6) ------------------------------------------------------------
@@ -113,9 +126,7 @@ async function parseZip(src: ByteSource, path: string): Promise<Parsed> {
   const folder = first.name.slice(0, slash + 1);
   const record = (name: string): ZipEntry | undefined => zip.get(folder + name);
 
-  if (record('constants.pkl') || zip.entries.some((e) => e.name.startsWith(`${folder}code/`))) {
-    throw new CheckpointError(path, 'this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; it is not supported');
-  }
+  const torchScript = record('constants.pkl') !== undefined || zip.entries.some((e) => e.name.startsWith(`${folder}code/`));
   if (zip.entries.some((e) => e.name.endsWith('/archive_format') || e.name.endsWith('/serialized_exported_program.json'))) {
     throw new CheckpointError(path, 'this is a torch.export program archive (.pt2), not a torch.save checkpoint; it is not supported');
   }
@@ -138,41 +149,84 @@ async function parseZip(src: ByteSource, path: string): Promise<Parsed> {
   metadata.byteorder = byteorder;
   metadata.archiveFolder = folder.slice(0, -1);
 
-  const pkl = await zip.readEntry(pklEntry, MAX_PICKLE_BYTES);
   const storages = new Map<string, StorageRef>();
-  const result = unpickle(pkl, {
-    label: path,
-    where: pklEntry.name,
-    persistentLoad: (items) => {
-      const a = storageArgs(items, path);
-      // torch reuses the first storage loaded under a key.
-      let s = storages.get(a.key);
-      if (!s) storages.set(a.key, (s = new StorageRef(a.key, a.dtype, a.numel, a.device)));
-      return s;
-    },
-  });
+  const load = async (entry: ZipEntry, dir: string): Promise<ReturnType<typeof unpickle>> =>
+    unpickle(await zip.readEntry(entry, MAX_PICKLE_BYTES), {
+      label: path,
+      where: entry.name,
+      persistentLoad: (items) => {
+        const a = storageArgs(items, path);
+        // torch reuses the first storage loaded under a key.
+        const id = `${dir}/${a.key}`;
+        let s = storages.get(id);
+        if (!s) storages.set(id, (s = new StorageRef(a.key, a.dtype, a.numel, a.device, 0, a.typeName, dir)));
+        return s;
+      },
+    });
+  const result = await load(pklEntry, 'data');
   metadata.pickleGlobals = result.globals;
+  const risks = [result.risk];
+  let root = result.value;
+  let sourceFiles: SourceFile[] | undefined;
+  if (torchScript) {
+    // Data only: the module tree and tensors are in data.pkl, tensor constants in constants.pkl,
+    // the code in code/**.py, shown as text and never compiled or run.
+    metadata.torchScript = true;
+    warnings.push('a TorchScript archive (torch.jit.save): torch.jit.load, and torch.load before PyTorch 2.6 even with weights_only=True, would compile and run its code; here the code is only shown as text');
+    const constantsEntry = record('constants.pkl');
+    if (constantsEntry) {
+      const constants = await load(constantsEntry, 'constants');
+      risks.push(constants.risk);
+      if (Array.isArray(constants.value) && constants.value.length) {
+        const top = new PyDict();
+        top.set('module', root);
+        top.set('constants', constants.value);
+        root = top;
+      }
+    }
+    sourceFiles = await readSourceFiles(zip, folder);
+  }
 
   const located = new Map<string, Promise<StorageBytes>>();
-  const locate = async (key: string): Promise<StorageBytes> => {
-    const e = record(`data/${key}`);
-    if (!e) throw new CheckpointError(path, `storage record ${folder}data/${key} is missing from the archive`);
-    if (e.method === 0) return { source: src, byteOffset: await zip.locate(e), bytes: e.uncompressedSize };
-    const inflated = await zip.entrySource(e, { maxInflatedBytes: MAX_INFLATED_STORAGE });
-    return { source: inflated, byteOffset: 0, bytes: inflated.size };
+  const locate = async (ref: StorageRef): Promise<StorageBytes> => {
+    const e = record(`${ref.dir}/${ref.key}`);
+    if (!e) throw new CheckpointError(path, `storage record ${folder}${ref.dir}/${ref.key} is missing from the archive`);
+    // Lazy: a stored record's CRC is checked, a deflated one inflated, on its first read.
+    const member = await zip.entrySource(e, { maxInflatedBytes: MAX_INFLATED_STORAGE });
+    return { source: member, byteOffset: 0, bytes: member.size };
   };
   return {
     format: 'pytorch-zip',
-    root: result.value,
+    root,
+    risk: mergeRisk(risks),
+    sourceFiles,
     metadata,
     warnings,
     byteOrder: byteorder,
-    locate: (key) => {
-      let p = located.get(key);
-      if (!p) located.set(key, (p = locate(key)));
+    locate: (ref) => {
+      const id = `${ref.dir}/${ref.key}`;
+      let p = located.get(id);
+      if (!p) located.set(id, (p = locate(ref)));
       return p;
     },
   };
+}
+
+/** TorchScript code files (`code/**.py`), as text up to a total cap; never interpreted. */
+async function readSourceFiles(zip: ZipArchive, folder: string): Promise<SourceFile[]> {
+  const out: SourceFile[] = [];
+  let budget = MAX_SOURCE_BYTES;
+  for (const e of zip.entries) {
+    if (!e.name.startsWith(`${folder}code/`) || !e.name.endsWith('.py')) continue;
+    if (out.length >= MAX_SOURCE_FILES) break;
+    const take = Math.min(e.uncompressedSize, Math.max(0, budget));
+    const bytes = take > 0 ? await zip.readEntry(e, MAX_SOURCE_BYTES, take) : new Uint8Array(0);
+    budget -= take;
+    const file: SourceFile = { name: e.name.slice(folder.length), text: new TextDecoder('utf-8').decode(bytes) };
+    if (take < e.uncompressedSize) file.truncated = true;
+    out.push(file);
+  }
+  return out;
 }
 
 // --- legacy pickle stream (torch < 1.6, or _use_new_zipfile_serialization=False) -------------
@@ -200,14 +254,14 @@ async function pickleAt(
   offset: number,
   where: string,
   persistentLoad?: (items: PyValue[]) => PyValue,
-): Promise<{ value: PyValue; end: number; globals: string[] }> {
+): Promise<{ value: PyValue; end: number; globals: string[]; risk: RiskReport }> {
   const remaining = src.size - offset;
   let window = Math.min(remaining, 4096);
   for (;;) {
     const bytes = await src.read(offset, window);
     try {
       const r = unpickle(bytes, { label: path, where, persistentLoad });
-      return { value: r.value, end: offset + r.end, globals: r.globals };
+      return { value: r.value, end: offset + r.end, globals: r.globals, risk: r.risk };
     } catch (e) {
       if (!(e instanceof PickleTruncatedError) || window === remaining) throw e;
       if (window >= MAX_PICKLE_BYTES) throw new CheckpointError(path, `${where} is larger than ${MAX_PICKLE_BYTES} bytes; refusing`);
@@ -240,14 +294,14 @@ async function parseLegacy(src: ByteSource, path: string): Promise<Parsed> {
     if (items.length !== 5) throw new CheckpointError(path, `legacy storage persistent id has ${items.length + 1} fields, expected 6`);
     const a = storageArgs(items.slice(0, 4), path);
     let root = roots.get(a.key);
-    if (!root) roots.set(a.key, (root = new StorageRef(a.key, a.dtype, a.numel, a.device)));
+    if (!root) roots.set(a.key, (root = new StorageRef(a.key, a.dtype, a.numel, a.device, 0, a.typeName)));
     const view = items[4];
     if (view === null) return root;
     if (!isTuple(view) || view.length !== 3) throw new CheckpointError(path, `storage ${a.key}: bad view metadata (${pyTypeName(view)})`);
     const [viewKey, off, size] = view;
     if (typeof viewKey !== 'string' || !isCount(off) || !isCount(size)) throw new CheckpointError(path, `storage ${a.key}: bad view metadata`);
     let v = views.get(viewKey);
-    if (!v) views.set(viewKey, (v = new StorageRef(a.key, a.dtype, size, a.device, off)));
+    if (!v) views.set(viewKey, (v = new StorageRef(a.key, a.dtype, size, a.device, off, a.typeName)));
     return v;
   };
   const obj = await pickleAt(src, path, sysInfo.end, 'object pickle', persistentLoad);
@@ -280,12 +334,13 @@ async function parseLegacy(src: ByteSource, path: string): Promise<Parsed> {
   return {
     format: 'pytorch-legacy',
     root: obj.value,
+    risk: mergeRisk([magic.risk, proto.risk, sysInfo.risk, obj.risk, keysPickle.risk]),
     metadata,
     warnings,
     byteOrder: 'little',
-    locate: async (key) => {
-      const s = index.get(key);
-      if (!s) throw new CheckpointError(path, `storage ${key} has no data in the file`);
+    locate: async (ref) => {
+      const s = index.get(ref.key);
+      if (!s) throw new CheckpointError(path, `storage ${ref.key} has no data in the file`);
       return s;
     },
   };
@@ -297,18 +352,95 @@ function isCount(v: PyValue): v is number {
 
 // --- from the unpickled object to a Checkpoint ------------------------------------------------
 
-type Expandable = PyDict | PyValue[];
+type Expandable = PyDict | PyValue[] | PyObject;
 
-function isExpandable(v: PyValue): v is Expandable {
-  return v instanceof PyDict || Array.isArray(v);
+/** A tensor entry: a torch tensor, or a numpy array decoded from the pickle. */
+type TensorLike = TensorRef | (PyObject & { array: NonNullable<PyObject['array']> });
+
+function isTensorLike(v: PyValue): v is TensorLike {
+  return v instanceof TensorRef || (v instanceof PyObject && v.array !== undefined);
 }
 
+function isExpandable(v: PyValue): v is Expandable {
+  return v instanceof PyDict || Array.isArray(v) || (v instanceof PyObject && !v.array && v.type !== 'builtins.complex' && !isSparseObject(v));
+}
+
+const SPARSE_REBUILDS = new Set(['torch._utils._rebuild_sparse_tensor', 'torch._utils._rebuild_sparse_csr_tensor']);
+
+function isSparseObject(v: PyValue): v is PyObject {
+  return v instanceof PyObject && SPARSE_REBUILDS.has(v.type);
+}
+
+interface SparseEntry {
+  name: string;
+  layout: 'sparse_coo' | 'sparse_csr';
+  size: number[];
+  parts: Array<{ role: string; ref: TensorRef }>;
+}
+
+/** The parts of a `_rebuild_sparse_tensor(layout, data)` call, or a reason it is not readable. */
+function sparseParts(name: string, v: PyObject): SparseEntry | string {
+  const [layout, data] = v.args;
+  if (!(layout instanceof PyGlobal) || !isTuple(data as PyValue)) return 'its layout or data is malformed';
+  const items = data as PyValue[];
+  const ints = (x: PyValue): number[] | undefined => (Array.isArray(x) && x.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0) ? (x as number[]) : undefined);
+  if (layout.name === 'sparse_coo') {
+    const [indices, values, size] = items;
+    const dims = ints(size);
+    if (!(indices instanceof TensorRef) || !(values instanceof TensorRef) || !dims) return 'its COO data is not (indices, values, size)';
+    return { name, layout: 'sparse_coo', size: dims, parts: [{ role: 'indices', ref: indices }, { role: 'values', ref: values }] };
+  }
+  if (layout.name === 'sparse_csr') {
+    const [crow, col, values, size] = items;
+    const dims = ints(size);
+    if (!(crow instanceof TensorRef) || !(col instanceof TensorRef) || !(values instanceof TensorRef) || !dims) return 'its CSR data is not (crow_indices, col_indices, values, size)';
+    return { name, layout: 'sparse_csr', size: dims, parts: [{ role: 'crow_indices', ref: crow }, { role: 'col_indices', ref: col }, { role: 'values', ref: values }] };
+  }
+  return `layout ${layout.path} is not shown`;
+}
+
+/**
+ * Named children. An inert nn.Module yields what `state_dict()` would (its parameters, its
+ * persistent buffers, then its submodules, None entries left out) plus its public attributes;
+ * any other object its BUILD state's keys, SETITEM items, APPEND list and call arguments.
+ */
 function entriesOf(v: Expandable): Array<[string, PyValue]> {
-  return v instanceof PyDict ? [...v].map(([k, x]) => [keyString(k), x]) : v.map((x, i) => [String(i), x]);
+  if (v instanceof PyDict) return [...v].map(([k, x]) => [keyString(k), x]);
+  if (Array.isArray(v)) return v.map((x, i) => [String(i), x]);
+  const out: Array<[string, PyValue]> = [];
+  const dictEntries = (d: PyValue | undefined, skip?: (k: string, x: PyValue) => boolean): void => {
+    if (!(d instanceof PyDict)) return;
+    for (const [k, x] of d) {
+      const key = keyString(k);
+      if (!skip?.(key, x)) out.push([key, x]);
+    }
+  };
+  if (isModuleObject(v)) {
+    const st = v.state;
+    const nonPersistent = st.get('_non_persistent_buffers_set');
+    const skipped = new Set(nonPersistent && typeof nonPersistent === 'object' && 'items' in nonPersistent ? (nonPersistent.items as PyValue[]).map(keyString) : []);
+    dictEntries(st.get('_parameters'), (_, x) => x === null);
+    dictEntries(st.get('_buffers'), (k, x) => x === null || skipped.has(k));
+    dictEntries(st.get('_modules'), (_, x) => x === null);
+    // Public attributes (in_features, p, eps…); `training` is on every module and says little.
+    dictEntries(st, (k) => k.startsWith('_') || k === 'training');
+    return out;
+  }
+  const state = v.state;
+  if (state instanceof PyDict) dictEntries(state);
+  else if (isTuple(state as PyValue) && (state as PyValue[]).every((x) => x === null || x instanceof PyDict)) {
+    for (const d of state as PyValue[]) dictEntries(d); // (__dict__, __slots__ values)
+  } else if (state !== undefined) out.push(['state', state]);
+  if (v.items) dictEntries(v.items);
+  if (v.list) v.list.forEach((x, i) => out.push([String(i), x]));
+  v.args.forEach((x, i) => out.push([`args.${i}`, x]));
+  return out;
 }
 
 function childValues(v: Expandable): Iterable<PyValue> {
-  return v instanceof PyDict ? v.values() : v;
+  if (v instanceof PyDict) return v.values();
+  if (Array.isArray(v)) return v;
+  return entriesOf(v).map((e) => e[1]);
 }
 
 /**
@@ -333,7 +465,7 @@ function tensorHolders(root: PyValue, path: string): Set<Expandable> {
       continue;
     }
     const c = next.value;
-    if (c instanceof TensorRef) holders.add(f.node);
+    if (isTensorLike(c) || isSparseObject(c)) holders.add(f.node);
     else if (isExpandable(c)) {
       if (done.has(c)) {
         if (holders.has(c)) holders.add(f.node);
@@ -349,7 +481,8 @@ function tensorHolders(root: PyValue, path: string): Set<Expandable> {
 
 interface Flat {
   /** `top`: the root-level key the tensor sits under ('' for a root tensor). */
-  tensors: Array<{ name: string; ref: TensorRef; top: string }>;
+  /** In file order; sparse tensors keep their place. */
+  tensors: Array<{ name: string; ref: TensorLike | SparseEntry; top: string }>;
   values: Record<string, Value>;
 }
 
@@ -359,8 +492,8 @@ const INERT_TENSOR_PREFIX = 'torch._utils._rebuild_';
 class Warnings {
   private dropped = 0;
   constructor(readonly list: string[], private readonly max = 200) {}
-  add(w: string): void {
-    if (this.list.length < this.max) this.list.push(w);
+  add(w: string | (() => string)): void {
+    if (this.list.length < this.max) this.list.push(typeof w === 'string' ? w : w());
     else this.dropped++;
   }
   finish(): void {
@@ -385,33 +518,43 @@ function flatten(root: PyValue, holders: Set<Expandable>, path: string, warn: Wa
     if (++steps > 2 * MAX_ENTRIES) throw new CheckpointError(path, `more than ${MAX_ENTRIES} entries (shared containers repeated?); refusing`);
     if (nameChars > MAX_NAME_CHARS) throw new CheckpointError(path, `entry names add up to more than ${MAX_NAME_CHARS} characters; refusing`);
   };
+  const nextSuffix = new Map<string, number>();
   const unique = (name: string): string => {
     if (!used.has(name)) {
       used.add(name);
       return name;
     }
-    let i = 2;
+    let i = nextSuffix.get(name) ?? 2;
     while (used.has(`${name}#${i}`)) i++;
+    nextSuffix.set(name, i + 1);
     warn.add(`two entries are both named "${name}"; the second is shown as "${name}#${i}"`);
     used.add(`${name}#${i}`);
     return `${name}#${i}`;
   };
   const leaf = (name: string, v: PyValue, top: string): void => {
     budget(name);
-    if (v instanceof TensorRef) {
+    if (isTensorLike(v)) {
       flat.tensors.push({ name: unique(name), ref: v, top });
       return;
     }
-    if (v instanceof PyObject && v.type.startsWith(INERT_TENSOR_PREFIX)) {
-      warn.add(`"${name}" is a tensor kind this reader does not show (${v.type}); skipped`);
+    if (isSparseObject(v)) {
+      const sp = sparseParts(unique(name), v);
+      if (typeof sp !== 'string') {
+        flat.tensors.push({ name: sp.name, ref: sp, top });
+        return;
+      }
+      warn.add(() => `"${name}" is a sparse tensor that could not be read: ${sp}`);
+    } else if (v instanceof PyObject && v.type.startsWith(INERT_TENSOR_PREFIX)) {
+      warn.add(() => `"${name}" is a tensor kind this reader does not show (${v.type}); skipped`);
     }
     const c = toValue(v);
-    if (c.truncated) warn.add(`the value "${name}" is large or deeply nested; it is shown truncated`);
+    if (c.truncated) warn.add(() => `the value "${name}" is large or deeply nested; it is shown truncated`);
     flat.values[unique(name)] = c.value;
   };
 
-  if (root instanceof TensorRef) leaf('tensor', root, '');
-  else if (!isExpandable(root)) leaf('value', root, '');
+  if (isTensorLike(root)) leaf('tensor', root, '');
+  // A tensor-free object at the root (HF TrainingArguments) stays one tree, its class shown.
+  else if (!isExpandable(root) || (root instanceof PyObject && !holders.has(root))) leaf('value', root, '');
   else {
     interface Frame { node: Expandable; entries: Array<[string, PyValue]>; next: number; name: string; top: string }
     const onPath = new Set<Expandable>([root]);
@@ -426,6 +569,10 @@ function flatten(root: PyValue, holders: Set<Expandable>, path: string, warn: Wa
       const [key, child] = f.entries[f.next++];
       const name = f.name ? `${f.name}.${key}` : key;
       const top = stack.length === 1 ? key : f.top;
+      if (child instanceof PyObject && OMEGA_NODE.test(child.type)) {
+        leaf(name, child, top);
+        continue;
+      }
       if (!isExpandable(child) || !holders.has(child)) {
         leaf(name, child, top);
         continue;
@@ -458,7 +605,7 @@ function chooseStateDictPrefix(root: PyValue, holders: Set<Expandable>, tensorsB
       let best = 0;
       for (const [k, v] of dict) {
         const n = tensorsByTop.get(keyString(k)) ?? 0;
-        if (v instanceof PyDict && isHolder(v) && n > best) {
+        if ((v instanceof PyDict || isModuleObject(v)) && isHolder(v) && n > best) {
           best = n;
           key = keyString(k);
           next = v;
@@ -481,13 +628,31 @@ async function buildCheckpoint(parsed: Parsed, src: ByteSource, path: string, id
   for (const t of flat.tensors) tensorsByTop.set(t.top, (tensorsByTop.get(t.top) ?? 0) + 1);
 
   const tensors: TensorInfo[] = [];
-  let quantized = 0;
+  let arrays = 0;
   for (const { name, ref } of flat.tensors) {
-    const rec = await parsed.locate(ref.storage.key);
-    tensors.push(tensorInfo(name, ref, rec, parsed.byteOrder, idPrefix, path));
-    if (ref.quantization !== undefined) quantized++;
+    if (!(ref instanceof TensorRef) && !(ref instanceof PyObject)) {
+      const sp = ref;
+      try {
+        const parts = await Promise.all(sp.parts.map(async (p) => tensorInfo(`${sp.name} ${p.role}`, p.ref, await parsed.locate(p.ref.storage), parsed.byteOrder, idPrefix, path, parsed.format)));
+        tensors.push(await sparseTensor(sp.name, sp.layout, sp.size, parts, path));
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        warn.add(`"${sp.name}" is a sparse tensor that could not be read: ${e.message}`);
+      }
+      continue;
+    }
+    if (!(ref instanceof TensorRef)) {
+      tensors.push(arrayInfo(name, ref.array, `${idPrefix}ndarray:${arrays++}`, path));
+      continue;
+    }
+    const info = tensorInfo(name, ref, await parsed.locate(ref.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+    if (ref.quantization) {
+      const q = ref.quantization;
+      const scales = q.scales && tensorInfo(`${name} scales`, q.scales, await parsed.locate(q.scales.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+      const zps = q.zeroPoints && tensorInfo(`${name} zero points`, q.zeroPoints, await parsed.locate(q.zeroPoints.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+      tensors.push(await dequantizedTensor(info, q, scales, zps));
+    } else tensors.push(info);
   }
-  if (quantized) warn.add(`${quantized} quantized tensor(s): values are shown as the stored integers, without scale and zero point`);
   linkSharedStorages(tensors);
   warn.finish();
 
@@ -499,17 +664,47 @@ async function buildCheckpoint(parsed: Parsed, src: ByteSource, path: string, id
     tensors,
     stateDictPrefix: chooseStateDictPrefix(root, holders, tensorsByTop),
     warnings,
+    risk: parsed.risk,
+    ...(parsed.sourceFiles ? { sourceFiles: parsed.sourceFiles } : {}),
     close: () => src.close(),
   };
 }
 
-function tensorInfo(name: string, ref: TensorRef, rec: StorageBytes, byteOrder: 'little' | 'big', idPrefix: string, path: string): TensorInfo {
+/** A numpy array whose bytes were inside the pickle. */
+function arrayInfo(name: string, a: NonNullable<PyObject['array']>, storageId: string, path: string): TensorInfo {
+  let numel = 1;
+  for (const d of a.shape) numel *= d;
+  const size = dtypeSize(a.dtype);
+  return {
+    name,
+    dtype: a.dtype,
+    shape: a.shape.slice(),
+    numel,
+    nbytes: numel * size,
+    location: {
+      source: new MemorySource(a.data, `${path}:${name}`),
+      storageByteOffset: 0,
+      storageBytes: a.data.length,
+      elementOffset: 0,
+      strides: a.strides.slice(),
+      byteOrder: a.byteOrder,
+    },
+    storageId,
+    note: a.note ? `numpy ${a.descr} array; ${a.note}` : `numpy ${a.descr} array`,
+  };
+}
+
+function tensorInfo(name: string, ref: TensorRef, rec: StorageBytes, byteOrder: 'little' | 'big', idPrefix: string, path: string, format: Parsed['format']): TensorInfo {
   const s = ref.storage;
   const storageElem = dtypeSize(s.dtype);
   const storageStart = s.elementOffset * storageElem;
   const storageBytes = s.numel * storageElem;
   if (storageStart + storageBytes > rec.bytes) {
     throw new CheckpointError(path, `tensor "${name}": storage ${s.key} needs ${storageStart + storageBytes} bytes but its record has ${rec.bytes}`);
+  }
+  // A record longer than its declared storage is what CVE-2026-24747 used: refuse, as PyTorch now does.
+  if (format === 'pytorch-zip' && rec.bytes !== storageBytes) {
+    throw new CheckpointError(path, `tensor "${name}": storage ${s.dir}/${s.key} is declared as ${storageBytes} bytes but its record has ${rec.bytes}`);
   }
   const size = dtypeSize(ref.dtype);
   let numel = 1;
@@ -519,6 +714,8 @@ function tensorInfo(name: string, ref: TensorRef, rec: StorageBytes, byteOrder: 
     last += Math.max(0, ref.shape[i] - 1) * ref.stride[i];
   }
   if (!Number.isSafeInteger(numel) || !Number.isSafeInteger(last)) throw new CheckpointError(path, `tensor "${name}": shape [${ref.shape}] is too large`);
+  // Broadcast views (stride 0) may claim any logical size over a few stored elements.
+  if (numel > MAX_LOGICAL_ELEMENTS) throw new CheckpointError(path, `tensor "${name}": ${numel} elements (shape [${ref.shape}]) is more than the ${MAX_LOGICAL_ELEMENTS} this reader accepts`);
   if (numel > 0 && (last + 1) * size > storageBytes) {
     throw new CheckpointError(
       path,

@@ -1,0 +1,156 @@
+// Tensor kinds whose stored bytes are not their values: quantized tensors (integers plus
+// scale/zero point) and sparse tensors (indices plus values). Both become ordinary float
+// tensors whose values are what torch's `dequantize()` / `to_dense()` give, computed on first
+// read (opening stays cheap), with the stored form described beside them.
+import { type QuantizationInfo, type TensorInfo, contiguousStrides } from '../core/checkpoint';
+import { decodesToF64 } from '../core/dtype';
+import { CheckpointError } from '../core/errors';
+import { readTensor } from '../core/tensorData';
+import type { ByteSource } from '../io/byteSource';
+import type { Quantization } from './pickleObjects';
+
+/** Dense elements materialised for one sparse tensor at most. */
+const MAX_DENSE_ELEMENTS = 64 * 1024 * 1024;
+/** Per-channel parameters listed in the description. */
+const LISTED_CHANNELS = 16;
+
+/** Bytes computed once, on the first read. */
+class ComputedSource implements ByteSource {
+  private bytes: Promise<Uint8Array> | undefined;
+  constructor(
+    readonly size: number,
+    readonly label: string,
+    private readonly compute: () => Promise<Uint8Array>,
+  ) {}
+  private get(): Promise<Uint8Array> {
+    this.bytes ??= this.compute();
+    return this.bytes;
+  }
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.check(offset, length);
+    return (await this.get()).slice(offset, offset + length);
+  }
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    this.check(offset, target.length);
+    target.set((await this.get()).subarray(offset, offset + target.length));
+  }
+  private check(offset: number, length: number): void {
+    if (offset < 0 || length < 0 || offset + length > this.size) throw new CheckpointError(this.label, `read of ${length} bytes at ${offset} is outside the ${this.size}-byte tensor`);
+  }
+  async close(): Promise<void> {
+    this.bytes = undefined;
+  }
+}
+
+function floatTensor(name: string, shape: number[], wide: boolean, label: string, compute: () => Promise<Float32Array | Float64Array>): TensorInfo {
+  let numel = 1;
+  for (const d of shape) numel *= d;
+  const size = wide ? 8 : 4;
+  const source = new ComputedSource(numel * size, label, async () => {
+    const v = await compute();
+    return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  });
+  return {
+    name,
+    dtype: wide ? 'F64' : 'F32',
+    shape: shape.slice(),
+    numel,
+    nbytes: numel * size,
+    location: { source, storageByteOffset: 0, storageBytes: numel * size, elementOffset: 0, strides: contiguousStrides(shape), byteOrder: 'little' },
+  };
+}
+
+/** A quantized tensor as `dequantize()` gives it (float32), its integer form described in `quantization`. */
+export async function dequantizedTensor(raw: TensorInfo, q: Quantization, scales?: TensorInfo, zeroPoints?: TensorInfo): Promise<TensorInfo> {
+  const info: QuantizationInfo = { qdtype: q.qdtype, scheme: q.scheme };
+  if (q.qdtype === 'quint4x2' || q.qdtype === 'quint2x4') {
+    throw new CheckpointError(raw.location.source.label, `tensor "${raw.name}" is ${q.qdtype} (sub-byte packed quantization), which this reader does not decode`);
+  }
+  let perChannel: { s: Float64Array; z: Float64Array } | undefined;
+  if (q.scheme === 'per_tensor_affine') {
+    info.scale = q.scale;
+    info.zeroPoint = q.zeroPoint;
+  } else {
+    if (!scales || !zeroPoints) throw new CheckpointError(raw.location.source.label, `tensor "${raw.name}": per-channel quantizer without scales`);
+    const s = Float64Array.from(await readTensor(scales));
+    const z = Float64Array.from(await readTensor(zeroPoints));
+    perChannel = { s, z };
+    info.axis = q.axis;
+    info.scales = Array.from(s.subarray(0, LISTED_CHANNELS));
+    info.zeroPoints = Array.from(z.subarray(0, LISTED_CHANNELS));
+  }
+  const t = floatTensor(raw.name, raw.shape, false, `${raw.location.source.label}:${raw.name}`, async () => {
+    const ints = await readTensor(raw);
+    const out = new Float32Array(ints.length);
+    if (!perChannel) {
+      const scale = q.scale as number;
+      const zp = q.zeroPoint as number;
+      for (let i = 0; i < ints.length; i++) out[i] = (ints[i] - zp) * scale;
+      return out;
+    }
+    const axis = q.axis as number;
+    let inner = 1;
+    for (let d = axis + 1; d < raw.shape.length; d++) inner *= raw.shape[d];
+    const k = raw.shape[axis];
+    for (let i = 0; i < ints.length; i++) {
+      const c = Math.floor(i / inner) % k;
+      // torch computes in float: (q - zero_point) * scale with a float32 scale.
+      out[i] = Math.fround(ints[i] - perChannel.z[c]) * Math.fround(perChannel.s[c]);
+    }
+    return out;
+  });
+  t.storageId = raw.storageId;
+  t.quantization = info;
+  return t;
+}
+
+/** A sparse COO or CSR tensor as `to_dense()` gives it. */
+export async function sparseTensor(name: string, layout: 'sparse_coo' | 'sparse_csr', size: number[], parts: TensorInfo[], label: string): Promise<TensorInfo> {
+  let numel = 1;
+  for (const d of size) numel *= d;
+  if (!Number.isSafeInteger(numel) || numel > MAX_DENSE_ELEMENTS) {
+    throw new CheckpointError(label, `its dense form has ${numel} elements, more than the ${MAX_DENSE_ELEMENTS} shown`);
+  }
+  const values = parts[parts.length - 1];
+  const wide = decodesToF64(values.dtype);
+  const nnz = values.shape[0] ?? 0;
+  const t = floatTensor(name, size, wide, `${label}:${name}`, async () => {
+    const out = wide ? new Float64Array(numel) : new Float32Array(numel);
+    const vals = await readTensor(values);
+    const strides = contiguousStrides(size);
+    if (layout === 'sparse_coo') {
+      const [indices] = parts;
+      const idx = await readTensor(indices);
+      const sparseDims = indices.shape[0];
+      const block = nnz ? vals.length / nnz : 0;
+      for (let j = 0; j < nnz; j++) {
+        let at = 0;
+        for (let d = 0; d < sparseDims; d++) {
+          const i = idx[d * nnz + j];
+          if (!(i >= 0 && i < size[d])) throw new CheckpointError(label, `sparse tensor "${name}": index ${i} is outside dimension ${d} of size ${size[d]}`);
+          at += i * strides[d];
+        }
+        // Duplicate indices add up, as to_dense() does for an uncoalesced tensor.
+        for (let b = 0; b < block; b++) out[at + b] += vals[j * block + b];
+      }
+    } else {
+      const [crow, col] = parts;
+      const rows = await readTensor(crow);
+      const cols = await readTensor(col);
+      if (size.length !== 2 || rows.length !== size[0] + 1) throw new CheckpointError(label, `sparse CSR tensor "${name}" must be 2-D with ${size[0] + 1} row pointers`);
+      for (let r = 0; r < size[0]; r++) {
+        const lo = rows[r];
+        const hi = rows[r + 1];
+        if (!(lo >= 0 && hi >= lo && hi <= cols.length)) throw new CheckpointError(label, `sparse CSR tensor "${name}": bad row pointers at row ${r}`);
+        for (let j = lo; j < hi; j++) {
+          const c = cols[j];
+          if (!(c >= 0 && c < size[1])) throw new CheckpointError(label, `sparse CSR tensor "${name}": column ${c} is outside ${size[1]}`);
+          out[r * size[1] + c] += vals[j];
+        }
+      }
+    }
+    return out;
+  });
+  t.sparse = { layout, nnz };
+  return t;
+}

@@ -1,0 +1,153 @@
+// Checkpoints that hold Python objects beside their tensors (issue #12): whole pickled modules,
+// Lightning checkpoints, argparse Namespaces, numpy arrays and scalars, TorchScript archives,
+// quantized and sparse tensors; and malicious pickles in odd places. Expectations come from
+// torch.load(weights_only=False) and pickletools in test/fixtures/make_object_fixtures.py.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError } from '../../src/analysis/core/errors';
+import { openCheckpoint } from '../../src/analysis/open';
+import { riskSummary } from '../../src/analysis/formats/pickleRisk';
+import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
+import { assertStats } from '../expectations';
+import { fixture } from '../helpers';
+
+const DIR = fixture('objects');
+
+interface Expected {
+  stateDictPrefix: string;
+  tensors: Array<{ name: string; dtype: string; shape: number[]; stats: TensorStats; quantized?: string; sparse?: number }>;
+  globals: string[];
+  code?: string[];
+}
+
+for (const file of readdirSync(DIR).filter((f) => f.endsWith('.expected.json'))) {
+  const name = file.slice(0, -'.expected.json'.length);
+  test(`${name}: tensor names, shapes, dtypes and statistics equal torch.load's; globals equal pickletools'`, async () => {
+    const want = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Expected;
+    const c = await openCheckpoint(join(DIR, name));
+    try {
+      assert.deepEqual(c.tensors.map((t) => t.name), want.tensors.map((t) => t.name));
+      assert.equal(c.stateDictPrefix, want.stateDictPrefix);
+      for (const [i, w] of want.tensors.entries()) {
+        const t = c.tensors[i];
+        assert.equal(t.dtype, w.dtype, w.name);
+        assert.deepEqual(t.shape, w.shape, w.name);
+        if (w.quantized) assert.equal(t.quantization?.qdtype, w.quantized, w.name);
+        if (w.sparse !== undefined) assert.equal(t.sparse?.nnz, w.sparse, w.name);
+        assertStats(await computeTensorStats(t), w.stats, `${name} ${w.name}`);
+      }
+      assert.ok(c.risk, 'a risk report');
+      assert.deepEqual([...new Set(c.risk.globals.map((g) => g.written ?? g.name))].sort(), want.globals);
+      assert.notEqual(c.risk.verdict, 'dangerous');
+      if (want.code) assert.deepEqual(c.sourceFiles?.map((f) => f.name).sort(), want.code);
+    } finally {
+      await c.close();
+    }
+  });
+}
+
+test('inert objects are shown as trees: Namespace, numpy scalars, string arrays, module attributes', async () => {
+  const c = await openCheckpoint(join(DIR, 'numpy_namespace.pt'));
+  try {
+    const v = JSON.parse(JSON.stringify(c.values));
+    assert.deepEqual(v.args, { $object: 'argparse.Namespace', state: { lr: 0.1, layers: [8, 4], name: 'run-1', seed: 7 } });
+    assert.equal(v.best_acc, 0.875);
+    assert.equal(v.epoch, 12);
+    assert.equal(v.labels.$object, 'numpy.ndarray');
+    assert.equal(c.risk?.verdict, 'data-only');
+    const ld = c.tensors.find((t) => t.name === 'longdouble');
+    assert.match(ld?.note ?? '', /longdouble converted to float64/);
+  } finally {
+    await c.close();
+  }
+  const m = await openCheckpoint(join(DIR, 'whole_module.pt'));
+  try {
+    assert.equal(m.values.note, 'demo');
+    assert.equal(m.values['head.in_features'], 4);
+    assert.ok(!m.tensors.some((t) => t.name === 'scratch'), 'non-persistent buffers are not in state_dict');
+    assert.equal(m.risk?.verdict, 'unknown-classes');
+    assert.match(riskSummary(m.risk!) ?? '', /__main__\.Net/);
+  } finally {
+    await m.close();
+  }
+});
+
+test('TorchScript archives: code files as text, never interpreted', async () => {
+  const c = await openCheckpoint(join(DIR, 'scripted.pt'));
+  try {
+    const linear = c.sourceFiles?.find((f) => f.name.endsWith('linear.py'));
+    assert.match(linear?.text ?? '', /def forward/);
+    assert.ok(c.warnings.some((w) => /TorchScript archive/.test(w)));
+    assert.equal(c.metadata.torchScript, true);
+  } finally {
+    await c.close();
+  }
+});
+
+test('quantized tensors carry their scheme and parameters beside the dequantized values', async () => {
+  const c = await openCheckpoint(join(DIR, 'quantized_sparse.pt'));
+  try {
+    const q = c.tensors.find((t) => t.name === 'per_tensor_qint8')!;
+    assert.deepEqual({ ...q.quantization }, { qdtype: 'qint8', scheme: 'per_tensor_affine', scale: 0.05, zeroPoint: 3 });
+    const pc = c.tensors.find((t) => t.name === 'per_channel')!;
+    assert.equal(pc.quantization?.axis, 0);
+    assert.deepEqual(pc.quantization?.zeroPoints, [0, 5, -3, 1]);
+    assert.equal(c.tensors.find((t) => t.name === 'csr')?.sparse?.layout, 'sparse_csr');
+  } finally {
+    await c.close();
+  }
+});
+
+// --- malicious and odd files -------------------------------------------------------------------
+
+test('malicious pickles in odd places: open with the danger shown, or refused with one clear line', async () => {
+  const dir = join(DIR, 'malicious');
+  const cases = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as Record<string, { expect: string; why: string }>;
+  const reasons: Record<string, RegExp> = {
+    'SETITEM on a list': /SETITEM on a list/,
+    'SETITEM on a tensor': /SETITEM on a tensor/,
+    'negative size': /tensor size\[0\] must be a non-negative integer, not -4/,
+    'negative stride': /tensor stride\[0\] must be a non-negative integer, not -1/,
+    'view outside its storage': /reaches outside its storage/,
+    'absurd logical size': /shape \[1048576,1048576,1048576\] is too large/,
+    'record longer than declared': /declared as 8 bytes but its record has 16/,
+    'record shorter than declared': /needs 32 bytes but its record has 16/,
+    'missing record': /storage record archive\/data\/7 is missing/,
+    'OrderedDict of a non-iterable': /expected a sequence, not builtins\.eval/,
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    const path = join(dir, name);
+    if (c.expect === 'refuse') {
+      await assert.rejects(openCheckpoint(path), (e: unknown) => {
+        assert.ok(e instanceof CheckpointError, `${name}: ${String(e)}`);
+        assert.ok(!e.message.includes('\n'), `${name}: one line`);
+        assert.match(e.message, reasons[c.why], `${name}: ${e.message}`);
+        return true;
+      });
+      continue;
+    }
+    const ck = await openCheckpoint(path);
+    try {
+      assert.equal(ck.risk?.verdict, 'dangerous', name);
+      if (name !== 'build_on_global.pt') assert.ok(ck.tensors.length >= 1, `${name}: its tensors are still listed`);
+      assert.match(riskSummary(ck.risk!) ?? '', /DANGEROUS/);
+    } finally {
+      await ck.close();
+    }
+  }
+  const nested = await openCheckpoint(join(dir, 'nested_containers.pt'));
+  assert.deepEqual(nested.risk?.calls.map((x) => `${x.callable}(${x.args})`), ["os.system('echo pwned')", "subprocess.check_output('id')"]);
+  await nested.close();
+  const hooks = await openCheckpoint(join(dir, 'parameter_hooks.pt'));
+  assert.ok(hooks.risk?.globals.some((g) => g.name === 'builtins.exec' && g.risk === 'dangerous'));
+  assert.deepEqual(hooks.tensors.map((t) => t.name), ['w']);
+  await hooks.close();
+  const ts = await openCheckpoint(join(dir, 'torchscript_constants.pt'));
+  assert.equal(ts.risk?.verdict, 'dangerous');
+  assert.equal(ts.risk?.calls[0].where, 'm/constants.pkl');
+  assert.deepEqual(ts.tensors.map((t) => t.name), ['module.w']);
+  await ts.close();
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
