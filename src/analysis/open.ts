@@ -23,7 +23,17 @@ const FOLDER_CANDIDATES = [
 
 export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'json' | 'gguf' | 'unknown';
 
-export function sniff(head: Uint8Array): Sniffed {
+/**
+ * The format of a file from its first 16 bytes (and its size, when known). safetensors is
+ * recognised by structure first: a little-endian header length that fits the file, then `{`.
+ * Its first byte alone can look like a pickle protocol marker (a 640-byte header starts
+ * `0x80 0x02`), so first-byte checks come after.
+ */
+export function sniff(head: Uint8Array, fileSize?: number): Sniffed {
+  if (head.length >= 9 && head[8] === 0x7b && fileSize !== undefined) {
+    const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
+    if (n >= 2n && n <= BigInt(fileSize - 8)) return 'safetensors';
+  }
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'zip';
   if (head.length >= 6 && head[0] === 0x93 && String.fromCharCode(...head.subarray(1, 6)) === 'NUMPY') return 'npy';
   if (head.length >= 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46) return 'gguf';
@@ -43,6 +53,8 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
   }
   if (st.isDirectory()) return openFolder(path);
+  // A FIFO would block the first read forever; a device (/dev/zero) never ends.
+  if (!st.isFile()) throw new CheckpointError(path, `not a regular file (${st.isFIFO() ? 'a named pipe' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a file'}); refusing to read it`);
 
   const head = new Uint8Array(16);
   const fh = await fsp.open(path, 'r');
@@ -51,7 +63,7 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   } finally {
     await fh.close();
   }
-  const kind = st.size === 0 ? 'unknown' : sniff(head.subarray(0, Math.min(16, st.size)));
+  const kind = st.size === 0 ? 'unknown' : sniff(head.subarray(0, Math.min(16, st.size)), st.size);
   switch (kind) {
     case 'safetensors':
       return openSafetensors(path);

@@ -150,7 +150,10 @@ export function isContiguous(shape: readonly number[], strides: readonly number[
   return true;
 }
 
-/** Groups tensors that share a storage id and fills `sharesStorageWith`. */
+/** Names listed in `sharesStorageWith` at most. */
+const MAX_SHARED_NAMES = 100;
+
+/** Groups tensors that share a storage id and fills `sharesStorageWith` (the first 100 others). */
 export function linkSharedStorages(tensors: TensorInfo[]): void {
   const byId = new Map<string, TensorInfo[]>();
   for (const t of tensors) {
@@ -161,6 +164,8 @@ export function linkSharedStorages(tensors: TensorInfo[]): void {
   }
   for (const list of byId.values()) {
     if (list.length < 2) continue;
-    for (const t of list) t.sharesStorageWith = list.filter((o) => o !== t).map((o) => o.name);
+    // Capped, so ten thousand views of one storage stay linear in time and memory.
+    const head = list.slice(0, MAX_SHARED_NAMES + 1);
+    for (const t of list) t.sharesStorageWith = head.filter((o) => o !== t).slice(0, MAX_SHARED_NAMES).map((o) => o.name);
   }
 }

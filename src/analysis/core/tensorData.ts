@@ -79,6 +79,7 @@ export async function* tensorChunks(t: TensorInfo, opts: ReadOptions = {}): Asyn
       return buf;
     };
     let next: Promise<Uint8Array> | undefined = fetch(0, Math.min(chunkElems, t.numel), 0);
+    next.catch(() => undefined); // cancelled before the first chunk is awaited: not unhandled
     for (let done = 0, i = 0; done < t.numel; i++) {
       check();
       const n = Math.min(chunkElems, t.numel - done);

@@ -3,16 +3,17 @@
 // Spec: numpy/lib/format.py module docstring.
 import { basename } from 'node:path';
 import { endianness } from 'node:os';
-import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import type { Checkpoint, TensorInfo } from '../core/checkpoint';
 import { contiguousStrides } from '../core/checkpoint';
 import type { DType } from '../core/dtype';
 import { dtypeSize } from '../core/dtype';
 import { CheckpointError } from '../core/errors';
-import { type ByteSource, FileSource } from '../io/byteSource';
+import { type ByteSource, FileSource, SliceSource } from '../io/byteSource';
 import { DEFAULT_MAX_INFLATED, ZipArchive, type ZipEntry } from './zip';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+/** Header refusals that mean "not a numeric array" (an npz skips such members). */
+const NON_NUMERIC = /holds Python objects|holds strings or raw records|datetime\/timedelta|structured dtype|sub-array dtype|unsupported dtype|extended precision/;
 /** numpy's own default `max_header_size`: larger headers are refused by `np.load` too. */
 export const MAX_NPY_HEADER_BYTES = 10_000;
 /** Inflated .npz entries kept in memory at once (re-inflated on demand when evicted). */
@@ -232,12 +233,27 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
       const label = `${path}:${entry.name}`;
       let source: ByteSource;
       let header: NpyHeader;
+      const member = entry.name.slice(0, -'.npy'.length);
+      try {
+        if (entry.method === 0) {
+          // The header is read in place; the member's CRC is checked when its values are first read.
+          header = await readNpyHeader(new SliceSource(zip.source, await zip.locate(entry), entry.uncompressedSize, label));
+        } else {
+          if (entry.method !== 8) throw new CheckpointError(path, `entry ${JSON.stringify(entry.name)} uses compression method ${entry.method}; only stored and deflate are supported`);
+          header = parseNpyHeader(await zip.inflatePrefix(entry, 12 + MAX_NPY_HEADER_BYTES), label);
+        }
+      } catch (e) {
+        // A member that is not a numeric array (object arrays, strings, records: every
+        // scipy.sparse.save_npz file has some) is listed as skipped; the others still open.
+        if (e instanceof CheckpointError && NON_NUMERIC.test(e.message)) {
+          warnings.push(`${member}: skipped, ${e.message.slice(e.message.indexOf(': ') + 2)}`);
+          continue;
+        }
+        throw e;
+      }
       if (entry.method === 0) {
         source = await zip.entrySource(entry);
-        header = await readNpyHeader(source);
       } else {
-        if (entry.method !== 8) throw new CheckpointError(path, `entry ${JSON.stringify(entry.name)} uses compression method ${entry.method}; only stored and deflate are supported`);
-        header = parseNpyHeader(await inflatePrefix(zip, entry, 12 + MAX_NPY_HEADER_BYTES, label), label);
         if (header.dataOffset + header.nbytes > entry.uncompressedSize) {
           throw new CheckpointError(label, `array data needs ${header.nbytes} bytes after the ${header.dataOffset}-byte header, but the entry has only ${Math.max(0, entry.uncompressedSize - header.dataOffset)} (truncated)`);
         }
@@ -247,7 +263,7 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
         source = new InflatedEntrySource(cache, entry, label);
       }
       warnings.push(...trailingWarning(header, source.size).map((w) => `${entry.name}: ${w}`));
-      tensors.push(npyTensor(entry.name.slice(0, -'.npy'.length), header, source));
+      tensors.push(npyTensor(member, header, source));
     }
     return {
       path,
@@ -265,25 +281,6 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
   } catch (e) {
     await file.close();
     throw e;
-  }
-}
-
-/**
- * Inflates just enough of a deflated entry to see its first `want` bytes: growing prefixes
- * of the compressed data, sync-flushed, so a zip bomb cannot make this allocate much.
- */
-async function inflatePrefix(zip: ZipArchive, entry: ZipEntry, want: number, label: string): Promise<Uint8Array> {
-  const offset = await zip.locate(entry);
-  const goal = Math.min(want, entry.uncompressedSize);
-  for (let take = Math.min(1024, entry.compressedSize); ; take = Math.min(take * 4, entry.compressedSize)) {
-    const compressed = await zip.source.read(offset, take);
-    let out: Buffer;
-    try {
-      out = inflateRawSync(compressed, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-    } catch (e) {
-      throw new CheckpointError(label, `compressed entry could not be inflated: ${(e as Error).message}`);
-    }
-    if (out.length >= goal || take === entry.compressedSize) return new Uint8Array(out.buffer, out.byteOffset, Math.min(out.length, want));
   }
 }
 

@@ -7,7 +7,7 @@
 // read differently (duplicate names, a directory that disagrees with its end record) are
 // refused: a viewer must never show other numbers than the loader would load.
 import * as zlib from 'node:zlib';
-import { createInflateRaw, inflateRawSync } from 'node:zlib';
+import { createInflateRaw } from 'node:zlib';
 import { CheckpointError } from '../core/errors';
 import type { ByteSource } from '../io/byteSource';
 
@@ -242,65 +242,66 @@ export class ZipArchive {
 
   /** The first `want` bytes of a deflated member, inflating no more than that (zip bombs stay small). */
   async inflatePrefix(e: ZipEntry, want: number): Promise<Uint8Array> {
+    return this.inflateInto(e, Math.min(want, e.uncompressedSize), false);
+  }
+
+  private async inflate(e: ZipEntry, _off: number, cap: number): Promise<Uint8Array> {
+    if (e.uncompressedSize > cap) throw new CheckpointError(this.source.label, `zip entry "${e.name}" inflates to ${e.uncompressedSize} bytes, more than the ${cap} allowed`);
+    const bytes = await this.inflateInto(e, e.uncompressedSize, true);
+    this.checkCrc(e, crc32(bytes, 0));
+    return bytes;
+  }
+
+  /**
+   * Streams a deflated member into one buffer of `goal` bytes (never more memory than that:
+   * a bomb that lies about its size stops at the size it declared). `whole`: the member must
+   * inflate to exactly `goal` bytes.
+   */
+  private async inflateInto(e: ZipEntry, goal: number, whole: boolean): Promise<Uint8Array> {
     const off = await this.locate(e);
-    const goal = Math.min(want, e.uncompressedSize);
     const label = this.source.label;
+    const name = printableName(e.name);
+    const out = new Uint8Array(goal);
     return new Promise<Uint8Array>((resolve, reject) => {
       const inf = createInflateRaw();
-      const chunks: Buffer[] = [];
       let got = 0;
       let done = false;
-      const finish = (): void => {
+      const fail = (msg: string): void => {
         if (done) return;
         done = true;
         inf.destroy();
-        const all = Buffer.concat(chunks, Math.min(got, goal));
-        resolve(new Uint8Array(all.buffer, all.byteOffset, Math.min(all.length, goal)));
+        reject(new CheckpointError(label, msg));
+      };
+      const finish = (): void => {
+        if (done) return;
+        if (whole && got !== goal) return fail(`zip entry "${name}" inflated to ${got} bytes, the directory says ${goal}`);
+        done = true;
+        inf.destroy();
+        resolve(got === goal ? out : out.subarray(0, got));
       };
       inf.on('data', (c: Buffer) => {
-        chunks.push(c);
-        got += c.length;
-        if (got >= goal) finish();
+        if (done) return;
+        const take = Math.min(c.length, goal - got);
+        out.set(c.subarray(0, take), got);
+        got += take;
+        if (take < c.length) {
+          if (whole) return fail(`zip entry "${name}" inflates to more than the ${goal} bytes the directory says`);
+          return finish();
+        }
+        if (!whole && got >= goal) finish();
       });
       inf.on('end', finish);
-      inf.on('error', (err) => {
-        if (done) return;
-        done = true;
-        reject(new CheckpointError(label, `zip entry "${printableName(e.name)}" could not be inflated: ${err.message}`));
-      });
+      inf.on('error', (err) => fail(`zip entry "${name}" could not be inflated: ${err.message}`));
       // Feed the compressed bytes a piece at a time, stopping as soon as enough came out.
       void (async () => {
-        const step = 64 * 1024;
+        const step = 1024 * 1024;
         for (let at = 0; at < e.compressedSize && !done; at += step) {
           const piece = await this.source.read(off + at, Math.min(step, e.compressedSize - at));
           if (!inf.write(piece)) await new Promise<void>((r) => inf.once('drain', () => r()));
         }
         if (!done) inf.end();
-      })().catch((err: Error) => {
-        if (!done) {
-          done = true;
-          reject(err);
-        }
-      });
+      })().catch((err: Error) => fail(err.message));
     });
-  }
-
-  private async inflate(e: ZipEntry, off: number, cap: number): Promise<Uint8Array> {
-    if (e.uncompressedSize > cap) throw new CheckpointError(this.source.label, `zip entry "${e.name}" inflates to ${e.uncompressedSize} bytes, more than the ${cap} allowed`);
-    const raw = await this.source.read(off, e.compressedSize);
-    let out: Buffer;
-    try {
-      // maxOutputLength stops zip bombs that lie about their size.
-      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.uncompressedSize) });
-    } catch (err) {
-      throw new CheckpointError(this.source.label, `zip entry "${e.name}" could not be inflated: ${(err as Error).message}`);
-    }
-    if (out.byteLength !== e.uncompressedSize) {
-      throw new CheckpointError(this.source.label, `zip entry "${e.name}" inflated to ${out.byteLength} bytes, the directory says ${e.uncompressedSize}`);
-    }
-    const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    this.checkCrc(e, crc32(bytes, 0));
-    return bytes;
   }
 
   /** Drops inflated members kept in memory. */

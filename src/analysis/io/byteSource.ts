@@ -33,8 +33,12 @@ export class FileSource implements ByteSource {
   static async open(path: string): Promise<FileSource> {
     let handle: fsp.FileHandle;
     try {
+      // Opening a named pipe for reading blocks until a writer appears: check the type first.
+      const pre = await fsp.stat(path);
+      if (!pre.isFile()) throw new CheckpointError(path, 'not a regular file (a pipe, device or socket); refusing to read it');
       handle = await fsp.open(path, 'r');
     } catch (e) {
+      if (e instanceof CheckpointError) throw e;
       throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
     }
     try {

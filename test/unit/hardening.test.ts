@@ -1,0 +1,300 @@
+// Hardening of the readers (issue #12): files that are not regular files, safetensors headers
+// whose first byte looks like a pickle marker, zip archives two readers would read differently,
+// mutated stored bytes (CRC-32), memory and CPU bombs, and the CLI's output through a slow pipe.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { crc32 as zcrc32 } from 'node:zlib';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
+import { CheckpointError } from '../../src/analysis/core/errors';
+import { openCheckpoint } from '../../src/analysis/open';
+import { ZipArchive } from '../../src/analysis/formats/zip';
+import { FileSource } from '../../src/analysis/io/byteSource';
+import { computeTensorStats } from '../../src/analysis/stats/tensorStats';
+import { REPO_ROOT, bytes, fixture } from '../helpers';
+import { makeZip } from '../zipBuilder';
+
+const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function tmp(): { dir: string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'ckpt-hard-'));
+  return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function refused(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof CheckpointError, String(e));
+    assert.match(e.message, pattern);
+    assert.ok(!/undefined|NaN|\[object /.test(e.message), e.message);
+    return true;
+  });
+}
+
+test('named pipes and devices are refused at once, never read', async () => {
+  const t = tmp();
+  try {
+    const fifo = join(t.dir, 'pipe.pt');
+    execFileSync('mkfifo', [fifo]);
+    await refused(openCheckpoint(fifo), /not a regular file \(a named pipe\)/);
+    await refused(FileSource.open(fifo), /not a regular file/);
+    await refused(openCheckpoint('/dev/zero'), /not a regular file \(a device\)/);
+  } finally {
+    t.done();
+  }
+});
+
+test('safetensors headers of any length open, including those whose first byte is 0x80 (640, 896, 1152, 1408 bytes)', async () => {
+  const t = tmp();
+  try {
+    for (const n of [640, 896, 1152, 1408, 65536 + 640, 2, 100]) {
+      let json = '{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}';
+      if (n < json.length) json = '{}';
+      const header = enc(json.padEnd(n, ' '));
+      const len = new Uint8Array(8);
+      new DataView(len.buffer).setBigUint64(0, BigInt(header.length), true);
+      const data = json === '{}' ? new Uint8Array(0) : new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+      const p = join(t.dir, `h${n}.safetensors`);
+      writeFileSync(p, bytes(len, header, data));
+      const c = await openCheckpoint(p);
+      assert.equal(c.format, 'safetensors', `header of ${n}`);
+      assert.equal(c.tensors.length, json === '{}' ? 0 : 1);
+      await c.close();
+    }
+  } finally {
+    t.done();
+  }
+});
+
+test('mutated bytes in a stored record fail its CRC-32 check, naming the member; never other numbers', async () => {
+  const t = tmp();
+  try {
+    const src = fixture('torch', 'mlp_state_dict.pt');
+    const raw = new Uint8Array(readFileSync(src));
+    const zip = await ZipArchive.open(await FileSource.open(src));
+    const rec = zip.get('mlp_state_dict/data/0')!;
+    await zip.source.close();
+    raw[rec.dataOffset + 5] ^= 0x40;
+    const p = join(t.dir, 'mutated.pt');
+    writeFileSync(p, raw);
+    const c = await openCheckpoint(p);
+    try {
+      await refused(computeTensorStats(c.tensors[0]), /zip member "mlp_state_dict\/data\/0" fails its CRC-32 check/);
+    } finally {
+      await c.close();
+    }
+    // The same mutation in data.pkl is refused at open.
+    const pkl = new Uint8Array(readFileSync(src));
+    const z2 = await ZipArchive.open(await FileSource.open(src));
+    const d = z2.get('mlp_state_dict/data.pkl')!;
+    await z2.source.close();
+    pkl[d.dataOffset + d.uncompressedSize - 3] ^= 0x01;
+    writeFileSync(p, pkl);
+    await refused(openCheckpoint(p), /data\.pkl" fails its CRC-32 check/);
+  } finally {
+    t.done();
+  }
+});
+
+test('zip parser differentials: duplicate member names and a directory that disagrees with its end record are refused', async () => {
+  const t = tmp();
+  try {
+    const data = new Uint8Array(new Float32Array([1, 2]).buffer);
+    const pkl = readFileSync(fixture('torch', 'pickles', 'values_p2.pkl'));
+    const dup = join(t.dir, 'dup.pt');
+    writeFileSync(dup, makeZip([['a/data.pkl', pkl], ['a/data/0', data], ['a/data/0', new Uint8Array(8)]]));
+    await refused(openCheckpoint(dup), /two members are named "a\/data\/0"/);
+    const npz = join(t.dir, 'dup.npz');
+    writeFileSync(npz, makeZip([['x.npy', new Uint8Array(10)], ['x.npy', new Uint8Array(10)]]));
+    await refused(openCheckpoint(npz), /two members are named "x\.npy"/);
+    // An end record counting fewer members than the directory holds.
+    const z = makeZip([['a/data.pkl', pkl], ['a/data/0', data]]);
+    const eocd = z.length - 22;
+    new DataView(z.buffer, z.byteOffset).setUint16(eocd + 8, 1, true);
+    new DataView(z.buffer, z.byteOffset).setUint16(eocd + 10, 1, true);
+    const fewer = join(t.dir, 'fewer.pt');
+    writeFileSync(fewer, z);
+    await refused(openCheckpoint(fewer), /holds more members than its end record counts/);
+  } finally {
+    t.done();
+  }
+});
+
+/** Peak RSS (from /usr/bin/time) of `ckpt-lens inspect FILE` in a child process, its exit code and stderr. */
+function peakOf(file: string, ...flags: string[]): { peakMB: number; code: number; stderr: string; ms: number } {
+  const t0 = Date.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', process.execPath, CLI, 'inspect', file, ...flags], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const m = /MAXRSS (\d+)/.exec(r.stderr);
+  return { peakMB: m ? Number(m[1]) / 1024 : NaN, code: r.status ?? -1, stderr: r.stderr.replace(/MAXRSS \d+\n?/, '').replace(/Command exited with non-zero status \d+\n?/, '').trim(), ms: Date.now() - t0 };
+}
+
+test('bombs stay under 1 GB: deflated records and npz members that inflate to gigabytes', async (t) => {
+  const dir = tmp();
+  try {
+    const MB256 = 256 * 1024 * 1024;
+    const zeros = deflateRawSync(new Uint8Array(MB256), { level: 1 });
+    const zerosCrc = zcrc32(new Uint8Array(MB256)) >>> 0;
+    const write = (name: string, entries: Array<[string, Uint8Array, number, number?]>): string => {
+      const p = join(dir.dir, name);
+      writeFileSync(p, deflatedZip(entries));
+      return p;
+    };
+    const pklFor = (n: number, numel: number): Uint8Array => {
+      const parts: Array<string | Uint8Array> = ['\x80\x02}('];
+      for (let i = 0; i < n; i++) parts.push(s(`w${i}`), tensorV2(String(i), numel, [numel], [1]));
+      parts.push('u.');
+      return bytes(...parts);
+    };
+    // Two honest 256 MiB records (each at the cap), statistics over both.
+    const four = write('two.pt', [['b/data.pkl', pklFor(2, MB256 / 4), -1], ...Array.from({ length: 2 }, (_, i): [string, Uint8Array, number, number] => [`b/data/${i}`, zeros, MB256, zerosCrc])]);
+    // Sixteen records each claiming 1 GiB: refused by size before anything is inflated.
+    const claims = write('claims.pt', [['b/data.pkl', pklFor(16, (1 << 30) / 4), -1], ...Array.from({ length: 16 }, (_, i): [string, Uint8Array, number] => [`b/data/${i}`, zeros, 1 << 30])]);
+    // An npz of four 256 MiB members: opening reads only their headers.
+    const npyHeader = enc("{'descr': '<f4', 'fortran_order': False, 'shape': (67108864,), }".padEnd(117, ' ') + '\n');
+    const npy = bytes('\x93NUMPY\x01\x00', [npyHeader.length & 255, npyHeader.length >> 8], npyHeader, new Uint8Array(MB256));
+    const npyDeflated = deflateRawSync(npy, { level: 1 });
+    const npz = write('bomb.npz', Array.from({ length: 4 }, (_, i): [string, Uint8Array, number, number] => [`a${i}.npy`, npyDeflated, npy.length, zcrc32(npy) >>> 0]));
+    const report: string[] = [];
+    const cases: Array<[string, string, string[], RegExp | undefined]> = [
+      ['torch zip, 2 deflated 256 MiB records, --stats', four, ['--stats', '--threads', '1'], undefined],
+      ['torch zip, 16 records claiming 1 GiB', claims, [], /inflates to 1073741824 bytes, more than the 268435456 allowed/],
+      ['npz, 4 deflated 256 MiB members (listing)', npz, [], undefined],
+    ];
+    for (const [label, file, flags, refusal] of cases) {
+      const r = peakOf(file, ...flags);
+      report.push(`${label}: peak ${r.peakMB.toFixed(0)} MB, ${r.ms} ms, exit ${r.code}`);
+      assert.ok(r.peakMB < 1024, `${label}: peak ${r.peakMB} MB`);
+      if (refusal) {
+        assert.equal(r.code, 1, label);
+        assert.match(r.stderr, refusal);
+        assert.equal(r.stderr.split('\n').length, 1, r.stderr);
+      } else assert.equal(r.code, 0, `${label}: ${r.stderr}`);
+    }
+    t.diagnostic(report.join('; '));
+  } finally {
+    dir.done();
+  }
+});
+
+// -- pickle pieces for the bombs --
+const u32 = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
+const s = (text: string): Uint8Array => bytes('X', u32(enc(text).length), enc(text));
+const tensorV2 = (key: string, numel: number, size: number[], stride: number[]): Uint8Array =>
+  bytes(
+    'ctorch._utils\n_rebuild_tensor_v2\n(',
+    '(', s('storage'), 'ctorch\nFloatStorage\n', s(key), s('cpu'), 'J', u32(numel), 'tQ',
+    'K', 0, '(', ...size.map((x) => bytes('J', u32(x))), 't', '(', ...stride.map((x) => bytes('J', u32(x))), 't',
+    '\x89', 'ccollections\nOrderedDict\n)R', 'tR',
+  );
+
+/** A zip whose members are given already deflated (uncompressed size as declared; -1: store). */
+function deflatedZip(entries: Array<[string, Uint8Array, number, number?]>): Uint8Array {
+  const locals: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, data, size, crc] of entries) {
+    const n = enc(name);
+    const stored = size < 0;
+    const h = new DataView(new ArrayBuffer(30));
+    h.setUint32(0, 0x04034b50, true);
+    h.setUint16(8, stored ? 0 : 8, true);
+    h.setUint32(18, data.length, true);
+    h.setUint32(22, stored ? data.length : size, true);
+    h.setUint16(26, n.length, true);
+    locals.push(new Uint8Array(h.buffer), n, data);
+    const c = new DataView(new ArrayBuffer(46));
+    c.setUint32(0, 0x02014b50, true);
+    c.setUint16(10, stored ? 0 : 8, true);
+    c.setUint32(16, stored ? zcrc32(data) >>> 0 : crc ?? 0, true);
+    c.setUint32(20, data.length, true);
+    c.setUint32(24, stored ? data.length : size, true);
+    c.setUint16(28, n.length, true);
+    c.setUint32(42, offset, true);
+    central.push(new Uint8Array(c.buffer), n);
+    offset += 30 + n.length + data.length;
+  }
+  const cdSize = central.reduce((a, b) => a + b.length, 0);
+  const e = new DataView(new ArrayBuffer(22));
+  e.setUint32(0, 0x06054b50, true);
+  e.setUint16(8, entries.length, true);
+  e.setUint16(10, entries.length, true);
+  e.setUint32(12, cdSize, true);
+  e.setUint32(16, offset, true);
+  return bytes(...locals, ...central, new Uint8Array(e.buffer));
+}
+
+
+test('CPU bombs: maximum-size LONG4 integers and ten thousand tensors on one storage stay fast and linear', async () => {
+  const t = tmp();
+  try {
+    // 25 LONG4 integers of 4096 bytes each (the cap), in a list.
+    const big = new Uint8Array(4096).fill(0x7f);
+    const longs = bytes('\x80\x02]', '(', ...Array.from({ length: 25 }, () => bytes('\x8b', u32(4096), big)), 'e.');
+    const p = join(t.dir, 'longs.pt');
+    writeFileSync(p, makeZip([['l/data.pkl', longs]]));
+    let t0 = Date.now();
+    const c = await openCheckpoint(p);
+    await c.close();
+    const longMs = Date.now() - t0;
+    assert.ok(longMs < 5000, `${longMs} ms`);
+    // 10 000 tensors sharing one storage.
+    const parts: Uint8Array[] = [bytes('\x80\x02}(')];
+    for (let i = 0; i < 10_000; i++) parts.push(s(`t${i}`), tensorV2('0', 4, [4], [1]));
+    parts.push(enc('u.'));
+    const shared = join(t.dir, 'shared.pt');
+    writeFileSync(shared, makeZip([['s/data.pkl', bytes(...parts)], ['s/data/0', new Uint8Array(16)]]));
+    t0 = Date.now();
+    const c2 = await openCheckpoint(shared);
+    assert.equal(c2.tensors.length, 10_000);
+    assert.ok((c2.tensors[0].sharesStorageWith?.length ?? 0) <= 100, 'shared-storage lists are capped');
+    await c2.close();
+    const sharedMs = Date.now() - t0;
+    assert.ok(sharedMs < 10_000, `${sharedMs} ms`);
+  } finally {
+    t.done();
+  }
+});
+
+test('--json output over 1 MB arrives whole through a pipe drained slowly (every subcommand exits through the same flush)', async () => {
+  const t = tmp();
+  try {
+    // A safetensors file with 20 000 tensors: its --json report is a few MB.
+    const entries: string[] = [];
+    for (let i = 0; i < 20_000; i++) entries.push(`"model.layers.${i}.self_attention.query_key_value.weight":{"dtype":"F32","shape":[1],"data_offsets":[${i * 4},${i * 4 + 4}]}`);
+    const header = enc(`{${entries.join(',')}}`);
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setBigUint64(0, BigInt(header.length), true);
+    const p = join(t.dir, 'many.safetensors');
+    writeFileSync(p, bytes(len, header, new Uint8Array(20_000 * 4)));
+    // The reader is a separate process that takes 16 KiB every 5 ms, far slower than the CLI writes.
+    const reader = join(t.dir, 'slow-reader.js');
+    writeFileSync(reader, `const fs = require('fs'); const out = []; const buf = Buffer.alloc(16384);
+function step() {
+  let n;
+  try { n = fs.readSync(0, buf, 0, buf.length, null); } catch (e) { if (e.code === 'EAGAIN') return setTimeout(step, 5); throw e; }
+  if (n === 0) return fs.writeFileSync(process.argv[2], Buffer.concat(out));
+  out.push(Buffer.from(buf.subarray(0, n)));
+  setTimeout(step, 5);
+}
+step();`);
+    const outFile = join(t.dir, 'out.json');
+    const codeFile = join(t.dir, 'code');
+    const q = (x: string): string => `'${x.replace(/'/g, "'\\''")}'`;
+    const node = q(process.execPath);
+    await new Promise<void>((resolve, reject) => {
+      const sh = spawn('/bin/sh', ['-c', `(${node} ${q(CLI)} inspect ${q(p)} --json; echo $? > ${q(codeFile)}) | ${node} ${q(reader)} ${q(outFile)}`], { stdio: 'ignore' });
+      sh.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pipeline exited ${code}`))));
+    });
+    const code = Number(readFileSync(codeFile, 'utf8').trim());
+    const text = readFileSync(outFile, 'utf8');
+    assert.equal(code, 0);
+    assert.ok(text.length > 1 << 20, `${text.length} bytes`);
+    const doc = JSON.parse(text) as { tensors: unknown[] };
+    assert.equal(doc.tensors.length, 20_000);
+  } finally {
+    t.done();
+  }
+});
