@@ -29,6 +29,9 @@ export interface TensorRow {
 // Statistics cross every boundary as computed; one definition, in the statistics module.
 export type { Histogram, TensorStats } from './stats/statsTypes';
 import type { Histogram, TensorStats } from './stats/statsTypes';
+export type { RiskReport, RiskCall, RiskGlobal } from './core/risk';
+import type { RiskCall, RiskGlobal, RiskReport } from './core/risk';
+
 // Analysis results cross as views (facts, charts, tables); one definition, in report/.
 export type { AnalysisView, ChartView, Fact, TableView } from './report/analysisView';
 import type { AnalysisView, ChartView, Fact, TableView } from './report/analysisView';
@@ -55,6 +58,13 @@ export interface Totals {
   byPrefix: PrefixTotal[];
 }
 
+/** A TorchScript code file, as text (never interpreted). */
+export interface SourceFile {
+  name: string;
+  text: string;
+  truncated?: boolean;
+}
+
 /** What opening a checkpoint yields (the document model's listing). */
 export interface Listing {
   path: string;
@@ -65,6 +75,10 @@ export interface Listing {
   stateDictPrefix: string;
   warnings: string[];
   totals: Totals;
+  /** Pickle-based files: every global named, classified, and the calls torch.load would make. */
+  risk?: RiskReport;
+  /** TorchScript archives: the code files, as text. */
+  sourceFiles?: SourceFile[];
 }
 
 /**
@@ -544,6 +558,16 @@ export const isTotals: Guard<Totals> = obj<Totals>({
   byPrefix: arr(isTotalsRowP),
 });
 
+const isRiskGlobal: Guard<RiskGlobal> = obj<RiskGlobal>({ name: str, written: opt(str), risk: lit('tensor', 'data', 'unknown', 'dangerous') });
+const isRiskCall: Guard<RiskCall> = obj<RiskCall>({ callable: str, args: str, severity: lit('dangerous', 'unknown'), via: lit('REDUCE', 'INST', 'OBJ', 'BUILD'), where: str });
+export const isRiskReport: Guard<RiskReport> = obj<RiskReport>({
+  verdict: lit('dangerous', 'calls-unknown', 'unknown-classes', 'data-only'),
+  globals: arr(isRiskGlobal),
+  calls: arr(isRiskCall),
+  callsNotListed: count,
+});
+const isSourceFile: Guard<SourceFile> = obj<SourceFile>({ name: str, text: str, truncated: opt(bool) });
+
 export const isListing: Guard<Listing> = obj<Listing>({
   path: str,
   format: str,
@@ -553,6 +577,8 @@ export const isListing: Guard<Listing> = obj<Listing>({
   stateDictPrefix: str,
   warnings: arr(str),
   totals: isTotals,
+  risk: opt(isRiskReport),
+  sourceFiles: opt(arr(isSourceFile)),
 });
 
 export const isSlice2D: Guard<Slice2D> = (v): v is Slice2D =>

@@ -485,3 +485,38 @@ export const COMMAND_CASES = {
     await ctx.shot('cmd-cancelStatistics');
   },
 };
+
+// Issue #12: pickles that hold Python objects open; danger is shown, nothing is executed.
+EDITOR_CASES.push({
+  name: 'custom editor: risk banner on a malicious pickle (tensors still listed), inert Python objects as a tree, TorchScript code as text',
+  run: async (ctx) => {
+    let frame = await openInEditor(ctx, 'risk-nested.pt', '.risk-banner');
+    const banner = frame.locator('.risk-banner.risk-danger');
+    assert.match(await banner.innerText(), /loading this file with torch\.load would call os\.system\('echo pwned'\)/);
+    assert.match(await banner.innerText(), /Nothing was executed here/);
+    await frame.locator('.tree-row.tensor').first().waitFor({ timeout: 20000 });
+    assert.deepEqual((await tableRows(frame)).map((r) => r.name), ['w']);
+    await frame.locator('details.imports > summary').click();
+    assert.match(await frame.locator('details.imports').innerText(), /os\.system\s+dangerous/);
+    await ctx.shot('editor-risk-banner');
+    await closeAllEditors(ctx.page);
+
+    frame = await openInEditor(ctx, 'objects-namespace.pt');
+    await frame.locator('details.section > summary', { hasText: 'Values' }).click();
+    const ns = frame.locator('.obj-class', { hasText: 'argparse.Namespace' });
+    await ns.waitFor({ timeout: 10000 });
+    const tree = await frame.locator('.obj-tree').first().innerText();
+    assert.match(tree, /lr: 0\.1/);
+    assert.match(tree, /name: "run-1"/);
+    assert.equal(await frame.locator('.risk-banner').count(), 0, 'no banner on a data-only file');
+    await ctx.shot('editor-inert-objects');
+    await closeAllEditors(ctx.page);
+
+    frame = await openInEditor(ctx, 'torchscript-scripted.pt');
+    await frame.locator('details.source-files > summary').click();
+    await frame.locator('.source-file > summary', { hasText: 'linear.py' }).first().click();
+    assert.match(await frame.locator('.source-file pre.code').first().innerText(), /def forward/);
+    assert.deepEqual((await tableRows(frame)).map((r) => r.name), ['0.weight', '0.bias', '2.weight', '2.bias']);
+    await ctx.shot('editor-torchscript-code');
+  },
+});

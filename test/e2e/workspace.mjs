@@ -21,6 +21,12 @@ export function makeWorkspace(dir) {
   copyFileSync(join(REPO, 'demo', 'data', 'digits.npz'), join(dir, 'data', 'digits.npz'));
   copyFileSync(join(REPO, 'demo', 'data', 'digits_images.npz'), join(dir, 'data', 'digits_images.npz'));
   copyFileSync(join(REPO, 'demo', 'eval.expected.json'), join(dir, 'eval.expected.json'));
+  // Pickles holding Python objects (test/fixtures/make_object_fixtures.py): a malicious one, an
+  // argparse.Namespace + numpy one, a TorchScript archive.
+  const objects = join(REPO, 'test', 'fixtures', 'objects');
+  copyFileSync(join(objects, 'malicious', 'nested_containers.pt'), join(dir, 'risk-nested.pt'));
+  copyFileSync(join(objects, 'numpy_namespace.pt'), join(dir, 'objects-namespace.pt'));
+  copyFileSync(join(objects, 'scripted.pt'), join(dir, 'torchscript-scripted.pt'));
   // Training runs (test/fixtures/runs/make_runs_fixtures.py): runs/live holds the first three
   // checkpoints of seed 0 (the cases add the fourth while the runs view watches), runs/seed1 all
   // of seed 1 (.pt files with global_step).

@@ -112,6 +112,8 @@ function toListing(c: Checkpoint): Listing {
     stateDictPrefix: c.stateDictPrefix,
     warnings: c.warnings.slice(),
     totals: checkpointTotals(c),
+    ...(c.risk ? { risk: c.risk } : {}),
+    ...(c.sourceFiles ? { sourceFiles: c.sourceFiles } : {}),
   };
 }
 

@@ -2,6 +2,7 @@
 // and collapsible metadata / values. Everything from the file is set as text, never as HTML.
 import type { JsonValue, Listing } from '../../analysis/protocol';
 import { formatBytes, formatCount, formatInt } from './format';
+import { holdsObject, renderImports, renderObjectTree, renderRiskBanner, renderSourceFiles } from './objects';
 
 const SHORT = 160;
 
@@ -30,6 +31,8 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
   name.title = l.path;
   title.append(name, h('span', 'format-badge', FORMAT_NAMES[l.format] ?? l.format));
   root.append(title);
+  const banner = l.risk && renderRiskBanner(l.risk);
+  if (banner) root.append(banner);
 
   const t = l.totals;
   const summary = h('div', 'summary');
@@ -90,6 +93,8 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
   if (meta.length) sections.append(kvSection('Metadata', l.metadata));
   const values = Object.keys(l.values);
   if (values.length) sections.append(kvSection('Values', l.values));
+  if (l.risk && l.risk.globals.length) sections.append(renderImports(l.risk));
+  if (l.sourceFiles?.length) sections.append(renderSourceFiles(l.sourceFiles));
   if (sections.childElementCount) root.append(sections);
   return root;
 }
@@ -110,7 +115,8 @@ function kvSection(title: string, rec: Record<string, JsonValue>): HTMLElement {
     const tr = h('tr');
     const th = h('th', 'mono', k);
     const td = h('td');
-    td.append(renderValue(rec[k]));
+    // Inert Python objects ({"$object": …}) as a tree; other values as text or JSON.
+    td.append(holdsObject(rec[k]) ? renderObjectTree(rec[k]) : renderValue(rec[k]));
     tr.append(th, td);
     table.append(tr);
   }
