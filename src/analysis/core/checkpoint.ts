@@ -151,9 +151,9 @@ export function isContiguous(shape: readonly number[], strides: readonly number[
 }
 
 /** Names listed in `sharesStorageWith` at most. */
-const MAX_SHARED_NAMES = 100;
+const MAX_SHARED_NAMES = 16;
 
-/** Groups tensors that share a storage id and fills `sharesStorageWith` (the first 100 others). */
+/** Groups tensors that share a storage id and fills `sharesStorageWith` (the first 16 others). */
 export function linkSharedStorages(tensors: TensorInfo[]): void {
   const byId = new Map<string, TensorInfo[]>();
   for (const t of tensors) {

@@ -152,16 +152,18 @@ export interface NdArrayRef {
   note?: string;
 }
 
-const TUPLES = new WeakSet<PyValue[]>();
+/** Tuples are arrays carrying this mark: a WeakSet of millions of tuples costs the GC seconds. */
+const TUPLE_MARK = Symbol('tuple');
+type Marked = PyValue[] & { [TUPLE_MARK]?: true };
 
 /** Marks an array as a Python tuple (immutable: APPEND refuses it). */
 export function tuple(items: PyValue[]): PyValue[] {
-  TUPLES.add(items);
+  (items as Marked)[TUPLE_MARK] = true;
   return items;
 }
 
 export function isTuple(v: PyValue): v is PyValue[] {
-  return Array.isArray(v) && TUPLES.has(v);
+  return Array.isArray(v) && (v as Marked)[TUPLE_MARK] === true;
 }
 
 export function isContainer(v: PyValue): v is PyValue[] | PyDict | PySet {
