@@ -514,8 +514,9 @@ EDITOR_CASES.push({
 
     frame = await openInEditor(ctx, 'torchscript-scripted.pt');
     await frame.locator('details.source-files > summary').click();
-    await frame.locator('.source-file > summary', { hasText: 'linear.py' }).first().click();
-    assert.match(await frame.locator('.source-file pre.code').first().innerText(), /def forward/);
+    const linear = frame.locator('details.source-file', { has: frame.locator('summary', { hasText: 'linear.py' }) }).first();
+    await linear.locator('summary').click();
+    assert.match(await linear.locator('pre.code').innerText(), /def forward/);
     assert.deepEqual((await tableRows(frame)).map((r) => r.name), ['0.weight', '0.bias', '2.weight', '2.bias']);
     await ctx.shot('editor-torchscript-code');
   },

@@ -122,7 +122,8 @@ async function inspect(a: Args): Promise<void> {
       return cells;
     });
     const head = ['name', 'dtype', 'shape', 'numel', ...(a.stats ? ['mean', 'std', 'min', 'max', 'zeros', ''] : [])];
-    const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    // A loop, not Math.max(...rows): a spread of a million rows overflows the stack.
+    const widths = head.map((h, c) => rows.reduce((w, r) => Math.max(w, r[c].length), h.length));
     lines.push([head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n'));
     process.stdout.write(terminalSafe(lines.join('\n')) + '\n');
   } finally {

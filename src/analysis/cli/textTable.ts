@@ -2,7 +2,7 @@
 
 /** Columns padded to their widest cell, two spaces apart. */
 export function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const widths = head.map((h, c) => rows.reduce((w, r) => Math.max(w, (r[c] ?? '').length), h.length));
   return [head, ...rows].map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
