@@ -53,6 +53,8 @@ export const PICKLE_LIMITS = {
   /** Bytes in one LONG1/LONG4 or digits in a text int. */
   maxLongBytes: 4096,
   maxDims: 64,
+  /** Bytes in one str (checkpoints keep names and hyper-parameters in strings, never bulk data). */
+  maxStringBytes: 64 * 1024 * 1024,
   /** Distinct globals in one pickle. */
   maxGlobals: 100_000,
 };
@@ -145,6 +147,8 @@ class Machine {
   }
   private text(n: number): string {
     if (n > this.data.length - this.pos) this.truncated();
+    // A JS string takes twice the bytes: a 500 MB pickle string would cost a gigabyte.
+    if (n > PICKLE_LIMITS.maxStringBytes) this.fail(`a string of ${n} bytes is longer than the ${PICKLE_LIMITS.maxStringBytes} accepted`);
     const p = this.need(n);
     return utf8.decode(this.data.subarray(p, p + n));
   }

@@ -28,7 +28,7 @@ import { dequantizedTensor, sparseTensor } from './torchTensorKinds';
 import { ZipArchive, type ZipEntry } from './zip';
 
 /** data.pkl and legacy object pickles larger than this are refused. */
-const MAX_PICKLE_BYTES = 512 * 1024 * 1024;
+const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 /** Deflated storage records (not written by torch.save) are inflated up to this size. */
 const MAX_INFLATED_STORAGE = 256 * 1024 * 1024;
 /** TorchScript code shown as text: total bytes and files. */
