@@ -182,18 +182,16 @@ describe('module tree', () => {
     assert.deepEqual(tree.ancestors('model.layers.1.attn.q.weight'), ['g:model.layers.1.attn.q', 'g:model.layers', 'g:model']);
   });
 
-  test('10 000 tensors: build, filter and flatten stay fast', () => {
+  // Correctness at scale only: wall-clock bounds in unit tests fail on a loaded machine and prove little.
+  test('10 000 tensors: build, filter and flatten', () => {
     const names: string[] = [];
     for (let l = 0; l < 1000; l++) for (const p of ['q', 'k', 'v', 'o', 'up', 'down', 'gate', 'n1', 'n2', 'b']) names.push(`model.layers.${l}.${p}.weight`);
-    const t0 = performance.now();
     const big = new TensorTree(rows(names));
     const all = big.visibleRows(new Set(big.groups.keys()), null, new Set());
     const m = big.match('layers.99');
     const filtered = big.visibleRows(new Set(), m, new Set());
-    const ms = performance.now() - t0;
     assert.equal(big.size, 10_000);
     assert.equal(all.length, 10_000 + 1000 * 10 + 1000 + 1); // leaves, per-layer groups, layers, `model.layers`
     assert.ok(filtered.length > 0);
-    assert.ok(ms < 1000, `${ms.toFixed(0)} ms`);
   });
 });
