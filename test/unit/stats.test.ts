@@ -73,3 +73,22 @@ test('cancellation stops a long computation', async () => {
   await assert.rejects(computeTensorStats(t, { chunkBytes: 4096, isCancelled: () => ++calls > 3 }), /cancelled/);
   assert.ok(calls < 10);
 });
+
+test('large finite float64 values (±1e300) give finite std and l2, not an overflow to null (sums scaled)', async () => {
+  // Expected from numpy on x / 1e300, times 1e300 (numpy's own std and norm overflow to inf here).
+  const small = new Float64Array([1e300, -2e300, 3e300, 0.5e300, NaN]);
+  const s = await computeTensorStats(tensorOver(new Uint8Array(small.buffer), 'F64', [5]));
+  assert.equal(s.nan, 1);
+  assert.ok(close(s.mean, 6.25e299, 1e-12) && close(s.std, 2.056493779875511e300, 1e-12) && close(s.l2, 3.7749172176353754e300, 1e-12), JSON.stringify(s));
+  // 300 000 values over many chunks: ordinary values first, then values scaled by 1e300.
+  const a = new Float64Array(300_000);
+  for (let i = 0; i < a.length; i++) a[i] = (((i * 7919) % 1000) - 500) / 100 * (i >= 150_000 ? 1e300 : 1);
+  for (const chunkBytes of [undefined, 4096]) {
+    const b = await computeTensorStats(tensorOver(new Uint8Array(a.buffer), 'F64', [a.length]), { chunkBytes });
+    assert.ok(close(b.mean, -2.5000000000000022e297, 1e-9), `mean ${b.mean}`);
+    assert.ok(close(b.std, 2.0412453647080575e300, 1e-9), `std ${b.std}`);
+    assert.ok(close(b.l2, 1.1180351067833247e303, 1e-9), `l2 ${b.l2}`);
+    assert.equal(b.min, -5e300);
+    assert.equal(b.zeros, 300);
+  }
+});

@@ -21,12 +21,20 @@ export interface StatsOptions {
   chunkBytes?: number;
 }
 
-/** Running moments merged chunk by chunk (Chan et al.'s parallel update). */
+/** Values beyond this magnitude (2^500) are summed scaled, so their squares cannot overflow. */
+const HUGE = 2 ** 500;
+
+/**
+ * Running moments merged chunk by chunk (Chan et al.'s parallel update). `m2` and `sumSq` are
+ * kept divided by `scale²` (a power of two, 1 unless values beyond ±2^500 appear), so large
+ * finite float64 values (±1e300) give finite std and l2 instead of overflowing.
+ */
 export class Moments {
   n = 0;
   mean = 0;
   m2 = 0;
   sumSq = 0;
+  scale = 1;
   min = Infinity;
   max = -Infinity;
   zeros = 0;
@@ -60,7 +68,14 @@ export class Moments {
     this.merge(len, k, s, s2, mn, mx, z);
   }
 
+  /** NaN/±Inf counted apart; sums over the finite values scaled when they are huge. */
   private addWithNonFinite(a: Decoded): void {
+    let big = 0;
+    for (let i = 0; i < a.length; i++) {
+      const x = Math.abs(a[i]);
+      if (x > big && x !== Infinity) big = x;
+    }
+    const S = big > HUGE ? 2 ** Math.ceil(Math.log2(big)) : 1;
     let k = NaN, mn = Infinity, mx = -Infinity, s = 0, s2 = 0, z = 0, n = 0;
     for (let i = 0; i < a.length; i++) {
       const x = a[i];
@@ -70,24 +85,39 @@ export class Moments {
       n++;
       if (x < mn) mn = x;
       if (x > mx) mx = x;
-      const d = x - k;
+      const d = x / S - k / S;
       s += d;
       s2 += d * d;
       if (x === 0) z++;
     }
-    if (n > 0) this.merge(n, k, s, s2, mn, mx, z);
+    if (n > 0) this.merge(n, k, s, s2, mn, mx, z, S);
   }
 
-  /** Merges a chunk given as sums of (x - k) and (x - k)² over its n finite values. */
-  private merge(n: number, k: number, s: number, s2: number, mn: number, mx: number, z: number): void {
-    const meanC = k + s / n;
-    const m2C = Math.max(0, s2 - (s * s) / n);
+  /** Merges a chunk given as sums of (x - k)/S and ((x - k)/S)² over its n finite values. */
+  private merge(n: number, k: number, s: number, s2: number, mn: number, mx: number, z: number, S = 1): void {
+    const meanC = k + S * (s / n);
+    const T = Math.max(this.scale, S);
+    if (T !== this.scale) {
+      const r = this.scale / T;
+      this.m2 *= r * r;
+      this.sumSq *= r * r;
+      this.scale = T;
+    }
     const total = this.n + n;
-    const delta = meanC - this.mean;
-    this.mean += (delta * n) / total;
-    this.m2 += m2C + (delta * delta * this.n * n) / total;
+    if (T === 1) {
+      const delta = meanC - this.mean;
+      this.mean += (delta * n) / total;
+      this.m2 += Math.max(0, s2 - (s * s) / n) + (delta * delta * this.n * n) / total;
+      this.sumSq += s2 + 2 * k * s + n * k * k;
+    } else {
+      const c = S / T;
+      const delta = meanC / T - this.mean / T;
+      this.mean += T * delta * (n / total);
+      this.m2 += Math.max(0, s2 - (s * s) / n) * c * c + (delta * delta * this.n * n) / total;
+      const kT = k / T;
+      this.sumSq += s2 * c * c + 2 * kT * s * c + n * kT * kT;
+    }
     this.n = total;
-    this.sumSq += s2 + 2 * k * s + n * k * k;
     if (mn < this.min) this.min = mn;
     if (mx > this.max) this.max = mx;
     this.zeros += z;
@@ -199,8 +229,8 @@ export function finishStats(m: Moments, count: number, hist: HistogramAccumulato
     min: has ? m.min : null,
     max: has ? m.max : null,
     mean: has ? m.mean : null,
-    std: m.n > 1 ? Math.sqrt(m.m2 / (m.n - 1)) : null,
-    l2: has ? Math.sqrt(m.sumSq) : null,
+    std: m.n > 1 ? m.scale * Math.sqrt(m.m2 / (m.n - 1)) : null,
+    l2: has ? m.scale * Math.sqrt(m.sumSq) : null,
     histogram: hist ? hist.toJSON() : null,
   };
 }
