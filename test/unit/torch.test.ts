@@ -10,6 +10,7 @@ import { openTorch, readTorch } from '../../src/analysis/formats/torch';
 import { openTorchShards } from '../../src/analysis/formats/torchShards';
 import { ZipArchive } from '../../src/analysis/formats/zip';
 import { riskSummary } from '../../src/analysis/formats/pickleRisk';
+import { checkpointTotals } from '../../src/analysis/stats/totals';
 import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
 import { type Part, bytes, fixture } from '../helpers';
 import { makeZip } from '../zipBuilder';
@@ -450,3 +451,13 @@ function legacyStream(obj: Uint8Array, storages: Array<[string, Uint8Array]>, pr
   return bytes(magic, proto, sysInfo, obj, keys, ...raw);
 }
 
+
+test('totals.bytes counts each storage once, overlapping views and tied weights included', async () => {
+  // torch 1.13: sum of storage().nbytes() over the distinct storages of tied_views.pt = 476.
+  const c = await openTorch(join(TORCH, 'tied_views.pt'));
+  try {
+    assert.equal(checkpointTotals(c).bytes, 476);
+  } finally {
+    await c.close();
+  }
+});

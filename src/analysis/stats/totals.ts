@@ -8,6 +8,7 @@ export interface TotalRow {
   bytes: number;
 }
 
+/** `bytes` of the whole checkpoint counts each storage once (views and tied weights included); per-dtype and per-module rows count the bytes of their distinct views. */
 export interface CheckpointTotals extends TotalRow {
   /** Per stored type: the dtype, or the quantization type (Q4_K…) of block-quantized tensors. */
   byDtype: (TotalRow & { dtype: DType | string })[];
@@ -50,5 +51,14 @@ export function checkpointTotals(c: Checkpoint): CheckpointTotals {
     byDtype.set(type, d);
     byPrefix.set(p, q);
   }
+  // The file's bytes: each storage once, however many views (overlapping or not) read it.
+  const storages = new Map<string, number>();
+  let unshared = 0;
+  for (const t of c.tensors) {
+    if (t.storageId === undefined || t.quant) unshared += t.nbytes;
+    else storages.set(t.storageId, Math.max(storages.get(t.storageId) ?? 0, t.location.storageBytes));
+  }
+  for (const b of storages.values()) unshared += b;
+  all.bytes = unshared;
   return { ...all, byDtype: [...byDtype.values()], byPrefix: [...byPrefix.values()] };
 }
