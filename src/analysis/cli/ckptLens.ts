@@ -19,6 +19,7 @@ import { spectraMain } from './spectraCommand';
 import { dropMain } from './dropCommand';
 import { stitchMain } from './stitchCommand';
 import { llcMain, llcSweepMain } from './llcCommand';
+import { basinsMain } from './basinsCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -43,7 +44,8 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
        ckpt-lens stitch A B --data PATH [options]   (see ckpt-lens stitch --help)
        ckpt-lens drop CKPT --data PATH [options]   (see ckpt-lens drop --help)
        ckpt-lens llc CKPT --data PATH [options]    local learning coefficient by SGLD (see ckpt-lens llc --help)
-       ckpt-lens llc-sweep CKPT --data PATH [options]   λ̂ over ε × nβ, for calibration`;
+       ckpt-lens llc-sweep CKPT --data PATH [options]   λ̂ over ε × nβ, for calibration
+       ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)`;
 
 interface Args {
   command: string;
@@ -149,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'drop') return dropMain(argv.slice(1));
   if (argv[0] === 'llc') return llcMain(argv.slice(1));
   if (argv[0] === 'llc-sweep') return llcSweepMain(argv.slice(1));
+  if (argv[0] === 'basins') return basinsMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);
