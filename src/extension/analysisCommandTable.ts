@@ -199,6 +199,22 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     },
   },
   {
+    id: 'checkpointLens.basins',
+    kind: 'basins',
+    async gather(deps, args, first, second) {
+      const given = Array.isArray(args.paths) ? args.paths.filter((d): d is string => typeof d === 'string') : [];
+      const sel = selection(second);
+      const paths = given.length ? given : sel.length >= 2 ? sel : clicked(first) ? [clicked(first)!] : await pickRunFolders('Barrier matrix: a folder of checkpoints (or select several checkpoints in the explorer)');
+      if (!paths?.length) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      const align = typeof args.align === 'boolean' ? args.align : await yesNo('Also the matrix after weight matching every model onto the first (Git Re-Basin)?', 'Naive and weight-matched', 'Naive only');
+      if (align === undefined) return undefined;
+      const params = { paths, data, align, ...extras(args, ['steps', 'threshold', 'barrier', 'clusters', 'delta', 'limit', 'split', 'ood', 'bnReset']) };
+      return { params: withArch(params, paths[0], args), title: `Basins of ${paths.length === 1 ? basename(paths[0]) : `${paths.length} checkpoints`}` };
+    },
+  },
+  {
     id: 'checkpointLens.spectra',
     kind: 'spectra',
     async gather(deps, args, first) {

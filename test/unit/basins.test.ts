@@ -18,7 +18,9 @@ import { bumpHeight } from '../../src/analysis/sets/bumpHeight';
 import { canonicalLabels, gaussianAffinity, spectralClustering, spectralEmbedding } from '../../src/analysis/sets/spectralClustering';
 import { symmetricEigen } from '../../src/analysis/sets/symmetricEigen';
 import { thresholdBasins } from '../../src/analysis/sets/thresholdBasins';
+import { basinsView } from '../../src/analysis/views/basinsView';
 import { REPO_ROOT, fixture } from '../helpers';
+import { checkView } from '../viewCheck';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'dist', 'cli.js');
@@ -130,6 +132,24 @@ describe('barrier matrix on Fashion-MNIST MLPs (parent → two children; two see
     const last = partials[partials.length - 1];
     assert.equal(last.pairsDone, last.pairsTotal);
     assert.ok(partials[0].loss.flat().some((v) => v === null));
+  });
+  test('the views compile (partial and final), heatmaps ordered by basin', async () => {
+    await checkView(basinsView(partials[0]));
+    const v = basinsView(report);
+    await checkView(v);
+    assert.ok(v.charts.some((c) => c.id === 'basins-aligned-loss'));
+    assert.equal(v.tables[0].rows.length, 4);
+  });
+  test('an out-of-distribution set gives a second matrix and each model\'s score (same data: same matrix)', async () => {
+    const r = await runBasins({ paths: MODELS.slice(0, 3), data: fmnist!, ood: fmnist!, limit: 100, steps: 4, threads: 1 });
+    assert.ok(r.ood);
+    assert.deepEqual(r.ood.loss, r.loss);
+    assert.equal(r.ood.models.length, 3);
+    await checkView(basinsView(r));
+  });
+  test('cancelling stops the matrix', async () => {
+    let calls = 0;
+    await assert.rejects(runBasins({ paths: MODELS, data: fmnist!, limit: 100, threads: 1 }, { isCancelled: () => ++calls > 20 }), /cancel/i);
   });
   test('CLI --json prints the shape the issue asks for', async () => {
     const { stdout } = await run('node', [CLI, 'basins', ...MODELS, '--data', fmnist!, '--limit', '200', '--align', '--threads', '1', '--json']);

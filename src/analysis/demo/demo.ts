@@ -13,7 +13,7 @@ import type { TensorStats } from '../stats/tensorStats';
 import { initBackend } from '../model/backend';
 import { openModel } from '../model/openModel';
 import { evaluate } from '../model/evaluate';
-import { loadDataset } from '../data/dataset';
+import { findFashionMnist, loadDataset } from '../data/dataset';
 import type { ReportData, ReportSection } from './reportTypes';
 import type { AnalysisKind, JsonValue } from '../protocol';
 import type { AnalysisView } from '../report/analysisView';
@@ -47,6 +47,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'stitch', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, both: true, epochs: 2 } },
   { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz') } },
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
+  // Basins of Fashion-MNIST MLPs (two spawned children, two seeds; test/fixtures/basins), when the dataset is installed.
+  ...(findFashionMnist() ? [{ kind: 'basins' as const, params: { paths: ['child_a', 'child_b', 'seed_1', 'seed_2'].map((n) => join(ROOT, 'test', 'fixtures', 'basins', `${n}.safetensors`)), data: findFashionMnist()!, align: true, threshold: 0.15, limit: 1000 } }] : []),
 ];
 
 async function runDemoAnalyses(): Promise<AnalysisView[]> {

@@ -28,6 +28,8 @@ import { STRATEGIES } from '../dropping/strategies';
 import { stitchView } from '../views/stitchView';
 import { dropView } from '../views/dropView';
 import { llcJob, llcSweepJob, runsDynamicsOptions, withDynamics } from './dynamicsJobs';
+import { runBasins } from '../sets/barrierMatrix';
+import { basinsView } from '../views/basinsView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -106,6 +108,12 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
   },
   llc: llcJob,
   'llc-sweep': llcSweepJob,
+  basins: async (p, ctx) =>
+    basinsView(await runBasins({
+      ...pathData(p), paths: p.paths('paths'), steps: p.optInt('steps', 3, 101), align: p.optBool('align'), alignSeed: p.optInt('seed', 0, 2 ** 31 - 1),
+      barrier: p.optOneOf('barrier', ['bump', 'linear'] as const), threshold: p.optNumber('threshold', 0, 1e9),
+      nClusters: p.optInt('clusters', 1, 100), delta: p.optNumber('delta', 1e-9, 1e9), ood: p.optPath('ood'), oodLabels: p.optPath('oodLabels'),
+    }, withViews(ctx, basinsView))),
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };
