@@ -215,6 +215,26 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     },
   },
   {
+    id: 'checkpointLens.cka',
+    kind: 'cka',
+    async gather(deps, args, first, second) {
+      const given = Array.isArray(args.paths) ? args.paths.filter((d): d is string => typeof d === 'string') : [];
+      const sel = selection(second);
+      const paths = given.length ? given : sel.length >= 2 ? sel.slice(0, 2) : clicked(first) ? [clicked(first)!] : [];
+      if (!paths.length) {
+        const a = activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'CKA: model A'));
+        if (!a) return undefined;
+        const b = await pickCheckpoint(deps.context, 'CKA: model B (Escape: A\'s layers against each other)', [a]);
+        paths.push(...(b ? [a, b] : [a]));
+      }
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      const folder = paths.length === 1 && (await vscode.workspace.fs.stat(vscode.Uri.file(paths[0]))).type === vscode.FileType.Directory;
+      const mode = str(args.mode) ?? (folder ? 'run' : paths.length === 2 ? 'pair' : 'self');
+      return { params: { paths, data, mode, ...extras(args, ['limit', 'split']) }, title: `CKA ${paths.map((p) => basename(p)).join(' × ')}` };
+    },
+  },
+  {
     id: 'checkpointLens.spectra',
     kind: 'spectra',
     async gather(deps, args, first) {

@@ -20,6 +20,7 @@ import { dropMain } from './dropCommand';
 import { stitchMain } from './stitchCommand';
 import { llcMain, llcSweepMain } from './llcCommand';
 import { basinsMain } from './basinsCommand';
+import { ckaMain } from './ckaCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -45,7 +46,9 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
        ckpt-lens drop CKPT --data PATH [options]   (see ckpt-lens drop --help)
        ckpt-lens llc CKPT --data PATH [options]    local learning coefficient by SGLD (see ckpt-lens llc --help)
        ckpt-lens llc-sweep CKPT --data PATH [options]   λ̂ over ε × nβ, for calibration
-       ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)`;
+       ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)
+       ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)
+       ckpt-lens cka A [B] --data PATH [--json]   linear and debiased CKA between layers and runs (see ckpt-lens cka --help)`;
 
 interface Args {
   command: string;
@@ -152,6 +155,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'llc') return llcMain(argv.slice(1));
   if (argv[0] === 'llc-sweep') return llcSweepMain(argv.slice(1));
   if (argv[0] === 'basins') return basinsMain(argv.slice(1));
+  if (argv[0] === 'cka') return ckaMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

@@ -49,6 +49,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
   // Basins of Fashion-MNIST MLPs (two spawned children, two seeds; test/fixtures/basins), when the dataset is installed.
   ...(findFashionMnist() ? [{ kind: 'basins' as const, params: { paths: ['child_a', 'child_b', 'seed_1', 'seed_2'].map((n) => join(ROOT, 'test', 'fixtures', 'basins', `${n}.safetensors`)), data: findFashionMnist()!, align: true, threshold: 0.15, limit: 1000 } }] : []),
+  { kind: 'cka', params: { paths: [ckpt('mlp_seed0.safetensors'), ckpt('mlp_seed1.safetensors')], data: DIGITS } },
+  ...(findFashionMnist() ? [{ kind: 'cka' as const, params: { paths: ['parent', 'child_a'].map((n) => join(ROOT, 'test', 'fixtures', 'basins', `${n}.safetensors`)), mode: 'run', data: findFashionMnist()!, limit: 1000 } }] : []),
 ];
 
 async function runDemoAnalyses(): Promise<AnalysisView[]> {

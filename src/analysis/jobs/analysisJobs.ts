@@ -30,6 +30,8 @@ import { dropView } from '../views/dropView';
 import { llcJob, llcSweepJob, runsDynamicsOptions, withDynamics } from './dynamicsJobs';
 import { runBasins } from '../sets/barrierMatrix';
 import { basinsView } from '../views/basinsView';
+import { runCka } from '../sets/ckaAnalysis';
+import { ckaView } from '../views/ckaView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -114,6 +116,11 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
       barrier: p.optOneOf('barrier', ['bump', 'linear'] as const), threshold: p.optNumber('threshold', 0, 1e9),
       nClusters: p.optInt('clusters', 1, 100), delta: p.optNumber('delta', 1e-9, 1e9), ood: p.optPath('ood'), oodLabels: p.optPath('oodLabels'),
     }, withViews(ctx, basinsView))),
+  cka: async (p, ctx) =>
+    ckaView(await runCka({
+      paths: p.paths('paths'), mode: p.optOneOf('mode', ['pair', 'self', 'run'] as const), data: p.path('data'), labels: p.optPath('labels'),
+      split: p.optOneOf('split', ['test', 'train'] as const), limit: p.optInt('limit', 4, 1e9), arch: p.optPath('arch'),
+    }, ctx)),
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };
