@@ -164,6 +164,7 @@ export interface EvalSummary {
 export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'llc', 'llc-sweep'] as const;
 export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins'] as const;
 export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka'] as const;
+export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka', 'swap'] as const;
 export type AnalysisKind = (typeof ANALYSIS_KINDS)[number];
 
 /**

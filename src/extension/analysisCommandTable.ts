@@ -235,6 +235,17 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     },
   },
   {
+    id: 'checkpointLens.layerSwaps',
+    kind: 'swap',
+    async gather(deps, args, first) {
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Layer swaps: checkpoint (residual blocks)'));
+      if (!a) return undefined;
+      const data = await dataFor(deps, args);
+      if (!data) return undefined;
+      return { params: withArch({ a, data, ...extras(args, ['window', 'limit', 'split']) }, a, args), title: `Layer swaps ${basename(a)}` };
+    },
+  },
+  {
     id: 'checkpointLens.spectra',
     kind: 'spectra',
     async gather(deps, args, first) {

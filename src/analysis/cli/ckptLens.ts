@@ -21,6 +21,7 @@ import { stitchMain } from './stitchCommand';
 import { llcMain, llcSweepMain } from './llcCommand';
 import { basinsMain } from './basinsCommand';
 import { ckaMain } from './ckaCommand';
+import { swapMain } from './swapCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -48,7 +49,8 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
        ckpt-lens llc-sweep CKPT --data PATH [options]   λ̂ over ε × nβ, for calibration
        ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)
        ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)
-       ckpt-lens cka A [B] --data PATH [--json]   linear and debiased CKA between layers and runs (see ckpt-lens cka --help)`;
+       ckpt-lens cka A [B] --data PATH [--json]   linear and debiased CKA between layers and runs (see ckpt-lens cka --help)
+       ckpt-lens swap CKPT --data PATH [--json]   layer-swap matrix of a residual stack (see ckpt-lens swap --help)`;
 
 interface Args {
   command: string;
@@ -156,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'llc-sweep') return llcSweepMain(argv.slice(1));
   if (argv[0] === 'basins') return basinsMain(argv.slice(1));
   if (argv[0] === 'cka') return ckaMain(argv.slice(1));
+  if (argv[0] === 'swap') return swapMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

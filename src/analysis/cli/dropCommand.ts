@@ -6,16 +6,20 @@ import { type DropOptions, type DropReport, runDrop } from '../dropping/runDrop'
 import { type DropStrategy, STRATEGIES } from '../dropping/strategies';
 import { type BackendChoice, initBackend } from '../model/backend';
 
-export const DROP_USAGE = `usage: ckpt-lens drop CKPT --data PATH [--strategy single|top|bottom|alternate|similarity]
+export const DROP_USAGE = `usage: ckpt-lens drop CKPT --data PATH [--strategy S[,S…]] [--seeds N]
                       [--rank-by angular|influence] [--limit N] [--batch-size N] [--recompute-bn N]
                       [--train-data PATH] [--labels PATH] [--split test|train] [--arch FILE]
                       [--backend auto|tensorflow|wasm|cpu] [--json]
 
   CKPT             a torchvision ResNet or a GPT-2-style decoder (networks with droppable blocks)
   --data PATH      evaluation data, as for ckpt-lens eval
-  --strategy S     one strategy (default: all). single: each block alone; top / bottom: the last /
-                   first k blocks; alternate: every other block from the top; similarity: blocks in
-                   order of lowest angular distance between their input and output
+  --strategy S     strategies, comma-separated (default: single, top, bottom, alternate, similarity).
+                   single: each block alone; top / bottom: the last / first k blocks; alternate:
+                   every other block from the top; similarity: blocks in order of lowest angular
+                   distance between their input and output; symmetric: the middle k (Sajjad et
+                   al.); influence: lowest block influence first (ShortGPT); span: every contiguous
+                   span of k blocks (Gromov et al.); random: k random blocks per seed
+  --seeds N        draws per k for the random strategy (default 5)
   --rank-by M      angular (default; arccos of the cosine / π, last token) or influence
                    (block influence, 1 − mean cosine over all tokens)
   --limit N        evaluate only the first N examples
@@ -30,11 +34,11 @@ interface DropArgs extends DropOptions {
 }
 
 function parseDropArgs(argv: string[]): DropArgs {
-  const { positional: pos, values: opt, json } = scanArgs(argv, ['--data', '--strategy', '--rank-by', '--limit', '--batch-size', '--recompute-bn', '--train-data', '--labels', '--split', '--arch', '--backend']);
+  const { positional: pos, values: opt, json } = scanArgs(argv, ['--data', '--strategy', '--seeds', '--rank-by', '--limit', '--batch-size', '--recompute-bn', '--train-data', '--labels', '--split', '--arch', '--backend']);
   if (pos.length !== 1) throw new UsageError('drop takes exactly one CKPT');
   if (!opt['--data']) throw new UsageError('drop needs --data PATH');
-  const strategy = opt['--strategy'];
-  if (strategy !== undefined && !(STRATEGIES as readonly string[]).includes(strategy)) throw new UsageError(`--strategy is one of ${STRATEGIES.join(', ')}`);
+  const strategies = opt['--strategy']?.split(',').map((x) => x.trim());
+  for (const st of strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(st)) throw new UsageError(`--strategy takes ${STRATEGIES.join(', ')} (comma-separated)`);
   const rankBy = opt['--rank-by'] ?? 'angular';
   if (rankBy !== 'angular' && rankBy !== 'influence') throw new UsageError('--rank-by is angular or influence');
   const split = opt['--split'];
@@ -42,7 +46,8 @@ function parseDropArgs(argv: string[]): DropArgs {
   return {
     model: pos[0],
     data: opt['--data'],
-    strategies: strategy ? [strategy as DropStrategy] : undefined,
+    strategies: strategies as DropStrategy[] | undefined,
+    seeds: wholeFlag(opt, '--seeds', 1),
     rankBy: rankBy === 'angular' ? 'angularDistance' : 'blockInfluence',
     limit: wholeFlag(opt, '--limit', 1),
     batchSize: wholeFlag(opt, '--batch-size', 1),

@@ -46,6 +46,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'runs', params: { dirs: [join(ROOT, 'test', 'fixtures', 'dynamics', 'runs', 'sgd'), join(ROOT, 'test', 'fixtures', 'dynamics', 'runs', 'adam')], align: 'off', data: join(ROOT, 'test', 'fixtures', 'dynamics', 'runs_data.npz'), probe: 24, llc: true, epsilon: 1e-4, gamma: 100, chains: 2, draws: 100, burnIn: 100, batchSize: 64 } },
   { kind: 'stitch', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, both: true, epochs: 2 } },
   { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz') } },
+  { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz'), strategy: 'random' } },
+  { kind: 'swap', params: { a: join(ROOT, 'test', 'fixtures', 'models', 'nanogpt.pt'), data: join(ROOT, 'test', 'fixtures', 'models', 'nanogpt.batch.npz') } },
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
   // Basins of Fashion-MNIST MLPs (two spawned children, two seeds; test/fixtures/basins), when the dataset is installed.
   ...(findFashionMnist() ? [{ kind: 'basins' as const, params: { paths: ['child_a', 'child_b', 'seed_1', 'seed_2'].map((n) => join(ROOT, 'test', 'fixtures', 'basins', `${n}.safetensors`)), data: findFashionMnist()!, align: true, threshold: 0.15, limit: 1000 } }] : []),

@@ -14,7 +14,7 @@ import { createModel } from '../model/execute';
 import { dropBlocks } from '../model/ir';
 import { type OpenedModel, openModel } from '../model/openModel';
 import { type BlockSimilarity, blockSimilarity, rankBlocks } from './blockSimilarity';
-import { type DropSet, type DropStrategy, STRATEGIES, dropSets, droppableBlocks } from './strategies';
+import { DEFAULT_STRATEGIES, type DropSet, type DropStrategy, dropSets, droppableBlocks } from './strategies';
 
 export interface DropOptions {
   /** The checkpoint. */
@@ -24,8 +24,10 @@ export interface DropOptions {
   labels?: string;
   split?: Split;
   arch?: string;
-  /** Strategies to run (default all). */
+  /** Strategies to run (default: single, top, bottom, alternate, similarity). */
   strategies?: DropStrategy[];
+  /** Draws per k for the random strategy (default 5). */
+  seeds?: number;
   /** Metric the similarity strategy ranks by (default angular distance). */
   rankBy?: 'angularDistance' | 'blockInfluence';
   /** Evaluate only the first N examples. */
@@ -48,6 +50,9 @@ export interface DropResult extends DropMetrics {
   strategy: DropStrategy;
   k: number;
   dropped: string[];
+  /** span: index of the first dropped block; random: the draw's seed. */
+  start?: number;
+  seed?: number;
   /** Loss minus the baseline's (positive: worse). */
   deltaLoss: number;
   /** Accuracy minus the baseline's (negative: worse). */
@@ -99,7 +104,7 @@ async function dropAll(opened: OpenedModel, data: Dataset, opts: DropOptions, ct
   const isCancelled = ctx.isCancelled;
   const blocks = droppableBlocks(graph);
   if (blocks.length === 0) throw new CheckpointError(opts.model, `the ${graph.family} network has no droppable blocks (residual blocks with an identity shortcut or transformer layers)`);
-  const strategies = opts.strategies?.length ? opts.strategies : [...STRATEGIES];
+  const strategies = opts.strategies?.length ? opts.strategies : [...DEFAULT_STRATEGIES];
   const rankBy = opts.rankBy ?? 'angularDistance';
   const hasBn = graph.nodes.some((n) => n.op === 'batchnorm');
   const notes: string[] = [];
@@ -114,7 +119,8 @@ async function dropAll(opened: OpenedModel, data: Dataset, opts: DropOptions, ct
   const sets: DropSet[] = [];
   const similarity = await blockSimilarity(model, data, blocks, { count: opts.rankExamples ?? 512, isCancelled });
   const order = rankBlocks(similarity, rankBy);
-  for (const s of strategies) sets.push(...dropSets(blocks, s, order));
+  const influenceRanking = rankBlocks(similarity, 'blockInfluence');
+  for (const s of strategies) sets.push(...dropSets(blocks, s, order, { influenceRanking, seeds: opts.seeds }));
   const total = sets.length + 1;
   ctx.onProgress?.(0, 'baseline');
 

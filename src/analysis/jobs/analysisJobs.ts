@@ -32,6 +32,8 @@ import { runBasins } from '../sets/barrierMatrix';
 import { basinsView } from '../views/basinsView';
 import { runCka } from '../sets/ckaAnalysis';
 import { ckaView } from '../views/ckaView';
+import { runSwap } from '../sets/runSwap';
+import { swapView } from '../views/swapView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -104,7 +106,7 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
     const strategy = p.optOneOf('strategy', STRATEGIES);
     return dropView(await runDrop({
       model: p.path('a'), data: p.path('data'), split: p.optOneOf('split', ['test', 'train'] as const), arch: p.optPath('arch'),
-      strategies: strategy ? [strategy] : undefined, limit: p.optInt('limit', 1, 1e9), trainData: p.optPath('trainData'),
+      strategies: strategy ? [strategy] : undefined, seeds: p.optInt('seeds', 1, 100), limit: p.optInt('limit', 1, 1e9), trainData: p.optPath('trainData'),
       recomputeBatchNorm: p.optInt('recomputeBatchNorm', 1, 10_000),
     }, withViews(ctx, dropView)));
   },
@@ -121,6 +123,11 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
       paths: p.paths('paths'), mode: p.optOneOf('mode', ['pair', 'self', 'run'] as const), data: p.path('data'), labels: p.optPath('labels'),
       split: p.optOneOf('split', ['test', 'train'] as const), limit: p.optInt('limit', 4, 1e9), arch: p.optPath('arch'),
     }, ctx)),
+  swap: async (p, ctx) =>
+    swapView(await runSwap({
+      model: p.path('a'), data: p.path('data'), labels: p.optPath('labels'), split: p.optOneOf('split', ['test', 'train'] as const),
+      arch: p.optPath('arch'), limit: p.optInt('limit', 1, 1e9), window: p.optInt('window', 0, 1000),
+    }, withViews(ctx, swapView))),
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };

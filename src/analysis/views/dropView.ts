@@ -35,7 +35,7 @@ export function dropView(report: DropReport | DropPartial): AnalysisView {
       caption: `Each droppable block removed alone (its output replaced by its input; Veit et al. 2016). Dashed: the full network, ${pct(report.baseline.accuracy)}.`,
     });
   }
-  const curves = report.results.filter((r) => r.strategy !== 'single');
+  const curves = report.results.filter((r) => r.strategy !== 'single' && r.strategy !== 'random' && r.strategy !== 'span');
   if (curves.length) {
     const rows = [
       ...[...new Set(curves.map((r) => r.strategy))].map((strategy) => ({ strategy, k: 0, accuracy: report.baseline.accuracy, loss: report.baseline.loss, dropped: '' })),
@@ -57,9 +57,10 @@ export function dropView(report: DropReport | DropPartial): AnalysisView {
         },
       },
       rows,
-      caption: `top / bottom: the last / first k blocks; alternate: every other block from the top (Sajjad et al.); similarity: lowest ${report.rankBy === 'angularDistance' ? 'angular distance' : 'block influence'} first (Gromov et al.; ShortGPT).`,
+      caption: `top / bottom: the last / first k blocks; alternate: every other block from the top; symmetric: the middle k (Sajjad et al.); similarity: lowest ${report.rankBy === 'angularDistance' ? 'angular distance' : 'block influence'} first (Gromov et al.); influence: lowest block influence first (ShortGPT).`,
     });
   }
+  charts.push(...extraDropCharts(report));
   if (report.ranking.length) {
     const rows = report.ranking.flatMap((r) => [
       { block: r.block, metric: 'angular distance', value: r.angularDistance, rank: r.rank },
@@ -114,4 +115,51 @@ export function dropView(report: DropReport | DropPartial): AnalysisView {
     report: report as unknown as ViewJson,
     complete,
   };
+}
+
+/** The random strategy (mean and spread over seeds per k) and contiguous spans (start × k). */
+function extraDropCharts(report: DropReport | DropPartial): ChartView[] {
+  const out: ChartView[] = [];
+  const random = report.results.filter((r) => r.strategy === 'random');
+  if (random.length) {
+    const rows = random.map((r) => ({ k: r.k, seed: r.seed ?? 0, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', ') }));
+    out.push({
+      id: 'drop-random',
+      title: 'Random blocks dropped: mean and spread over seeds',
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        width: 'container',
+        data: { values: rows },
+        layer: [
+          { mark: { type: 'errorband', extent: 'stdev' }, encoding: { x: { field: 'k', type: 'quantitative', title: 'blocks dropped', axis: { tickMinStep: 1 } }, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } } } },
+          { mark: { type: 'line', point: true }, encoding: { x: { field: 'k', type: 'quantitative' }, y: { aggregate: 'mean', field: 'accuracy', type: 'quantitative' } } },
+          { mark: { type: 'point', opacity: 0.35 }, encoding: { x: { field: 'k', type: 'quantitative' }, y: { field: 'accuracy', type: 'quantitative' }, tooltip: [{ field: 'k' }, { field: 'seed' }, { field: 'dropped' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }] } },
+        ],
+      },
+      rows,
+      caption: `k blocks drawn at random for each of ${new Set(random.map((r) => r.seed)).size} seeds (Veit et al.'s random deletions): the mean line, ±1 standard deviation band, each draw a dot.`,
+    });
+  }
+  const span = report.results.filter((r) => r.strategy === 'span');
+  if (span.length) {
+    const rows = span.map((r) => ({ start: report.blocks[r.start ?? 0], k: r.k, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', ') }));
+    out.push({
+      id: 'drop-span',
+      title: 'Contiguous spans dropped: first block × span length',
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        data: { values: rows },
+        mark: { type: 'rect', tooltip: true },
+        encoding: {
+          x: { field: 'start', type: 'nominal', sort: report.blocks as unknown as ViewJson, title: 'first dropped block', axis: { labelAngle: -40 } },
+          y: { field: 'k', type: 'ordinal', title: 'blocks dropped (k)' },
+          color: { field: 'accuracy', type: 'quantitative', scale: { scheme: 'viridis', domain: [0, 1] } },
+          tooltip: [{ field: 'dropped' }, { field: 'k' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }],
+        },
+      },
+      rows,
+      caption: 'Every span of k contiguous blocks removed, at every start (Gromov et al. prune the span ℓ*..ℓ*+k−1 of least change).',
+    });
+  }
+  return out;
 }
