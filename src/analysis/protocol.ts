@@ -165,6 +165,7 @@ export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', '
 export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins'] as const;
 export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka'] as const;
 export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka', 'swap'] as const;
+export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka', 'swap', 'histograms'] as const;
 export type AnalysisKind = (typeof ANALYSIS_KINDS)[number];
 
 /**

@@ -246,6 +246,22 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     },
   },
   {
+    id: 'checkpointLens.histogramsOverRun',
+    kind: 'histograms',
+    async gather(_deps, args, first, second) {
+      const given = Array.isArray(args.paths) ? args.paths.filter((d): d is string => typeof d === 'string') : [];
+      const sel = selection(second);
+      const paths = given.length ? given : sel.length >= 2 ? sel : clicked(first) ? [clicked(first)!] : await pickRunFolders('Distributions over a run: a folder of checkpoints');
+      if (!paths?.length) return undefined;
+      const tensor = str(args.tensor) ?? (await vscode.window.showInputBox({
+        title: 'Tensor (or module prefix, whose tensors are pooled)', placeHolder: 'e.g. layers.0.weight or transformer.h.3', ignoreFocusOut: true,
+        validateInput: (v) => (v.trim() ? undefined : 'a tensor name or a module prefix'),
+      }))?.trim();
+      if (!tensor) return undefined;
+      return { params: { paths, tensor, ...extras(args, ['bins']) }, title: `${tensor} over ${paths.length === 1 ? basename(paths[0]) : `${paths.length} checkpoints`}` };
+    },
+  },
+  {
     id: 'checkpointLens.spectra',
     kind: 'spectra',
     async gather(deps, args, first) {

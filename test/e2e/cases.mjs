@@ -470,6 +470,55 @@ export const COMMAND_CASES = {
     ctx.log(`  queued evaluation: result ${Date.now() - t} ms after a long job was cancelled`);
   },
 
+  // Palette → the folder "sets" (three MLPs) → data → naive and weight-matched: the matrix panel.
+  'checkpointLens.basins': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Barrier Matrix and Basins');
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Barrier matrix' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('sets');
+    await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'sets' }).first().locator('.monaco-checkbox, input[type=checkbox]').first().click();
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await pickRow(ctx.page, 'weight matching', 'Naive and weight-matched');
+    const frame = await analysisPanel(ctx, 'basins-aligned-loss', 240000);
+    assert.ok((await frame.locator('.table-box[data-table="basins-basins"] tr').count()) === 4, 'header + three models');
+    await ctx.shot('cmd-basins');
+  },
+
+  'checkpointLens.cka': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: CKA Between Layers, Models or a Run');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'CKA: model A', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'CKA: model B', 'mlp_seed1.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    await analysisPanel(ctx, 'cka-debiased');
+    await ctx.shot('cmd-cka');
+  },
+
+  'checkpointLens.layerSwaps': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Layer-Swap Matrix');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Layer swaps: checkpoint', 'resnet_digits.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits_images.npz');
+    await analysisPanel(ctx, 'swap-loss');
+    await ctx.shot('cmd-layerSwaps');
+  },
+
+  // Palette → the run folder runs/seed1 → the tensor typed in: histograms over the run.
+  'checkpointLens.histogramsOverRun': async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Distributions Over a Run');
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Distributions over a run' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('runs/seed1');
+    await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'runs/seed1' }).first().locator('.monaco-checkbox, input[type=checkbox]').first().click();
+    await ctx.page.keyboard.press('Enter');
+    await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Tensor' }).waitFor({ timeout: 15000 });
+    await ctx.page.locator('.quick-input-widget input').fill('layers.0.weight');
+    await ctx.page.keyboard.press('Enter');
+    await analysisPanel(ctx, 'histograms-overlaid');
+    await ctx.shot('cmd-histogramsOverRun');
+  },
+
   // Start statistics of a 10 GiB (sparse) checkpoint, cancel them from the palette.
   'checkpointLens.cancelStatistics': async (ctx) => {
     const frame = await openInEditor(ctx, SPARSE.name);

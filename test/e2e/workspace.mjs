@@ -35,5 +35,8 @@ export function makeWorkspace(dir) {
     mkdirSync(join(dir, 'runs', to), { recursive: true });
     for (const f of readdirSync(src).sort().slice(0, take)) copyFileSync(join(src, f), join(dir, 'runs', to, f));
   }
+  // A set of one architecture for the basins case: the two demo MLPs and seed 0's initialisation.
+  mkdirSync(join(dir, 'sets'), { recursive: true });
+  for (const f of ['mlp_seed0.safetensors', 'mlp_seed1.safetensors', 'mlp_seed0_init.pt']) copyFileSync(join(DEMO, f), join(dir, 'sets', f));
   return dir;
 }

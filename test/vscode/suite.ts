@@ -371,6 +371,41 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     assert.equal(r.results.length, 5, 'five droppable residual blocks');
     assert.ok(r.results.every((x) => x.dropped.length === 1));
   },
+
+  // basins({ paths, data, align }): a 3×3 matrix, symmetric with a zero diagonal, both clusterings.
+  'checkpointLens.basins': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.basins', { paths: [join(ws(), 'sets')], data: join(ws(), 'data', 'digits.npz'), align: true });
+    const r = view?.report as { names: string[]; loss: number[][]; basins: string[][]; threshold: { basins: string[][] }; aligned: { loss: number[][] } };
+    assert.equal(r.names.length, 3);
+    r.loss.forEach((row, i) => row.forEach((v, j) => assert.equal(v, r.loss[j][i])));
+    assert.equal(r.basins.flat().length, 3);
+    assert.equal(r.threshold.basins.flat().length, 3);
+    assert.equal(r.aligned.loss.length, 3);
+  },
+
+  // cka({ paths: [A, B], data }): A's capture points × B's, values in [0, 1].
+  'checkpointLens.cka': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.cka', { paths: [join(ws(), 'mlp_seed0.safetensors'), join(ws(), 'mlp_seed1.safetensors')], data: join(ws(), 'data', 'digits.npz') });
+    const r = view?.report as { a: string[]; b: string[]; linear: number[][] };
+    assert.equal(r.linear.length, r.a.length);
+    assert.ok(r.linear.flat().every((v) => v >= 0 && v <= 1 + 1e-9));
+  },
+
+  // layerSwaps({ a, data }): the demo ResNet's same-structure residual blocks.
+  'checkpointLens.layerSwaps': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.layerSwaps', { a: join(ws(), 'resnet_digits.safetensors'), data: join(ws(), 'data', 'digits_images.npz') });
+    const r = view?.report as { blocks: string[]; loss: number[][] };
+    assert.deepEqual(r.blocks, ['layer1.0', 'layer1.1']);
+    assert.equal(r.loss[0][1], r.loss[1][0]);
+  },
+
+  // histogramsOverRun({ paths, tensor }): one histogram per checkpoint, ordered by step.
+  'checkpointLens.histogramsOverRun': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.histogramsOverRun', { paths: [join(ws(), 'runs', 'live')], tensor: 'layers.0.weight' });
+    const r = view?.report as { checkpoints: { step: number; counts: number[] }[] };
+    assert.deepEqual(r.checkpoints.map((c) => c.step), [0, 5, 10]);
+    assert.ok(r.checkpoints.every((c) => c.counts.reduce((a, b) => a + b, 0) === 48 * 20));
+  },
 };
 
 // --- the tests ---------------------------------------------------------------------------------

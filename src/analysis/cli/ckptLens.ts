@@ -22,6 +22,7 @@ import { llcMain, llcSweepMain } from './llcCommand';
 import { basinsMain } from './basinsCommand';
 import { ckaMain } from './ckaCommand';
 import { swapMain } from './swapCommand';
+import { histogramsMain } from './histogramsCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
@@ -50,7 +51,8 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
        ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)
        ckpt-lens basins DIR|FILES... --data PATH [--align] [--threshold T]   barrier matrix and basins (see ckpt-lens basins --help)
        ckpt-lens cka A [B] --data PATH [--json]   linear and debiased CKA between layers and runs (see ckpt-lens cka --help)
-       ckpt-lens swap CKPT --data PATH [--json]   layer-swap matrix of a residual stack (see ckpt-lens swap --help)`;
+       ckpt-lens swap CKPT --data PATH [--json]   layer-swap matrix of a residual stack (see ckpt-lens swap --help)
+       ckpt-lens histograms DIR --tensor NAME [--json]   a tensor's distribution over a run (see ckpt-lens histograms --help)`;
 
 interface Args {
   command: string;
@@ -159,6 +161,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'basins') return basinsMain(argv.slice(1));
   if (argv[0] === 'cka') return ckaMain(argv.slice(1));
   if (argv[0] === 'swap') return swapMain(argv.slice(1));
+  if (argv[0] === 'histograms') return histogramsMain(argv.slice(1));
   let args: Args;
   try {
     args = parseArgs(argv);

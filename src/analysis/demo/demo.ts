@@ -38,6 +38,7 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'llfc', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, align: true } },
   { kind: 'diff', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), align: true } },
   { kind: 'runs', params: { dirs: [join(ROOT, 'test', 'fixtures', 'runs', 'run_seed0'), join(ROOT, 'test', 'fixtures', 'runs', 'run_seed1')] } },
+  { kind: 'histograms', params: { paths: [join(ROOT, 'test', 'fixtures', 'runs', 'run_seed0')], tensor: 'layers.0.weight' } },
   { kind: 'spectra', params: { a: ckpt('mlp_seed0.safetensors') } },
   // Training dynamics: the LLC of the demo MLP with its calibration sweep, and two runs of one
   // small MLP — plain SGD (small lr, no weight decay) keeps the layer balances, Adam drifts them.

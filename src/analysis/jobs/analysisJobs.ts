@@ -34,6 +34,8 @@ import { runCka } from '../sets/ckaAnalysis';
 import { ckaView } from '../views/ckaView';
 import { runSwap } from '../sets/runSwap';
 import { swapView } from '../views/swapView';
+import { runHistograms } from '../sets/runHistograms';
+import { histogramsView } from '../views/histogramsView';
 
 export interface JobContext extends Omit<AnalysisContext, 'onPartial'> {
   /** A partial view (complete: false) to show while the job runs. */
@@ -128,6 +130,8 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
       model: p.path('a'), data: p.path('data'), labels: p.optPath('labels'), split: p.optOneOf('split', ['test', 'train'] as const),
       arch: p.optPath('arch'), limit: p.optInt('limit', 1, 1e9), window: p.optInt('window', 0, 1000),
     }, withViews(ctx, swapView))),
+  histograms: async (p, ctx) =>
+    histogramsView(await runHistograms({ paths: p.paths('paths'), tensor: p.text('tensor'), bins: p.optInt('bins', 1, 10_000) }, withViews(ctx, histogramsView))),
   plane: async (p, ctx) =>
     planeView(await runPlane({ ...pathData(p), a: p.path('a'), b: p.path('b'), c: p.path('c'), grid: p.optInt('grid', 2, 101), margin: p.optNumber('margin', 0, 10) }, withViews(ctx, planeView))),
 };

@@ -23,6 +23,13 @@ export class ParamReader {
     return v;
   }
 
+  /** A non-empty string that is a name, not a path (a tensor name). */
+  text(key: string): string {
+    const v = this.p[key];
+    if (typeof v !== 'string' || v.length === 0 || v.length > 4096) throw new ParamsError(this.kind, `"${key}" must be a name`);
+    return v;
+  }
+
   optPath(key: string): string | undefined {
     return this.p[key] === undefined || this.p[key] === null ? undefined : this.path(key);
   }
