@@ -161,11 +161,7 @@ export interface EvalSummary {
 }
 
 /** The analyses run by one generic job; each kind's params are checked by its entry in analysis/jobs. */
-export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'llc', 'llc-sweep'] as const;
-export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins'] as const;
-export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka'] as const;
-export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka', 'swap'] as const;
-export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'basins', 'cka', 'swap', 'histograms'] as const;
+export const ANALYSIS_KINDS = ['align', 'interpolate', 'mli', 'llfc', 'plane', 'stitch', 'drop', 'diff', 'runs', 'spectra', 'llc', 'llc-sweep', 'basins', 'cka', 'swap', 'histograms'] as const;
 export type AnalysisKind = (typeof ANALYSIS_KINDS)[number];
 
 /**

@@ -48,6 +48,16 @@ describe('histograms over a run equal numpy', () => {
     assert.equal(binOf(0.3, edges, norm), 0.3 >= edges[3] ? 3 : 2);
     assert.deepEqual(histogramEdges(2, 2, 2), [1.5, 2, 2.5]);
   });
+  test('nested .pt checkpoints ({"model_state_dict", "global_step"}): the tensor and a module found inside, ordered by global_step', async () => {
+    const r = await runHistograms({ paths: [fixture('runs', 'run_seed1')], tensor: 'layers.0.weight', bins: 8 });
+    assert.equal(r.tensors.length, 1);
+    assert.match(r.tensors[0], /layers\.0\.weight$/);
+    const steps = r.checkpoints.map((c) => c.step!);
+    assert.deepEqual(steps, [...steps].sort((a, b) => a - b));
+    assert.ok(r.checkpoints.every((c) => c.count === 48 * 20));
+    const m = await runHistograms({ paths: [fixture('runs', 'run_seed1')], tensor: 'layers', bins: 8 });
+    assert.equal(m.tensors.length, 4);
+  });
   test('an unknown tensor names the file and the tensor', async () => {
     await assert.rejects(runHistograms({ paths: [RUN], tensor: 'nope' }), /no tensor nope/);
   });

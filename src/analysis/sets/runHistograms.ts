@@ -50,13 +50,25 @@ export interface HistogramsReport {
   seconds: number;
 }
 
-/** The tensors `name` picks in a checkpoint: the tensor itself, else every floating tensor under the prefix. */
+/**
+ * The tensors `name` picks in a checkpoint: the tensor itself (its full name, without the state
+ * dict's prefix, or — in nested checkpoints like {"model_state_dict": …} — the one whose name
+ * ends in `.name`), else every floating tensor under the module prefix.
+ */
 export function pickTensors(ckpt: Checkpoint, name: string): TensorInfo[] {
   const strip = (n: string): string => (ckpt.stateDictPrefix && n.startsWith(ckpt.stateDictPrefix) ? n.slice(ckpt.stateDictPrefix.length) : n);
   const exact = ckpt.tensors.filter((t) => t.name === name || strip(t.name) === name);
   if (exact.length) return exact.slice(0, 1);
+  const nested = ckpt.tensors.filter((t) => t.name.endsWith('.' + name));
+  if (nested.length === 1) return nested;
   const prefix = name.endsWith('.') ? name : name + '.';
-  return ckpt.tensors.filter((t) => isFloating(t.dtype) && (t.name.startsWith(prefix) || strip(t.name).startsWith(prefix)));
+  const under = (n: string): boolean => n.startsWith(prefix) || strip(n).startsWith(prefix);
+  const direct = ckpt.tensors.filter((t) => isFloating(t.dtype) && under(t.name));
+  if (direct.length) return direct;
+  // A nested checkpoint: the module under its one container (the first container holding it).
+  const inner = ckpt.tensors.filter((t) => isFloating(t.dtype) && t.name.includes('.' + prefix));
+  const container = inner[0]?.name.slice(0, inner[0].name.indexOf('.' + prefix) + 1);
+  return container === undefined ? [] : inner.filter((t) => t.name.startsWith(container + prefix));
 }
 
 /** numpy.histogram's bin of x for equal bins over [lo, hi] (its index arithmetic and edge corrections). */
