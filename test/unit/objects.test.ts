@@ -151,3 +151,13 @@ test('malicious pickles in odd places: open with the danger shown, or refused wi
   await ts.close();
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
+
+test('sub-byte packed quantized tensors (quint4x2) are skipped with a warning; the rest of the file opens', async () => {
+  const c = await openCheckpoint(join(DIR, 'quint4x2.pt'));
+  try {
+    assert.deepEqual(c.tensors.map((t) => t.name), ['w']);
+    assert.ok(c.warnings.some((w) => /"q4" is quint4x2 .* skipped/.test(w)), c.warnings.join('\n'));
+  } finally {
+    await c.close();
+  }
+});

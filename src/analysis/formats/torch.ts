@@ -645,12 +645,24 @@ async function buildCheckpoint(parsed: Parsed, src: ByteSource, path: string, id
       tensors.push(arrayInfo(name, ref.array, `${idPrefix}ndarray:${arrays++}`, path));
       continue;
     }
+    const packed = ref.quantization?.qdtype;
+    if (packed === 'quint4x2' || packed === 'quint2x4') {
+      // Sub-byte packed quantization: skip this tensor, not the file.
+      warn.add(`"${name}" is ${packed} (sub-byte packed quantization), which this reader does not decode; skipped`);
+      continue;
+    }
     const info = tensorInfo(name, ref, await parsed.locate(ref.storage), parsed.byteOrder, idPrefix, path, parsed.format);
     if (ref.quantization) {
       const q = ref.quantization;
       const scales = q.scales && tensorInfo(`${name} scales`, q.scales, await parsed.locate(q.scales.storage), parsed.byteOrder, idPrefix, path, parsed.format);
       const zps = q.zeroPoints && tensorInfo(`${name} zero points`, q.zeroPoints, await parsed.locate(q.zeroPoints.storage), parsed.byteOrder, idPrefix, path, parsed.format);
-      tensors.push(await dequantizedTensor(info, q, scales, zps));
+      try {
+        tensors.push(await dequantizedTensor(info, q, scales, zps));
+      } catch (e) {
+        // A kind we do not decode (sub-byte packed quint4x2) skips this tensor, not the file.
+        if (!(e instanceof CheckpointError)) throw e;
+        warn.add(`"${name}" is skipped: ${e.message.slice(e.message.indexOf(': ') + 2)}`);
+      }
     } else tensors.push(info);
   }
   linkSharedStorages(tensors);
