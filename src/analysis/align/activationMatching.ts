@@ -27,7 +27,7 @@ import type { Dataset } from '../data/dataset';
 import { batches, planInputs } from '../data/inputs';
 import { defaultBatchSize } from '../model/evaluate';
 import { createModel } from '../model/execute';
-import { GraphError, type ModelGraph } from '../model/ir';
+import { GraphError, type ModelGraph, opOf } from '../model/ir';
 import type { StateDict } from '../model/stateDict';
 import type { Permutations } from './applyPermutation';
 import { linearSumAssignment } from './linearAssignment';
@@ -115,7 +115,7 @@ export function activationCapturePoints(graph: ModelGraph, spec: PermutationSpec
   const points = spec.groups.map(() => new Set<string>());
   const carried = (id: string): CarriedAxis | undefined => values.get(id);
   for (const n of graph.nodes) {
-    if (n.op === 'linear' || n.op === 'conv2d' || n.op === 'causal_self_attention') {
+    if (opOf(n).readsUnits) {
       const c = carried(n.inputs[0]);
       if (c && spec.groups[c.group].kind !== 'stream') points[c.group].add(n.inputs[0]);
     }

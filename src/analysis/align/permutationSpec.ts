@@ -15,7 +15,8 @@
 // A member acts on a segment of one tensor axis: unit i covers axis indices
 // offset + i·repeat … offset + i·repeat + repeat − 1 (repeat = H·W for flattened conv channels,
 // head_dim for heads, 1 otherwise).
-import { GraphError, HEADS, INPUT, type ModelGraph, type Node, inferShapes, tensorShapes } from '../model/ir';
+import { GraphError, INPUT, type ModelGraph, inferShapes, opOf, tensorShapes } from '../model/ir';
+import type { Axis, PermuteContext } from '../model/ops/base';
 
 export interface PermutationMember {
   /** State-dict name (without the checkpoint prefix; an aliased tensor appears under its stored name). */
@@ -41,12 +42,6 @@ export interface PermutationSpec {
   groups: PermutationGroup[];
   /** Alias name → stored name (a tied LM head): permuted together with the stored tensor. */
   aliases: Record<string, string>;
-}
-
-interface Axis {
-  /** Union-find id; FIXED marks an axis that must not be permuted. */
-  id: number;
-  repeat: number;
 }
 
 const FIXED = 0;
@@ -108,98 +103,28 @@ export function permutationSpecWithValues(g: ModelGraph): { spec: PermutationSpe
 
   const values = new Map<string, Axis>([[INPUT, { id: FIXED, repeat: 1 }]]);
   const fixed: Axis = { id: FIXED, repeat: 1 };
-  const axisOf = (n: Node, i = 0): Axis => {
-    const a = values.get(n.inputs[i]);
-    if (!a) throw new GraphError(`${n.id}: reads ${n.inputs[i]}, which is not computed before it`);
-    return a;
-  };
   for (const n of g.nodes) {
-    let out: Axis;
-    switch (n.op) {
-      case 'linear': {
-        const x = axisOf(n);
-        const [outAx, inAx] = n.layout === 'out_in' ? [0, 1] : [1, 0];
-        member(n.weight, inAx, x);
-        out = { id: newGroup(n.id, 'units', n.outFeatures), repeat: 1 };
-        member(n.weight, outAx, out);
-        member(n.bias, 0, out);
-        break;
-      }
-      case 'conv2d': {
-        const x = axisOf(n);
-        if (x.repeat !== 1) throw new GraphError(`${n.id}: a convolution reads flattened features`);
-        member(n.weight, 1, x);
-        out = { id: newGroup(n.id, 'units', n.outChannels), repeat: 1 };
-        member(n.weight, 0, out);
-        member(n.bias, 0, out);
-        break;
-      }
-      case 'batchnorm':
-        out = axisOf(n);
-        member(n.weight, 0, out);
-        member(n.bias, 0, out);
-        member(n.runningMean, 0, out, 0, false);
-        member(n.runningVar, 0, out, 0, false);
-        break;
-      case 'layernorm':
-        out = axisOf(n);
-        member(n.weight, 0, out);
-        member(n.bias, 0, out);
-        break;
-      case 'activation':
-      case 'maxpool2d':
-      case 'avgpool2d':
-      case 'adaptive_avgpool2d':
-        out = axisOf(n);
-        break;
-      case 'flatten': {
-        const x = axisOf(n);
-        const s = shapes.get(n.inputs[0])!;
-        out = { id: x.id, repeat: x.repeat * (s.length === 3 ? s[1] * s[2] : 1) };
-        break;
-      }
-      case 'add': {
-        const a = axisOf(n, 0), b = axisOf(n, 1);
-        if (a.repeat !== b.repeat) {
-          union(a.id, FIXED, n.id);
-          union(b.id, FIXED, n.id);
-          out = fixed;
-        } else out = { id: union(a.id, b.id, n.id), repeat: a.repeat };
-        break;
-      }
-      case 'embedding':
-        out = { id: newGroup(n.id, 'stream', n.dim), repeat: 1 };
-        member(n.weight, 1, out);
-        break;
-      case 'position_embedding': {
-        const x = axisOf(n);
-        const table = { id: newGroup(n.id, 'units', n.dim), repeat: 1 };
-        member(n.weight, 1, table);
-        out = x.repeat === 1 ? { id: union(x.id, table.id, n.id), repeat: 1 } : (union(table.id, FIXED, n.id), union(x.id, FIXED, n.id), fixed);
-        break;
-      }
-      case 'causal_self_attention': {
-        const x = axisOf(n);
-        const hd = n.dim / n.nHead;
-        const [outAx, inAx] = n.layout === 'out_in' ? [0, 1] : [1, 0];
-        member(n.qkvWeight, inAx, x);
-        if (n.nHead > 1) {
-          const heads = { id: newGroup(`${n.id}.heads`, 'heads', n.nHead), repeat: hd };
-          for (let k = 0; k < 3; k++) {
-            member(n.qkvWeight, outAx, heads, k * n.dim);
-            member(n.qkvBias, 0, heads, k * n.dim);
-          }
-          member(n.projWeight, inAx, heads);
-          // Not a node value: the per-head outputs inside the node, captured as `<id>:heads`.
-          values.set(`${n.id}${HEADS}`, heads);
-        }
-        out = { id: newGroup(n.id, 'units', n.dim), repeat: 1 };
-        member(n.projWeight, outAx, out);
-        member(n.projBias, 0, out);
-        break;
-      }
-    }
-    values.set(n.id, out);
+    const axisOf = (i = 0): Axis => {
+      const a = values.get(n.inputs[i]);
+      if (!a) throw new GraphError(`${n.id}: reads ${n.inputs[i]}, which is not computed before it`);
+      return a;
+    };
+    const ctx: PermuteContext = {
+      input: axisOf,
+      inputShape: (i = 0) => shapes.get(n.inputs[i])!,
+      fixed,
+      newAxis: (name, kind, size, repeat = 1) => ({ id: newGroup(name, kind, size), repeat }),
+      merge(a, b) {
+        if (a.repeat === b.repeat) return { id: union(a.id, b.id, n.id), repeat: a.repeat };
+        union(a.id, FIXED, n.id);
+        union(b.id, FIXED, n.id);
+        return fixed;
+      },
+      pin: (a) => void union(a.id, FIXED, n.id),
+      member,
+      setValue: (id, a) => void values.set(id, a),
+    };
+    values.set(n.id, opOf(n).permute(n, ctx));
   }
   const logits = values.get(g.output);
   if (!logits) throw new GraphError(`output ${g.output} is not computed`);

@@ -4,7 +4,7 @@
 // weights, globally and per layer.
 import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend } from '../model/backend';
-import type { ModelGraph } from '../model/ir';
+import { type ModelGraph, graphTensorRefs } from '../model/ir';
 import type { StateDict } from '../model/stateDict';
 import type { AnalysisContext } from '../report/analysisView';
 import { computeBarriers, monotonicityGap } from './barriers';
@@ -86,15 +86,7 @@ export const MLI_DEFINITIONS = {
 
 /** The graph's parameters (what training moves), without BatchNorm running statistics. */
 export function parameterNames(graph: ModelGraph): string[] {
-  const buffers = new Set(graph.nodes.flatMap((n) => (n.op === 'batchnorm' ? [n.runningMean, n.runningVar] : [])));
-  return [...new Set(graph.nodes.flatMap((n) => {
-    switch (n.op) {
-      case 'linear': case 'conv2d': case 'layernorm': case 'batchnorm': return [n.weight, n.bias];
-      case 'embedding': case 'position_embedding': return [n.weight];
-      case 'causal_self_attention': return [n.qkvWeight, n.qkvBias, n.projWeight, n.projBias];
-      default: return [];
-    }
-  }).filter((t): t is string => t !== undefined && !buffers.has(t)))];
+  return graphTensorRefs(graph).filter((r) => r.parameter).map((r) => r.name);
 }
 
 /** Global and per-module ‖θ_T − θ₀‖₂ and relative distances (sums of squares through tfjs). */

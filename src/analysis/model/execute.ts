@@ -3,20 +3,22 @@
 // written to match PyTorch's arithmetic (symmetric conv padding, -inf max-pool padding,
 // count_include_pad average pooling, flatten in C·H·W order, biased LayerNorm variance).
 import * as tf from '@tensorflow/tfjs-core';
-import { type ActivationFn, GraphError, HEADS, INPUT, type ModelGraph, type Node, nodeTensors } from './ir';
+import { GraphError, HEADS, INPUT, type ModelGraph, type Node, nodeTensors, opOf } from './ir';
+import type { BatchStats, LowerContext, Params } from './ops/base';
+import { convolve } from './ops/conv2d';
 import { type StateDict, type TensorValues, checkStateDict } from './stateDict';
 
-type Params = Record<string, tf.Tensor>;
+export type { BatchStats } from './ops/base';
 
-/** Batch statistics a BatchNorm node saw in training mode: biased variance, as it normalised with. */
-export interface BatchStats {
-  mean: tf.Tensor1D;
-  variance: tf.Tensor1D;
-  /** Values per channel that the statistics were taken over (for the unbiased variance). */
-  count: number;
+/** Inputs besides the token ids that some token models read. */
+export interface ForwardInputs {
+  /** [B, T], 1 for real tokens and 0 for padding (BERT's attention_mask); default: all real. */
+  attentionMask?: tf.Tensor;
+  /** [B, T] segment ids (BERT's token_type_ids); default: all zero. */
+  tokenTypes?: tf.Tensor;
 }
 
-export interface ForwardOptions {
+export interface ForwardOptions extends ForwardInputs {
   /**
    * Capture points (block names, node ids, 'input' or 'logits') whose values to return; also
    * `<attention node id>:heads`, the per-head attention outputs before the output projection
@@ -208,7 +210,7 @@ export class Model {
         // Per-head attention outputs, when captured, are kept under `<attn>:heads` (no node reads them).
         const heads = `${n.id}${HEADS}`;
         const onHeads = keep.has(heads) ? (t: tf.Tensor) => values.set(heads, t) : undefined;
-        values.set(n.id, this.run(n, ins, training ? batchStats : undefined, opts.differentiable === true, onHeads));
+        values.set(n.id, this.run(n, ins, training ? batchStats : undefined, opts.differentiable === true, onHeads, opts));
       }
       for (const id of new Set(n.inputs)) {
         if (lastUse.get(id) !== i || keep.has(id) || !values.has(id)) continue;
@@ -256,13 +258,7 @@ export class Model {
       }));
       this.folded.set(conv.id, w);
     }
-    const [ph, pw] = conv.padding;
-    const pad = ph === 0 && pw === 0 ? 'valid' : ([[0, 0], [ph, ph], [pw, pw], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
-    if (unfused) {
-      const y = tf.add(tf.conv2d(x as tf.Tensor4D, w.w as tf.Tensor4D, conv.stride, pad), w.b);
-      return fold.act ? tf.relu(y) : y;
-    }
-    return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w.w as tf.Tensor4D, strides: conv.stride, pad, bias: w.b, activation: fold.act ? 'relu' : 'linear' });
+    return convolve(conv, x, w.w, w.b, unfused, fold.act !== undefined);
   }
 
   private dropFolded(): void {
@@ -287,7 +283,7 @@ export class Model {
     const block = this.graph.blocks.find((b) => b.name === name);
     if (block) return block.output;
     if (this.graph.nodes.some((n) => n.id === name)) return name;
-    if (name.endsWith(HEADS) && this.graph.nodes.some((n) => n.op === 'causal_self_attention' && `${n.id}${HEADS}` === name)) return name;
+    if (name.endsWith(HEADS) && this.graph.nodes.some((n) => opOf(n).hasHeads === true && `${n.id}${HEADS}` === name)) return name;
     throw new GraphError(`no capture point "${name}" (blocks: ${this.graph.blocks.map((b) => b.name).join(', ')})`);
   }
 
@@ -322,145 +318,18 @@ export class Model {
     return m;
   }
 
-  private run(n: Node, ins: tf.Tensor[], stats: Record<string, BatchStats> | undefined, unfused: boolean, onHeads?: (t: tf.Tensor) => void): tf.Tensor {
-    const p = this.params.get(n.id)!;
-    const x = ins[0];
-    const dense = unfused ? plainDense : fusedDense;
-    switch (n.op) {
-      case 'linear':
-        return dense(x, p.w as tf.Tensor2D, p.b);
-      case 'conv2d': {
-        const [ph, pw] = n.padding;
-        const pad = ph === 0 && pw === 0 ? 'valid' : ([[0, 0], [ph, ph], [pw, pw], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]);
-        if (unfused) {
-          const y = tf.conv2d(x as tf.Tensor4D, p.w as tf.Tensor4D, n.stride, pad);
-          return p.b ? tf.add(y, p.b) : y;
-        }
-        return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: p.w as tf.Tensor4D, strides: n.stride, pad, bias: p.b });
-      }
-      case 'batchnorm': {
-        if (!stats) return tf.add(tf.mul(x, p.scale), p.shift);
-        // Training mode: statistics over every axis but the channel (last) one.
-        const axes = x.shape.slice(0, -1).map((_, i) => i);
-        const { mean, variance } = tf.moments(x, axes);
-        stats[n.id] = { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: x.size / x.shape[x.rank - 1] };
-        let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, n.eps)));
-        if (p.weight) y = tf.mul(y, p.weight);
-        if (p.bias) y = tf.add(y, p.bias);
-        return y;
-      }
-      case 'layernorm': {
-        const { mean, variance } = tf.moments(x, -1, true);
-        let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, n.eps)));
-        if (p.weight) y = tf.mul(y, p.weight);
-        if (p.bias) y = tf.add(y, p.bias);
-        return y;
-      }
-      case 'activation':
-        return activate(x, n.fn);
-      case 'add':
-        return tf.add(ins[0], ins[1]);
-      case 'maxpool2d': {
-        const [ph, pw] = n.padding;
-        const padded = ph || pw ? tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]], -Infinity) : x;
-        return tf.maxPool(padded as tf.Tensor4D, n.kernel, n.stride, 'valid');
-      }
-      case 'avgpool2d': {
-        const [ph, pw] = n.padding;
-        const padded = ph || pw ? tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) : x;
-        return tf.avgPool(padded as tf.Tensor4D, n.kernel, n.stride, 'valid');
-      }
-      case 'adaptive_avgpool2d':
-        return adaptiveAvgPool(x as tf.Tensor4D, n.output);
-      case 'flatten':
-        if (x.rank === 4) return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]);
-        return x.rank === 2 ? x : tf.reshape(x, [x.shape[0], -1]);
-      case 'embedding':
-        return tf.gather(p.table, x);
-      case 'position_embedding': {
-        const T = x.shape[1]!;
-        if (T > n.maxPositions) throw new GraphError(`${n.id}: sequence length ${T} exceeds the ${n.maxPositions} learned positions`);
-        return tf.add(x, tf.slice(p.table, [0, 0], [T, n.dim]));
-      }
-      case 'causal_self_attention': {
-        const [B, T, C] = x.shape as [number, number, number];
-        const hd = C / n.nHead;
-        const qkv = dense(x, p.qkvW as tf.Tensor2D, p.qkvB);
-        const heads = (t: tf.Tensor): tf.Tensor => tf.transpose(tf.reshape(t, [B, T, n.nHead, hd]), [0, 2, 1, 3]);
-        const [q, k, v] = tf.split(qkv, 3, 2).map(heads);
-        const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), this.causalMask(T));
-        const y = tf.matMul(tf.softmax(scores), v);
-        const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]);
-        onHeads?.(merged);
-        return dense(merged, p.projW as tf.Tensor2D, p.projB);
-      }
-    }
+  private run(n: Node, ins: tf.Tensor[], stats: Record<string, BatchStats> | undefined, unfused: boolean, onHeads?: (t: tf.Tensor) => void, extra: ForwardInputs = {}): tf.Tensor {
+    const ctx: LowerContext = {
+      params: this.params.get(n.id)!,
+      unfused,
+      batchStats: stats,
+      onHeads,
+      causalMask: (T) => this.causalMask(T),
+      attentionMask: extra.attentionMask,
+      tokenTypes: extra.tokenTypes,
+    };
+    return opOf(n).lower(n, ins, ctx);
   }
-}
-
-/** x @ w + b for x of any rank ≥ 2 (leading axes are batch axes); w is [in, out]. */
-function fusedDense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
-  if (x.rank === 2) return tf.fused.matMul({ a: x as tf.Tensor2D, b: w, bias: b });
-  const lead = x.shape.slice(0, -1);
-  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, x.shape[x.rank - 1]]) as tf.Tensor2D, b: w, bias: b });
-  return tf.reshape(y, [...lead, w.shape[1]]);
-}
-
-/** The same with separate ops, whose gradients tfjs computes only where needed. */
-function plainDense(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor): tf.Tensor {
-  const rows = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
-  let y = tf.matMul(rows as tf.Tensor2D, w);
-  if (b) y = tf.add(y, b);
-  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1]]);
-}
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-function activate(x: tf.Tensor, fn: ActivationFn): tf.Tensor {
-  switch (fn) {
-    case 'relu':
-      return tf.relu(x);
-    case 'gelu':
-      // nn.GELU(): x·Φ(x) with the exact erf.
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-    case 'gelu_tanh': {
-      // gelu_new / GELU(approximate='tanh').
-      const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
-    }
-    case 'tanh':
-      return tf.tanh(x);
-    case 'sigmoid':
-      return tf.sigmoid(x);
-    case 'silu':
-      return tf.mul(x, tf.sigmoid(x));
-    case 'leaky_relu':
-      return tf.leakyRelu(x, 0.01);
-    case 'elu':
-      return tf.elu(x);
-    case 'identity':
-      return x;
-  }
-}
-
-/** nn.AdaptiveAvgPool2d on NHWC: cell i covers rows floor(i·H/out) … ceil((i+1)·H/out). */
-function adaptiveAvgPool(x: tf.Tensor4D, [oh, ow]: [number, number]): tf.Tensor {
-  const [, H, W] = x.shape;
-  if (oh === 1 && ow === 1) return tf.mean(x, [1, 2], true);
-  if (H % oh === 0 && W % ow === 0) return tf.avgPool(x, [H / oh, W / ow], [H / oh, W / ow], 'valid');
-  const rows: tf.Tensor[] = [];
-  for (let i = 0; i < oh; i++) {
-    const h0 = Math.floor((i * H) / oh);
-    const h1 = Math.ceil(((i + 1) * H) / oh);
-    const cells: tf.Tensor[] = [];
-    for (let j = 0; j < ow; j++) {
-      const w0 = Math.floor((j * W) / ow);
-      const w1 = Math.ceil(((j + 1) * W) / ow);
-      cells.push(tf.mean(tf.slice(x, [0, h0, w0, 0], [-1, h1 - h0, w1 - w0, -1]), [1, 2], true));
-    }
-    rows.push(tf.concat(cells, 2));
-  }
-  return tf.concat(rows, 1);
 }
 
 /** NHWC image values back to PyTorch's NCHW; everything else is already in PyTorch layout. */
@@ -468,70 +337,17 @@ function toTorchLayout(t: tf.Tensor): tf.Tensor {
   return t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
 }
 
-/** A node's tensors in the executor's layout. BatchNorm keeps its raw vectors (`raw:<name>`) for update(). */
+/** A node's tensors in the executor's layout (its op module's prepare). */
 function prepare(n: Node, sd: StateDict): Params {
-  const get = (name: string): tf.Tensor => {
-    const t = sd.get(name)!;
-    // Views are copied: tfjs-backend-wasm misreads some kernels' inputs made from views.
-    const own = t.values.byteOffset === 0 && t.values.byteLength === t.values.buffer.byteLength ? t.values : t.values.slice();
-    return tf.tensor(own, t.shape, 'float32');
-  };
-  const opt = (name: string | undefined): tf.Tensor | undefined => (name === undefined ? undefined : get(name));
-  const matrix = (name: string, layout: 'out_in' | 'in_out'): tf.Tensor => {
-    if (layout === 'in_out') return get(name);
-    return tf.tidy(() => tf.transpose(get(name)));
-  };
-  const out: Params = {};
-  const set = (k: string, v: tf.Tensor | undefined): void => {
-    if (v) out[k] = v;
-  };
-  switch (n.op) {
-    case 'linear':
-      set('w', matrix(n.weight, n.layout));
-      set('b', opt(n.bias));
-      break;
-    case 'conv2d':
-      // [out, in, kh, kw] → [kh, kw, in, out].
-      set('w', tf.tidy(() => tf.transpose(get(n.weight), [2, 3, 1, 0])));
-      set('b', opt(n.bias));
-      break;
-    case 'batchnorm': {
-      // Eval mode as PyTorch computes it: y = x·scale + shift, scale = γ/√(var+ε), shift = β − mean·scale.
-      const mean = sd.get(n.runningMean)!.values;
-      const v = sd.get(n.runningVar)!.values;
-      const w = n.weight ? sd.get(n.weight)!.values : undefined;
-      const b = n.bias ? sd.get(n.bias)!.values : undefined;
-      const scale = new Float32Array(n.numFeatures);
-      const shift = new Float32Array(n.numFeatures);
-      for (let c = 0; c < n.numFeatures; c++) {
-        scale[c] = (w ? w[c] : 1) / Math.sqrt(v[c] + n.eps);
-        shift[c] = (b ? b[c] : 0) - mean[c] * scale[c];
-      }
-      out.scale = tf.tensor1d(scale);
-      out.shift = tf.tensor1d(shift);
-      set('weight', opt(n.weight));
-      set('bias', opt(n.bias));
-      for (const name of nodeTensors(n)) out[`raw:${name}`] = get(name);
-      break;
-    }
-    case 'layernorm':
-      set('weight', opt(n.weight));
-      set('bias', opt(n.bias));
-      break;
-    case 'embedding':
-    case 'position_embedding':
-      out.table = get(n.weight);
-      break;
-    case 'causal_self_attention':
-      set('qkvW', matrix(n.qkvWeight, n.layout));
-      set('qkvB', opt(n.qkvBias));
-      set('projW', matrix(n.projWeight, n.layout));
-      set('projB', opt(n.projBias));
-      break;
-    default:
-      break;
-  }
-  return out;
+  return opOf(n).prepare(n, {
+    tensor(name) {
+      const t = sd.get(name)!;
+      // Views are copied: tfjs-backend-wasm misreads some kernels' inputs made from views.
+      const own = t.values.byteOffset === 0 && t.values.byteLength === t.values.buffer.byteLength ? t.values : t.values.slice();
+      return tf.tensor(own, t.shape, 'float32');
+    },
+    raw: (name) => sd.get(name)!.values,
+  });
 }
 
 export function createModel(graph: ModelGraph, stateDict: StateDict): Model {

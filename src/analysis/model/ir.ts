@@ -4,120 +4,26 @@
 // boundaries), and which state-dict tensors every node uses. Shapes are per example, in
 // PyTorch's layout ([C, H, W] for images), whatever layout the executor uses inside.
 
-export const ACTIVATIONS = ['relu', 'gelu', 'gelu_tanh', 'tanh', 'sigmoid', 'silu', 'leaky_relu', 'elu', 'identity'] as const;
-export type ActivationFn = (typeof ACTIVATIONS)[number];
+import { GraphError, INPUT, type TensorRef } from './ops/base';
+import { type Node, type NodeOp, opOf } from './ops/index';
+
+export { GraphError, HEADS, INPUT } from './ops/base';
+export type { TensorRef, WeightLayout } from './ops/base';
+export { ACTIVATIONS, type ActivationFn, type ActivationOp } from './ops/activation';
+export type { AddOp, MulOp } from './ops/add';
+export type { BatchNormOp } from './ops/batchnorm';
+export type { CausalSelfAttentionOp } from './ops/causalSelfAttention';
+export type { Conv2dOp } from './ops/conv2d';
+export type { EmbeddingOp, PositionEmbeddingOp } from './ops/embedding';
+export type { FlattenOp } from './ops/flatten';
+export type { LayerNormOp } from './ops/layernorm';
+export type { LinearOp } from './ops/linear';
+export type { AdaptiveAvgPoolOp, Pool2dOp } from './ops/pool2d';
+export type { Node, NodeOp, OpName } from './ops/index';
+export { opOf } from './ops/index';
 
 export type Family = 'mlp' | 'cnn' | 'resnet' | 'gpt2';
 export const FAMILIES: readonly Family[] = ['mlp', 'cnn', 'resnet', 'gpt2'];
-
-/** How a 2-D weight is stored: nn.Linear keeps [out, in]; GPT-2's Conv1D keeps [in, out]. */
-export type WeightLayout = 'out_in' | 'in_out';
-
-export interface LinearOp {
-  op: 'linear';
-  weight: string;
-  bias?: string;
-  inFeatures: number;
-  outFeatures: number;
-  layout: WeightLayout;
-}
-export interface Conv2dOp {
-  op: 'conv2d';
-  /** [out, in, kh, kw] as PyTorch stores it. */
-  weight: string;
-  bias?: string;
-  inChannels: number;
-  outChannels: number;
-  kernel: [number, number];
-  stride: [number, number];
-  /** Zero padding on each side (PyTorch's symmetric `padding`). */
-  padding: [number, number];
-}
-export interface BatchNormOp {
-  op: 'batchnorm';
-  weight?: string;
-  bias?: string;
-  runningMean: string;
-  runningVar: string;
-  numFeatures: number;
-  eps: number;
-}
-export interface LayerNormOp {
-  op: 'layernorm';
-  weight?: string;
-  bias?: string;
-  size: number;
-  eps: number;
-}
-export interface ActivationOp {
-  op: 'activation';
-  fn: ActivationFn;
-}
-/** Elementwise sum of its two inputs (a residual connection). */
-export interface AddOp {
-  op: 'add';
-}
-export interface Pool2dOp {
-  op: 'maxpool2d' | 'avgpool2d';
-  kernel: [number, number];
-  stride: [number, number];
-  /** Padding on each side; max-pool pads with -inf, avg-pool with zeros counted in the mean (PyTorch's defaults). */
-  padding: [number, number];
-}
-export interface AdaptiveAvgPoolOp {
-  op: 'adaptive_avgpool2d';
-  output: [number, number];
-}
-/** torch.flatten(x, 1) of a [C, H, W] (or already flat) example. */
-export interface FlattenOp {
-  op: 'flatten';
-}
-/** Token ids → vectors. */
-export interface EmbeddingOp {
-  op: 'embedding';
-  weight: string;
-  numEmbeddings: number;
-  dim: number;
-}
-/** Adds rows 0..T-1 of a learned position table to a [T, C] sequence. */
-export interface PositionEmbeddingOp {
-  op: 'position_embedding';
-  weight: string;
-  maxPositions: number;
-  dim: number;
-}
-/**
- * GPT-2 causal self-attention as one module: the fused q/k/v projection (`c_attn`, out = 3·dim,
- * q then k then v, each split into `nHead` heads), softmax(q·kᵀ/√head_dim) under a causal mask,
- * and the output projection (`c_proj`).
- */
-export interface CausalSelfAttentionOp {
-  op: 'causal_self_attention';
-  qkvWeight: string;
-  qkvBias?: string;
-  projWeight: string;
-  projBias?: string;
-  dim: number;
-  nHead: number;
-  layout: WeightLayout;
-}
-
-export type NodeOp =
-  | LinearOp | Conv2dOp | BatchNormOp | LayerNormOp | ActivationOp | AddOp | Pool2dOp
-  | AdaptiveAvgPoolOp | FlattenOp | EmbeddingOp | PositionEmbeddingOp | CausalSelfAttentionOp;
-
-/** The id of the graph's input value; node inputs name it or other node ids. */
-export const INPUT = 'input';
-
-/** Suffix of the capture point of an attention node's per-head outputs before its output projection (`h.0.attn:heads`). */
-export const HEADS = ':heads';
-
-export type Node = NodeOp & {
-  /** Unique, readable id, usually the PyTorch module path (`layer1.0.conv1`) or `<block>.<role>`. */
-  id: string;
-  /** Ids of the values this node reads: INPUT or earlier nodes. */
-  inputs: string[];
-};
 
 export interface InputSpec {
   /** features: [F] vectors; image: [C, H, W]; tokens: [T] integer ids (T ≤ shape[0]). */
@@ -169,31 +75,14 @@ export interface CapturePoint {
   kind: Block['kind'] | 'logits';
 }
 
-export class GraphError extends Error {}
+/** The state-dict tensors a node reads, with their stored shapes and roles. */
+export function nodeTensorRefs(n: Node): TensorRef[] {
+  return opOf(n).tensors(n);
+}
 
 /** State-dict tensor names a node reads. */
 export function nodeTensors(n: Node): string[] {
-  const names: (string | undefined)[] = [];
-  switch (n.op) {
-    case 'linear':
-    case 'conv2d':
-    case 'layernorm':
-      names.push(n.weight, n.bias);
-      break;
-    case 'batchnorm':
-      names.push(n.weight, n.bias, n.runningMean, n.runningVar);
-      break;
-    case 'embedding':
-    case 'position_embedding':
-      names.push(n.weight);
-      break;
-    case 'causal_self_attention':
-      names.push(n.qkvWeight, n.qkvBias, n.projWeight, n.projBias);
-      break;
-    default:
-      break;
-  }
-  return names.filter((s): s is string => s !== undefined);
+  return nodeTensorRefs(n).map((r) => r.name);
 }
 
 /** Every state-dict tensor the graph reads, in node order, each once. */
@@ -204,10 +93,6 @@ export function graphTensors(g: ModelGraph): string[] {
 /** The name under which `name` is stored in the checkpoint. */
 export function checkpointName(g: ModelGraph, name: string): string {
   return g.prefix + (g.aliases[name] ?? name);
-}
-
-function convOut(size: number, k: number, s: number, p: number): number {
-  return Math.floor((size + 2 * p - k) / s) + 1;
 }
 
 /**
@@ -225,66 +110,7 @@ export function inferShapes(g: ModelGraph, inputShape: readonly number[] = g.inp
       if (!s) fail(n, `reads ${i}, which is not computed before it`);
       return s!;
     });
-    const x = ins[0];
-    let out: number[];
-    switch (n.op) {
-      case 'linear':
-        if (x[x.length - 1] !== n.inFeatures) fail(n, `expects ${n.inFeatures} input features, gets shape [${x}]`);
-        out = [...x.slice(0, -1), n.outFeatures];
-        break;
-      case 'conv2d': {
-        if (x.length !== 3 || x[0] !== n.inChannels) fail(n, `expects [${n.inChannels}, H, W], gets [${x}]`);
-        const h = convOut(x[1], n.kernel[0], n.stride[0], n.padding[0]);
-        const w = convOut(x[2], n.kernel[1], n.stride[1], n.padding[1]);
-        if (h < 1 || w < 1) fail(n, `input [${x}] is too small for a ${n.kernel.join('×')} kernel`);
-        out = [n.outChannels, h, w];
-        break;
-      }
-      case 'batchnorm':
-        if ((x.length === 3 ? x[0] : x[x.length - 1]) !== n.numFeatures) fail(n, `normalises ${n.numFeatures} channels, gets [${x}]`);
-        out = x;
-        break;
-      case 'layernorm':
-        if (x[x.length - 1] !== n.size) fail(n, `normalises ${n.size} features, gets [${x}]`);
-        out = x;
-        break;
-      case 'activation':
-        out = x;
-        break;
-      case 'add':
-        if (ins.length !== 2 || ins[0].join() !== ins[1].join()) fail(n, `adds [${ins[0]}] and [${ins[1] ?? ''}]`);
-        out = x;
-        break;
-      case 'maxpool2d':
-      case 'avgpool2d': {
-        if (x.length !== 3) fail(n, `expects [C, H, W], gets [${x}]`);
-        const h = convOut(x[1], n.kernel[0], n.stride[0], n.padding[0]);
-        const w = convOut(x[2], n.kernel[1], n.stride[1], n.padding[1]);
-        if (h < 1 || w < 1) fail(n, `input [${x}] is too small for a ${n.kernel.join('×')} window`);
-        out = [x[0], h, w];
-        break;
-      }
-      case 'adaptive_avgpool2d':
-        if (x.length !== 3) fail(n, `expects [C, H, W], gets [${x}]`);
-        out = [x[0], ...n.output];
-        break;
-      case 'flatten':
-        out = [x.reduce((a, b) => a * b, 1)];
-        break;
-      case 'embedding':
-        if (x.length !== 1) fail(n, `expects token ids [T], gets [${x}]`);
-        out = [x[0], n.dim];
-        break;
-      case 'position_embedding':
-        if (x.length !== 2 || x[1] !== n.dim) fail(n, `expects [T, ${n.dim}], gets [${x}]`);
-        if (x[0] > n.maxPositions) fail(n, `sequence length ${x[0]} exceeds the ${n.maxPositions} learned positions`);
-        out = x;
-        break;
-      case 'causal_self_attention':
-        if (x.length !== 2 || x[1] !== n.dim) fail(n, `expects [T, ${n.dim}], gets [${x}]`);
-        out = x;
-        break;
-    }
+    const out = opOf(n).shape(n, ins);
     shapes.set(n.id, out);
   }
   return shapes;
@@ -360,41 +186,13 @@ export class GraphBuilder {
 /** The shape, as PyTorch stores it, of every state-dict tensor the graph reads. */
 export function tensorShapes(g: ModelGraph): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  const put = (name: string | undefined, shape: number[]): void => {
-    if (name !== undefined) out.set(name, shape);
-  };
-  for (const n of g.nodes) {
-    switch (n.op) {
-      case 'linear':
-        put(n.weight, n.layout === 'out_in' ? [n.outFeatures, n.inFeatures] : [n.inFeatures, n.outFeatures]);
-        put(n.bias, [n.outFeatures]);
-        break;
-      case 'conv2d':
-        put(n.weight, [n.outChannels, n.inChannels, ...n.kernel]);
-        put(n.bias, [n.outChannels]);
-        break;
-      case 'batchnorm':
-        for (const t of [n.weight, n.bias, n.runningMean, n.runningVar]) put(t, [n.numFeatures]);
-        break;
-      case 'layernorm':
-        put(n.weight, [n.size]);
-        put(n.bias, [n.size]);
-        break;
-      case 'embedding':
-        put(n.weight, [n.numEmbeddings, n.dim]);
-        break;
-      case 'position_embedding':
-        put(n.weight, [n.maxPositions, n.dim]);
-        break;
-      case 'causal_self_attention':
-        put(n.qkvWeight, n.layout === 'out_in' ? [3 * n.dim, n.dim] : [n.dim, 3 * n.dim]);
-        put(n.qkvBias, [3 * n.dim]);
-        put(n.projWeight, [n.dim, n.dim]);
-        put(n.projBias, [n.dim]);
-        break;
-      default:
-        break;
-    }
-  }
+  for (const n of g.nodes) for (const r of nodeTensorRefs(n)) out.set(r.name, r.shape);
   return out;
+}
+
+/** Every state-dict tensor the graph reads with its role, each once, in node order. */
+export function graphTensorRefs(g: ModelGraph): TensorRef[] {
+  const seen = new Map<string, TensorRef>();
+  for (const n of g.nodes) for (const r of nodeTensorRefs(n)) if (!seen.has(r.name)) seen.set(r.name, r);
+  return [...seen.values()];
 }

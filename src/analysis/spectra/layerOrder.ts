@@ -3,7 +3,7 @@
 // weight's layout; without one, weights are ordered by name as the recognisers order modules.
 import type { Checkpoint, TensorInfo } from '../core/checkpoint';
 import { isFloating } from '../core/dtype';
-import { type ModelGraph, checkpointName } from '../model/ir';
+import { type ModelGraph, checkpointName, graphTensorRefs } from '../model/ir';
 import { recognizeCheckpoint } from '../model/recognize';
 import { nameOrder } from '../model/recognize/common';
 
@@ -55,14 +55,7 @@ export async function weightLayers(ckpt: Checkpoint, archFile?: string): Promise
       const b = localBias ? byName.get(checkpointName(graph!, localBias)) : undefined;
       layers.push({ tensor: t, bias: b && b.numel === units ? b : undefined, unitsAreColumns: cols });
     };
-    for (const n of graph.nodes) {
-      if (n.op === 'linear') push(n.weight, n.bias, n.layout === 'in_out');
-      else if (n.op === 'conv2d') push(n.weight, n.bias, false);
-      else if (n.op === 'causal_self_attention') {
-        push(n.qkvWeight, n.qkvBias, n.layout === 'in_out');
-        push(n.projWeight, n.projBias, n.layout === 'in_out');
-      }
-    }
+    for (const r of graphTensorRefs(graph)) if (r.matrix) push(r.name, r.matrix.bias, r.matrix.unitsAreColumns);
     if (layers.length) return { layers, order: 'graph', graph };
   }
   const weights = ckpt.tensors.filter(isWeightMatrix).sort((a, b) => nameOrder(a.name, b.name));

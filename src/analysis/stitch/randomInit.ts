@@ -3,7 +3,7 @@
 // PyTorch's default initialisations: nn.Linear / nn.Conv2d weights and biases U(−1/√fan_in,
 // 1/√fan_in) (kaiming_uniform with a = √5), BatchNorm γ = 1, β = 0 with running mean 0 and
 // variance 1, LayerNorm 1 / 0, embeddings N(0, 1). Seeded, so the control is reproducible.
-import { type ModelGraph, type Node, tensorShapes } from '../model/ir';
+import { type ModelGraph, graphTensorRefs, tensorShapes } from '../model/ir';
 import type { StateDict } from '../model/stateDict';
 import { seededRandom } from './stitchLayer';
 
@@ -19,41 +19,9 @@ export function randomStateDict(graph: ModelGraph, seed: number): StateDict {
     sd.set(name, { shape, values: Float32Array.from({ length: n }, (_, i) => fill(i)) });
   };
   const uniform = (fanIn: number) => () => (2 * rand() - 1) / Math.sqrt(fanIn);
-  for (const n of graph.nodes as Node[]) {
-    switch (n.op) {
-      case 'linear':
-        put(n.weight, uniform(n.inFeatures));
-        put(n.bias, uniform(n.inFeatures));
-        break;
-      case 'conv2d': {
-        const fanIn = n.inChannels * n.kernel[0] * n.kernel[1];
-        put(n.weight, uniform(fanIn));
-        put(n.bias, uniform(fanIn));
-        break;
-      }
-      case 'batchnorm':
-        put(n.weight, () => 1);
-        put(n.bias, () => 0);
-        put(n.runningMean, () => 0);
-        put(n.runningVar, () => 1);
-        break;
-      case 'layernorm':
-        put(n.weight, () => 1);
-        put(n.bias, () => 0);
-        break;
-      case 'embedding':
-      case 'position_embedding':
-        put(n.weight, normal);
-        break;
-      case 'causal_self_attention':
-        put(n.qkvWeight, uniform(n.dim));
-        put(n.qkvBias, uniform(n.dim));
-        put(n.projWeight, uniform(n.dim));
-        put(n.projBias, uniform(n.dim));
-        break;
-      default:
-        break;
-    }
+  for (const r of graphTensorRefs(graph)) {
+    const init = r.init;
+    put(r.name, init === 'ones' ? () => 1 : init === 'zeros' ? () => 0 : init === 'normal' ? normal : uniform(init.uniform));
   }
   return sd;
 }

@@ -6,22 +6,13 @@ import { CheckpointError } from '../../core/errors';
 import { type ArchSources, type ArchSpec, archHints } from '../archSpec';
 import type { Family, ModelGraph } from '../ir';
 import { type Attempt, type Recognizer, type TensorSpec, makeContext } from './common';
-import { recognizeCnn } from './cnn';
-import { recognizeGpt2 } from './gpt2';
-import { recognizeMlp } from './mlp';
-import { recognizeResnet } from './resnet';
+import { FAMILY_MODULES } from './families';
 
 export type { TensorSpec } from './common';
 
-/** Most specific first: a ResNet is also a CNN, and everything with Linear layers looks like an MLP. */
-const RECOGNIZERS: [Family, Recognizer][] = [
-  ['gpt2', recognizeGpt2],
-  ['resnet', recognizeResnet],
-  ['cnn', recognizeCnn],
-  ['mlp', recognizeMlp],
-];
+const RECOGNIZERS: [Family, Recognizer][] = FAMILY_MODULES.map((m) => [m.family, m.recognize]);
 
-const FAMILY_NAMES: Record<Family, string> = { mlp: 'an MLP', cnn: 'a plain CNN', resnet: 'a torchvision ResNet', gpt2: 'a GPT-2-style decoder' };
+const FAMILY_NAMES = Object.fromEntries(FAMILY_MODULES.map((m) => [m.family, m.title])) as Record<Family, string>;
 
 /** Wrappers that prefix every name: DataParallel, torch.compile, Lightning's `self.model`. */
 const WRAPPERS = ['module.', '_orig_mod.', 'model.'];
