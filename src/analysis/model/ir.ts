@@ -19,6 +19,10 @@ export type { FlattenOp } from './ops/flatten';
 export type { LayerNormOp } from './ops/layernorm';
 export type { LinearOp } from './ops/linear';
 export type { AdaptiveAvgPoolOp, Pool2dOp } from './ops/pool2d';
+export type { AttentionOp, QkvSource } from './ops/attention';
+export type { RmsNormOp } from './ops/rmsnorm';
+export type { RotarySpec } from './ops/rotary';
+export type { ClassTokenOp, SelectTokenOp, ToSequenceOp, TokenTypeEmbeddingOp } from './ops/sequence';
 export type { Node, NodeOp, OpName } from './ops/index';
 export { opOf } from './ops/index';
 

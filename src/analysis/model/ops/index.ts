@@ -10,10 +10,14 @@ import { type FlattenOp, flatten } from './flatten';
 import { type LayerNormOp, layernorm } from './layernorm';
 import { type LinearOp, linear } from './linear';
 import { type AdaptiveAvgPoolOp, type Pool2dOp, adaptiveAvgPool2d, pool2d } from './pool2d';
+import { type AttentionOp, attention } from './attention';
+import { type RmsNormOp, rmsnorm } from './rmsnorm';
+import { type ClassTokenOp, type SelectTokenOp, type ToSequenceOp, type TokenTypeEmbeddingOp, classToken, selectToken, toSequence, tokenTypeEmbedding } from './sequence';
 
 export type NodeOp =
   | LinearOp | Conv2dOp | BatchNormOp | LayerNormOp | ActivationOp | AddOp | MulOp | Pool2dOp
-  | AdaptiveAvgPoolOp | FlattenOp | EmbeddingOp | PositionEmbeddingOp | CausalSelfAttentionOp;
+  | AdaptiveAvgPoolOp | FlattenOp | EmbeddingOp | PositionEmbeddingOp | CausalSelfAttentionOp
+  | AttentionOp | RmsNormOp | TokenTypeEmbeddingOp | ToSequenceOp | ClassTokenOp | SelectTokenOp;
 
 export type OpName = NodeOp['op'];
 
@@ -34,6 +38,12 @@ const OPS: { [K in OpName]: OpModule<Extract<NodeOp, { op: K }>> } = {
   embedding,
   position_embedding: positionEmbedding,
   causal_self_attention: causalSelfAttention,
+  attention,
+  rmsnorm,
+  token_type_embedding: tokenTypeEmbedding,
+  to_sequence: toSequence,
+  class_token: classToken,
+  select_token: selectToken,
 };
 
 /** The module of a node's op. */

@@ -1,0 +1,222 @@
+// Multi-head attention as the transformer families store it: q/k/v projections in one of four
+// layouts (separate Linears; one fused [q; k; v] matrix; GPT-NeoX's per-head [q k v] rows;
+// TransformerLens' [heads, d_model, d_head]), grouped-query attention (each k/v head serves
+// nHead / nKvHead query heads, HF's repeat_kv), optional rotary positions, a causal or
+// bidirectional mask with optional key padding, and the output projection. Inside the engine
+// the projections are one fused [d_model, (nHead + 2·nKvHead)·head_dim] matrix.
+//
+// Permutations: k/v head groups move as blocks (each group's query heads, its k and v head and
+// the output projection's columns reading them); dims inside a head never move (rotary pairs
+// them).
+import * as tf from '@tensorflow/tfjs-core';
+import { GraphError, HEADS, type OpModule, type TensorReader, type TensorRef, type WeightLayout, fail, params, ref, refs } from './base';
+import { dense } from './dense';
+import { type RotarySpec, applyRotary, rotaryTables } from './rotary';
+
+export type QkvSource =
+  /** nn.Linear q_proj / k_proj / v_proj ([out, in]). */
+  | { kind: 'separate'; q: string; k: string; v: string; qBias?: string; kBias?: string; vBias?: string }
+  /** One matrix whose outputs are q, then k, then v (torchvision's in_proj_weight [3C, C]; GPT-2's c_attn [C, 3C]). */
+  | { kind: 'fused'; weight: string; bias?: string; layout: WeightLayout }
+  /** GPT-NeoX query_key_value [3C, C]: outputs grouped per head as [q_h, k_h, v_h]. */
+  | { kind: 'per_head'; weight: string; bias?: string }
+  /** TransformerLens W_Q / W_K / W_V [heads, d_model, d_head], biases [heads, d_head]. */
+  | { kind: 'tl'; q: string; k: string; v: string; qBias?: string; kBias?: string; vBias?: string };
+
+export interface AttentionOp {
+  op: 'attention';
+  dim: number;
+  nHead: number;
+  nKvHead: number;
+  headDim: number;
+  qkv: QkvSource;
+  /** Output projection: nn.Linear [dim, nHead·headDim], or TransformerLens' W_O [heads, d_head, d_model]. */
+  out: { weight: string; bias?: string; layout: 'out_in' | 'tl' };
+  causal: boolean;
+  rotary?: RotarySpec;
+  /** Mistral's sliding window: sequences longer than this are refused (not implemented). */
+  window?: number;
+  /** Reads the batch's attention mask (padded batches, BERT). */
+  padding?: boolean;
+}
+
+const MASK = -1e9;
+
+function qkvRefs(n: AttentionOp): TensorRef[] {
+  const { dim: d, nHead: h, nKvHead: kv, headDim: hd, qkv: s } = n;
+  const fan = { uniform: d };
+  const mat = (bias?: string) => ({ matrix: { bias, unitsAreColumns: false } });
+  switch (s.kind) {
+    case 'separate':
+      return refs(
+        ref(s.q, [h * hd, d], fan, mat(s.qBias)), ref(s.qBias, [h * hd], fan),
+        ref(s.k, [kv * hd, d], fan, mat(s.kBias)), ref(s.kBias, [kv * hd], fan),
+        ref(s.v, [kv * hd, d], fan, mat(s.vBias)), ref(s.vBias, [kv * hd], fan),
+      );
+    case 'fused': {
+      const rows = (h + 2 * kv) * hd;
+      return refs(ref(s.weight, s.layout === 'out_in' ? [rows, d] : [d, rows], fan, { matrix: { bias: s.bias, unitsAreColumns: s.layout === 'in_out' } }), ref(s.bias, [rows], fan));
+    }
+    case 'per_head':
+      return refs(ref(s.weight, [3 * h * hd, d], fan, mat(s.bias)), ref(s.bias, [3 * h * hd], fan));
+    case 'tl':
+      return refs(
+        ref(s.q, [h, d, hd], fan), ref(s.qBias, [h, hd], 'zeros'),
+        ref(s.k, [kv, d, hd], fan), ref(s.kBias, [kv, hd], 'zeros'),
+        ref(s.v, [kv, d, hd], fan), ref(s.vBias, [kv, hd], 'zeros'),
+      );
+  }
+}
+
+/** The q/k/v projection as one [dim, (h + 2kv)·hd] matrix and bias, q then k then v. */
+function fusedQkv(n: AttentionOp, read: TensorReader): { w: tf.Tensor; b?: tf.Tensor } {
+  const { dim: d, nHead: h, nKvHead: kv, headDim: hd, qkv: s } = n;
+  const rows = (h + 2 * kv) * hd;
+  return tf.tidy(() => {
+    const zeros = (k: number) => tf.zeros([k]);
+    switch (s.kind) {
+      case 'separate': {
+        const w = tf.transpose(tf.concat([read.tensor(s.q), read.tensor(s.k), read.tensor(s.v)], 0));
+        const bs = [s.qBias, s.kBias, s.vBias];
+        const b = bs.some((x) => x) ? tf.concat(bs.map((x, i) => (x ? read.tensor(x) : zeros((i === 0 ? h : kv) * hd))), 0) : undefined;
+        return { w, b };
+      }
+      case 'fused':
+        return { w: s.layout === 'in_out' ? read.tensor(s.weight) : tf.transpose(read.tensor(s.weight)), b: s.bias ? read.tensor(s.bias) : undefined };
+      case 'per_head': {
+        // Rows [head][q|k|v][hd] → [q heads | k heads | v heads].
+        const regroup = (t: tf.Tensor, tail: number[]) => tf.reshape(tf.transpose(tf.reshape(t, [h, 3, hd, ...tail]), [1, 0, 2, ...tail.map((_, i) => 3 + i)]), [rows, ...tail]);
+        return { w: tf.transpose(regroup(read.tensor(s.weight), [d])), b: s.bias ? regroup(read.tensor(s.bias), []) : undefined };
+      }
+      case 'tl': {
+        // [heads, d, hd] → [d, heads·hd].
+        const cols = (name: string, k: number) => tf.reshape(tf.transpose(read.tensor(name), [1, 0, 2]), [d, k * hd]);
+        const w = tf.concat([cols(s.q, h), cols(s.k, kv), cols(s.v, kv)], 1);
+        const bs = [s.qBias, s.kBias, s.vBias];
+        const b = bs.some((x) => x) ? tf.concat(bs.map((x, i) => (x ? tf.reshape(read.tensor(x), [-1]) : zeros((i === 0 ? h : kv) * hd))), 0) : undefined;
+        return { w, b };
+      }
+    }
+  });
+}
+
+function checkWindow(n: AttentionOp & { id: string }, T: number): void {
+  if (n.window !== undefined && T > n.window) {
+    throw new GraphError(`${n.id}: sequences of ${T} tokens exceed the sliding window of ${n.window}; only sequences within the window are computed exactly (use --block-size ≤ ${n.window})`);
+  }
+}
+
+export const attention: OpModule<AttentionOp> = {
+  readsUnits: true,
+  hasHeads: true,
+  tensors: (n) => [
+    ...qkvRefs(n),
+    ...refs(
+      ref(n.out.weight, n.out.layout === 'tl' ? [n.nHead, n.headDim, n.dim] : [n.dim, n.nHead * n.headDim], { uniform: n.nHead * n.headDim }, n.out.layout === 'tl' ? {} : { matrix: { bias: n.out.bias, unitsAreColumns: false } }),
+      ref(n.out.bias, [n.dim], { uniform: n.nHead * n.headDim }),
+    ),
+  ],
+  shape(n, [x]) {
+    if (x.length !== 2 || x[1] !== n.dim) fail(n, `expects [T, ${n.dim}], gets [${x}]`);
+    if (n.nHead % n.nKvHead !== 0) fail(n, `${n.nHead} query heads cannot share ${n.nKvHead} key/value heads`);
+    checkWindow(n, x[0]);
+    return x;
+  },
+  prepare(n, read) {
+    const { w, b } = fusedQkv(n, read);
+    const o = n.out.layout === 'tl'
+      ? tf.tidy(() => tf.reshape(read.tensor(n.out.weight), [n.nHead * n.headDim, n.dim]))
+      : tf.tidy(() => tf.transpose(read.tensor(n.out.weight)));
+    return params({ qkvW: w, qkvB: b, outW: o, outB: n.out.bias ? read.tensor(n.out.bias) : undefined });
+  },
+  lower(n, [x], ctx) {
+    const p = ctx.params;
+    const [B, T] = x.shape as [number, number, number];
+    checkWindow(n, T);
+    const { nHead: h, nKvHead: kv, headDim: hd } = n;
+    const mm = dense(ctx.unfused);
+    const qkv = mm(x, p.qkvW as tf.Tensor2D, p.qkvB);
+    const [qf, kf, vf] = tf.split(qkv, [h * hd, kv * hd, kv * hd], 2);
+    const heads = (t: tf.Tensor, k: number) => tf.transpose(tf.reshape(t, [B, T, k, hd]), [0, 2, 1, 3]);
+    let q = heads(qf, h);
+    let k = heads(kf, kv);
+    let v = heads(vf, kv);
+    if (n.rotary) {
+      const { cos, sin } = rotaryTables(n.rotary, T);
+      q = applyRotary(q, cos, sin, n.rotary.dims);
+      k = applyRotary(k, cos, sin, n.rotary.dims);
+    }
+    if (kv !== h) {
+      // repeat_kv: k/v head j serves query heads j·g … j·g + g − 1.
+      const g = h / kv;
+      const repeat = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [B, kv, 1, T, hd]), [1, 1, g, 1, 1]), [B, h, T, hd]);
+      k = repeat(k);
+      v = repeat(v);
+    }
+    let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd));
+    if (n.causal) scores = tf.add(scores, ctx.causalMask(T));
+    if (n.padding && ctx.attentionMask) {
+      const keyMask = tf.mul(tf.sub(1, tf.cast(tf.reshape(ctx.attentionMask, [B, 1, 1, T]), 'float32')), MASK);
+      scores = tf.add(scores, keyMask);
+    }
+    const y = tf.matMul(tf.softmax(scores), v);
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, h * hd]);
+    ctx.onHeads?.(merged);
+    return mm(merged, p.outW as tf.Tensor2D, p.outB);
+  },
+  permute(n, ctx) {
+    const { dim: d, nHead: h, nKvHead: kv, headDim: hd, qkv: s } = n;
+    const g = h / kv;
+    const x = ctx.input();
+    if (kv > 1) {
+      const group = ctx.newAxis(`${n.id}.heads`, 'heads', kv, g * hd);
+      const qAxis = group;
+      const kvAxis = { id: group.id, repeat: hd };
+      switch (s.kind) {
+        case 'separate':
+          for (const t of [s.q, s.k, s.v]) ctx.member(t, 1, x);
+          ctx.member(s.q, 0, qAxis);
+          ctx.member(s.qBias, 0, qAxis);
+          for (const t of [s.k, s.kBias, s.v, s.vBias]) ctx.member(t, 0, kvAxis);
+          break;
+        case 'fused': {
+          const [outAx, inAx] = s.layout === 'out_in' ? [0, 1] : [1, 0];
+          ctx.member(s.weight, inAx, x);
+          ctx.member(s.weight, outAx, qAxis, 0);
+          ctx.member(s.weight, outAx, kvAxis, h * hd);
+          ctx.member(s.weight, outAx, kvAxis, (h + kv) * hd);
+          ctx.member(s.bias, 0, qAxis, 0);
+          ctx.member(s.bias, 0, kvAxis, h * hd);
+          ctx.member(s.bias, 0, kvAxis, (h + kv) * hd);
+          break;
+        }
+        case 'per_head': {
+          ctx.member(s.weight, 1, x);
+          const block = { id: group.id, repeat: 3 * hd };
+          ctx.member(s.weight, 0, block);
+          ctx.member(s.bias, 0, block);
+          break;
+        }
+        case 'tl': {
+          for (const t of [s.q, s.k, s.v]) ctx.member(t, 1, x);
+          const one = { id: group.id, repeat: g };
+          ctx.member(s.q, 0, one);
+          ctx.member(s.qBias, 0, one);
+          for (const t of [s.k, s.kBias, s.v, s.vBias]) ctx.member(t, 0, { id: group.id, repeat: 1 });
+          break;
+        }
+      }
+      if (n.out.layout === 'tl') ctx.member(n.out.weight, 0, { id: group.id, repeat: g });
+      else ctx.member(n.out.weight, 1, qAxis);
+      ctx.setValue(`${n.id}${HEADS}`, qAxis);
+    } else {
+      // One k/v head: nothing to permute among heads, but the stream still reaches the projections.
+      const inputs = s.kind === 'fused' ? [[s.weight, s.layout === 'out_in' ? 1 : 0] as const] : s.kind === 'per_head' ? [[s.weight, 1] as const] : [[s.q, 1], [s.k, 1], [s.v, 1]] as const;
+      for (const [t, axis] of inputs) ctx.member(t, axis, x);
+    }
+    const out = ctx.newAxis(n.id, 'units', d);
+    ctx.member(n.out.weight, n.out.layout === 'tl' ? 2 : 0, out);
+    ctx.member(n.out.bias, 0, out);
+    return out;
+  },
+};
