@@ -32,6 +32,8 @@ export interface ArchSpec {
   strides?: number[];
   /** ResNet: 'imagenet' (7×7/2 conv + 3×3/2 max-pool) or 'small' (3×3/1 conv, no max-pool). */
   stem?: 'imagenet' | 'small';
+  /** A Hugging Face config.json beside the checkpoint, as read (the transformer recognisers' source). */
+  config?: Record<string, unknown>;
 }
 
 /** Where each field came from, for messages. */
@@ -186,6 +188,10 @@ export async function archHints(checkpointPath: string, values: Record<string, V
       const cfg = JSON.parse(await fsp.readFile(config, 'utf8')) as unknown;
       if (cfg && typeof cfg === 'object' && !Array.isArray(cfg) && 'n_head' in cfg) {
         spec = { ...spec, ...fromHfConfig(cfg as Record<string, unknown>) };
+        files.push(config);
+      } else if (cfg && typeof cfg === 'object' && !Array.isArray(cfg) && ('model_type' in cfg || 'architectures' in cfg)) {
+        // Llama, GPT-NeoX, BERT, ViT…: their recognisers read the config's own keys.
+        spec = { ...spec, config: cfg as Record<string, unknown> };
         files.push(config);
       }
     } catch {

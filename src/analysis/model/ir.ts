@@ -26,8 +26,8 @@ export type { ClassTokenOp, SelectTokenOp, ToSequenceOp, TokenTypeEmbeddingOp } 
 export type { Node, NodeOp, OpName } from './ops/index';
 export { opOf } from './ops/index';
 
-export type Family = 'mlp' | 'cnn' | 'resnet' | 'gpt2';
-export const FAMILIES: readonly Family[] = ['mlp', 'cnn', 'resnet', 'gpt2'];
+export type Family = 'mlp' | 'cnn' | 'resnet' | 'gpt2' | 'llama' | 'gpt_neox' | 'bert' | 'vit' | 'transformer_lens';
+export const FAMILIES: readonly Family[] = ['mlp', 'cnn', 'resnet', 'gpt2', 'llama', 'gpt_neox', 'bert', 'vit', 'transformer_lens'];
 
 export interface InputSpec {
   /** features: [F] vectors; image: [C, H, W]; tokens: [T] integer ids (T ≤ shape[0]). */

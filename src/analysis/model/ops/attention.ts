@@ -123,7 +123,11 @@ export const attention: OpModule<AttentionOp> = {
     return x;
   },
   prepare(n, read) {
-    const { w, b } = fusedQkv(n, read);
+    const { w, b: shared } = fusedQkv(n, read);
+    // A bias made by reshaping shares its data with the pre-reshape tensor, and tfjs-backend-wasm's
+    // fused matMul reads the data's original rank: give it its own copy.
+    const b = shared && tf.tidy(() => tf.tensor1d(shared.dataSync() as Float32Array));
+    if (shared && shared !== b) shared.dispose();
     const o = n.out.layout === 'tl'
       ? tf.tidy(() => tf.reshape(read.tensor(n.out.weight), [n.nHead * n.headDim, n.dim]))
       : tf.tidy(() => tf.transpose(read.tensor(n.out.weight)));

@@ -7,6 +7,11 @@ import { recognizeCnn } from './cnn';
 import { recognizeGpt2 } from './gpt2';
 import { recognizeMlp } from './mlp';
 import { recognizeResnet } from './resnet';
+import { recognizeBert } from './bert';
+import { recognizeGptNeox } from './gptNeox';
+import { recognizeLlama } from './llama';
+import { recognizeTransformerLens } from './transformerLens';
+import { recognizeVit } from './vit';
 
 export interface FamilyModule {
   family: Family;
@@ -17,6 +22,11 @@ export interface FamilyModule {
 
 export const FAMILY_MODULES: FamilyModule[] = [
   { family: 'gpt2', title: 'a GPT-2-style decoder', recognize: recognizeGpt2 },
+  { family: 'llama', title: 'a Llama-family decoder', recognize: recognizeLlama },
+  { family: 'gpt_neox', title: 'a GPT-NeoX decoder', recognize: recognizeGptNeox },
+  { family: 'transformer_lens', title: 'a TransformerLens HookedTransformer', recognize: recognizeTransformerLens },
+  { family: 'bert', title: 'a BERT encoder', recognize: recognizeBert },
+  { family: 'vit', title: 'a vision transformer', recognize: recognizeVit },
   { family: 'resnet', title: 'a torchvision ResNet', recognize: recognizeResnet },
   { family: 'cnn', title: 'a plain CNN', recognize: recognizeCnn },
   { family: 'mlp', title: 'an MLP', recognize: recognizeMlp },
