@@ -7,37 +7,13 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type ArrayData, listArrays } from '../../src/analysis/data/arrays';
+import type { ArrayData } from '../../src/analysis/data/arrays';
 import { initBackend } from '../../src/analysis/model/backend';
 import { evaluate } from '../../src/analysis/model/evaluate';
 import { openModel } from '../../src/analysis/model/openModel';
 import { fixture } from '../helpers';
 import { maxAbsDiff } from '../modelHelpers';
-
-export const TRANSFORMER_FIXTURES: Record<string, string> = {
-  llama_gqa: 'llama',
-  llama_tied_llama3: 'llama',
-  llama_linear_mqa: 'llama',
-  qwen2: 'llama',
-  mistral: 'llama',
-  neox_parallel: 'gpt_neox',
-  neox_sequential: 'gpt_neox',
-  gpt2: 'gpt2',
-  tl_gpt2: 'transformer_lens',
-  tl_attn_only: 'transformer_lens',
-  bert_mlm: 'bert',
-  bert_cls: 'bert',
-  vit_hf: 'vit',
-  vit_torchvision: 'vit',
-};
-
-export async function readBatch(name: string): Promise<Map<string, ArrayData>> {
-  const f = await listArrays(fixture('transformers', name, 'batch.npz'));
-  const out = new Map<string, ArrayData>();
-  for (const k of f.names.keys()) out.set(k, await f.read(k));
-  await f.close();
-  return out;
-}
+import { TRANSFORMER_FIXTURES, readBatch } from '../transformerFixtures';
 
 const int32 = (a: ArrayData) => tf.tensor(Int32Array.from(a.values, Number), a.shape, 'int32');
 

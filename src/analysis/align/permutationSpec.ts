@@ -81,14 +81,14 @@ export function permutationSpecWithValues(g: ModelGraph): { spec: PermutationSpe
     info.push({ name, kind, size, order: id });
     return id;
   };
-  const union = (a: number, b: number, stream: string): number => {
+  const union = (a: number, b: number, stream: string, asStream = true): number => {
     let ra = find(a), rb = find(b);
     if (ra === rb) return ra;
     if (rb === FIXED || (ra !== FIXED && info[rb].order < info[ra].order)) [ra, rb] = [rb, ra];
     // ra survives: FIXED, or the earliest group (whose creator names the stream).
     if (ra !== FIXED && info[ra].size !== info[rb].size) throw new GraphError(`${stream}: cannot merge unit axes of ${info[ra].size} and ${info[rb].size} units`);
     parent[rb] = ra;
-    if (ra !== FIXED) {
+    if (ra !== FIXED && asStream) {
       info[ra].kind = info[ra].kind === 'heads' ? 'heads' : 'stream';
       if (!info[ra].name.startsWith('stream:')) info[ra].name = `stream:${info[ra].name}`;
     }
@@ -114,8 +114,8 @@ export function permutationSpecWithValues(g: ModelGraph): { spec: PermutationSpe
       inputShape: (i = 0) => shapes.get(n.inputs[i])!,
       fixed,
       newAxis: (name, kind, size, repeat = 1) => ({ id: newGroup(name, kind, size), repeat }),
-      merge(a, b) {
-        if (a.repeat === b.repeat) return { id: union(a.id, b.id, n.id), repeat: a.repeat };
+      merge(a, b, stream = true) {
+        if (a.repeat === b.repeat) return { id: union(a.id, b.id, n.id, stream), repeat: a.repeat };
         union(a.id, FIXED, n.id);
         union(b.id, FIXED, n.id);
         return fixed;
@@ -138,6 +138,25 @@ export function permutationSpecWithValues(g: ModelGraph): { spec: PermutationSpe
     const prev = bySegment.get(key);
     if (prev === undefined) bySegment.set(key, m.id);
     else union(prev, m.id, m.tensor);
+  }
+  // A group acting on two axes of one tensor (BERT's MLM transform, whose output a tied decoder
+  // makes part of the residual stream: W ↦ P·W·Pᵀ) is beyond weight matching's linear
+  // assignment: such a group is not permuted.
+  for (let conflict = true; conflict; ) {
+    conflict = false;
+    const axes = new Map<string, number>();
+    for (const m of raw) {
+      const root = find(m.id);
+      if (root === FIXED) continue;
+      const key = `${root}\u0000${m.tensor}`;
+      const prev = axes.get(key);
+      if (prev !== undefined && prev !== m.axis) {
+        union(root, FIXED, m.tensor);
+        conflict = true;
+        break;
+      }
+      axes.set(key, m.axis);
+    }
   }
   const groups = new Map<number, PermutationGroup>();
   const seen = new Set<string>();

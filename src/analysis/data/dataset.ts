@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../core/errors';
 import { type ArrayData, isIntegerDType, listArrays } from './arrays';
 import { isGzip, looksLikeIdx, readIdx } from './idx';
+import { loadTextTokens, loadTokenBin } from './tokenData';
 
 export type Split = 'train' | 'test';
 
@@ -27,6 +28,9 @@ export interface Dataset {
   x: ArrayData;
   /** Class labels (or target tokens); absent for language-model data that predicts x itself. */
   y?: Int32Array;
+  /** Token models with padded batches (BERT): [N·T] attention mask (1 real, 0 padding) and segment ids. */
+  attentionMask?: Int32Array;
+  tokenTypes?: Int32Array;
 }
 
 export interface DatasetOptions {
@@ -34,9 +38,13 @@ export interface DatasetOptions {
   labels?: string;
   /** For a folder in the MNIST layout, or a file with x_train/x_test: which split (default test). */
   split?: Split;
+  /** Token streams (nanoGPT .bin, tokenized text): tokens per example (default 128). */
+  blockSize?: number;
+  /** Raw text: the tokenizer.json to use (default: tokenizer.json beside the text file). */
+  tokenizer?: string;
 }
 
-const PAIRS: [string, string][] = [['x', 'y'], ['images', 'labels'], ['data', 'target'], ['data', 'targets'], ['inputs', 'targets'], ['inputs', 'labels'], ['features', 'labels']];
+const PAIRS: [string, string][] = [['input_ids', 'labels'], ['pixel_values', 'labels'], ['x', 'y'], ['images', 'labels'], ['data', 'target'], ['data', 'targets'], ['inputs', 'targets'], ['inputs', 'labels'], ['features', 'labels']];
 
 /** MNIST-layout file stems per split: the canonical names and the dotted variant. */
 const MNIST_STEMS: Record<Split, string[]> = { train: ['train'], test: ['t10k', 'test'] };
@@ -57,6 +65,9 @@ export async function loadDataset(path: string, opts: DatasetOptions = {}): Prom
 }
 
 async function loadFile(path: string, opts: DatasetOptions): Promise<Dataset> {
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.bin')) return loadTokenBin(path, opts.blockSize);
+  if (lower.endsWith('.txt') || lower.endsWith('.jsonl')) return loadTextTokens(path, opts.tokenizer, opts.blockSize);
   const head = new Uint8Array(4);
   const fh = await fsp.open(path, 'r');
   try {
@@ -86,7 +97,11 @@ async function loadFile(path: string, opts: DatasetOptions): Promise<Dataset> {
       const xk = key(xn);
       if (!xk) continue;
       const yk = key(yn);
-      return { name: path, n: file.names.get(xk)![0], x: await file.read(xk), y: yk ? toLabels(await file.read(yk)) : undefined };
+      const ds: Dataset = { name: path, n: file.names.get(xk)![0], x: await file.read(xk), y: yk ? toLabels(await file.read(yk)) : undefined };
+      // Hugging Face tokenizer outputs beside input_ids: BERT's padding mask and segment ids.
+      const extra = async (k: string) => (key(k) ? Int32Array.from((await file.read(key(k)!)).values, Number) : undefined);
+      if (xn === 'input_ids') [ds.attentionMask, ds.tokenTypes] = [await extra('attention_mask'), await extra('token_type_ids')];
+      return ds;
     }
     if (file.names.size === 1) {
       const [only] = file.names.keys();
@@ -165,6 +180,9 @@ function toLabels(a: ArrayData): Int32Array {
 function checkDataset(ds: Dataset): Dataset {
   if (ds.x.shape.length < 1 || ds.n === 0) throw new CheckpointError(ds.x.source, 'the dataset has no examples');
   if (ds.y && ds.y.length !== ds.n) throw new CheckpointError(ds.name, `${ds.n} inputs but ${ds.y.length} labels`);
+  for (const [what, a] of [['attention_mask', ds.attentionMask], ['token_type_ids', ds.tokenTypes]] as const) {
+    if (a && a.length !== ds.x.values.length) throw new CheckpointError(ds.name, `${what} has ${a.length} values, input_ids ${ds.x.values.length}`);
+  }
   if (!isIntegerDType(ds.x.dtype) && ds.x.dtype !== 'F32' && ds.x.dtype !== 'F64' && ds.x.dtype !== 'F16' && ds.x.dtype !== 'BF16') {
     throw new CheckpointError(ds.x.source, `inputs of type ${ds.x.dtype} are not supported`);
   }
@@ -180,5 +198,7 @@ export function subset(ds: Dataset, start: number, count: number): Dataset {
     n: end - start,
     x: { ...ds.x, values: ds.x.values.subarray(start * per, end * per) as ArrayData['values'], shape: [end - start, ...ds.x.shape.slice(1)] },
     y: ds.y?.subarray(start, end),
+    attentionMask: ds.attentionMask?.subarray(start * per, end * per),
+    tokenTypes: ds.tokenTypes?.subarray(start * per, end * per),
   };
 }

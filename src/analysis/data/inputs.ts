@@ -103,6 +103,9 @@ export function examplesTensor(ds: Dataset, plan: InputPlan, indices: readonly n
 
 export interface Batch {
   x: tf.Tensor;
+  /** Padded token batches: [B, T] attention mask and segment ids (int32), when the dataset has them. */
+  attentionMask?: tf.Tensor;
+  tokenTypes?: tf.Tensor;
   /** Labels of the batch (int32), when the dataset has them. */
   y?: tf.Tensor1D;
   start: number;
@@ -125,7 +128,8 @@ export function* batches(ds: Dataset, plan: InputPlan, opts: BatchOptions = {}):
   for (let s = first; s < last; s += size) {
     const e = Math.min(last, s + size);
     // slice, not subarray: tfjs-backend-wasm misreads some kernels' inputs made from views.
-    yield { x: inputBatch(ds, plan, s, e), y: ds.y ? tf.tensor1d(ds.y.slice(s, e), 'int32') : undefined, start: s, end: e };
+    const rows = (a: Int32Array | undefined) => (a && plan.tokens ? tf.tensor2d(a.slice(s * plan.perExample, e * plan.perExample), [e - s, plan.perExample], 'int32') : undefined);
+    yield { x: inputBatch(ds, plan, s, e), y: ds.y ? tf.tensor1d(ds.y.slice(s, e), 'int32') : undefined, attentionMask: rows(ds.attentionMask), tokenTypes: rows(ds.tokenTypes), start: s, end: e };
   }
 }
 

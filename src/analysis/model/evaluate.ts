@@ -7,6 +7,7 @@ import type { Dataset } from '../data/dataset';
 import { type BatchOptions, type InputPlan, batches, planInputs } from '../data/inputs';
 import { currentBackend } from './backend';
 import type { Model } from './execute';
+import { inferShapes } from './ir';
 
 export interface EvalResult {
   /** Mean cross-entropy (natural log) over scored predictions. */
@@ -40,6 +41,11 @@ function score(logits: tf.Tensor2D, labels: tf.Tensor1D): { sum: tf.Scalar; corr
   });
 }
 
+/** Whether the model's logits are per position ([T, vocab]: a language model) rather than per example. */
+export function isSequenceOutput(model: Model): boolean {
+  return inferShapes(model.graph).get(model.graph.output)!.length === 2;
+}
+
 /** Logit values per batch that the default batch size keeps below (256 MB of float32). */
 const MAX_BATCH_LOGITS = 1 << 26;
 
@@ -53,7 +59,8 @@ export function defaultBatchSize(plan: InputPlan, model: Model): number {
 export async function evaluate(model: Model, data: Dataset, opts: RunOptions = {}): Promise<EvalResult> {
   const plan = planInputs(data, model.graph);
   opts = { ...opts, batchSize: opts.batchSize ?? defaultBatchSize(plan, model) };
-  const lm = plan.tokens;
+  // Token classifiers (BERT with a classification head) score labels like image classifiers.
+  const lm = plan.tokens && model.graph.input.kind === 'tokens' && isSequenceOutput(model);
   if (!lm && !data.y) throw new CheckpointError(data.name, 'the dataset has no labels; give --labels (classifiers are scored against labels)');
   if (lm && !data.y && plan.exampleShape[0] < 2) throw new CheckpointError(data.name, 'next-token scoring needs sequences of at least 2 tokens');
   const total = Math.min(data.n - (opts.start ?? 0), opts.count ?? Infinity);
@@ -65,7 +72,7 @@ export async function evaluate(model: Model, data: Dataset, opts: RunOptions = {
   for (const b of batches(data, plan, opts)) {
     try {
       if (opts.isCancelled?.()) throw new CancelledError();
-      const { output } = model.forward(b.x);
+      const { output } = model.forward(b.x, { attentionMask: b.attentionMask, tokenTypes: b.tokenTypes });
       const { sum, correct: c, count } = tf.tidy(() => {
         let logits: tf.Tensor2D;
         let labels: tf.Tensor1D;
@@ -92,8 +99,7 @@ export async function evaluate(model: Model, data: Dataset, opts: RunOptions = {
       done += b.end - b.start;
       opts.onProgress?.(done, total);
     } finally {
-      b.x.dispose();
-      b.y?.dispose();
+      tf.dispose([b.x, b.y, b.attentionMask, b.tokenTypes].filter((t): t is tf.Tensor => t !== undefined));
     }
   }
   return {
@@ -122,7 +128,7 @@ export async function captureFeatures(model: Model, data: Dataset, points: reado
   for (const b of batches(data, plan, opts)) {
     try {
       if (opts.isCancelled?.()) throw new CancelledError();
-      const { output, features } = model.forward(b.x, { capture: points });
+      const { output, features } = model.forward(b.x, { capture: points, attentionMask: b.attentionMask, tokenTypes: b.tokenTypes });
       try {
         for (const name of points) {
           const f = features[name];
@@ -137,8 +143,7 @@ export async function captureFeatures(model: Model, data: Dataset, points: reado
       done += b.end - b.start;
       opts.onProgress?.(done, total);
     } finally {
-      b.x.dispose();
-      b.y?.dispose();
+      tf.dispose([b.x, b.y, b.attentionMask, b.tokenTypes].filter((t): t is tf.Tensor => t !== undefined));
     }
   }
   return out;

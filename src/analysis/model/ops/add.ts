@@ -31,5 +31,5 @@ export const mul: OpModule<MulOp> = {
   shape: sameShape,
   prepare: () => ({}),
   lower: (_n, [a, b]) => tf.mul(a, b),
-  permute: (_n, ctx) => ctx.merge(ctx.input(0), ctx.input(1)),
+  permute: (_n, ctx) => ctx.merge(ctx.input(0), ctx.input(1), false),
 };

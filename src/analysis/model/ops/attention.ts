@@ -152,8 +152,10 @@ export const attention: OpModule<AttentionOp> = {
     }
     if (kv !== h) {
       // repeat_kv: k/v head j serves query heads j·g … j·g + g − 1.
+      // A rank-4 tile (tfjs has no gradient for rank 5, and wasm no UnsortedSegmentSum for a
+      // gather's): stitching trains through this.
       const g = h / kv;
-      const repeat = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [B, kv, 1, T, hd]), [1, 1, g, 1, 1]), [B, h, T, hd]);
+      const repeat = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [B, kv, 1, T * hd]), [1, 1, g, 1]), [B, h, T, hd]);
       k = repeat(k);
       v = repeat(v);
     }

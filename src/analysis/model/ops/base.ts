@@ -85,8 +85,11 @@ export interface PermuteContext {
   inputShape(i?: number): number[];
   readonly fixed: Axis;
   newAxis(name: string, kind: GroupKind, size: number, repeat?: number): Axis;
-  /** The axes of values added or multiplied element-wise become one group (fixed if they cannot). */
-  merge(a: Axis, b: Axis): Axis;
+  /**
+   * The axes of values added or multiplied element-wise become one group (fixed if they cannot);
+   * `stream` (default) marks it a residual stream, false keeps it hidden units (a gated MLP).
+   */
+  merge(a: Axis, b: Axis, stream?: boolean): Axis;
   /** An axis that must not be permuted (reaches the input, the logits, or a position-dependent op). */
   pin(a: Axis): void;
   /** A segment of `tensor`'s `axis` moves with `a`: unit i covers offset + i·repeat … + repeat − 1. */
