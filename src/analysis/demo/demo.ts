@@ -25,6 +25,9 @@ const CHECKPOINTS = join(ROOT, 'demo', 'checkpoints');
 const OUT = join(ROOT, 'demo', 'out');
 const DIGITS = join(ROOT, 'demo', 'data', 'digits.npz');
 const ckpt = (name: string): string => join(CHECKPOINTS, name);
+/** Two small Llama-style models trained on the King James Bible (demo/train_kjv_llama.py), scored on held-out verses. */
+const KJV_LLAMA = (seed: number): string => join(CHECKPOINTS, `kjv_llama_seed${seed}`, 'model.safetensors');
+const KJV_VAL = join(ROOT, 'demo', 'data', 'kjv', 'val.txt');
 
 /**
  * The analyses of the demo, each run exactly as the extension's worker runs it (same job
@@ -49,6 +52,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz') } },
   { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz'), strategy: 'random' } },
   { kind: 'swap', params: { a: join(ROOT, 'test', 'fixtures', 'models', 'nanogpt.pt'), data: join(ROOT, 'test', 'fixtures', 'models', 'nanogpt.batch.npz') } },
+  { kind: 'interpolate', params: { a: KJV_LLAMA(0), b: KJV_LLAMA(1), data: KJV_VAL, align: true, steps: 9, limit: 48 } },
+  { kind: 'drop', params: { a: KJV_LLAMA(0), data: KJV_VAL, limit: 96 } },
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
   // Basins of Fashion-MNIST MLPs (two spawned children, two seeds; test/fixtures/basins), when the dataset is installed.
   ...(findFashionMnist() ? [{ kind: 'basins' as const, params: { paths: ['child_a', 'child_b', 'seed_1', 'seed_2'].map((n) => join(ROOT, 'test', 'fixtures', 'basins', `${n}.safetensors`)), data: findFashionMnist()!, align: true, threshold: 0.15, limit: 1000 } }] : []),

@@ -123,49 +123,53 @@ export const attention: OpModule<AttentionOp> = {
     return x;
   },
   prepare(n, read) {
-    const { w, b: shared } = fusedQkv(n, read);
-    // A bias made by reshaping shares its data with the pre-reshape tensor, and tfjs-backend-wasm's
-    // fused matMul reads the data's original rank: give it its own copy.
-    const b = shared && tf.tidy(() => tf.tensor1d(shared.dataSync() as Float32Array));
-    if (shared && shared !== b) shared.dispose();
+    const { w, b: fused } = fusedQkv(n, read);
+    const { nHead: h, nKvHead: kv, headDim: hd } = n;
+    // q, k and v as three matrices: three products cost less than one product and a split on
+    // tfjs-backend-wasm (SplitV copies in JavaScript), and each bias gets its own data (wasm's
+    // fused matMul reads a reshaped tensor's original rank).
+    const parts = tf.tidy(() => {
+      const ws = tf.split(w, [h * hd, kv * hd, kv * hd], 1).map((t) => tf.add(t, 0));
+      const bs = fused ? tf.split(fused, [h * hd, kv * hd, kv * hd], 0).map((t) => tf.tensor1d(t.dataSync() as Float32Array)) : [];
+      return [...ws, ...bs];
+    });
+    tf.dispose([w, fused].filter((t): t is tf.Tensor => t !== undefined));
     const o = n.out.layout === 'tl'
       ? tf.tidy(() => tf.reshape(read.tensor(n.out.weight), [n.nHead * n.headDim, n.dim]))
       : tf.tidy(() => tf.transpose(read.tensor(n.out.weight)));
-    return params({ qkvW: w, qkvB: b, outW: o, outB: n.out.bias ? read.tensor(n.out.bias) : undefined });
+    return params({ qW: parts[0], kW: parts[1], vW: parts[2], qB: parts[3], kB: parts[4], vB: parts[5], outW: o, outB: n.out.bias ? read.tensor(n.out.bias) : undefined });
   },
   lower(n, [x], ctx) {
     const p = ctx.params;
     const [B, T] = x.shape as [number, number, number];
     checkWindow(n, T);
     const { nHead: h, nKvHead: kv, headDim: hd } = n;
+    const g = h / kv;
     const mm = dense(ctx.unfused);
-    const qkv = mm(x, p.qkvW as tf.Tensor2D, p.qkvB);
-    const [qf, kf, vf] = tf.split(qkv, [h * hd, kv * hd, kv * hd], 2);
     const heads = (t: tf.Tensor, k: number) => tf.transpose(tf.reshape(t, [B, T, k, hd]), [0, 2, 1, 3]);
-    let q = heads(qf, h);
-    let k = heads(kf, kv);
-    let v = heads(vf, kv);
+    // The 1/√hd scale on q ([B, T, h·hd]) rather than on the [B, h, T, T] scores.
+    let q = heads(tf.mul(mm(x, p.qW as tf.Tensor2D, p.qB), 1 / Math.sqrt(hd)), h);
+    let k = heads(mm(x, p.kW as tf.Tensor2D, p.kB), kv);
+    const v = heads(mm(x, p.vW as tf.Tensor2D, p.vB), kv);
     if (n.rotary) {
       const { cos, sin } = rotaryTables(n.rotary, T);
       q = applyRotary(q, cos, sin, n.rotary.dims);
       k = applyRotary(k, cos, sin, n.rotary.dims);
     }
-    if (kv !== h) {
-      // repeat_kv: k/v head j serves query heads j·g … j·g + g − 1.
-      // A rank-4 tile (tfjs has no gradient for rank 5, and wasm no UnsortedSegmentSum for a
-      // gather's): stitching trains through this.
-      const g = h / kv;
-      const repeat = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [B, kv, 1, T * hd]), [1, 1, g, 1]), [B, h, T, hd]);
-      k = repeat(k);
-      v = repeat(v);
+    // Grouped-query attention without repeating k/v (HF's repeat_kv): the g query heads sharing
+    // a k/v head are stacked along the rows, [B, kv, g·T, hd], so one product serves the group.
+    // kᵀ is transposed explicitly: wasm's matMul with a transpose flag is several times slower.
+    const qg = g === 1 ? q : tf.reshape(q, [B, kv, g * T, hd]);
+    let scores = tf.matMul(qg, tf.transpose(k, [0, 1, 3, 2]));
+    if (n.causal || (n.padding && ctx.attentionMask)) {
+      let bias: tf.Tensor = tf.zeros([1, 1, T]);
+      if (n.causal) bias = tf.add(bias, tf.reshape(ctx.causalMask(T), [1, T, T]));
+      if (n.padding && ctx.attentionMask) bias = tf.add(bias, tf.reshape(tf.mul(tf.sub(1, tf.cast(ctx.attentionMask, 'float32')), MASK), [B, 1, T]));
+      // [B or 1, T or 1, T] added to scores viewed as [B, kv, g, T, T].
+      const [bb, bt] = bias.shape as [number, number, number];
+      scores = tf.reshape(tf.add(tf.reshape(scores, [B, kv, g, T, T]), tf.reshape(bias, [bb, 1, 1, bt, T])), [B, kv, g * T, T]);
     }
-    let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd));
-    if (n.causal) scores = tf.add(scores, ctx.causalMask(T));
-    if (n.padding && ctx.attentionMask) {
-      const keyMask = tf.mul(tf.sub(1, tf.cast(tf.reshape(ctx.attentionMask, [B, 1, 1, T]), 'float32')), MASK);
-      scores = tf.add(scores, keyMask);
-    }
-    const y = tf.matMul(tf.softmax(scores), v);
+    const y = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, h, T, hd]);
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, h * hd]);
     ctx.onHeads?.(merged);
     return mm(merged, p.outW as tf.Tensor2D, p.outB);

@@ -36,8 +36,20 @@ export function inverseFrequencies(r: RotarySpec): Float64Array {
   return inv;
 }
 
-/** cos and sin tables [T, dims] (each frequency twice, as HF's cat((freqs, freqs))). */
+const tables = new Map<string, { cos: tf.Tensor2D; sin: tf.Tensor2D }>();
+
+/** cos and sin tables [T, dims] (each frequency twice, as HF's cat((freqs, freqs))), cached per spec and T. */
 export function rotaryTables(r: RotarySpec, T: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const key = `${JSON.stringify(r)}|${T}`;
+  let t = tables.get(key);
+  if (!t || t.cos.isDisposed) {
+    t = tf.tidy(() => { const made = makeTables(r, T); return { cos: tf.keep(made.cos), sin: tf.keep(made.sin) }; });
+    tables.set(key, t);
+  }
+  return t;
+}
+
+function makeTables(r: RotarySpec, T: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
   const inv = inverseFrequencies(r);
   const half = r.dims / 2;
   const cos = new Float32Array(T * r.dims);
