@@ -2,10 +2,12 @@
 // remembered per workspace), with "Browse…" for anything else.
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const CHECKPOINT_GLOB = '**/*.{safetensors,pt,pth,ckpt,bin}';
 const DATA_GLOB = '**/*.{npz,npy,gz,idx3-ubyte,safetensors}';
+/** Token data: nanoGPT's train/val .bin streams, and text files that have a tokenizer.json beside them. */
+const TOKEN_GLOB = '**/{*.txt,*.jsonl,train.bin,val.bin,test.bin}';
 const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 export const LAST_CHECKPOINT = 'checkpointLens.evaluate.lastCheckpoint';
 export const LAST_DATA = 'checkpointLens.evaluate.lastData';
@@ -44,12 +46,13 @@ export async function pickCheckpoint(context: vscode.ExtensionContext, title: st
 }
 
 /** A dataset: a file in the workspace, Fashion-MNIST when Debian's package is installed, or a folder. */
-export async function pickData(context: vscode.ExtensionContext, title = 'Dataset (IDX, .npz/.npy with x and y, or an MNIST-layout folder)'): Promise<string | undefined> {
+export async function pickData(context: vscode.ExtensionContext, title = 'Dataset (IDX, .npz/.npy with x and y or input_ids, an MNIST-layout folder, nanoGPT .bin, or text beside a tokenizer.json)'): Promise<string | undefined> {
   const last = context.workspaceState.get<string>(LAST_DATA);
   const found = await vscode.workspace.findFiles(DATA_GLOB, '**/node_modules/**', 500);
-  const items = found.filter((u) => !/labels/.test(u.fsPath)).map((u) => fileItem(u, last));
+  const tokens = (await vscode.workspace.findFiles(TOKEN_GLOB, '**/node_modules/**', 500)).filter((u) => u.fsPath.endsWith('.bin') || existsSync(join(dirname(u.fsPath), 'tokenizer.json')));
+  const items = [...found, ...tokens].filter((u) => !/labels/.test(u.fsPath)).map((u) => fileItem(u, last));
   if (existsSync(FASHION_MNIST)) items.unshift({ label: 'Fashion-MNIST', detail: FASHION_MNIST, description: FASHION_MNIST === last ? 'last used' : 'Debian dataset-fashion-mnist' });
-  const picked = await pickFile(recentFirst(items), title, { Data: ['npz', 'npy', 'gz', 'safetensors'] }, true);
+  const picked = await pickFile(recentFirst(items), title, { Data: ['npz', 'npy', 'gz', 'safetensors', 'bin', 'txt', 'jsonl'] }, true);
   if (picked) await context.workspaceState.update(LAST_DATA, picked);
   return picked;
 }

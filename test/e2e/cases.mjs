@@ -124,6 +124,21 @@ export const EDITOR_CASES = [
       await ctx.shot('editor-pt-heatmap');
     },
   },
+  // A Llama-family model on text: the picker lists text that has a tokenizer.json beside it; the
+  // loss (mean next-token cross-entropy) equals transformers' (demo/kjv_llama.expected.json).
+  {
+    name: 'evaluate a Llama-family model on text (tokenizer.json beside it)',
+    run: async (ctx) => {
+      const expected = JSON.parse(fs.readFileSync(path.join(ctx.ws, 'kjv', 'expected.json'), 'utf8')).kjv_llama_seed0;
+      await paletteSelect(ctx.page, 'Checkpoint Lens: Evaluate Checkpoint');
+      await ctx.page.keyboard.press('Enter');
+      await pickRow(ctx.page, 'Checkpoint to evaluate', 'kjv/model.safetensors');
+      await pickRow(ctx.page, 'Dataset', 'kjv/val.txt');
+      await ctx.page.locator('.notifications-toasts', { hasText: `loss ${expected.val_loss.toFixed(4)} (mean cross-entropy, nats)` }).waitFor({ timeout: 120000 });
+      await ctx.page.locator('.notifications-toasts', { hasText: `n = ${expected.val_blocks}` }).waitFor({ timeout: 5000 });
+      await ctx.shot('cmd-evaluate-llama');
+    },
+  },
 ];
 
 EDITOR_CASES.push({

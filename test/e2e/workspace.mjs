@@ -27,6 +27,12 @@ export function makeWorkspace(dir) {
   copyFileSync(join(objects, 'malicious', 'nested_containers.pt'), join(dir, 'risk-nested.pt'));
   copyFileSync(join(objects, 'numpy_namespace.pt'), join(dir, 'objects-namespace.pt'));
   copyFileSync(join(objects, 'scripted.pt'), join(dir, 'torchscript-scripted.pt'));
+  // A Llama-style model with its config.json, held-out text beside its tokenizer.json, and
+  // transformers' validation loss (demo/train_kjv_llama.py).
+  mkdirSync(join(dir, 'kjv'), { recursive: true });
+  for (const f of ['model.safetensors', 'config.json']) copyFileSync(join(DEMO, 'kjv_llama_seed0', f), join(dir, 'kjv', f));
+  for (const f of ['val.txt', 'tokenizer.json']) copyFileSync(join(REPO, 'demo', 'data', 'kjv', f), join(dir, 'kjv', f));
+  copyFileSync(join(REPO, 'demo', 'kjv_llama.expected.json'), join(dir, 'kjv', 'expected.json'));
   // Training runs (test/fixtures/runs/make_runs_fixtures.py): runs/live holds the first three
   // checkpoints of seed 0 (the cases add the fourth while the runs view watches), runs/seed1 all
   // of seed 1 (.pt files with global_step).

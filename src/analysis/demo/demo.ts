@@ -53,7 +53,7 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz'), strategy: 'random' } },
   { kind: 'swap', params: { a: join(ROOT, 'test', 'fixtures', 'models', 'nanogpt.pt'), data: join(ROOT, 'test', 'fixtures', 'models', 'nanogpt.batch.npz') } },
   { kind: 'interpolate', params: { a: KJV_LLAMA(0), b: KJV_LLAMA(1), data: KJV_VAL, align: true, steps: 9, limit: 48 } },
-  { kind: 'drop', params: { a: KJV_LLAMA(0), data: KJV_VAL, limit: 96 } },
+  { kind: 'drop', params: { a: KJV_LLAMA(0), data: KJV_VAL, limit: 48, strategy: 'single' } },
   { kind: 'plane', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), c: join(OUT, 'mlp_seed1.aligned-to-mlp_seed0.safetensors'), data: DIGITS } },
   // Basins of Fashion-MNIST MLPs (two spawned children, two seeds; test/fixtures/basins), when the dataset is installed.
   ...(findFashionMnist() ? [{ kind: 'basins' as const, params: { paths: ['child_a', 'child_b', 'seed_1', 'seed_2'].map((n) => join(ROOT, 'test', 'fixtures', 'basins', `${n}.safetensors`)), data: findFashionMnist()!, align: true, threshold: 0.15, limit: 1000 } }] : []),
