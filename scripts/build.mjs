@@ -3,6 +3,7 @@ import * as esbuild from 'esbuild';
 import { readdirSync, mkdirSync, copyFileSync, existsSync, statSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
@@ -16,7 +17,10 @@ const common = {
   absWorkingDir: root,
 };
 // tfjs-node carries a native addon and is optional: bundles require it at run time, if present.
-const node = { ...common, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/tfjs-node'] };
+// @huggingface/tokenizers (text data) is bundled when installed; a node_modules that predates it
+// still builds, and text data then says to run npm install.
+const resolvable = (pkg) => { try { createRequire(import.meta.url).resolve(pkg); return true; } catch { return false; } };
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/tfjs-node', ...(resolvable('@huggingface/tokenizers') ? [] : ['@huggingface/tokenizers'])] };
 
 const builds = [
   // Extension host: the only bundle allowed to see `vscode`.

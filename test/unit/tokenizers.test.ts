@@ -30,11 +30,21 @@ function fnv(ids: number[]): number {
   return h >>> 0;
 }
 
+/** Skips (saying why) where a node_modules predates the dependency; a fresh npm install has it. */
+const NO_TOKENIZERS = (() => {
+  try {
+    require.resolve('@huggingface/tokenizers');
+    return false;
+  } catch {
+    return '@huggingface/tokenizers is not installed here (npm install)';
+  }
+})();
+
 const lines = readFileSync(fixture('tokenizers', 'lines.txt'), 'utf8').split('\n').slice(0, -1);
 const expected = JSON.parse(readFileSync(fixture('tokenizers', 'expected.json'), 'utf8')) as Record<string, Expected> & { lines: number };
 
 for (const kind of ['bpe', 'wordpiece', 'unigram']) {
-  test(`${kind}: token ids equal Python tokenizers' on ${expected.lines} lines of mixed text`, async (t) => {
+  test(`${kind}: token ids equal Python tokenizers' on ${expected.lines} lines of mixed text`, { skip: NO_TOKENIZERS }, async (t) => {
     assert.equal(lines.length, expected.lines);
     const tok = await loadTokenizer(fixture('tokenizers', kind, 'tokenizer.json'));
     const e = expected[kind];
