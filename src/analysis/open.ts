@@ -10,6 +10,8 @@ import { openTorch } from './formats/torch';
 import { openTorchShards } from './formats/torchShards';
 import { openNpy, openNpz } from './formats/numpy';
 import { openGguf } from './formats/gguf/gguf';
+import { isRemotePath } from './io/httpSource';
+import { openRemoteCheckpoint, parseHubRef } from './io/remote';
 
 /** Index / single-file names looked for, in order, when a folder is opened. */
 const FOLDER_CANDIDATES = [
@@ -46,10 +48,14 @@ export function sniff(head: Uint8Array, fileSize?: number): Sniffed {
 }
 
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
+  // http(s):// URLs and hf:// Hub references are read by range requests.
+  if (isRemotePath(path)) return openRemoteCheckpoint(path);
   let st;
   try {
     st = await fsp.stat(path);
   } catch (e) {
+    // Not a local path: a bare Hub repo id (org/repo[@rev]) is opened from the Hub.
+    if (parseHubRef(path)) return openRemoteCheckpoint(path);
     throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
   }
   if (st.isDirectory()) return openFolder(path);

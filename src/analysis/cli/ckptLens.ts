@@ -26,7 +26,10 @@ import { histogramsMain } from './histogramsCommand';
 
 const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads N] [--json]
 
-  FILE         .safetensors, *.safetensors.index.json, .pt/.pth/.bin/.ckpt (zip or legacy),
+  FILE         a local file or folder, an http(s):// URL (read by Range requests, headers only
+               unless --stats), hf://org/repo[@revision]/file, or a Hub repo id org/repo
+               (HF_TOKEN for gated repos, HF_ENDPOINT for a mirror):
+               .safetensors, *.safetensors.index.json, .pt/.pth/.bin/.ckpt (zip or legacy),
                pytorch_model.bin.index.json, .npy, .npz, .gguf (values dequantized),
                or a folder holding a sharded checkpoint
   --stats      compute per-tensor statistics (min, max, mean, std, l2, zeros, nan, inf)
@@ -89,6 +92,9 @@ async function inspect(a: Args): Promise<void> {
     const stats: (TensorStats | undefined)[] = a.stats ? await computeAllStats(ckpt, { threads: a.threads }) : [];
     const danger = ckpt.risk?.verdict === 'dangerous' ? riskSummary(ckpt.risk) : undefined;
     if (danger && a.json) process.stderr.write(`ckpt-lens: warning: ${terminalSafe(danger)}\n`);
+    // Remote files: say what reading them cost.
+    const fetched = (ckpt as { bytesFetched?: () => number }).bytesFetched;
+    if (fetched) process.stderr.write(`fetched ${formatBytes(fetched())} from the server\n`);
     if (a.json) {
       const out = {
         format: ckpt.format,

@@ -1,5 +1,6 @@
 // `ckpt-lens diff A B`: what changed between two checkpoints, optionally after aligning B to A.
 import { runDiff } from '../compare/checkpointDiff';
+import { looksLikeGguf, runQuantError } from '../compare/quantError';
 import type { BackendChoice } from '../model/backend';
 import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { fmtNum, table } from './textTable';
@@ -8,7 +9,9 @@ export const DIFF_USAGE = `usage: ckpt-lens diff A B [--align] [--arch FILE] [--
                       [--backend auto|tensorflow|wasm|cpu] [--json]
 
   A, B          two checkpoints of any supported format (names are matched below each file's
-                state-dict prefix)
+                state-dict prefix). A GGUF file against the safetensors/PyTorch checkpoint it was
+                converted from gives the quantization error per tensor instead (llama.cpp names
+                mapped to Hugging Face names, Q/K permutation undone; Llama-family and Qwen2/3)
   --align       permute B's hidden units onto A's first (weight matching), so a permutation is not
                 mistaken for change; needs a recognised model (MLP, plain CNN, ResNet, GPT-2-style)
   --arch FILE   JSON architecture hints for --align
@@ -35,6 +38,11 @@ function parseDiffArgs(argv: string[]): DiffArgs {
 }
 
 async function diffCommand(a: DiffArgs): Promise<void> {
+  if ((await looksLikeGguf(a.a)) || (await looksLikeGguf(a.b))) {
+    if (a.align) throw new UsageError('--align does not apply to a GGUF file against its source (the quantization error)');
+    await quantErrorCommand(a);
+    return;
+  }
   const r = await runDiff({ a: a.a, b: a.b, align: a.align, archFile: a.arch, seed: a.seed, maxIter: a.maxIter, backend: a.backend }, { log: stderrLog });
   if (a.json) {
     process.stdout.write(JSON.stringify(r) + '\n');
@@ -59,6 +67,26 @@ async function diffCommand(a: DiffArgs): Promise<void> {
     ...(r.alignment ? [fmtNum(t.aligned?.relChange), fmtNum(t.aligned?.cosine, 6)] : []),
   ]);
   lines.push('', table(head, rows), `time      ${r.seconds.toFixed(3)} s`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** A GGUF file against the checkpoint it was converted from: error per tensor. */
+async function quantErrorCommand(a: DiffArgs): Promise<void> {
+  const r = await runQuantError(a.a, a.b, { onProgress: undefined });
+  if (a.json) {
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  const lines = [
+    `GGUF      ${r.gguf} (${r.architecture})`,
+    `source    ${r.source}`,
+    `overall   relative RMS error ${fmtNum(r.overall.relRms)}, RMS ${fmtNum(r.overall.rms)}, max |q−s| ${fmtNum(r.overall.maxAbs)} over ${r.overall.values} values`,
+  ];
+  for (const n of r.unmatchedGguf) lines.push(`unmatched ${n} (GGUF)`);
+  for (const n of r.unmatchedSource) lines.push(`unmatched ${n} (source)`);
+  for (const n of r.notes) lines.push(`note      ${n}`);
+  const rows = r.rows.map((x) => [x.gguf, x.source, x.type, `[${x.shape}]`, fmtNum(x.maxAbs), fmtNum(x.rms), fmtNum(x.relRms), x.unpermuted ? 'yes' : '']);
+  lines.push('', table(['GGUF tensor', 'source tensor', 'type', 'shape', 'max|q−s|', 'RMS', 'RMS/RMS(s)', 'Q/K unpermuted'], rows), `time      ${r.seconds.toFixed(3)} s`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 

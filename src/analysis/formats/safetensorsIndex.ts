@@ -69,7 +69,7 @@ export async function openSafetensorsIndex(indexPath: string): Promise<Checkpoin
   }
 }
 
-interface ShardIndex {
+export interface ShardIndex {
   metadata: Record<string, Value>;
   /** tensor name → shard file name, in index order. */
   weightMap: Map<string, string>;
@@ -87,6 +87,14 @@ async function readIndex(indexPath: string): Promise<ShardIndex> {
   } finally {
     await src.close();
   }
+  return parseShardIndex(bytes, indexPath);
+}
+
+/** Validates the bytes of a shard index (local or fetched); errors name `indexPath`. */
+export function parseShardIndex(bytes: Uint8Array, indexPath: string): ShardIndex {
+  const fail = (problem: string): never => {
+    throw new CheckpointError(indexPath, problem);
+  };
   let root: unknown;
   try {
     root = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));

@@ -16,6 +16,8 @@ import { mliView } from '../views/mliView';
 import { llfcView } from '../views/llfcView';
 import { planeView } from '../views/planeView';
 import { runDiff } from '../compare/checkpointDiff';
+import { looksLikeGguf, runQuantError } from '../compare/quantError';
+import { quantErrorView } from '../views/quantErrorView';
 import { type RunsReport, runRuns } from '../compare/trainingRuns';
 import { RunsWatcher } from '../compare/runsWatcher';
 import { runSpectra } from '../spectra/spectra';
@@ -87,7 +89,10 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
   llfc: async (p, ctx) =>
     llfcView(await runLlfc({ ...pathData(p), a: p.path('a'), b: p.path('b'), align: p.optBool('align'), alignSeed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, llfcView))),
   diff: async (p, ctx) =>
-    diffView(await runDiff({ a: p.path('a'), b: p.path('b'), align: p.optBool('align'), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, diffView))),
+    // A GGUF file against its source checkpoint: the quantization error, llama.cpp names mapped.
+    (await looksLikeGguf(p.path('a'))) || (await looksLikeGguf(p.path('b')))
+      ? quantErrorView(await runQuantError(p.path('a'), p.path('b'), { isCancelled: ctx.isCancelled, onProgress: ctx.onProgress, onPartial: ctx.onView ? (r) => ctx.onView!(quantErrorView(r)) : undefined }))
+      : diffView(await runDiff({ a: p.path('a'), b: p.path('b'), align: p.optBool('align'), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) }, withViews(ctx, diffView))),
   runs: async (p, ctx) => {
     const opts = { paths: p.paths('dirs'), align: p.optOneOf('align', ['auto', 'on', 'off'] as const), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) };
     const dyn = runsDynamicsOptions(p);
