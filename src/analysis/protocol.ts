@@ -79,6 +79,8 @@ export interface Listing {
   risk?: RiskReport;
   /** TorchScript archives: the code files, as text. */
   sourceFiles?: SourceFile[];
+  /** Remote checkpoints: the URL and the bytes fetched from the server so far. */
+  remote?: { url: string; bytesFetched: number };
 }
 
 /**
@@ -579,6 +581,7 @@ export const isListing: Guard<Listing> = obj<Listing>({
   totals: isTotals,
   risk: opt(isRiskReport),
   sourceFiles: opt(arr(isSourceFile)),
+  remote: opt(obj<{ url: string; bytesFetched: number }>({ url: str, bytesFetched: count })),
 });
 
 export const isSlice2D: Guard<Slice2D> = (v): v is Slice2D =>

@@ -5,6 +5,7 @@
 // all tensors then stream in from one background worker job (cancellable from the status bar
 // or the page), and the tensor the user selects is computed first (a priority job), with its
 // 2-D slice for the heatmap.
+import { checkpointPath } from './remoteUri';
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { isCancelled } from '../analysis/core/errors';
@@ -119,7 +120,7 @@ export class CheckpointDocument implements vscode.CustomDocument {
   ) {}
 
   get path(): string {
-    return this.uri.fsPath;
+    return checkpointPath(this.uri);
   }
 
   broadcast(msg: HostToWebview): void {
@@ -244,16 +245,16 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       return new CheckpointDocument(uri, null, { name: 'Error', message: `Checkpoint Lens reads local files only (this is a ${uri.scheme}: resource).` });
     }
     const started = Date.now();
-    const job = this.worker.open(uri.fsPath);
+    const job = this.worker.open(checkpointPath(uri));
     const sub = token.onCancellationRequested(() => job.cancel());
     let doc: CheckpointDocument;
     try {
       const listing = await job.promise;
-      log().info(`opened ${uri.fsPath}: ${listing.format}, ${listing.tensors.length} tensors in ${Date.now() - started} ms`);
-      for (const w of listing.warnings) log().warn(`${basename(uri.fsPath)}: ${w}`);
+      log().info(`opened ${checkpointPath(uri)}: ${listing.format}, ${listing.tensors.length} tensors in ${Date.now() - started} ms`);
+      for (const w of listing.warnings) log().warn(`${basename(checkpointPath(uri))}: ${w}`);
       doc = new CheckpointDocument(uri, listing, undefined);
     } catch (e) {
-      log().error(`opening ${uri.fsPath} failed: ${(e as Error).message}`);
+      log().error(`opening ${checkpointPath(uri)} failed: ${(e as Error).message}`);
       doc = new CheckpointDocument(uri, null, errorInfo(e));
     } finally {
       sub.dispose();

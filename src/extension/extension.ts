@@ -5,6 +5,7 @@ import { CheckpointEditorProvider, VIEW_TYPE, type OpenSummary, type StatsSummar
 import { registerAlignCommand } from './analysisCommands';
 import { registerAnalysisCommands } from './analysisCommandTable';
 import { registerEvaluateCommand } from './evaluateCommand';
+import { registerRemoteCommand } from './remoteCommand';
 import { createLog } from './log';
 import { WorkerHost } from './workerHost';
 
@@ -60,6 +61,7 @@ export function activate(context: vscode.ExtensionContext): void {
       provider.cancelStatistics(uri instanceof vscode.Uri ? uri : undefined),
     ),
   );
+  registerRemoteCommand(context);
   // evaluate(uri?, { checkpoint?, data?, labels?, split?, arch? }) → { loss, accuracy, n, backend, seconds }.
   context.subscriptions.push(registerEvaluateCommand(context, worker, log));
   // Analyses (args objects for tests; each resolves to its final AnalysisView).

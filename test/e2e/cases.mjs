@@ -9,6 +9,7 @@
 // computed by test/e2e/reference.mjs, without the extension's code.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
 import { NEXT_LIVE_CHECKPOINT } from './workspace.mjs';
@@ -113,6 +114,32 @@ export const EDITOR_CASES = [
     },
   },
   {
+    name: 'custom editor: .gguf opens by default with family, quantization mix and dequantized statistics',
+    run: async (ctx) => {
+      const frame = await openInEditor(ctx, 'tiny_llama.gguf');
+      await frame.locator('.stats-status', { hasText: 'Statistics of 21 tensors' }).waitFor({ timeout: 60000 });
+      await frame.locator('.stat', { hasText: 'llama (tiny llama)' }).waitFor();
+      for (const type of ['Q8_0', 'Q4_0', 'Q5_1', 'F32']) await frame.locator('.dtype-chip', { hasText: type }).waitFor();
+      // tiny_llama.gguf is tiny_llama.safetensors quantized (test/fixtures/gguf/make_quant_error_fixture.py):
+      // every dequantized value is within maxAbs of the source, so each mean is too.
+      const rows = await tableRows(frame);
+      const src = reference(ctx.ws, 'tiny_llama.safetensors');
+      const map = JSON.parse(fs.readFileSync(path.join(ctx.ws, 'tiny_llama.expected.json'), 'utf8'));
+      assert.equal(rows.length, map.length);
+      for (const e of map) {
+        const row = rows.find((r) => r.name === e.gguf);
+        const t = src.tensors.find((x) => x.name === e.source);
+        assert.ok(row && t, `row ${e.gguf} / source ${e.source}`);
+        assert.equal(row.shape, `[${t.shape.join(', ')}]`, `shape of ${e.gguf}`);
+        assert.ok(Math.abs(Number(row.mean) - refStats(t.values).mean) <= e.maxAbs + 1e-7, `mean of ${e.gguf}: ${row.mean} vs source ${refStats(t.values).mean} (max error ${e.maxAbs})`);
+      }
+      const c = await selectTensorAndReadCharts(frame, 'blk.0.ffn_up.weight');
+      assert.equal(c.bars, 64);
+      assert.ok(c.canvas.colours >= 20, `heatmap canvas has only ${c.canvas.colours} colours`);
+      await ctx.shot('editor-gguf');
+    },
+  },
+  {
     name: 'custom editor: .pt table (names, shapes, means) and charts',
     run: async (ctx) => {
       const frame = await openInEditor(ctx, 'mlp_seed0.pt');
@@ -192,6 +219,35 @@ async function startLongStatistics(ctx) {
 // --- one case per command ------------------------------------------------------------------------
 
 export const COMMAND_CASES = {
+  // A local HTTP server with Range support: the URL typed into the input box opens in the editor,
+  // which lists the GGUF's tensors and shows how few bytes were fetched.
+  'checkpointLens.openRemote': async (ctx) => {
+    const bytes = fs.readFileSync(path.join(ctx.ws, 'tiny_llama.gguf'));
+    const server = http.createServer((req, res) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (!m) { res.writeHead(200, { 'Content-Length': bytes.length }); res.end(bytes); return; }
+      const start = Number(m[1]), end = Math.min(Number(m[2]), bytes.length - 1);
+      res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, ETag: '"1"' });
+      res.end(bytes.subarray(start, end + 1));
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${server.address().port}/repo/tiny_llama.gguf`;
+      await paletteSelect(ctx.page, 'Checkpoint Lens: Open Remote Checkpoint');
+      await ctx.page.keyboard.press('Enter');
+      await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open Remote Checkpoint' }).waitFor({ timeout: 15000 });
+      await ctx.page.locator('.quick-input-widget input').fill(url);
+      await ctx.page.locator('.quick-input-widget input').press('Enter');
+      const frame = await webviewFrame(ctx.page, '.tree-row.tensor', 60000);
+      await frame.locator('.stat', { hasText: 'Fetched' }).waitFor();
+      assert.equal((await tableRows(frame)).length, 21);
+      await ctx.shot('cmd-openRemote');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  },
+
   // A *.bin opens as a (binary) text editor; the command reopens it in Checkpoint Lens.
   'checkpointLens.openWith': async (ctx) => {
     await quickOpen(ctx.page, 'pytorch_model.bin');

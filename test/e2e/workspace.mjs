@@ -17,6 +17,8 @@ export function makeWorkspace(dir) {
   mkdirSync(dir, { recursive: true });
   for (const f of readdirSync(DEMO)) if (/\.(safetensors|pt|ckpt)$/.test(f)) copyFileSync(join(DEMO, f), join(dir, f));
   copyFileSync(join(DEMO, 'mlp_seed0.pt'), join(dir, 'pytorch_model.bin'));
+  // A GGUF and the safetensors it was quantized from (test/fixtures/gguf/make_quant_error_fixture.py).
+  for (const f of ['tiny_llama.gguf', 'tiny_llama.safetensors', 'tiny_llama.expected.json']) copyFileSync(join(REPO, 'test', 'fixtures', 'gguf', f), join(dir, f));
   mkdirSync(join(dir, 'data'), { recursive: true });
   copyFileSync(join(REPO, 'demo', 'data', 'digits.npz'), join(dir, 'data', 'digits.npz'));
   copyFileSync(join(REPO, 'demo', 'data', 'digits_images.npz'), join(dir, 'data', 'digits_images.npz'));

@@ -12,6 +12,7 @@ import { type Checkpoint, type TensorInfo, storedType } from '../core/checkpoint
 import { CancelledError, CheckpointError, isCancelled as isCancelledError } from '../core/errors';
 import { readSlice2D } from '../core/tensorData';
 import { openCheckpoint } from '../open';
+import type { RemoteCheckpoint } from '../io/remote';
 import {
   errorInfo,
   isHostToWorker,
@@ -114,6 +115,7 @@ function toListing(c: Checkpoint): Listing {
     totals: checkpointTotals(c),
     ...(c.risk ? { risk: c.risk } : {}),
     ...(c.sourceFiles ? { sourceFiles: c.sourceFiles } : {}),
+    ...('bytesFetched' in c ? { remote: { url: (c as RemoteCheckpoint).url, bytesFetched: (c as RemoteCheckpoint).bytesFetched() } } : {}),
   };
 }
 

@@ -43,6 +43,8 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
     stat('Size', formatBytes(t.bytes), `${formatInt(t.bytes)} bytes`),
   );
   if (l.stateDictPrefix) summary.append(stat('State dict', l.stateDictPrefix));
+  if (l.values['Model family'] !== undefined && l.format === 'gguf') summary.append(stat('Model family', String(l.values['Model family'])));
+  if (l.remote) summary.append(stat('Fetched', formatBytes(l.remote.bytesFetched), `${formatInt(l.remote.bytesFetched)} bytes read from ${l.remote.url} by range requests when it was opened (the file is not downloaded)`));
   root.append(summary);
 
   if (t.byDtype.length) {

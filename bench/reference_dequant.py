@@ -1,0 +1,41 @@
+"""gguf-py's numpy dequantize() on every tensor of the benchmark GGUF: best of 3 runs per tensor,
+data already in memory. Prints one JSON line {type: {"s": seconds, "values": n}}.
+Q8_1 and Q8_K, which gguf-py does not dequantize, use the one-line numpy equivalent (d · q).
+Usage: /work/.venv-fixtures/bin/python bench/reference_dequant.py FILE.gguf
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from gguf.constants import GGML_QUANT_SIZES
+
+GGML_QUANT_SIZES[T.Q8_1] = (32, 36)
+
+
+def q8(raw, qt):
+    b = raw.reshape(-1, GGML_QUANT_SIZES[qt][1])
+    if qt == T.Q8_K:
+        return (b[:, 0:4].copy().view(np.float32) * b[:, 4:260].view(np.int8).astype(np.float32)).reshape(-1)
+    return (b[:, 0:2].copy().view(np.float16).astype(np.float32) * b[:, 4:36].view(np.int8).astype(np.float32)).reshape(-1)
+
+
+def main(path):
+    r = gguf.GGUFReader(path)
+    out = {}
+    for t in r.tensors:
+        raw = np.array(t.data, copy=True).reshape(-1)
+        qt = t.tensor_type
+        best = float('inf')
+        for _ in range(3):
+            t0 = time.perf_counter()
+            v = q8(raw, qt) if qt in (T.Q8_1, T.Q8_K) else gguf.quants.dequantize(raw, qt)
+            best = min(best, time.perf_counter() - t0)
+        out[qt.name] = {'s': best, 'values': int(v.size)}
+    print(json.dumps({'numpy': np.__version__, 'types': out}))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1])
