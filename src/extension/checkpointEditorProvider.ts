@@ -6,6 +6,7 @@
 // or the page), and the tensor the user selects is computed first (a priority job), with its
 // 2-D slice for the heatmap.
 import { checkpointPath } from './remoteUri';
+import { formatBytes } from '../analysis/core/format';
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { isCancelled } from '../analysis/core/errors';
@@ -329,7 +330,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       case 'ready':
         this.sendInit(doc, view);
         if (doc.listing && doc.progress.state === 'idle') {
-          const decision = autoComputeDecision(readSettings(doc.uri), doc.listing.totals.bytes);
+          // Remote files: statistics would download every tensor, so they wait to be asked for.
+          const decision = doc.listing.remote
+            ? { run: false, reason: `A remote checkpoint: statistics download the tensors (${formatBytes(doc.listing.totals.bytes)}), so they run only when asked (select a tensor, or Compute statistics).` }
+            : autoComputeDecision(readSettings(doc.uri), doc.listing.totals.bytes);
           if (decision.run) this.startBackground(doc);
           else doc.setProgress({ state: 'skipped', done: doc.stats.size, total: doc.listing.tensors.length, fraction: 0, reason: decision.reason }, true);
         }
