@@ -5,7 +5,7 @@
 // all tensors then stream in from one background worker job (cancellable from the status bar
 // or the page), and the tensor the user selects is computed first (a priority job), with its
 // 2-D slice for the heatmap.
-import { checkpointPath } from './remoteUri';
+import { REMOTE_SCHEME, checkpointPath } from './remoteUri';
 import { formatBytes } from '../analysis/core/format';
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
@@ -242,8 +242,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   }
 
   private async openDocument(uri: vscode.Uri, _ctx: vscode.CustomDocumentOpenContext, token: vscode.CancellationToken): Promise<CheckpointDocument> {
-    if (uri.scheme !== 'file') {
-      return new CheckpointDocument(uri, null, { name: 'Error', message: `Checkpoint Lens reads local files only (this is a ${uri.scheme}: resource).` });
+    if (uri.scheme !== 'file' && uri.scheme !== REMOTE_SCHEME) {
+      return new CheckpointDocument(uri, null, { name: 'Error', message: `Checkpoint Lens reads local files and http(s) URLs only (this is a ${uri.scheme}: resource; use Open Remote Checkpoint… for URLs).` });
     }
     const started = Date.now();
     const job = this.worker.open(checkpointPath(uri));

@@ -125,11 +125,13 @@ export const EDITOR_CASES = [
       const rows = await tableRows(frame);
       const src = reference(ctx.ws, 'tiny_llama.safetensors');
       const map = JSON.parse(fs.readFileSync(path.join(ctx.ws, 'tiny_llama.expected.json'), 'utf8'));
-      assert.equal(rows.length, map.length);
-      for (const e of map) {
-        const row = rows.find((r) => r.name === e.gguf);
-        const t = src.tensors.find((x) => x.name === e.source);
-        assert.ok(row && t, `row ${e.gguf} / source ${e.source}`);
+      // The table renders the rows in view: check those (at least a dozen), and the count in the header.
+      await frame.locator('.stat', { hasText: `Tensors${map.length}` }).waitFor();
+      assert.ok(rows.length >= 12, `only ${rows.length} rows rendered`);
+      for (const row of rows) {
+        const e = map.find((x) => x.gguf === row.name);
+        const t = e && src.tensors.find((x) => x.name === e.source);
+        assert.ok(e && t, `row ${row.name} has no source tensor`);
         assert.equal(row.shape, `[${t.shape.join(', ')}]`, `shape of ${e.gguf}`);
         assert.ok(Math.abs(Number(row.mean) - refStats(t.values).mean) <= e.maxAbs + 1e-7, `mean of ${e.gguf}: ${row.mean} vs source ${refStats(t.values).mean} (max error ${e.maxAbs})`);
       }
@@ -240,7 +242,8 @@ export const COMMAND_CASES = {
       await ctx.page.locator('.quick-input-widget input').press('Enter');
       const frame = await webviewFrame(ctx.page, '.tree-row.tensor', 60000);
       await frame.locator('.stat', { hasText: 'Fetched' }).waitFor();
-      assert.equal((await tableRows(frame)).length, 21);
+      await frame.locator('.stat', { hasText: 'Tensors21' }).waitFor();
+      assert.ok((await tableRows(frame)).some((r) => r.name === 'token_embd.weight'));
       await ctx.shot('cmd-openRemote');
     } finally {
       server.closeAllConnections();

@@ -73,7 +73,7 @@ function onInit(m: InitMessage): void {
     const box = h('div', 'open-error');
     box.setAttribute('role', 'alert');
     box.append(h('h1', undefined, `Cannot open ${m.fileName}`), h('p', 'error-text', m.error?.message ?? 'Unknown error.'));
-    box.append(h('p', 'muted', 'Checkpoint Lens reads safetensors (and sharded indexes), PyTorch zip and legacy files, and NumPy .npy/.npz, without running any pickled code.'));
+    box.append(h('p', 'muted', 'Checkpoint Lens reads safetensors (and sharded indexes), PyTorch zip and legacy files, NumPy .npy/.npz and GGUF, locally or over HTTP, without running any pickled code.'));
     app.append(box);
     return;
   }
