@@ -12,6 +12,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import { close, readSafetensors, refStats, writeSparseSafetensors } from '../e2e/reference.mjs';
 
@@ -109,6 +111,28 @@ function assertStatsMatch(json: TableJson, what: string): void {
 
 const COMMAND_CASES: Record<string, () => Promise<void>> = {
   // openWith(uri) → { format, tensors, params, bytes } and the custom editor is the active tab.
+  // openRemote(url): a local Range-capable server; the editor opens on the remote URI.
+  'checkpointLens.openRemote': async () => {
+    const bytes = readFileSync(join(ws(), 'tiny_llama.gguf'));
+    const server = createServer((req, res) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (!m) { res.writeHead(200, { 'Content-Length': bytes.length }); res.end(bytes); return; }
+      const start = Number(m[1]), end = Math.min(Number(m[2]), bytes.length - 1);
+      res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${bytes.length}` });
+      res.end(bytes.subarray(start, end + 1));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/tiny_llama.gguf`;
+      assert.equal(await exec<string>('checkpointLens.openRemote', url), url);
+      await waitFor('the Checkpoint Lens editor on the remote URL', () => {
+        const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+        return input instanceof vscode.TabInputCustom && input.viewType === VIEW_TYPE && input.uri.scheme === 'checkpoint-lens-remote' && decodeURIComponent(input.uri.query) === url;
+      });
+    } finally {
+      server.close();
+    }
+  },
   'checkpointLens.openWith': async () => {
     const ref = reference();
     const params = ref.tensors.reduce((a, t) => a + t.numel, 0);
