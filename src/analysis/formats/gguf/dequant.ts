@@ -86,21 +86,28 @@ function q8Kernel(bytes: number, qsAt: number): Kernel {
 
 const q2_K: Kernel = (src, nBlocks, out) => {
   const h = halfTable();
+  const dl = new Float64Array(16), ml = new Float64Array(16);
   for (let b = 0, o = 0, y = 0; b < nBlocks; b++, o += 84, y += QK_K) {
     const d = h[src[o + 80] | (src[o + 81] << 8)];
     const dmin = h[src[o + 82] | (src[o + 83] << 8)];
-    let is = 0;
-    let yy = y;
+    for (let i = 0; i < 16; i++) {
+      const sc = src[o + i];
+      dl[i] = d * (sc & 15);
+      ml[i] = dmin * (sc >> 4);
+    }
+    // Each byte holds four 2-bit values, one per shift; read it once and write all four.
     for (let half = 0; half < 2; half++) {
-      const q = o + 16 + 32 * half;
-      for (let shift = 0; shift < 8; shift += 2) {
-        let sc = src[o + is++];
-        let dl = d * (sc & 15), ml = dmin * (sc >> 4);
-        for (let l = 0; l < 16; l++) out[yy++] = dl * ((src[q + l] >> shift) & 3) - ml;
-        sc = src[o + is++];
-        dl = d * (sc & 15);
-        ml = dmin * (sc >> 4);
-        for (let l = 0; l < 16; l++) out[yy++] = dl * ((src[q + 16 + l] >> shift) & 3) - ml;
+      const q = o + 16 + 32 * half, yy = y + 128 * half, s0 = 8 * half;
+      for (let l = 0; l < 16; l++) {
+        const a = src[q + l], c = src[q + 16 + l];
+        out[yy + l] = dl[s0] * (a & 3) - ml[s0];
+        out[yy + 16 + l] = dl[s0 + 1] * (c & 3) - ml[s0 + 1];
+        out[yy + 32 + l] = dl[s0 + 2] * ((a >> 2) & 3) - ml[s0 + 2];
+        out[yy + 48 + l] = dl[s0 + 3] * ((c >> 2) & 3) - ml[s0 + 3];
+        out[yy + 64 + l] = dl[s0 + 4] * ((a >> 4) & 3) - ml[s0 + 4];
+        out[yy + 80 + l] = dl[s0 + 5] * ((c >> 4) & 3) - ml[s0 + 5];
+        out[yy + 96 + l] = dl[s0 + 6] * (a >> 6) - ml[s0 + 6];
+        out[yy + 112 + l] = dl[s0 + 7] * (c >> 6) - ml[s0 + 7];
       }
     }
   }
@@ -108,7 +115,7 @@ const q2_K: Kernel = (src, nBlocks, out) => {
 
 const q3_K: Kernel = (src, nBlocks, out) => {
   const h = halfTable();
-  const scales = new Int32Array(16);
+  const dl = new Float64Array(16);
   for (let b = 0, o = 0, y = 0; b < nBlocks; b++, o += 110, y += QK_K) {
     const d = h[src[o + 108] | (src[o + 109] << 8)];
     const s = o + 96;
@@ -116,18 +123,22 @@ const q3_K: Kernel = (src, nBlocks, out) => {
     for (let i = 0; i < 16; i++) {
       const lo = i < 8 ? src[s + i] & 15 : src[s + i - 8] >> 4;
       const hi = (src[s + 8 + (i & 3)] >> (2 * (i >> 2))) & 3;
-      scales[i] = (lo | (hi << 4)) - 32;
+      dl[i] = d * ((lo | (hi << 4)) - 32);
     }
-    let is = 0;
-    let m = 1;
-    let yy = y;
+    // Value k of a byte (shift 2k) takes bit 4·half + k of its hmask byte; a clear bit subtracts 4.
     for (let half = 0; half < 2; half++) {
-      const q = o + 32 + 32 * half;
-      for (let shift = 0; shift < 8; shift += 2, m <<= 1) {
-        let dl = d * scales[is++];
-        for (let l = 0; l < 16; l++) out[yy++] = dl * (((src[q + l] >> shift) & 3) - (src[o + l] & m ? 0 : 4));
-        dl = d * scales[is++];
-        for (let l = 0; l < 16; l++) out[yy++] = dl * (((src[q + 16 + l] >> shift) & 3) - (src[o + 16 + l] & m ? 0 : 4));
+      const q = o + 32 + 32 * half, yy = y + 128 * half, s0 = 8 * half, hs = 4 * half;
+      for (let l = 0; l < 16; l++) {
+        const a = src[q + l], c = src[q + 16 + l];
+        const ha = ~src[o + l] >> hs, hc = ~src[o + 16 + l] >> hs;
+        out[yy + l] = dl[s0] * ((a & 3) - ((ha & 1) << 2));
+        out[yy + 16 + l] = dl[s0 + 1] * ((c & 3) - ((hc & 1) << 2));
+        out[yy + 32 + l] = dl[s0 + 2] * (((a >> 2) & 3) - ((ha & 2) << 1));
+        out[yy + 48 + l] = dl[s0 + 3] * (((c >> 2) & 3) - ((hc & 2) << 1));
+        out[yy + 64 + l] = dl[s0 + 4] * (((a >> 4) & 3) - (ha & 4));
+        out[yy + 80 + l] = dl[s0 + 5] * (((c >> 4) & 3) - (hc & 4));
+        out[yy + 96 + l] = dl[s0 + 6] * ((a >> 6) - ((ha & 8) >> 1));
+        out[yy + 112 + l] = dl[s0 + 7] * ((c >> 6) - ((hc & 8) >> 1));
       }
     }
   }
@@ -158,8 +169,11 @@ const q4_K: Kernel = (src, nBlocks, out) => {
       const q = o + 16 + 32 * j;
       const d1 = d * sc[2 * j], m1 = dmin * mn[2 * j];
       const d2 = d * sc[2 * j + 1], m2 = dmin * mn[2 * j + 1];
-      for (let l = 0; l < 32; l++) out[yy + l] = d1 * (src[q + l] & 15) - m1;
-      for (let l = 0; l < 32; l++) out[yy + 32 + l] = d2 * (src[q + l] >> 4) - m2;
+      for (let l = 0; l < 32; l++) {
+        const v = src[q + l];
+        out[yy + l] = d1 * (v & 15) - m1;
+        out[yy + 32 + l] = d2 * (v >> 4) - m2;
+      }
       yy += 64;
     }
   }
@@ -173,14 +187,17 @@ const q5_K: Kernel = (src, nBlocks, out) => {
     const dmin = h[src[o + 2] | (src[o + 3] << 8)];
     scaleMinK4(src, o + 4, sc, mn);
     const qh = o + 16;
-    let yy = y;
-    for (let j = 0, u1 = 1, u2 = 2; j < 4; j++, u1 <<= 2, u2 <<= 2) {
-      const q = o + 48 + 32 * j;
+    for (let j = 0; j < 4; j++) {
+      const q = o + 48 + 32 * j, yy = y + 64 * j;
       const d1 = d * sc[2 * j], m1 = dmin * mn[2 * j];
       const d2 = d * sc[2 * j + 1], m2 = dmin * mn[2 * j + 1];
-      for (let l = 0; l < 32; l++) out[yy + l] = d1 * ((src[q + l] & 15) + (src[qh + l] & u1 ? 16 : 0)) - m1;
-      for (let l = 0; l < 32; l++) out[yy + 32 + l] = d2 * ((src[q + l] >> 4) + (src[qh + l] & u2 ? 16 : 0)) - m2;
-      yy += 64;
+      // The fifth bit of sub-block 2j (2j+1) is bit 2j (2j+1) of qh[l].
+      const s1 = 2 * j, s2 = 2 * j + 1;
+      for (let l = 0; l < 32; l++) {
+        const v = src[q + l], hb = src[qh + l];
+        out[yy + l] = d1 * ((v & 15) | (((hb >> s1) & 1) << 4)) - m1;
+        out[yy + 32 + l] = d2 * ((v >> 4) | (((hb >> s2) & 1) << 4)) - m2;
+      }
     }
   }
 };
