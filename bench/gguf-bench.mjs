@@ -106,5 +106,5 @@ for (let s = 1; s <= SHARDS; s++) {
 const downloadS = (performance.now() - t0) / 1000;
 server.close();
 console.log(`\nRemote listing of a ${(total / 1e9).toFixed(1)} GB sharded safetensors model (${SHARDS} shards, ${listing.tensors} tensors) on 127.0.0.1`);
-console.log(`  range requests: ${listing.seconds.toFixed(3)} s, ${listing.bytes} bytes fetched (${listing.requests} requests)`);
+console.log(`  range requests: ${listing.seconds.toFixed(3)} s, ${listing.bytes} bytes fetched`);
 console.log(`  downloading the shards: ${downloadS.toFixed(2)} s, ${sent} bytes  → listing is ${(downloadS / listing.seconds).toFixed(0)}× faster and fetches ${(sent / listing.bytes).toFixed(0)}× fewer bytes`);
