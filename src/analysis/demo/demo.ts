@@ -28,6 +28,8 @@ const ckpt = (name: string): string => join(CHECKPOINTS, name);
 /** Two small Llama-style models trained on the King James Bible (demo/train_kjv_llama.py), scored on held-out verses. */
 const KJV_LLAMA = (seed: number): string => join(CHECKPOINTS, `kjv_llama_seed${seed}`, 'model.safetensors');
 const KJV_VAL = join(ROOT, 'demo', 'data', 'kjv', 'val.txt');
+/** A tiny Llama and its GGUF conversion (test/fixtures/gguf/make_quant_error_fixture.py). */
+const GGUF_DIR = join(ROOT, 'test', 'fixtures', 'gguf');
 
 /**
  * The analyses of the demo, each run exactly as the extension's worker runs it (same job
@@ -40,6 +42,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   { kind: 'mli', params: { init: ckpt('mlp_seed0_init.pt'), final: ckpt('mlp_seed0.safetensors'), data: DIGITS } },
   { kind: 'llfc', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, align: true } },
   { kind: 'diff', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), align: true } },
+  // A GGUF against the safetensors it was quantized from: the quantization error per tensor.
+  { kind: 'diff', params: { a: join(GGUF_DIR, 'tiny_llama.gguf'), b: join(GGUF_DIR, 'tiny_llama.safetensors') } },
   { kind: 'runs', params: { dirs: [join(ROOT, 'test', 'fixtures', 'runs', 'run_seed0'), join(ROOT, 'test', 'fixtures', 'runs', 'run_seed1')] } },
   { kind: 'histograms', params: { paths: [join(ROOT, 'test', 'fixtures', 'runs', 'run_seed0')], tensor: 'layers.0.weight' } },
   { kind: 'spectra', params: { a: ckpt('mlp_seed0.safetensors') } },
@@ -137,6 +141,7 @@ async function main(): Promise<void> {
   const files = readdirSync(CHECKPOINTS).filter((f) => /\.(safetensors|pt|pth|ckpt|bin|npz|npy)$/.test(f)).sort();
   const sections: ReportSection[] = [];
   for (const f of files) sections.push(await inspectOne(join(CHECKPOINTS, f)));
+  sections.push(await inspectOne(join(GGUF_DIR, 'tiny_llama.gguf')));
   mkdirSync(OUT, { recursive: true });
   console.log('');
   const report: ReportData = { sections, analyses: await runDemoAnalyses() };
