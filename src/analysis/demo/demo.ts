@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { openCheckpoint } from '../open';
+import { storedType } from '../core/checkpoint';
 import { computeAllStats } from '../stats/statsPool';
 import { checkpointTotals } from '../stats/totals';
 import { readSlice2D } from '../core/tensorData';
@@ -105,12 +106,12 @@ async function inspectOne(path: string): Promise<ReportSection> {
     const totals = checkpointTotals(ckpt);
     const rows = ckpt.tensors.map((t, i) => {
       const s = stats[i] as TensorStats;
-      return [t.name, t.dtype, `[${t.shape.join(', ')}]`, t.numel, fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), fmt(s.l2), `${((100 * s.zeros) / Math.max(1, s.count)).toFixed(1)}%`];
+      return [t.name, storedType(t), `[${t.shape.join(', ')}]`, t.numel, fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), fmt(s.l2), `${((100 * s.zeros) / Math.max(1, s.count)).toFixed(1)}%`];
     });
     const charts: ReportSection['charts'] = [];
     // Histograms of the weight matrices, and a heatmap of the first one.
     const matrices = ckpt.tensors.map((t, i) => [t, stats[i]] as const).filter(([t, s]) => t.shape.length >= 2 && s?.histogram);
-    for (const [t, s] of matrices) charts.push({ title: `${t.name} — histogram`, spec: histogramSpec(s!.histogram!, { title: t.name, dtype: t.dtype, width: 320, height: 160 }) });
+    for (const [t, s] of matrices) charts.push({ title: `${t.name} — histogram`, spec: histogramSpec(s!.histogram!, { title: t.name, dtype: storedType(t), width: 320, height: 160 }) });
     if (matrices.length > 0) {
       const [t] = matrices[0];
       const sl = await readSlice2D(t, 64, 64);
@@ -118,7 +119,10 @@ async function inspectOne(path: string): Promise<ReportSection> {
       charts.push({ title: `${t.name} — heatmap`, spec: heatmapSpec(slice, { title: `${t.name} (${sl.rows}×${sl.cols} view)`, maxWidth: 320, maxHeight: 320 }) });
     }
     const rel = relative(ROOT, path);
-    const evaluation = await evaluateOne(path).catch((e: Error) => `not evaluated: ${e.message}`);
+    // GGUF holds llama.cpp's names, which the model families do not read: its check is the quantization error.
+    const evaluation = ckpt.format === 'gguf'
+      ? `${String(ckpt.values['Model family'])} · ${String(ckpt.values['Quantization mix'])} (quantization error against the source: see the analyses)`
+      : await evaluateOne(path).catch((e: Error) => `not evaluated: ${e.message}`);
     console.log(`${rel}: ${ckpt.format}, ${ckpt.tensors.length} tensors, ${formatCount(totals.params)} params, listed in ${listMs.toFixed(1)} ms, statistics in ${statsMs.toFixed(0)} ms`);
     console.log(`  ${evaluation}`);
     return {
