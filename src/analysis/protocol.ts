@@ -438,7 +438,9 @@ export interface PanelCancelMessage {
 export type PanelExportMessage =
   | { type: 'exportView'; what: 'chart'; id: string; format: 'svg' | 'png'; content: string }
   | { type: 'exportView'; what: 'rows' | 'table'; id: string; format: TableFormat }
-  | { type: 'exportView'; what: 'report'; format: 'json' };
+  | { type: 'exportView'; what: 'report'; format: 'json' }
+  /** The panel as one self-contained HTML page, built by the webview (charts as inline SVG). */
+  | { type: 'exportView'; what: 'report'; format: 'html'; content: string };
 
 export type PanelToHost = PanelReadyMessage | PanelCancelMessage | PanelExportMessage;
 
@@ -751,7 +753,7 @@ export const isHostToPanel: Guard<HostToPanel> = tagged<HostToPanel>({
 
 const isPanelExport: Guard<PanelExportMessage> = (v): v is PanelExportMessage => {
   if (!isObject(v) || v.type !== 'exportView') return false;
-  if (v.what === 'report') return v.format === 'json';
+  if (v.what === 'report') return v.format === 'json' || (v.format === 'html' && typeof v.content === 'string' && v.content.length <= MAX_EXPORT_CONTENT && v.content.startsWith('<!DOCTYPE html>'));
   if (!name(v.id)) return false;
   if (v.what === 'rows' || v.what === 'table') return lit('csv', 'json')(v.format);
   if (v.what !== 'chart' || typeof v.content !== 'string' || v.content.length > MAX_EXPORT_CONTENT) return false;

@@ -2,7 +2,9 @@
 // arrive), the job's progress and a Cancel button, and exports through a save dialog.
 import * as vscode from 'vscode';
 import { type AnalysisView, type JobState, type PanelExportMessage, type HostToPanel, isPanelToHost } from '../analysis/protocol';
-import { exportBytes, writeFileAtomic } from './tableExport';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportBytes, safeStem, writeFileAtomic } from './tableExport';
 import { viewExport } from './viewExport';
 import { editorHtml, makeNonce } from './webviewHtml';
 import type { Logger } from './workerHost';
@@ -19,7 +21,7 @@ export class AnalysisPanel implements vscode.Disposable {
 
   constructor(
     context: vscode.ExtensionContext,
-    title: string,
+    private readonly title: string,
     private readonly log: Logger,
   ) {
     const dist = vscode.Uri.joinPath(context.extensionUri, 'dist');
@@ -106,6 +108,9 @@ export class AnalysisPanel implements vscode.Disposable {
       if (m.what === 'chart') {
         fileName = `${m.id}.${m.format}`;
         bytes = exportBytes(m.format, m.content);
+      } else if (m.what === 'report' && m.format === 'html') {
+        fileName = `report.html`;
+        bytes = Buffer.from(m.content, 'utf8');
       } else {
         const e = viewExport(this.view, m);
         fileName = e.fileName;
@@ -115,7 +120,10 @@ export class AnalysisPanel implements vscode.Disposable {
       void vscode.window.showErrorMessage(`Checkpoint Lens: cannot export: ${(e as Error).message}`);
       return undefined;
     }
+    // Default names say which analysis of which checkpoints, and never repeat one already there.
+    fileName = `${safeStem(this.title, 80)}-${fileName}`;
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    if (folder?.scheme === 'file') fileName = freeName(folder.fsPath, fileName);
     const defaultUri = folder ? vscode.Uri.joinPath(folder, fileName) : vscode.Uri.file(fileName);
     const ext = fileName.split('.').pop()!;
     const target = to ?? (await vscode.window.showSaveDialog({ defaultUri, filters: { [ext.toUpperCase()]: [ext] }, title: 'Export from Checkpoint Lens' }));
@@ -131,4 +139,15 @@ export class AnalysisPanel implements vscode.Disposable {
       return undefined;
     }
   }
+}
+
+/** `name`, or name-2, name-3, … : the first that does not exist in `dir`. */
+export function freeName(dir: string, name: string): string {
+  const dot = name.indexOf('.', Math.max(0, name.lastIndexOf('-')));
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  for (let k = 1; k < 1000; k++) {
+    const candidate = k === 1 ? name : `${stem}-${k}${ext}`;
+    if (!existsSync(join(dir, candidate))) return candidate;
+  }
+  return name;
 }

@@ -2,7 +2,7 @@
 // expected marks and encodings, carry their data inline, and load nothing from URLs.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { histogramBins, histogramSpec } from '../../src/analysis/charts/histogramSpec';
+import { decadeTicks, histogramBins, histogramSpec, niceTicks } from '../../src/analysis/charts/histogramSpec';
 import { heatmapCells, heatmapSpec } from '../../src/analysis/charts/heatmapSpec';
 import type { Histogram, Slice2D } from '../../src/analysis/protocol';
 
@@ -133,4 +133,16 @@ describe('heatmap spec', () => {
     const vg = compileQuiet(spec);
     assert.equal(vg.marks![0].type, 'rect');
   });
+});
+
+test('histogram axes: x ticks are round and include 0 when the range spans it; the log count axis shows decades', () => {
+  assert.deepEqual(niceTicks(-0.37, 0.52), [-0.2, 0, 0.2, 0.4]);
+  assert.ok(niceTicks(-3.1, 17).includes(0));
+  assert.deepEqual(niceTicks(2, 2), [2]);
+  assert.deepEqual(decadeTicks(4321), [0, 1, 10, 100, 1000]);
+  const s = histogramSpec({ lo: -1, hi: 1, counts: [1, 10, 1000, 5] }, { yScale: 'log' }) as { encoding: { x: { axis: { values: number[] } }; y: { axis: { values: number[]; minExtent: number } } } };
+  assert.ok(s.encoding.x.axis.values.includes(0));
+  assert.deepEqual(s.encoding.y.axis.values, [0, 1, 10, 100, 1000]);
+  const lin = histogramSpec({ lo: -1, hi: 1, counts: [1, 10, 1000, 5] }) as typeof s;
+  assert.equal(lin.encoding.y.axis.minExtent, s.encoding.y.axis.minExtent, 'same axis width: no jump when toggled');
 });

@@ -9,7 +9,8 @@ import { exactSingularValues, topSingularValues } from '../../src/analysis/spect
 import { fitPowerLaw } from '../../src/analysis/spectra/powerLaw';
 import { unitFindings } from '../../src/analysis/spectra/units';
 import { spectraView } from '../../src/analysis/views/spectraView';
-import { close, fixture } from '../helpers';
+import { join } from 'node:path';
+import { REPO_ROOT, close, fixture } from '../helpers';
 
 interface ExpectedLayer {
   name: string;
@@ -188,4 +189,14 @@ test('Lanczos under a time budget stops on time, says which values settled, and 
   for (let i = quick.settled; i < quick.values.length; i++) assert.ok(quick.values[i] <= full.values[i] * (1 + 1e-9));
   let polls = 0;
   assert.throws(() => topSingularValues(m, 32, { isCancelled: () => ++polls > 3 }), (e: Error) => e.name === 'CancelledError');
+});
+
+test('balancedness pairs layers as the recognised graph connects them: a ResNet block\'s conv2 is not paired with the downsample beside it', async () => {
+  const r = await runSpectra({ path: join(REPO_ROOT, 'demo', 'checkpoints', 'resnet_digits.safetensors') });
+  assert.equal(r.order, 'graph');
+  const pairs = new Set(r.balancedness.map((b) => `${b.layer} -> ${b.next}`));
+  assert.ok(!pairs.has('layer2.0.conv2.weight -> layer2.0.downsample.0.weight'), [...pairs].join(', '));
+  for (const p of ['layer1.0.conv1.weight -> layer1.0.conv2.weight', 'layer1.0.conv2.weight -> layer1.1.conv1.weight', 'layer2.0.downsample.0.weight -> layer2.1.conv1.weight', 'layer4.1.conv2.weight -> fc.weight']) assert.ok(pairs.has(p), `missing ${p}`);
+  const fro = new Map(r.layers.map((l) => [l.name, l.frobenius]));
+  for (const b of r.balancedness) assert.ok(Math.abs(b.value - (fro.get(b.layer)! ** 2 - fro.get(b.next)! ** 2)) < 1e-9 * Math.max(1, Math.abs(b.value)));
 });

@@ -17,6 +17,12 @@ export interface WeightLayer {
 
 export interface LayerOrder {
   layers: WeightLayer[];
+  /**
+   * Consecutive layers as the graph connects them (a weight and each weight its output reaches
+   * through activations, norms, pooling and residual sums): a ResNet's conv2 is followed by the
+   * next block's conv1, not by a downsample that sits beside it. Without a graph: name order.
+   */
+  pairs: [string, string][];
   order: 'graph' | 'name';
   graph: ModelGraph | null;
   /** Why the graph is missing, when it is. */
@@ -56,13 +62,65 @@ export async function weightLayers(ckpt: Checkpoint, archFile?: string): Promise
       layers.push({ tensor: t, bias: b && b.numel === units ? b : undefined, unitsAreColumns: cols });
     };
     for (const r of graphTensorRefs(graph)) if (r.matrix) push(r.name, r.matrix.bias, r.matrix.unitsAreColumns);
-    if (layers.length) return { layers, order: 'graph', graph };
+    if (layers.length) return { layers, order: 'graph', graph, pairs: graphPairs(graph, new Set(layers.map((l) => l.tensor.name))) };
   }
   const weights = ckpt.tensors.filter(isWeightMatrix).sort((a, b) => nameOrder(a.name, b.name));
   return {
+    pairs: weights.slice(1).map((t, i) => [weights[i].name, t.name]),
     layers: weights.map((t) => ({ tensor: t, bias: siblingBias(byName, t, t.shape[0]), unitsAreColumns: false })),
     order: 'name',
     graph: null,
     recognizeError,
   };
+}
+
+/** Each weight's successors in the graph (see LayerOrder.pairs), as checkpoint tensor names. */
+export function graphPairs(graph: ModelGraph, known: Set<string>): [string, string][] {
+  const consumers = new Map<string, string[]>();
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n.id]);
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  /** The weight tensors a node's input enters first (an attention node: its qkv weight). */
+  const entry = (id: string): string[] => {
+    const n = byId.get(id);
+    if (!n) return [];
+    if (n.op === 'linear' || n.op === 'conv2d') return [checkpointName(graph, n.weight)];
+    if (n.op === 'causal_self_attention') return [checkpointName(graph, n.qkvWeight)];
+    return [];
+  };
+  /** The weight tensor whose output leaves a node. */
+  const exit = (id: string): string | undefined => {
+    const n = byId.get(id);
+    if (!n) return undefined;
+    if (n.op === 'linear' || n.op === 'conv2d') return checkpointName(graph, n.weight);
+    if (n.op === 'causal_self_attention') return checkpointName(graph, n.projWeight);
+    return undefined;
+  };
+  const out: [string, string][] = [];
+  const seen = new Set<string>();
+  const push = (a: string, b: string): void => {
+    const k = `${a}\u0000${b}`;
+    if (a === b || seen.has(k) || !known.has(a) || !known.has(b)) return;
+    seen.add(k);
+    out.push([a, b]);
+  };
+  for (const n of graph.nodes) {
+    const from = exit(n.id);
+    if (!from) continue;
+    if (n.op === 'causal_self_attention') push(checkpointName(graph, n.qkvWeight), from);
+    // Walk forward through nodes without weights until each path meets a weight.
+    const stack = [...(consumers.get(n.id) ?? [])];
+    const visited = new Set<string>();
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (visited.has(id)) continue;
+      visited.add(id);
+      const hit = entry(id);
+      if (hit.length) {
+        for (const h of hit) push(from, h);
+        continue;
+      }
+      stack.push(...(consumers.get(id) ?? []));
+    }
+  }
+  return out;
 }

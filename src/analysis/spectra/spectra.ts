@@ -4,7 +4,8 @@
 // layers (methods.md §14).
 import type { Checkpoint } from '../core/checkpoint';
 import { CancelledError } from '../core/errors';
-import { readTensor } from '../core/tensorData';
+import type { TensorInfo } from '../core/checkpoint';
+import { readTensor, tensorChunks } from '../core/tensorData';
 import { openCheckpoint } from '../open';
 import type { AnalysisContext } from '../report/analysisView';
 import { weightLayers } from './layerOrder';
@@ -189,7 +190,7 @@ async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: Layer
     ctx.onProgress?.(i / order.layers.length, `${l.tensor.name} (${i + 1} of ${order.layers.length})`);
     let values;
     try {
-      values = await readTensor(l.tensor, undefined, { isCancelled: ctx.isCancelled });
+      values = await readMatrixValues(l.tensor, ctx.isCancelled);
     } catch (e) {
       if (e instanceof CancelledError) throw e;
       report.warnings.push(`${l.tensor.name}: skipped (${(e as Error).message})`);
@@ -207,16 +208,36 @@ async function spectraOf(ckpt: Checkpoint, opts: SpectraOptions, settings: Layer
     report.seconds = (performance.now() - t0) / 1000;
     ctx.onPartial?.(report);
   }
-  report.balancedness = balancedness(report.layers);
+  report.balancedness = balancedness(report.layers, order.pairs);
   report.seconds = (performance.now() - t0) / 1000;
   report.complete = true;
   ctx.onProgress?.(1);
   return report;
 }
 
-/** ‖W_ℓ‖_F² − ‖W_ℓ+1‖_F² for each consecutive pair in layer order. */
-export function balancedness(layers: { name: string; frobenius: number }[]): Balance[] {
-  const out: Balance[] = [];
-  for (let i = 0; i + 1 < layers.length; i++) out.push({ layer: layers[i].name, next: layers[i + 1].name, value: layers[i].frobenius ** 2 - layers[i + 1].frobenius ** 2 });
-  return out;
+/**
+ * A weight's values, copied chunk by chunk into one array allocated up front (readTensor keeps
+ * every chunk and joins them at the end: on a 128 MB matrix that join was a second or more
+ * with no chance to see a cancel).
+ */
+async function readMatrixValues(t: TensorInfo, isCancelled?: () => boolean): Promise<Matrix['values']> {
+  let out: Float32Array | Float64Array | undefined;
+  let at = 0;
+  for await (const c of tensorChunks(t, { isCancelled, reuseBuffers: true })) {
+    out ??= c instanceof Float64Array ? new Float64Array(t.numel) : new Float32Array(t.numel);
+    if (at + c.length > out.length) return readTensor(t, undefined, { isCancelled }); // complex or unusual layouts
+    out.set(c, at);
+    at += c.length;
+  }
+  return out ?? new Float32Array(0);
+}
+
+/**
+ * ‖W_ℓ‖_F² − ‖W_ℓ+1‖_F² for each pair of consecutive layers: the graph's pairs when given (see
+ * LayerOrder.pairs), else neighbours in layer order.
+ */
+export function balancedness(layers: { name: string; frobenius: number }[], pairs?: [string, string][]): Balance[] {
+  const fro = new Map(layers.map((l) => [l.name, l.frobenius]));
+  const list = pairs ?? layers.slice(1).map((l, i): [string, string] => [layers[i].name, l.name]);
+  return list.filter(([a, b]) => fro.has(a) && fro.has(b)).map(([a, b]) => ({ layer: a, next: b, value: fro.get(a)! ** 2 - fro.get(b)! ** 2 }));
 }

@@ -2,6 +2,7 @@
 import type { AlignCheckpointResult } from '../align/alignCheckpoint';
 import type { AnalysisView } from '../report/analysisView';
 import { type Row, chartSpec, fmt, jsonSafe } from './viewHelpers';
+import { comparisonEncoding } from './viewParts';
 
 /** What "similarity" means per method, shown beside the numbers. */
 export function similarityDefinition(method: string): string {
@@ -43,7 +44,7 @@ export function alignView(r: AlignCheckpointResult): AnalysisView {
             y: { field: 'group', type: 'nominal', sort: order, title: 'Permutation group' },
             yOffset: { field: 'when', sort: ['before (identity)', 'after alignment'] },
             x: { field: 'similarity', type: 'quantitative', title: r.method === 'activations' ? 'Mean matched correlation' : 'Mean matched cosine similarity' },
-            color: { field: 'when', type: 'nominal', title: null, sort: ['before (identity)', 'after alignment'] },
+            color: comparisonEncoding('when', ['before (identity)', 'after alignment']),
           },
         }, { height: Math.max(120, 28 * r.groups.length) }),
       },

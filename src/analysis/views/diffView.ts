@@ -3,6 +3,7 @@
 import type { DiffReport } from '../compare/checkpointDiff';
 import type { AnalysisView, TableView } from '../report/analysisView';
 import { type Row, cell, chart, fmt } from './compareViewParts';
+import { comparisonEncoding } from './viewParts';
 
 export function diffView(r: DiffReport): AnalysisView {
   const s = r.summary;
@@ -45,7 +46,7 @@ export function diffView(r: DiffReport): AnalysisView {
         encoding: {
           y: { field: 'tensor', type: 'nominal', sort: { field: 'order' }, title: 'Tensor' },
           x: { field: 'relChange', type: 'quantitative', title: '‖b − a‖ / ‖a‖' },
-          ...(al ? { yOffset: { field: 'comparison', type: 'nominal' }, color: { field: 'comparison', type: 'nominal', title: 'Comparison' } } : {}),
+          ...(al ? { yOffset: { field: 'comparison', type: 'nominal' }, color: comparisonEncoding('comparison', ['naive', 'aligned'], 'Comparison') } : {}),
         },
       }, al ? 'naive: as stored; aligned: after permuting B onto A' : 'relative L2 change of each shared tensor (float64 sums)'),
     ],

@@ -4,7 +4,7 @@
 import { BARRIER_DEFINITIONS, type Barriers } from '../interpolate/barriers';
 import type { InterpolationProgress, InterpolationReport } from '../interpolate/linearPath';
 import type { AnalysisView, Fact, ViewJson } from '../report/analysisView';
-import { type Row, alphaText, nats, pathLineChart, percent } from './viewParts';
+import { type PathMark, type Row, alphaText, nats, pathLineChart, percent } from './viewParts';
 
 function barrierFacts(label: string, b: Barriers): Fact[] {
   return [
@@ -13,6 +13,19 @@ function barrierFacts(label: string, b: Barriers): Fact[] {
     { label: `${label}: error barrier`, value: `${percent(b.error)} at ${alphaText(b.argmaxAlpha.error)}`, definition: BARRIER_DEFINITIONS.error },
     { label: `${label}: error barrier (linear baseline)`, value: `${percent(b.errorLinear)} at ${alphaText(b.argmaxAlpha.errorLinear)}`, definition: BARRIER_DEFINITIONS.errorLinear },
   ];
+}
+
+/** The barrier of each path drawn on its chart: a rule at argmax α and the barrier's value. */
+function barrierMarks(report: InterpolationReport | InterpolationProgress, which: 'loss' | 'error'): PathMark[] {
+  if (!report.complete) return [];
+  const out: PathMark[] = [];
+  const add = (path: string, b: Barriers): void => {
+    if (which === 'loss') out.push({ path, alpha: b.argmaxAlpha.lossLinear, label: `barrier ${b.lossLinear.toFixed(3)} nats` });
+    else out.push({ path, alpha: b.argmaxAlpha.error, label: `error barrier ${(100 * b.error).toFixed(1)} %` });
+  };
+  add('naive', report.barrier);
+  if (report.aligned) add('aligned', report.aligned.barrier);
+  return out;
 }
 
 export function interpolationView(report: InterpolationReport | InterpolationProgress): AnalysisView {
@@ -44,8 +57,8 @@ export function interpolationView(report: InterpolationReport | InterpolationPro
     subtitle: `${report.a} → ${report.b}`,
     facts,
     charts: [
-      pathLineChart('interpolate-loss', 'Loss along the line', rows('loss'), 'loss (nats)', 'mean cross-entropy at θ(α) = (1−α)θ_A + αθ_B; dashed: naive, solid: B weight-matched onto A'),
-      pathLineChart('interpolate-accuracy', 'Accuracy along the line', rows('accuracy'), 'accuracy', 'accuracy at θ(α) = (1−α)θ_A + αθ_B; dashed: naive, solid: B weight-matched onto A', '.1%'),
+      pathLineChart('interpolate-loss', 'Loss along the line', rows('loss'), 'loss (nats)', 'mean cross-entropy at θ(α) = (1−α)θ_A + αθ_B; orange dashed: naive, blue solid: B weight-matched onto A; the dotted rule marks each loss barrier (linear baseline) at its α', undefined, { marks: barrierMarks(report, 'loss') }),
+      pathLineChart('interpolate-accuracy', 'Accuracy along the line', rows('accuracy'), 'accuracy', 'accuracy at θ(α) = (1−α)θ_A + αθ_B; orange dashed: naive, blue solid: B weight-matched onto A; the dotted rule marks each error barrier at its α (axis zoomed to the data)', '.1%', { marks: barrierMarks(report, 'error'), zoom: true }),
     ],
     tables: [{ id: 'interpolate-points', title: 'Points', columns: ['α', 'loss', 'accuracy', ...(report.aligned ? ['loss (aligned)', 'accuracy (aligned)'] : [])], rows: table }],
     notes,

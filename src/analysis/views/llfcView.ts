@@ -14,6 +14,10 @@ export function llfcView(report: LlfcReport): AnalysisView {
     ...c.points.map((p) => ({ layer: l.layer, path, series: `α = ${p.alpha}`, value: p.dist.mean })),
   ]));
   const paths = [...new Set(cells.map((r) => String(r.path)))];
+  // The baseline in grey (a diamond), the α values from blue to orange along the path (mid tones that read on dark and light themes).
+  const alphas = [...new Set(cells.map((r) => Number(r.alpha)))].sort((x, y) => x - y);
+  const seriesOrder = ['A vs B baseline', ...alphas.map((a) => `α = ${a}`)];
+  const seriesColours = ['#8c8c8c', ...alphas.map((_, i) => ['#2f80d8', '#5f6fd0', '#8a5cc2', '#b4489f', '#cc5a5a', '#d8741a'][Math.min(5, Math.round((i * 5) / Math.max(1, alphas.length - 1)))])];
   return {
     kind: 'llfc',
     title: 'Layerwise linear feature connectivity',
@@ -54,13 +58,15 @@ export function llfcView(report: LlfcReport): AnalysisView {
         rows: bars,
         spec: spec({
           data: { values: bars },
-          mark: 'bar',
+          // Points, not bars: a log axis has no zero for bars to start from (they drew nothing).
+          mark: { type: 'point', filled: true, size: 70, opacity: 1 },
           encoding: {
-            row: { field: 'path', type: 'nominal', title: null, sort: paths },
+            row: { field: 'path', type: 'nominal', title: null, sort: paths, header: { labelAngle: 0, labelAlign: 'left' } },
             x: { field: 'layer', type: 'nominal', sort: layers, title: 'layer' },
-            xOffset: { field: 'series', type: 'nominal' },
-            y: { field: 'value', type: 'quantitative', title: 'mean 1 − |cos|', scale: { type: 'log' } },
-            color: { field: 'series', type: 'nominal', title: 'series' },
+            xOffset: { field: 'series', type: 'nominal', sort: seriesOrder },
+            y: { field: 'value', type: 'quantitative', title: 'mean 1 − |cos| (log)', scale: { type: 'log' } },
+            color: { field: 'series', type: 'nominal', title: 'series', sort: seriesOrder, scale: { domain: seriesOrder, range: seriesColours } },
+            shape: { field: 'series', type: 'nominal', sort: seriesOrder, scale: { domain: seriesOrder, range: seriesOrder.map((x) => (x === 'A vs B baseline' ? 'diamond' : 'circle')) } },
             tooltip: [{ field: 'layer', type: 'nominal' }, { field: 'series', type: 'nominal' }, { field: 'value', type: 'quantitative', format: '.3e' }],
           },
         }),

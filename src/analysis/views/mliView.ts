@@ -8,8 +8,11 @@ import { type Row, alphaText, nats, pathLineChart, spec } from './viewParts';
 export function mliView(report: MliReport | MliProgress): AnalysisView {
   const rows = (key: 'loss' | 'accuracy'): Row[] => report.alphas.flatMap((alpha, i) => (report[key][i] === null ? [] : [{ path: 'init → final', alpha, value: report[key][i] }]));
   const charts: ChartView[] = [
-    pathLineChart('mli-loss', 'Loss from initialisation to the trained weights', rows('loss'), 'loss (nats)', `mean cross-entropy at ${MLI_DEFINITIONS.path} (α = 0: init, α = 1: final)`),
-    pathLineChart('mli-accuracy', 'Accuracy from initialisation to the trained weights', rows('accuracy'), 'accuracy', `accuracy at ${MLI_DEFINITIONS.path}`, '.1%'),
+    pathLineChart('mli-loss', 'Loss from initialisation to the trained weights', rows('loss'), 'loss (nats)', `mean cross-entropy at ${MLI_DEFINITIONS.path} (α = 0: init, α = 1: final); the rule marks the largest rise Δ`, undefined, {
+      xTitle: 'α (0 = init → 1 = final)',
+      marks: report.complete && report.delta > 0 ? [{ path: 'init → final', alpha: report.deltaAlpha, label: `largest rise Δ ${report.delta.toFixed(3)} nats` }] : [],
+    }),
+    pathLineChart('mli-accuracy', 'Accuracy from initialisation to the trained weights', rows('accuracy'), 'accuracy', `accuracy at ${MLI_DEFINITIONS.path} (axis zoomed to the data)`, '.1%', { xTitle: 'α (0 = init → 1 = final)', zoom: true }),
   ];
   const facts: Fact[] = [];
   const notes: string[] = [];

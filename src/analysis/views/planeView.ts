@@ -25,14 +25,28 @@ function planeChart(id: string, title: string, report: PlaneReport | PlaneProgre
   const marks = report.points.map((p) => ({ name: p.name, x: p.x, y: p.y }));
   const log = key === 'loss' && positive;
   const label = key === 'loss' ? 'loss (nats)' : 'accuracy';
+  // One label per contour level, at the middle of its segments (the level's value).
+  const contourLabels = [...new Set(segments.map((g) => g.level))].map((level) => {
+    const of = segments.filter((g) => g.level === level);
+    const m = of[Math.floor(of.length / 2)];
+    return { x: (m.x + m.x2) / 2, y: (m.y + m.y2) / 2, text: key === 'loss' ? level.toPrecision(3) : `${(100 * level).toFixed(1)}%` };
+  });
+  // A distance plane: equal units on both axes (the width follows the x/y extent).
+  const spanX = ex[ex.length - 1] - ex[0], spanY = ey[ey.length - 1] - ey[0];
+  let height = 360;
+  let width = spanY > 0 ? Math.round((height * spanX) / spanY) : 480;
+  if (width > 760) {
+    height = Math.round((height * 760) / width);
+    width = 760;
+  } else if (width < 200) width = 200;
   return {
     id,
     title,
     caption: `${key === 'loss' ? 'mean cross-entropy' : 'accuracy'} at ${PLANE_DEFINITIONS.point}; ${PLANE_DEFINITIONS.basis}; contours at ${log ? 'log-' : ''}spaced levels`,
     rows: cells,
     spec: spec({
-      width: 'container',
-      height: 360,
+      width,
+      height,
       layer: [
         {
           data: { values: cells },
@@ -47,8 +61,12 @@ function planeChart(id: string, title: string, report: PlaneReport | PlaneProgre
           },
         },
         { data: { values: segments as unknown as Row[] }, mark: { type: 'rule', strokeWidth: 1 }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, x2: { field: 'x2' }, y2: { field: 'y2' } } },
-        { data: { values: marks }, mark: { type: 'point', filled: true, size: 80, shape: 'diamond' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, tooltip: [{ field: 'name', type: 'nominal' }] } },
-        { data: { values: marks }, mark: { type: 'text', dx: 10, dy: -10, fontWeight: 'bold' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'name', type: 'nominal' } } },
+        { data: { values: contourLabels }, mark: { type: 'text', stroke: '#ffffff', strokeWidth: 3, strokeOpacity: 0.8, fill: '#000000' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'text' } } },
+        { data: { values: contourLabels }, mark: { type: 'text', fill: '#000000' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'text' } } },
+        // Markers readable on every colour of the map: white with a black outline, labels with a white halo.
+        { data: { values: marks }, mark: { type: 'point', filled: true, size: 120, shape: 'diamond', fill: '#ffffff', stroke: '#000000', strokeWidth: 1.5, opacity: 1 }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, tooltip: [{ field: 'name', type: 'nominal' }] } },
+        { data: { values: marks }, mark: { type: 'text', dx: 10, dy: -10, fontWeight: 'bold', stroke: '#ffffff', strokeWidth: 3, fill: '#000000' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'name', type: 'nominal' } } },
+        { data: { values: marks }, mark: { type: 'text', dx: 10, dy: -10, fontWeight: 'bold', fill: '#000000' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'name', type: 'nominal' } } },
       ],
       resolve: { scale: { color: 'independent' } },
     }),

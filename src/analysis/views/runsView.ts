@@ -17,7 +17,8 @@ function facetLines(id: string, title: string, rows: Row[], y: string, yTitle: s
       mark: { type: 'line', point: true, tooltip: true },
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'Step' },
-        y: { field: y, type: 'quantitative', title: yTitle },
+        // Not forced to 0: changes over training are small against a weight's norm.
+        y: { field: y, type: 'quantitative', title: yTitle, scale: { zero: false } },
         color: { field: color, type: 'nominal', title: colorTitle },
       },
     },

@@ -2,6 +2,7 @@
 import type { AnalysisView } from '../report/analysisView';
 import type { SpectraReport } from '../spectra/spectra';
 import { type Row, cell, chart } from './compareViewParts';
+import { sequentialColours } from './viewParts';
 
 /** How exact the spectra are: which matrices were exact, and how far Lanczos got on the others. */
 function exactness(r: SpectraReport): { label: string; value: string; definition: string } {
@@ -24,7 +25,8 @@ function exactness(r: SpectraReport): { label: string; value: string; definition
 export function spectraView(r: SpectraReport): AnalysisView {
   const s = r.settings;
   const spectrum: Row[] = r.layers.flatMap((l) => l.singularValues.filter((v) => v > 0).map((v, i) => ({ layer: l.name, index: i + 1, singularValue: v })));
-  const alphas: Row[] = r.layers.filter((l) => l.alpha).map((l, i) => ({ layer: l.name, order: i, alpha: l.alpha!.alpha, xmin: l.alpha!.xmin, nTail: l.alpha!.nTail }));
+  const layerNames = r.layers.map((l) => l.name);
+  const alphaRows: Row[] = r.layers.map((l, i): Row => (l.alpha ? { layer: l.name, order: i, alpha: l.alpha.alpha, xmin: l.alpha.xmin, nTail: l.alpha.nTail } : { layer: l.name, order: i, alpha: null, why: `fewer than ${s.minTail} positive eigenvalues` }));
   const units = r.layers.reduce((a, l) => a + (l.units?.units ?? 0), 0);
   const dead = r.layers.reduce((a, l) => a + (l.units?.dead ?? 0), 0);
   const dup = r.layers.reduce((a, l) => a + (l.units?.duplicates ?? 0), 0);
@@ -46,16 +48,32 @@ export function spectraView(r: SpectraReport): AnalysisView {
           x: { field: 'index', type: 'quantitative', scale: { type: 'log' }, title: 'Index i (log)' },
           y: { field: 'singularValue', type: 'quantitative', scale: { type: 'log' }, title: 'σ_i (log)' },
           detail: { field: 'layer', type: 'nominal' },
-          color: { field: 'layer', type: 'nominal', title: 'Layer' },
+          // Depth order on a sequential scale: no colour repeats however many layers there are.
+          color: { field: 'layer', type: 'ordinal', title: 'Layer (input → output)', sort: layerNames, scale: { domain: layerNames, range: sequentialColours(layerNames.length) }, legend: { columns: layerNames.length > 16 ? 2 : 1, labelLimit: 360, symbolLimit: 0 } },
         },
       }, `σ_i of each weight matrix, descending; exact when min(out, in) ≤ ${s.exactMaxDim}, else the top ${s.topK} by Lanczos`),
-      chart('spectra-alpha', 'Power-law exponent α per layer', alphas, {
-        mark: { type: 'point', filled: true, tooltip: true },
-        encoding: {
-          x: { field: 'layer', type: 'nominal', sort: { field: 'order' }, title: 'Layer' },
-          y: { field: 'alpha', type: 'quantitative', title: 'α', scale: { zero: false } },
-        },
-      }, `continuous power-law MLE of the density of λ = σ² over [xmin, λ_max], xmin by minimum KS distance (tail ≥ ${s.minTail})`),
+      chart('spectra-alpha', 'Power-law exponent α per layer', alphaRows, {
+        layer: [
+          {
+            transform: [{ filter: 'isValid(datum.alpha)' }],
+            mark: { type: 'point', filled: true, size: 60, tooltip: true },
+            encoding: {
+              x: { field: 'layer', type: 'nominal', sort: layerNames, title: 'Layer', scale: { domain: layerNames } },
+              y: { field: 'alpha', type: 'quantitative', title: 'α', scale: { zero: false } },
+            },
+          },
+          {
+            // Layers without a fit are named in place, at the foot of the axis.
+            transform: [{ filter: '!isValid(datum.alpha)' }],
+            mark: { type: 'text', text: 'no α', angle: -90, align: 'left', baseline: 'middle', tooltip: true },
+            encoding: {
+              x: { field: 'layer', type: 'nominal', sort: layerNames, scale: { domain: layerNames } },
+              y: { value: 'height' },
+              tooltip: [{ field: 'layer', type: 'nominal' }, { field: 'why', type: 'nominal', title: 'no α' }],
+            },
+          },
+        ],
+      }, `continuous power-law MLE of the density of λ = σ² over [xmin, λ_max], xmin by minimum KS distance (tail ≥ ${s.minTail}); "no α": fewer than ${s.minTail} positive eigenvalues`),
     ],
     tables: [
       {

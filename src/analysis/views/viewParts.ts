@@ -13,30 +13,105 @@ export function spec(s: Record<string, unknown>): ChartView['spec'] {
   return { $schema: VEGA_LITE_SCHEMA, ...s } as ChartView['spec'];
 }
 
-/** Rows {alpha, path, value} → a line chart, dashed for 'naive', solid for 'aligned'. */
-export function pathLineChart(id: string, title: string, rows: Row[], yTitle: string, caption: string, yFormat?: string): ChartView {
+/**
+ * One colour meaning in every view: the unaligned comparison ("naive", "before", as stored) is
+ * orange, the aligned one ("aligned", "after", weight-matched) blue, whatever the chart. Both
+ * read on the dark and the light theme (≥ 3:1 against either background, as graphics need).
+ */
+export const NAIVE_COLOUR = '#d8741a';
+export const ALIGNED_COLOUR = '#2f80d8';
+const NAIVE_NAMES = /^(naive|before|as stored|unaligned)/i;
+
+/** The colour of a comparison label ("naive", "before (identity)", "after alignment", …). */
+export function comparisonColour(label: string): string {
+  return NAIVE_NAMES.test(label) ? NAIVE_COLOUR : ALIGNED_COLOUR;
+}
+
+/** A colour encoding for a naive/aligned field, with the shared colours. */
+export function comparisonEncoding(field: string, labels: string[], title: string | null = null): Record<string, ViewJson> {
+  return { field, type: 'nominal', title, sort: labels, scale: { domain: labels, range: labels.map(comparisonColour) } };
+}
+
+/**
+ * n distinct colours along one path (blue → teal → green → gold → orange → red → purple), for
+ * series with an order such as layers by depth: no colour repeats, neighbours look alike.
+ * Mid-luminance stops, so every colour reads on the dark and the light theme.
+ */
+export function sequentialColours(n: number): string[] {
+  const stops = ['#2f80d8', '#17a398', '#6aa318', '#c9a100', '#e0741f', '#d1495b', '#a05195'].map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = n === 1 ? 0 : (i / (n - 1)) * (stops.length - 1);
+    const k = Math.min(stops.length - 2, Math.floor(t));
+    const f = t - k;
+    out.push('#' + stops[k].map((c, j) => Math.round(c + f * (stops[k + 1][j] - c)).toString(16).padStart(2, '0')).join(''));
+  }
+  return out;
+}
+
+export interface PathMark {
+  path: string;
+  alpha: number;
+  /** The label beside the rule ("barrier 0.12 nats"). */
+  label: string;
+}
+
+/** A y domain hugging the data (accuracy near 1 is not squashed against a 0–1 axis). */
+function zoomedDomain(rows: Row[], pad = 0.08): [number, number] | undefined {
+  const v = rows.map((r) => r.value).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  if (v.length < 2) return undefined;
+  const lo = Math.min(...v), hi = Math.max(...v);
+  const span = hi - lo || Math.abs(hi) * 0.05 || 0.01;
+  return [lo - pad * span, hi + pad * span];
+}
+
+/**
+ * Rows {alpha, path, value} → a line chart: naive orange dashed, aligned blue solid (different
+ * colours and dashes, so either tells them apart). `marks` draw the answer on the chart: a
+ * rule at each barrier's α with its value. `zoom` fits the y axis to the data.
+ */
+export function pathLineChart(id: string, title: string, rows: Row[], yTitle: string, caption: string, yFormat?: string, opts: { marks?: PathMark[]; zoom?: boolean; xTitle?: string } = {}): ChartView {
   const paths = [...new Set(rows.map((r) => String(r.path)))];
   const dashes: Record<string, ViewJson> = { naive: [6, 4], aligned: [1, 0], 'init → final': [1, 0] };
+  const domain = opts.zoom ? zoomedDomain(rows) : undefined;
+  const y = { field: 'value', type: 'quantitative', title: yTitle, ...(domain ? { scale: { domain, zero: false, nice: false } } : {}), ...(yFormat ? { axis: { format: yFormat } } : {}) };
+  const line = {
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'alpha', type: 'quantitative', title: opts.xTitle ?? 'α (0 = A, 1 = B)', scale: { domain: [0, 1] } },
+      y,
+      color: comparisonEncoding('path', paths, 'path'),
+      strokeDash: { field: 'path', type: 'nominal', title: 'path', sort: paths, scale: { domain: paths, range: paths.map((p) => dashes[p] ?? [1, 0]) } },
+      tooltip: [
+        { field: 'path', type: 'nominal' },
+        { field: 'alpha', type: 'quantitative', format: '.3f', title: 'α' },
+        { field: 'value', type: 'quantitative', format: '.5f', title: yTitle },
+      ],
+    },
+  };
+  const marks = (opts.marks ?? []).filter((m) => paths.includes(m.path));
+  // Each label sits at the curve's point at its α (the peak of a barrier).
+  const markRows = marks.map((m) => ({ path: m.path, alpha: m.alpha, label: m.label, value: rows.find((r) => r.path === m.path && r.alpha === m.alpha)?.value ?? null }));
+  const layers: ViewJson[] = [line as ViewJson];
+  if (markRows.length) {
+    layers.push(
+      {
+        data: { values: markRows },
+        mark: { type: 'rule', strokeWidth: 1.5, strokeDash: [2, 2] },
+        encoding: { x: { field: 'alpha', type: 'quantitative' }, color: comparisonEncoding('path', paths, 'path') },
+      },
+      {
+        data: { values: markRows },
+        mark: { type: 'text', align: 'left', dx: 6, dy: -8, fontWeight: 600 },
+        encoding: { x: { field: 'alpha', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' }, text: { field: 'label' } },
+      },
+    );
+  }
   return {
     id,
     title,
     caption,
     rows,
-    spec: spec({
-      width: 'container',
-      height: 260,
-      data: { values: rows },
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'alpha', type: 'quantitative', title: 'α (0 = A, 1 = B)', scale: { domain: [0, 1] } },
-        y: { field: 'value', type: 'quantitative', title: yTitle, ...(yFormat ? { axis: { format: yFormat } } : {}) },
-        strokeDash: { field: 'path', type: 'nominal', title: 'path', scale: { domain: paths, range: paths.map((p) => dashes[p] ?? [1, 0]) } },
-        tooltip: [
-          { field: 'path', type: 'nominal' },
-          { field: 'alpha', type: 'quantitative', format: '.3f', title: 'α' },
-          { field: 'value', type: 'quantitative', format: '.5f', title: yTitle },
-        ],
-      },
-    }),
+    spec: spec({ width: 'container', height: 260, data: { values: rows }, layer: layers }),
   };
 }

@@ -325,7 +325,8 @@ async function runEvaluate(job: Job, req: WorkerEvaluateRequest): Promise<EvalSu
 
 async function runAnalysisJob(job: Job, req: WorkerAnalysisRequest): Promise<AnalysisView> {
   job.progress(0, undefined, true, 'starting');
-  await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
+  // Weight spectra run no model: no tfjs backend to load (the editor's diagnostics start at once).
+  if (req.kind !== 'spectra') await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
   const started = Date.now();
   // At most one partial view per progress interval; the newest one held back is sent when the
   // interval ends (a watched run folder may only change once more), unless the job has ended.

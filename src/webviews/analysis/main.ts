@@ -4,6 +4,7 @@
 import { type AnalysisView, type HostToPanel, type JobState, type PanelToHost, isHostToPanel } from '../../analysis/protocol';
 import { watchTheme } from '../editor/charts';
 import { button, registerToolkit, setDisabled } from '../ui/toolkit';
+import { htmlReport } from './htmlReport';
 import { ViewRenderer, el } from './viewRender';
 
 const api = acquireVsCodeApi<unknown>();
@@ -29,22 +30,33 @@ function renderJob(): void {
   bar.max = 1;
   bar.value = job.fraction;
   bar.setAttribute('aria-label', 'Progress');
+  // A live job (watching run folders) has no percentage: it says what it watches, and Stop.
+  const watching = job.state === 'running' && /^watching\b/.test(job.message ?? '');
+  const queued = job.state === 'running' && /^queued behind\b/.test(job.message ?? '');
   const label =
+    watching ? `${job.message!.charAt(0).toUpperCase()}${job.message!.slice(1)}` :
+    queued ? `${job.message!.charAt(0).toUpperCase()}${job.message!.slice(1)}: it starts when a worker is free.` :
     job.state === 'running' ? `Running… ${Math.round(100 * job.fraction)} %${job.message ? ` · ${job.message}` : ''}` :
     job.state === 'done' ? 'Done.' :
-    job.state === 'cancelled' ? 'Cancelled: the charts show what was computed before.' :
+    job.state === 'cancelled' ? (view?.kind === 'runs' ? 'Stopped watching: the charts show every checkpoint read.' : 'Cancelled: the charts show what was computed before.') :
     `Failed${job.message ? `: ${job.message}` : ''}`;
   const state = el('span', label, `state${job.state === 'failed' ? ' bad' : ''}`);
   state.setAttribute('role', 'status');
-  const cancel = button('Cancel', { title: 'Cancel the analysis', onClick: () => post({ type: 'cancelJob' }) });
+  const cancel = button(watching ? 'Stop watching' : 'Cancel', { title: watching ? 'Stop watching the folders (the view keeps what was read)' : 'Cancel the analysis', onClick: () => post({ type: 'cancelJob' }) });
   setDisabled(cancel, job.state !== 'running');
-  jobLine.replaceChildren(...(job.state === 'running' ? [bar] : []), state, ...(job.state === 'running' ? [cancel] : []));
+  jobLine.replaceChildren(...(job.state === 'running' && !watching ? [bar] : []), state, ...(job.state === 'running' ? [cancel] : []));
   document.body.dataset.job = job.state;
 }
 
 function renderHead(v: AnalysisView): void {
   const actions = el('div', undefined, 'actions');
-  actions.append(button('Export report JSON', { title: 'Save the full report as JSON', onClick: () => post({ type: 'exportView', what: 'report', format: 'json' }) }));
+  actions.append(
+    button('Export HTML report', {
+      title: 'Save the whole panel as one self-contained HTML page (charts on white, tables, notes)',
+      onClick: () => void htmlReport(v).then((content) => post({ type: 'exportView', what: 'report', format: 'html', content })),
+    }),
+    button('Export report JSON', { title: 'Save the full report as JSON', onClick: () => post({ type: 'exportView', what: 'report', format: 'json' }) }),
+  );
   head.replaceChildren(el('h1', v.title), ...(v.subtitle ? [el('p', v.subtitle, 'muted')] : []), actions);
 }
 

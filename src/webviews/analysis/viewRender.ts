@@ -2,7 +2,7 @@
 // when its spec changes, so partial views grow without flicker), tables and notes. Shared by
 // the VS Code panel and the demo report; what the export buttons do is the caller's.
 import type { AnalysisView, ChartView, TableView } from '../../analysis/report/analysisView';
-import { type RenderedChart, chartPng, chartSvg, renderChart } from '../editor/charts';
+import { type RenderedChart, exportChart, renderChart } from '../editor/charts';
 import { button, textField } from '../ui/toolkit';
 
 export interface ViewActions {
@@ -29,6 +29,8 @@ export class ViewRenderer {
   private readonly boxes = new Map<string, HTMLElement>();
   /** Sort column, direction and filter per table, kept across partial views. */
   private readonly tableState = new Map<string, { sort: number; desc: boolean; filter: string }>();
+  /** The view's subtitle (the checkpoints), for the titles of exported charts. */
+  private subtitle = '';
 
   constructor(
     private readonly root: HTMLElement,
@@ -41,6 +43,7 @@ export class ViewRenderer {
   }
 
   async render(v: AnalysisView): Promise<void> {
+    this.subtitle = v.subtitle ?? '';
     const parts: HTMLElement[] = [this.facts(v)];
     for (const c of v.charts) {
       let box = this.boxes.get(c.id);
@@ -101,9 +104,10 @@ export class ViewRenderer {
     const current = (): ChartView => (box as HTMLElement & { chartView: ChartView }).chartView;
     const { chart, rows } = this.actions;
     if (chart) {
+      // Exports are drawn again on white, titled with the chart and the checkpoints.
       const exportAs = (format: 'svg' | 'png') => async () => {
-        const r = this.rendered.get(c.id);
-        if (r) chart(current(), format, format === 'svg' ? await chartSvg(r) : await chartPng(r));
+        const cv = current();
+        chart(cv, format, await exportChart(cv.spec, format, this.subtitle ? `${cv.title} — ${this.subtitle}` : cv.title));
       };
       actions.append(
         button('PNG', { title: `Save "${c.title}" as PNG`, onClick: () => void exportAs('png')() }),

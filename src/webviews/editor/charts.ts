@@ -9,24 +9,39 @@ function cssVar(name: string, fallback: string): string {
   return v || fallback;
 }
 
-/** A Vega-Lite config from the current VS Code theme. */
-export function themeConfig(): Record<string, unknown> {
-  const fg = cssVar('--vscode-editor-foreground', cssVar('--vscode-foreground', '#888'));
-  const muted = cssVar('--vscode-descriptionForeground', fg);
-  const border = cssVar('--vscode-editorWidget-border', cssVar('--vscode-panel-border', '#8884'));
+/** Chart colours for exports: a white page, dark text, VS Code Light Modern's chart colours. */
+const EXPORT_THEME = {
+  fg: '#1f1f1f',
+  muted: '#3b3b3b',
+  border: '#c8c8c8',
+  category: ['#1a85ff', '#d18616', '#388a34', '#652d90', '#e51400', '#bf8803'],
+};
+
+/**
+ * A Vega-Lite config from the current VS Code theme, or (`forExport`) for a white page. Every
+ * text element gets a theme colour: titles, axis and legend labels, facet headers, text marks.
+ */
+export function themeConfig(forExport = false): Record<string, unknown> {
+  const fg = forExport ? EXPORT_THEME.fg : cssVar('--vscode-editor-foreground', cssVar('--vscode-foreground', '#888'));
+  const muted = forExport ? EXPORT_THEME.muted : cssVar('--vscode-descriptionForeground', fg);
+  const border = forExport ? EXPORT_THEME.border : cssVar('--vscode-editorWidget-border', cssVar('--vscode-panel-border', '#8884'));
   const font = cssVar('--vscode-font-family', 'sans-serif');
   const size = parseFloat(cssVar('--vscode-font-size', '13')) || 13;
-  const bar = cssVar('--vscode-charts-blue', '#3794ff');
-  const category = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow']
-    .map((v) => cssVar(v, ''))
-    .filter(Boolean);
+  const category = forExport
+    ? EXPORT_THEME.category
+    : ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow']
+        .map((v) => cssVar(v, ''))
+        .filter(Boolean);
+  const bar = category[0] ?? '#3794ff';
+  const text = { labelColor: fg, titleColor: fg, labelFont: font, titleFont: font, labelFontSize: size - 1, titleFontSize: size, titleFontWeight: 'normal' };
   return {
-    background: 'transparent',
+    background: forExport ? '#ffffff' : 'transparent',
     font,
+    padding: forExport ? 12 : 5,
     view: { stroke: 'transparent' },
-    title: { color: fg, font, fontSize: size + 1, fontWeight: 600, anchor: 'start' },
+    title: { color: fg, subtitleColor: muted, font, fontSize: size + 1, fontWeight: 600, anchor: 'start' },
     axis: {
-      labelColor: muted,
+      labelColor: fg,
       titleColor: fg,
       domainColor: border,
       tickColor: border,
@@ -38,7 +53,10 @@ export function themeConfig(): Record<string, unknown> {
       titleFontSize: size - 1,
       titleFontWeight: 'normal',
     },
-    legend: { labelColor: muted, titleColor: fg, labelFont: font, titleFont: font, labelFontSize: size - 2, titleFontSize: size - 1, titleFontWeight: 'normal' },
+    header: text,
+    legend: { labelColor: fg, titleColor: fg, labelFont: font, titleFont: font, labelFontSize: size - 2, titleFontSize: size - 1, titleFontWeight: 'normal', labelLimit: 400 },
+    text: { color: fg, font },
+    rule: { color: muted },
     bar: { fill: bar, stroke: null },
     rect: { stroke: null },
     ...(category.length ? { range: { category } } : {}),
@@ -70,6 +88,28 @@ export async function chartSvg(c: RenderedChart): Promise<string> {
 
 export async function chartPng(c: RenderedChart): Promise<string> {
   return c.result.view.toImageURL('png', 2);
+}
+
+/**
+ * The chart drawn again off-screen for a file: on white with dark text (whatever the editor's
+ * theme), with `title` (naming the checkpoints) above it. SVG text or a PNG data URL.
+ */
+export async function exportChart(spec: VegaLiteSpec, format: 'svg' | 'png', title?: string): Promise<string> {
+  const host = document.createElement('div');
+  host.style.cssText = 'position:fixed;left:-10000px;top:0;width:900px;';
+  document.body.append(host);
+  try {
+    const s = { ...spec, ...(title ? { title: { text: title, anchor: 'start' } } : {}), config: themeConfig(true) } as Record<string, unknown>;
+    if (s.width === 'container') s.width = 720;
+    const result = await embed(host, s as never, { mode: 'vega-lite', ast: true, actions: false, defaultStyle: false, renderer: 'svg' });
+    try {
+      return format === 'svg' ? await result.view.toSVG() : await result.view.toImageURL('png', 2);
+    } finally {
+      result.finalize();
+    }
+  } finally {
+    host.remove();
+  }
 }
 
 /** Calls `onChange` when the VS Code theme changes (body class / theme attributes). */

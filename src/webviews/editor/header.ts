@@ -39,7 +39,8 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
   const shared = l.tensors.some((x) => x.sharesStorageWith?.length);
   summary.append(
     stat('Tensors', formatInt(t.tensors)),
-    stat('Parameters', formatCount(t.params), `${formatInt(t.params)} elements${shared ? ' (tied storages counted once)' : ''}`),
+    // NumPy files are as often data as weights: their elements are not called parameters.
+    stat(/^np[yz]$/.test(l.format) ? 'Elements' : 'Parameters', formatCount(t.params), `${formatInt(t.params)} elements${shared ? ' (tied storages counted once)' : ''}`),
     stat('Size', formatBytes(t.bytes), `${formatInt(t.bytes)} bytes`),
   );
   if (l.stateDictPrefix) summary.append(stat('State dict', l.stateDictPrefix));
