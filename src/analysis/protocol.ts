@@ -420,7 +420,27 @@ export interface PanelJobMessage {
   message?: string;
 }
 
-export type HostToPanel = PanelViewMessage | PanelJobMessage;
+/** One option of "Run again with …" (a number, a yes/no or a choice); null default = not set. */
+export interface OptionField {
+  key: string;
+  label: string;
+  kind: 'int' | 'number' | 'bool' | 'choice';
+  min?: number;
+  max?: number;
+  choices?: string[];
+  default: JsonValue;
+  hint?: string;
+}
+
+/** The options the panel's analysis can run again with, their values now, and the data measured on. */
+export interface PanelOptionsMessage {
+  type: 'options';
+  fields: OptionField[];
+  values: Record<string, JsonValue>;
+  measuredOn?: string;
+}
+
+export type HostToPanel = PanelViewMessage | PanelJobMessage | PanelOptionsMessage;
 
 export interface PanelReadyMessage {
   type: 'panelReady';
@@ -442,7 +462,13 @@ export type PanelExportMessage =
   /** The panel as one self-contained HTML page, built by the webview (charts as inline SVG). */
   | { type: 'exportView'; what: 'report'; format: 'html'; content: string };
 
-export type PanelToHost = PanelReadyMessage | PanelCancelMessage | PanelExportMessage;
+/** Run the panel's analysis again with these option values (in a new panel beside). */
+export interface PanelRerunMessage {
+  type: 'rerun';
+  values: Record<string, JsonValue>;
+}
+
+export type PanelToHost = PanelReadyMessage | PanelCancelMessage | PanelExportMessage | PanelRerunMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Runtime guards
@@ -749,6 +775,15 @@ export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
 export const isHostToPanel: Guard<HostToPanel> = tagged<HostToPanel>({
   view: obj<PanelViewMessage>({ type: lit('view'), view: isAnalysisView }),
   job: obj<PanelJobMessage>({ type: lit('job'), state: lit('running', 'done', 'cancelled', 'failed'), fraction: fraction, message: opt(str) }),
+  options: obj<PanelOptionsMessage>({
+    type: lit('options'),
+    fields: arr(
+      obj<OptionField>({ key: name, label: str, kind: lit('int', 'number', 'bool', 'choice'), min: opt(num), max: opt(num), choices: opt(arr(str)), default: jsonValue(), hint: opt(str) }),
+      64,
+    ),
+    values: record(jsonValue()),
+    measuredOn: opt(str),
+  }),
 });
 
 const isPanelExport: Guard<PanelExportMessage> = (v): v is PanelExportMessage => {
@@ -766,6 +801,7 @@ export const isPanelToHost: Guard<PanelToHost> = tagged<PanelToHost>({
   panelReady: obj<PanelReadyMessage>({ type: lit('panelReady') }),
   cancelJob: obj<PanelCancelMessage>({ type: lit('cancelJob') }),
   exportView: isPanelExport,
+  rerun: obj<PanelRerunMessage>({ type: lit('rerun'), values: record(jsonValue()) }),
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import type { AnalysisKind, AnalysisView, JsonValue } from '../analysis/protocol';
 import { AnalysisPanel } from './analysisPanel';
 import { archSidecar, pickCheckpoint, pickData } from './pickers';
+import { applyRerun, currentValues, measuredOn, rerunFields } from './rerunOptions';
 import type { Logger, WorkerHost } from './workerHost';
 
 type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -25,6 +26,20 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
   const backend = vscode.workspace.getConfiguration('checkpointLens').get<Backend>('backend', 'auto');
   const panel = new AnalysisPanel(deps.context, title, deps.log);
   lastPanel = panel;
+  // "Run again with …": a new panel beside, so the two results can be compared.
+  panel.setOptions(rerunFields(kind), currentValues(kind, params), measuredOn(kind, params));
+  panel.onRerun = (values) => {
+    let next: Record<string, JsonValue>;
+    try {
+      next = applyRerun(kind, params, values);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Checkpoint Lens: ${(e as Error).message}`);
+      return;
+    }
+    const changed = Object.keys(values).filter((k) => JSON.stringify(next[k] ?? null) !== JSON.stringify(params[k] ?? null));
+    const suffix = changed.length ? ` (${changed.map((k) => `${k} ${next[k] ?? 'default'}`).join(', ')})` : ' (again)';
+    void runInPanel(deps, kind, next, `${title.replace(/ \(.*\)$/, '')}${suffix}`, opts);
+  };
   deps.log.info(`${kind}: ${JSON.stringify(params)}`);
   // A live job (watching run folders) runs until stopped from its panel: a status-bar
   // indicator instead of a notification that would stay open for the whole session.

@@ -1,7 +1,7 @@
 // A webview panel beside the code showing one analysis: its view (replaced as partial views
 // arrive), the job's progress and a Cancel button, and exports through a save dialog.
 import * as vscode from 'vscode';
-import { type AnalysisView, type JobState, type PanelExportMessage, type HostToPanel, isPanelToHost } from '../analysis/protocol';
+import { type AnalysisView, type JobState, type JsonValue, type OptionField, type PanelExportMessage, type PanelOptionsMessage, type HostToPanel, isPanelToHost } from '../analysis/protocol';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportBytes, safeStem, writeFileAtomic } from './tableExport';
@@ -18,6 +18,9 @@ export class AnalysisPanel implements vscode.Disposable {
   private disposed = false;
   /** Called when the user presses Cancel or closes the panel while the job runs. */
   onCancel: (() => void) | undefined;
+  /** Called with the values of "Run again with …" (the host checks them). */
+  onRerun: ((values: Record<string, JsonValue>) => void) | undefined;
+  private options: PanelOptionsMessage | undefined;
 
   constructor(
     context: vscode.ExtensionContext,
@@ -63,6 +66,13 @@ export class AnalysisPanel implements vscode.Disposable {
     this.send({ type: 'view', view });
   }
 
+  /** The "Run again with …" form: its fields, their values now, and the data the numbers come from. */
+  setOptions(fields: OptionField[], values: Record<string, JsonValue>, measuredOn?: string): void {
+    if (!fields.length && !measuredOn) return;
+    this.options = { type: 'options', fields, values, ...(measuredOn ? { measuredOn } : {}) };
+    this.send(this.options);
+  }
+
   setJob(state: JobState, fraction: number, message?: string): void {
     this.job = { state, fraction: Math.min(1, Math.max(0, fraction)), message };
     this.send({ type: 'job', ...this.job });
@@ -89,6 +99,10 @@ export class AnalysisPanel implements vscode.Disposable {
       case 'panelReady':
         if (this.view) this.send({ type: 'view', view: this.view });
         this.send({ type: 'job', ...this.job });
+        if (this.options) this.send(this.options);
+        return;
+      case 'rerun':
+        this.onRerun?.(raw.values);
         return;
       case 'cancelJob':
         this.onCancel?.();

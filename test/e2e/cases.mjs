@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { checkChartMarks, checkContrast } from './chartChecks.mjs';
 import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
 import { NEXT_LIVE_CHECKPOINT } from './workspace.mjs';
 import { closeAllEditors, paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
@@ -87,8 +88,16 @@ async function analysisPanel(ctx, chartId, timeoutMs = 120000) {
   assert.ok(boxes >= 1, 'at least one chart');
   assert.equal(await frame.locator('.chart-box .chart svg').count(), boxes, 'every chart drawn');
   assert.equal(await frame.locator('.chart-box .bad').count(), 0, 'no chart failed to draw');
+  // Every chart draws marks (a line chart with points: one per row), and its text reads.
+  await checkChartMarks(frame, '.analysis-body', { points: ['interpolate-loss', 'interpolate-accuracy', 'mli-loss', 'mli-accuracy'] });
+  const lowest = await checkContrast(frame);
+  ctx.log(`  charts draw marks; lowest text contrast ${lowest.toFixed(2)}:1`);
+  contrastLog.push({ panel: chartId ?? 'panel', lowest });
   return frame;
 }
+
+/** The lowest text contrast of each panel checked (the report's figures). */
+export const contrastLog = [];
 
 async function openInEditor(ctx, file, selector = '.tree-row.tensor') {
   await quickOpen(ctx.page, file);
@@ -336,6 +345,8 @@ export const COMMAND_CASES = {
     await ctx.page.locator('.quick-input-widget input').press('Enter');
     const frame = await webviewFrame(ctx.page, '.analysis-body .chart-box[data-chart="align-similarity"] svg', 60000);
     await frame.waitForFunction(() => document.body.dataset.rendered === 'complete' && document.body.dataset.job === 'done', null, { timeout: 60000 });
+    await checkChartMarks(frame, '.analysis-body');
+    await checkContrast(frame);
     const rows = await frame.locator('.table-box tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent)));
     assert.ok(rows.length >= 2, `group table rows: ${JSON.stringify(rows)}`);
     for (const r of rows) assert.ok(Number(r[5]) >= Number(r[4]), `group ${r[0]}: similarity after ${r[5]} < before ${r[4]}`);
@@ -446,6 +457,11 @@ export const COMMAND_CASES = {
     fs.copyFileSync(NEXT_LIVE_CHECKPOINT, target);
     await frame.waitForFunction(() => document.querySelectorAll('.table-box[data-table="runs-checkpoints"] tr').length === 5, null, { timeout: 30000 });
     assert.equal(await checkpoints(), 5, 'header + four checkpoints after the new one');
+    // Facet headers and every other chart text read on this theme; every facet draws lines.
+    await frame.waitForTimeout(500);
+    await checkChartMarks(frame, '.analysis-body');
+    ctx.log(`  runs view: lowest text contrast ${(await checkContrast(frame)).toFixed(2)}:1`);
+    assert.match(await frame.locator('.job').innerText(), /Watching 1 folder/);
     await ctx.shot('cmd-compareRuns');
   },
 
@@ -454,6 +470,9 @@ export const COMMAND_CASES = {
     const editor = await openInEditor(ctx, 'mlp_seed0.safetensors');
     await editor.locator('details.diagnostics > summary').click();
     await editor.locator('.diagnostics .chart-box .chart svg').first().waitFor({ timeout: 60000 });
+    await editor.waitForTimeout(500);
+    await checkChartMarks(editor, '.diagnostics');
+    await checkContrast(editor, '.diagnostics');
     assert.equal(await editor.locator('.diagnostics .table-box[data-table] tr').first().locator('th').first().innerText(), 'layer');
     await ctx.shot('editor-diagnostics');
     // Then the command from the palette: the same analysis in a panel beside, with exports.

@@ -75,7 +75,8 @@ async function main() {
   writeRandomSafetensors(path.join(ws, BIG_RANDOM.name), BIG_RANDOM.tensors, BIG_RANDOM.rows, BIG_RANDOM.cols);
   log(`wrote ${BIG_RANDOM.name} (${BIG_RANDOM.tensors} × ${BIG_RANDOM.rows}×${BIG_RANDOM.cols} F32) in ${Date.now() - tBig} ms`);
   const suiteWs = makeWorkspace(path.join(dirs.run, 'suite-workspace'));
-  writeUserSettings(dirs, { 'checkpointLens.statistics.maxAutoBytes': MAX_AUTO_BYTES });
+  // E2E_THEME="Default Light Modern" runs every case in the light theme (default: Dark Modern).
+  writeUserSettings(dirs, { 'checkpointLens.statistics.maxAutoBytes': MAX_AUTO_BYTES, ...(process.env.E2E_THEME ? { 'workbench.colorTheme': process.env.E2E_THEME } : {}) });
   log(`run folder ${dirs.run}; mode ${MODE}`);
 
   let server;

@@ -1,7 +1,7 @@
 // The analysis panel: one AnalysisView sent by the host (re-rendered as partial views arrive),
 // the job's progress with Cancel, and exports (chart PNG/SVG, chart data and tables as
 // CSV/JSON, the report as JSON) through the host's save dialog. Strings go in as textContent.
-import { type AnalysisView, type HostToPanel, type JobState, type PanelToHost, isHostToPanel } from '../../analysis/protocol';
+import { type AnalysisView, type HostToPanel, type JobState, type JsonValue, type PanelOptionsMessage, type PanelToHost, isHostToPanel } from '../../analysis/protocol';
 import { watchTheme } from '../editor/charts';
 import { button, registerToolkit, setDisabled } from '../ui/toolkit';
 import { htmlReport } from './htmlReport';
@@ -48,6 +48,78 @@ function renderJob(): void {
   document.body.dataset.job = job.state;
 }
 
+// --- "Run again with …" ------------------------------------------------------------------
+
+const optionsBox = el('details', undefined, 'rerun');
+let options: PanelOptionsMessage | undefined;
+
+/** The form: one input per option (number, yes/no, choice), and the split the numbers are from. */
+function renderOptions(m: PanelOptionsMessage): void {
+  options = m;
+  const wasOpen = optionsBox.open;
+  const summary = el('summary', m.fields.length ? 'Run again with …' : 'Data');
+  const parts: HTMLElement[] = [summary];
+  if (m.measuredOn) parts.push(el('p', m.measuredOn, 'measured-on'));
+  const form = el('form', undefined, 'rerun-form');
+  const read: (() => [string, JsonValue])[] = [];
+  for (const f of m.fields) {
+    const id = `opt-${f.key}`;
+    const label = el('label', f.label);
+    label.htmlFor = id;
+    if (f.hint) label.title = f.hint;
+    const v = m.values[f.key];
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (f.kind === 'bool') {
+      const c = el('input');
+      c.type = 'checkbox';
+      c.checked = v === true;
+      input = c;
+      read.push(() => [f.key, c.checked]);
+    } else if (f.kind === 'choice') {
+      const sel = el('select');
+      for (const ch of f.choices ?? []) {
+        const o = el('option', ch);
+        o.value = ch;
+        o.selected = ch === v;
+        sel.append(o);
+      }
+      input = sel;
+      read.push(() => [f.key, sel.value]);
+    } else {
+      const n = el('input');
+      n.type = 'number';
+      if (f.min !== undefined) n.min = String(f.min);
+      if (f.max !== undefined) n.max = String(f.max);
+      n.step = f.kind === 'int' ? '1' : 'any';
+      n.value = typeof v === 'number' ? String(v) : '';
+      n.placeholder = f.default === null ? 'all' : String(f.default);
+      input = n;
+      read.push(() => [f.key, n.value.trim() === '' ? null : Number(n.value)]);
+    }
+    input.id = id;
+    input.className = 'opt';
+    const row = el('div', undefined, 'opt-row');
+    row.append(label, input);
+    form.append(row);
+  }
+  if (m.fields.length) {
+    const go = button('Run again', { appearance: 'primary', title: 'Run this analysis again with these options, in a new panel beside this one', onClick: () => submit() });
+    const submit = (): void => {
+      if (!form.reportValidity()) return;
+      post({ type: 'rerun', values: Object.fromEntries(read.map((r) => r())) });
+    };
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      submit();
+    });
+    form.append(go);
+    parts.push(form);
+  }
+  optionsBox.replaceChildren(...parts);
+  optionsBox.open = wasOpen || !m.fields.length;
+  optionsBox.hidden = false;
+}
+
 function renderHead(v: AnalysisView): void {
   const actions = el('div', undefined, 'actions');
   actions.append(
@@ -57,7 +129,7 @@ function renderHead(v: AnalysisView): void {
     }),
     button('Export report JSON', { title: 'Save the full report as JSON', onClick: () => post({ type: 'exportView', what: 'report', format: 'json' }) }),
   );
-  head.replaceChildren(el('h1', v.title), ...(v.subtitle ? [el('p', v.subtitle, 'muted')] : []), actions);
+  head.replaceChildren(el('h1', v.title), ...(v.subtitle ? [el('p', v.subtitle, 'muted')] : []), actions, optionsBox);
 }
 
 let queue: Promise<void> = Promise.resolve();
@@ -79,7 +151,10 @@ window.addEventListener('message', (ev: MessageEvent) => {
   if (!isHostToPanel(msg)) return;
   const m: HostToPanel = msg;
   if (m.type === 'view') show(m.view);
-  else {
+  else if (m.type === 'options') {
+    renderOptions(m);
+    if (!head.contains(optionsBox)) head.append(optionsBox);
+  } else {
     job = { state: m.state, fraction: m.fraction, message: m.message };
     renderJob();
   }

@@ -129,6 +129,7 @@ export class ViewRenderer {
 
   private updateChartText(box: HTMLElement, c: ChartView): void {
     (box as HTMLElement & { chartView: ChartView }).chartView = c;
+    box.dataset.rows = String(c.rows.length);
     box.querySelector('h2')!.textContent = c.title;
     box.querySelector('.chart')!.setAttribute('aria-label', c.caption ? `${c.title}. ${c.caption}` : c.title);
     const cap = box.querySelector<HTMLElement>('.caption')!;
