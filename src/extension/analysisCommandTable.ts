@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import type { AnalysisKind, JsonValue } from '../analysis/protocol';
 import { type AnalysisDeps, activeCheckpoint, argsObject, clicked, runInPanel, selection, str } from './analysisCommands';
+import { checkPair } from './pairCheck';
 import { archSidecar, pickCheckpoint, pickData, pickRunFolders } from './pickers';
 import { askLlcSettings } from './llcSettings';
 
@@ -40,11 +41,18 @@ async function yesNo(title: string, yes: string, no: string): Promise<boolean | 
 }
 
 /** Two checkpoints: A from args, the explorer selection or click, or a pick; then B likewise. */
-async function twoCheckpoints(deps: AnalysisDeps, args: Record<string, unknown>, first: unknown, second: unknown, titles: [string, string], useActive = false): Promise<[string, string] | undefined> {
+async function twoCheckpoints(deps: AnalysisDeps, args: Record<string, unknown>, first: unknown, second: unknown, titles: [string, string], useActive = false, sameArch = false): Promise<[string, string] | undefined> {
   const sel = selection(second);
   const a = str(args.a) ?? (sel.length === 2 ? sel[0] : clicked(first)) ?? (useActive ? activeCheckpoint() : undefined) ?? (await pickCheckpoint(deps.context, titles[0]));
   if (!a) return undefined;
-  const b = str(args.b) ?? (sel.length === 2 ? sel[1] : undefined) ?? (await pickCheckpoint(deps.context, titles[1], [a]));
+  let b = str(args.b) ?? (sel.length === 2 ? sel[1] : undefined) ?? (await pickCheckpoint(deps.context, titles[1], [a]));
+  // Paths between two points of one network: refuse another architecture at once (before the dataset).
+  for (let tries = 0; b && sameArch && tries < 5; tries++) {
+    const why = await checkPair(deps.worker, a, b);
+    if (!why) break;
+    const again = await vscode.window.showErrorMessage(`Checkpoint Lens: ${why}`, 'Pick another B');
+    b = again ? await pickCheckpoint(deps.context, titles[1], [a, b]) : undefined;
+  }
   return b ? [a, b] : undefined;
 }
 
@@ -70,7 +78,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     id: 'checkpointLens.linearModeConnectivity',
     kind: 'interpolate',
     async gather(deps, args, first, second) {
-      const ab = await twoCheckpoints(deps, args, first, second, ['Linear mode connectivity: checkpoint A (α = 0)', 'Checkpoint B (α = 1)']);
+      const ab = await twoCheckpoints(deps, args, first, second, ['Linear mode connectivity: checkpoint A (α = 0)', 'Checkpoint B (α = 1)'], false, true);
       if (!ab) return undefined;
       const data = await dataFor(deps, args);
       if (!data) return undefined;
@@ -99,7 +107,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     id: 'checkpointLens.featureConnectivity',
     kind: 'llfc',
     async gather(deps, args, first, second) {
-      const ab = await twoCheckpoints(deps, args, first, second, ['Layerwise linear feature connectivity: checkpoint A', 'Checkpoint B']);
+      const ab = await twoCheckpoints(deps, args, first, second, ['Layerwise linear feature connectivity: checkpoint A', 'Checkpoint B'], false, true);
       if (!ab) return undefined;
       const data = await dataFor(deps, args);
       if (!data) return undefined;

@@ -1,8 +1,10 @@
 // Quick picks for the commands: checkpoints and datasets in the workspace (last used first,
-// remembered per workspace), with "Browse…" for anything else.
+// remembered per workspace), with "Browse…" for anything else. Checkpoints are grouped by
+// folder and sorted naturally (step_0005 before step_0010), with their size and step; datasets
+// are only files that look like data (not a 1 GB model that happens to be a .safetensors).
 import * as vscode from 'vscode';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 const CHECKPOINT_GLOB = '**/*.{safetensors,pt,pth,ckpt,bin}';
 const DATA_GLOB = '**/*.{npz,npy,gz,idx3-ubyte,safetensors}';
@@ -32,17 +34,75 @@ function fileItem(uri: vscode.Uri, last: string | undefined): vscode.QuickPickIt
 
 /** Most recently used first, then workspace order. */
 function recentFirst(items: vscode.QuickPickItem[]): vscode.QuickPickItem[] {
-  return [...items].sort((a, b) => Number(b.description === 'last used') - Number(a.description === 'last used'));
+  return [...items].sort((a, b) => Number(b.description?.startsWith('last used') ?? false) - Number(a.description?.startsWith('last used') ?? false));
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatSize(n: number): string {
+  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${i ? n.toFixed(n < 10 ? 1 : 0) : n} ${u[i]}`;
+}
+
+/** The training step a file name carries (step_0010, epoch=3, global_step-500, checkpoint-1200), if any. */
+export function stepOf(name: string): string | undefined {
+  const m = /(step|epoch|iter|global_step|checkpoint|ckpt)[_=-]?(\d+)/i.exec(name);
+  return m ? `${m[1].toLowerCase()} ${Number(m[2])}` : undefined;
+}
+
+/** Natural order: digits compare as numbers (step_5 < step_10). */
+const natural = (a: string, b: string): number => a.localeCompare(b, undefined, { numeric: true, sensitivity: 'base' });
+
+/**
+ * Checkpoint items grouped by folder (a separator per folder), natural order within, each with
+ * its size and step; the last used one first, above the groups.
+ */
+export function checkpointItems(paths: string[], last: string | undefined, relative: (p: string) => string): vscode.QuickPickItem[] {
+  const item = (p: string): vscode.QuickPickItem => {
+    const size = sizeOf(p);
+    const bits = [p === last ? 'last used' : undefined, size !== undefined ? formatSize(size) : undefined, stepOf(basename(p))].filter(Boolean);
+    return { label: relative(p), detail: p, description: bits.join(' · ') || undefined };
+  };
+  const out: vscode.QuickPickItem[] = [];
+  if (last && paths.includes(last)) out.push(item(last));
+  const byDir = new Map<string, string[]>();
+  for (const p of paths) if (p !== last) byDir.set(dirname(p), [...(byDir.get(dirname(p)) ?? []), p]);
+  for (const dir of [...byDir.keys()].sort(natural)) {
+    const rel = relative(dir);
+    out.push({ label: rel === dir || rel === '' ? basename(dir) : rel, kind: vscode.QuickPickItemKind.Separator });
+    out.push(...byDir.get(dir)!.sort((a, b) => natural(basename(a), basename(b))).map(item));
+  }
+  return out;
 }
 
 /** A checkpoint from the workspace (other than `exclude`), remembered as the last used. */
 export async function pickCheckpoint(context: vscode.ExtensionContext, title: string, exclude: string[] = []): Promise<string | undefined> {
   const last = context.workspaceState.get<string>(LAST_CHECKPOINT);
   const found = await vscode.workspace.findFiles(CHECKPOINT_GLOB, '**/node_modules/**', 500);
-  const items = recentFirst(found.filter((u) => !exclude.includes(u.fsPath)).map((u) => fileItem(u, last)));
+  const items = checkpointItems(found.map((u) => u.fsPath).filter((p) => !exclude.includes(p)), last, (p) => vscode.workspace.asRelativePath(p));
   const picked = await pickFile(items, title, CHECKPOINT_FILTERS);
   if (picked) await context.workspaceState.update(LAST_CHECKPOINT, picked);
   return picked;
+}
+
+/** Files that look like datasets: NumPy and IDX files, and only small .safetensors named like data. */
+export function looksLikeData(path: string, size: number | undefined): boolean {
+  const name = basename(path).toLowerCase();
+  if (/labels/.test(name)) return false;
+  if (size !== undefined && size > 2e9) return false;
+  if (name.endsWith('.safetensors')) return /data|digits|mnist|cifar|images|train|test|valid|dataset|examples/.test(name) && (size ?? 0) < 500e6;
+  return true;
 }
 
 /** A dataset: a file in the workspace, Fashion-MNIST when Debian's package is installed, or a folder. */
@@ -50,7 +110,11 @@ export async function pickData(context: vscode.ExtensionContext, title = 'Datase
   const last = context.workspaceState.get<string>(LAST_DATA);
   const found = await vscode.workspace.findFiles(DATA_GLOB, '**/node_modules/**', 500);
   const tokens = (await vscode.workspace.findFiles(TOKEN_GLOB, '**/node_modules/**', 500)).filter((u) => u.fsPath.endsWith('.bin') || existsSync(join(dirname(u.fsPath), 'tokenizer.json')));
-  const items = [...found, ...tokens].filter((u) => !/labels/.test(u.fsPath)).map((u) => fileItem(u, last));
+  const items = [...found.filter((u) => looksLikeData(u.fsPath, sizeOf(u.fsPath))), ...tokens.filter((u) => !/labels/.test(u.fsPath))].sort((a, b) => natural(a.fsPath, b.fsPath)).map((u) => {
+    const it = fileItem(u, last);
+    const size = sizeOf(u.fsPath);
+    return size !== undefined ? { ...it, description: [it.description, formatSize(size)].filter(Boolean).join(' · ') } : it;
+  });
   if (existsSync(FASHION_MNIST)) items.unshift({ label: 'Fashion-MNIST', detail: FASHION_MNIST, description: FASHION_MNIST === last ? 'last used' : 'Debian dataset-fashion-mnist' });
   const picked = await pickFile(recentFirst(items), title, { Data: ['npz', 'npy', 'gz', 'safetensors', 'bin', 'txt', 'jsonl'] }, true);
   if (picked) await context.workspaceState.update(LAST_DATA, picked);
