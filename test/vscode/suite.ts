@@ -199,6 +199,12 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
 
   // cancelStatistics(uri?) → true when it stopped a running job; the job ends 'cancelled' and a
   // later computeStatistics resumes where it stopped.
+  // showJobs() → the labels of the running and queued jobs (a quick pick when there are some).
+  'checkpointLens.showJobs': async () => {
+    await exec('workbench.action.closeAllEditors');
+    await waitFor('no job left running', async () => (await exec<string[]>('checkpointLens.showJobs')).length === 0, 10000);
+  },
+
   'checkpointLens.cancelStatistics': async () => {
     assert.equal(await exec<boolean>('checkpointLens.cancelStatistics'), false, 'nothing runs: nothing to cancel');
     // 20 x 256 MiB of zeros in a sparse file: 5 GiB, above maxAutoBytes (4 GB), so nothing starts
