@@ -75,6 +75,7 @@ export async function textContrast(frame, scope = '') {
       if (!(t.textContent ?? '').trim()) continue;
       const role = [...t.closest('g[class*="role-"]').classList].find((c) => c.startsWith('role-'));
       const op = Number(t.getAttribute('fill-opacity') ?? 1) * Number(t.getAttribute('opacity') ?? 1);
+      if (op === 0) continue; // a label Vega hid to avoid overlap is not shown
       out.push({ where: role, text: t.textContent.slice(0, 40), ratio: ratio(t.getAttribute('fill') ?? getComputedStyle(t).fill, op) });
     }
     for (const e of document.querySelectorAll(`${scope} :is(h1, .chart-head h2, .table-box h2, .facts dt, .facts dd)`)) {

@@ -52,6 +52,7 @@ export function themeConfig(forExport = false): Record<string, unknown> {
       labelFontSize: size - 2,
       titleFontSize: size - 1,
       titleFontWeight: 'normal',
+      labelOverlap: 'greedy',
     },
     header: text,
     legend: { labelColor: fg, titleColor: fg, labelFont: font, titleFont: font, labelFontSize: size - 2, titleFontSize: size - 1, titleFontWeight: 'normal', labelLimit: 400 },
