@@ -42,7 +42,7 @@ export function llfcView(report: LlfcReport): AnalysisView {
             column: { field: 'path', type: 'nominal', title: null, sort: paths },
             x: { field: 'alpha', type: 'ordinal', title: 'α' },
             y: { field: 'layer', type: 'nominal', sort: layers, title: 'layer' },
-            color: { field: 'dist', type: 'quantitative', title: '1 − |cos|', scale: { type: 'log', scheme: 'viridis' } },
+            color: { field: 'dist', type: 'quantitative', title: '1 − |cos|', scale: { type: 'log', scheme: 'viridis' }, legend: { format: '.1e' } },
             tooltip: [
               { field: 'layer', type: 'nominal' }, { field: 'path', type: 'nominal' }, { field: 'alpha', type: 'quantitative', title: 'α' },
               { field: 'dist', type: 'quantitative', format: '.3e', title: 'mean 1 − |cos|' }, { field: 'distStd', type: 'quantitative', format: '.2e', title: 'std' },
