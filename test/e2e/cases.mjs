@@ -469,7 +469,9 @@ export const COMMAND_CASES = {
     // In the editor: the "Weight diagnostics" section computes and draws the spectra on opening.
     const editor = await openInEditor(ctx, 'mlp_seed0.safetensors');
     await editor.locator('details.diagnostics > summary').click();
-    await editor.locator('.diagnostics .chart-box .chart svg').first().waitFor({ timeout: 60000 });
+    await editor.locator('.diagnostics .chart-box .chart svg').first().waitFor({ timeout: 60000 }).catch(async (e) => {
+      throw new Error(`weight diagnostics not drawn; the section says: ${await editor.locator('.diagnostics-body').innerText().catch(() => '?')} (${e.message})`);
+    });
     await editor.waitForTimeout(500);
     await checkChartMarks(editor, '.diagnostics');
     await checkContrast(editor, '.diagnostics');
