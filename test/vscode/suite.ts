@@ -429,6 +429,30 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     assert.equal(r.loss[0][1], r.loss[1][0]);
   },
 
+  // estimateLlc({ a, data, chains, draws, seed }): λ̂ per chain, the settings echoed, and the
+  // same seed giving the same estimate (each chain has its own seeded generator).
+  'checkpointLens.estimateLlc': async () => {
+    const args = { a: join(ws(), 'mlp_seed0.safetensors'), data: join(ws(), 'data', 'digits.npz'), chains: 2, draws: 20, batchSize: 64, seed: 3 };
+    const first = (await exec<AnalysisView | undefined>('checkpointLens.estimateLlc', args))?.report as { llc: { mean: number; perChain: (number | null)[] }; hyperparameters: { chains: number; draws: number; seed: number }; traces: number[][] } | undefined;
+    assert.ok(first, 'estimateLlc returned no view');
+    assert.equal(first.llc.perChain.length, 2);
+    assert.ok(Number.isFinite(first.llc.mean), `λ̂ ${first.llc.mean}`);
+    assert.deepEqual([first.hyperparameters.chains, first.hyperparameters.draws, first.hyperparameters.seed], [2, 20, 3]);
+    assert.deepEqual(first.traces.map((t) => t.length), [20, 20]);
+    const again = (await exec<AnalysisView | undefined>('checkpointLens.estimateLlc', args))?.report as { llc: { mean: number } } | undefined;
+    assert.equal(again?.llc.mean, first.llc.mean);
+  },
+
+  // llcSweep({ a, data, epsilons, nbetas, … }): one cell per (ε, nβ) pair.
+  'checkpointLens.llcSweep': async () => {
+    const view = await exec<AnalysisView | undefined>('checkpointLens.llcSweep', { a: join(ws(), 'mlp_seed0.safetensors'), data: join(ws(), 'data', 'digits.npz'), epsilons: '1e-4,1e-3', nbetas: '5,20', chains: 1, draws: 10, batchSize: 64, seed: 0 });
+    const r = view?.report as { epsilons: number[]; nbetas: number[]; cells: { epsilon: number; nbeta: number; llc: number }[] } | undefined;
+    assert.ok(r, 'llcSweep returned no view');
+    assert.deepEqual(r.epsilons, [1e-4, 1e-3]);
+    assert.deepEqual(r.nbetas, [5, 20]);
+    assert.equal(r.cells.length, 4);
+  },
+
   // histogramsOverRun({ paths, tensor }): one histogram per checkpoint, ordered by step.
   'checkpointLens.histogramsOverRun': async () => {
     const view = await exec<AnalysisView | undefined>('checkpointLens.histogramsOverRun', { paths: [join(ws(), 'runs', 'live')], tensor: 'layers.0.weight' });
