@@ -16,8 +16,6 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const NON_NUMERIC = /holds Python objects|holds strings or raw records|datetime\/timedelta|structured dtype|sub-array dtype|unsupported dtype|extended precision/;
 /** numpy's own default `max_header_size`: larger headers are refused by `np.load` too. */
 export const MAX_NPY_HEADER_BYTES = 10_000;
-/** Inflated .npz entries kept in memory at once (re-inflated on demand when evicted). */
-const INFLATED_CACHE_BYTES = 1 << 30;
 
 export interface NpyHeader {
   version: string;
@@ -221,7 +219,6 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
   try {
     const zip = await ZipArchive.open(file);
     const cap = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
-    const cache = new InflatedCache(zip, cap, INFLATED_CACHE_BYTES);
     const tensors: TensorInfo[] = [];
     const warnings: string[] = [];
     for (const entry of zip.entries) {
@@ -260,7 +257,7 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
         if (entry.uncompressedSize > cap) {
           warnings.push(`${entry.name}: compressed array inflates to ${entry.uncompressedSize} bytes, more than the ${cap} allowed; its values cannot be read`);
         }
-        source = new InflatedEntrySource(cache, entry, label);
+        source = new DeferredEntrySource(zip, entry, cap, label);
       }
       warnings.push(...trailingWarning(header, source.size).map((w) => `${entry.name}: ${w}`));
       tensors.push(npyTensor(member, header, source));
@@ -274,7 +271,7 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
       stateDictPrefix: '',
       warnings,
       close: async () => {
-        cache.clear();
+        zip.clearCache();
         await file.close();
       },
     };
@@ -284,71 +281,31 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
   }
 }
 
-/** Whole inflated entries, least recently used first, within a byte budget. */
-class InflatedCache {
-  private readonly entries = new Map<string, Promise<ByteSource>>();
-  private readonly sizes = new Map<string, number>();
-  private bytes = 0;
-
+/**
+ * A deflated .npz member, opened through the archive on its first read (not at open, so listing
+ * stays cheap and an over-cap member only fails when its values are asked for). The archive keeps
+ * the inflated bytes in its own bounded cache.
+ */
+class DeferredEntrySource implements ByteSource {
+  readonly size: number;
+  private source?: Promise<ByteSource>;
   constructor(
     private readonly zip: ZipArchive,
-    private readonly maxEntryBytes: number,
-    private readonly budget: number,
-  ) {}
-
-  get(entry: ZipEntry): Promise<ByteSource> {
-    let pending = this.entries.get(entry.name);
-    if (pending) {
-      this.entries.delete(entry.name);
-      this.entries.set(entry.name, pending);
-      return pending;
-    }
-    pending = this.zip.entrySource(entry, { maxInflatedBytes: this.maxEntryBytes });
-    const settled = pending;
-    settled.catch(() => {
-      if (this.entries.get(entry.name) === settled) this.drop(entry.name);
-    });
-    this.entries.set(entry.name, pending);
-    this.sizes.set(entry.name, entry.uncompressedSize);
-    this.bytes += entry.uncompressedSize;
-    // Readers that already hold an evicted source keep it alive until they finish.
-    for (const name of this.entries.keys()) {
-      if (this.bytes <= this.budget || name === entry.name) break;
-      this.drop(name);
-    }
-    return pending;
-  }
-
-  private drop(name: string): void {
-    if (!this.entries.delete(name)) return;
-    this.bytes -= this.sizes.get(name) ?? 0;
-    this.sizes.delete(name);
-  }
-
-  clear(): void {
-    this.entries.clear();
-    this.sizes.clear();
-    this.bytes = 0;
-  }
-}
-
-/** A deflated .npz entry, inflated on first read (not at open), so listing stays cheap. */
-class InflatedEntrySource implements ByteSource {
-  readonly size: number;
-  constructor(
-    private readonly cache: InflatedCache,
     private readonly entry: ZipEntry,
+    private readonly maxInflatedBytes: number,
     readonly label: string,
   ) {
     this.size = entry.uncompressedSize;
   }
+  private open(): Promise<ByteSource> {
+    this.source ??= this.zip.entrySource(this.entry, { maxInflatedBytes: this.maxInflatedBytes });
+    return this.source;
+  }
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const src = await this.cache.get(this.entry);
-    return src.read(offset, length);
+    return (await this.open()).read(offset, length);
   }
   async readInto(offset: number, target: Uint8Array): Promise<void> {
-    const src = await this.cache.get(this.entry);
-    return src.readInto(offset, target);
+    return (await this.open()).readInto(offset, target);
   }
   async close(): Promise<void> {}
 }
