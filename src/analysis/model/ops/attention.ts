@@ -34,7 +34,7 @@ export interface AttentionOp {
   out: { weight: string; bias?: string; layout: 'out_in' | 'tl' };
   causal: boolean;
   rotary?: RotarySpec;
-  /** Mistral's sliding window: sequences longer than this are refused (not implemented). */
+  /** Mistral's sliding window: exact for sequences within it; longer ones are refused with a clear error. */
   window?: number;
   /** Reads the batch's attention mask (padded batches, BERT). */
   padding?: boolean;

@@ -6,7 +6,7 @@
 // outputs its last hidden state.
 import { GraphBuilder, INPUT } from '../ir';
 import { parseActivation } from '../archSpec';
-import { type Attempt, type RecognizeContext, asLayerNorm, asLinear, fail, finish } from './common';
+import { type Attempt, type RecognizeContext, asLinear, fail, finish, checkedModules } from './common';
 import { configOf, num } from './hfConfig';
 
 export const recognizeBert = (ctx: RecognizeContext): Attempt | undefined => {
@@ -32,17 +32,7 @@ export const recognizeBert = (ctx: RecognizeContext): Attempt | undefined => {
   const eps = num(cfg, 'layer_norm_eps') ?? ctx.arch.layerNormEps ?? 1e-12;
   const fn = parseActivation(cfg.hidden_act) ?? ctx.arch.activation ?? 'gelu';
 
-  const problems: string[] = [];
-  const ln = (path: string) => {
-    const n = asLayerNorm(ctx.modules.get(path));
-    if (!n || n.size !== dim) problems.push(`${path} is not a LayerNorm of width ${dim}`);
-    return { op: 'layernorm' as const, size: dim, weight: `${path}.weight`, bias: n?.bias, eps };
-  };
-  const lin = (path: string, inF: number, outF?: number) => {
-    const l = asLinear(ctx.modules.get(path));
-    if (!l || l.inFeatures !== inF || (outF !== undefined && l.outFeatures !== outF)) problems.push(`${path} is not a Linear ${inF}→${outF ?? '?'}`);
-    return l ?? { weight: `${path}.weight`, inFeatures: inF, outFeatures: outF ?? dim };
-  };
+  const { problems, ln, lin } = checkedModules(ctx.modules, dim, eps);
 
   const b = new GraphBuilder();
   b.beginBlock(e, 'embedding');

@@ -97,6 +97,26 @@ export function asLayerNorm(m: Module | undefined): { size: number; weight: stri
   return { size: w.shape[0], weight: w.name, bias: m.params.get('bias')?.name };
 }
 
+/**
+ * LayerNorm and Linear readers for the transformer recognisers: a module that does not fit is
+ * noted in `problems` (reported together, so one message names every mismatch) and a stand-in
+ * keeps the graph buildable until then.
+ */
+export function checkedModules(modules: Map<string, Module>, dim: number, eps: number) {
+  const problems: string[] = [];
+  const ln = (path: string) => {
+    const n = asLayerNorm(modules.get(path));
+    if (!n || n.size !== dim) problems.push(`${path} is not a LayerNorm of width ${dim}`);
+    return { op: 'layernorm' as const, size: dim, weight: `${path}.weight`, bias: n?.bias, eps };
+  };
+  const lin = (path: string, inF: number, outF?: number) => {
+    const l = asLinear(modules.get(path));
+    if (!l || l.inFeatures !== inF || (outF !== undefined && l.outFeatures !== outF)) problems.push(`${path} is not a Linear ${inF}→${outF ?? '?'}`);
+    return l ?? { weight: `${path}.weight`, inFeatures: inF, outFeatures: outF ?? dim };
+  };
+  return { problems, ln, lin };
+}
+
 /** Compares module paths with their numbers as numbers: `layers.2` < `layers.10`. */
 export function naturalCompare(a: string, b: string): number {
   const ta = a.split(/(\d+)/);

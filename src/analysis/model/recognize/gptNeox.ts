@@ -4,7 +4,7 @@
 // the default) or the sequential one, a final LayerNorm and an untied embed_out head.
 import { GraphBuilder, INPUT, type RotarySpec } from '../ir';
 import { parseActivation } from '../archSpec';
-import { type Attempt, type RecognizeContext, asLayerNorm, asLinear, fail, finish } from './common';
+import { type Attempt, type RecognizeContext, fail, finish, checkedModules } from './common';
 import { bool, configOf, num, rotaryFrom } from './hfConfig';
 
 const BUFFERS = ['attention.bias', 'attention.masked_bias', 'attention.rotary_emb.inv_freq'];
@@ -36,17 +36,7 @@ export const recognizeGptNeox = (ctx: RecognizeContext): Attempt | undefined => 
   const fn = parseActivation(cfg.hidden_act) ?? ctx.arch.activation ?? 'gelu';
   const maxPositions = num(cfg, 'max_position_embeddings') ?? 2048;
 
-  const problems: string[] = [];
-  const ln = (path: string) => {
-    const n = asLayerNorm(ctx.modules.get(path));
-    if (!n || n.size !== dim) problems.push(`${path} is not a LayerNorm of width ${dim}`);
-    return { op: 'layernorm' as const, size: dim, weight: `${path}.weight`, bias: n?.bias, eps };
-  };
-  const lin = (path: string, inF: number, outF?: number) => {
-    const l = asLinear(ctx.modules.get(path));
-    if (!l || l.inFeatures !== inF || (outF !== undefined && l.outFeatures !== outF)) problems.push(`${path} is not a Linear ${inF}→${outF ?? '?'}`);
-    return l ?? { weight: `${path}.weight`, inFeatures: inF, outFeatures: outF ?? dim };
-  };
+  const { problems, ln, lin } = checkedModules(ctx.modules, dim, eps);
 
   const b = new GraphBuilder();
   b.beginBlock(`${base}embed_in`, 'embedding');

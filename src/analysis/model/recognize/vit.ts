@@ -7,7 +7,7 @@
 // attention and a GELU MLP, a final LayerNorm and a linear head on the class token.
 import { GraphBuilder, INPUT } from '../ir';
 import { parseActivation } from '../archSpec';
-import { type Attempt, type RecognizeContext, asConv, asLayerNorm, asLinear, fail, finish } from './common';
+import { type Attempt, type RecognizeContext, asConv, fail, finish, checkedModules } from './common';
 import { configOf, num } from './hfConfig';
 
 interface Names {
@@ -63,17 +63,7 @@ export const recognizeVit = (ctx: RecognizeContext): Attempt | undefined => {
   if (num(cfg, 'layer_norm_eps') === undefined && ctx.arch.layerNormEps === undefined) assumptions.push(`LayerNorm eps ${eps} (${names.style} default)`);
   const fn = parseActivation(cfg.hidden_act) ?? ctx.arch.activation ?? 'gelu';
 
-  const problems: string[] = [];
-  const ln = (path: string) => {
-    const n = asLayerNorm(ctx.modules.get(path));
-    if (!n || n.size !== dim) problems.push(`${path} is not a LayerNorm of width ${dim}`);
-    return { op: 'layernorm' as const, size: dim, weight: `${path}.weight`, bias: n?.bias, eps };
-  };
-  const lin = (path: string, inF: number, outF?: number) => {
-    const l = asLinear(ctx.modules.get(path));
-    if (!l || l.inFeatures !== inF || (outF !== undefined && l.outFeatures !== outF)) problems.push(`${path} is not a Linear ${inF}→${outF ?? '?'}`);
-    return l ?? { weight: `${path}.weight`, inFeatures: inF, outFeatures: outF ?? dim };
-  };
+  const { problems, ln, lin } = checkedModules(ctx.modules, dim, eps);
 
   const b = new GraphBuilder();
   b.beginBlock('embeddings', 'embedding');
