@@ -424,13 +424,24 @@ export const COMMAND_CASES = {
   // context menu → Checkpoint Lens → Compare Selected Checkpoints.
   'checkpointLens.compareSelected': async (ctx) => {
     const row = (name) => ctx.page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
-    await row('mlp_seed0.safetensors').click();
-    await row('mlp_seed1.safetensors').click({ modifiers: ['Control'] });
-    await row('mlp_seed1.safetensors').click({ button: 'right' });
-    await ctx.page.locator('.context-view .action-label', { hasText: /^Checkpoint Lens$/ }).hover();
+    // The submenu opens on hover after a delay that a loaded machine can miss: if its item has not
+    // appeared, close the menu, select again and reopen it (a few times), as a person would.
+    const submenu = ctx.page.locator('.context-view .action-label', { hasText: /^Checkpoint Lens$/ });
+    const item = ctx.page.locator('.context-view .action-label', { hasText: 'Compare Selected Checkpoints' });
+    for (let attempt = 1; ; attempt++) {
+      await row('mlp_seed0.safetensors').click();
+      await row('mlp_seed1.safetensors').click({ modifiers: ['Control'] });
+      await row('mlp_seed1.safetensors').click({ button: 'right' });
+      await submenu.hover();
+      const shown = await item.waitFor({ timeout: 5000 }).then(() => true, () => false);
+      if (shown) break;
+      if (attempt === 4) throw new Error('the explorer\'s Checkpoint Lens submenu did not show "Compare Selected Checkpoints" after 4 tries');
+      ctx.log('  (the Checkpoint Lens submenu did not open; again)');
+      await ctx.page.keyboard.press('Escape');
+      await ctx.page.locator('.context-view .monaco-menu').waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+    }
     // VS Code's menus act on the focused item: point at it, then Enter (a synthetic click on the
     // label does not reach the menu's handler).
-    const item = ctx.page.locator('.context-view .action-label', { hasText: 'Compare Selected Checkpoints' });
     await item.hover();
     await ctx.page.keyboard.press('Enter');
     await pickRow(ctx.page, 'Align B to A first', 'Compare as stored');
