@@ -10,6 +10,7 @@ import { CheckpointError } from '../../src/analysis/core/errors';
 import { openCheckpoint } from '../../src/analysis/open';
 import { riskSummary } from '../../src/analysis/formats/pickleRisk';
 import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
+import { readSlice2D, readTensor, storedView } from '../../src/analysis/core/tensorData';
 import { assertStats } from '../expectations';
 import { fixture } from '../helpers';
 
@@ -159,5 +160,40 @@ test('sub-byte packed quantized tensors (quint4x2) are skipped with a warning; t
     assert.ok(c.warnings.some((w) => /"q4" is quint4x2 .* skipped/.test(w)), c.warnings.join('\n'));
   } finally {
     await c.close();
+  }
+});
+
+test('broadcast (stride-0) views: statistics from the stored elements, heatmap rows, a clear error for a walk of 2^40 elements', async () => {
+  const c = await openCheckpoint(join(DIR, 'broadcast_huge.pt'));
+  try {
+    const [t] = c.tensors;
+    assert.equal(t.numel, 2 ** 40);
+    const { view, weight } = storedView(t);
+    assert.deepEqual([view.shape, weight], [[4], 2 ** 38]);
+    const slice = await readSlice2D(t, 8, 4);
+    assert.deepEqual(Array.from(slice.values.subarray(0, 4)), [1.5, -2, 0, 0.25]);
+    await assert.rejects(readTensor(t, Number.MAX_SAFE_INTEGER), /broadcast view of 1099511627776 elements over 4 stored ones/);
+  } finally {
+    await c.close();
+  }
+  // Heatmap rows of a broadcast view equal the dense tensor's.
+  const b = await openCheckpoint(join(DIR, 'broadcast.pt'));
+  try {
+    for (const name of ['row', 'col', 'middle', 'slice']) {
+      const t = b.tensors.find((x) => x.name === name)!;
+      const dense = await readTensor(t);
+      const s = await readSlice2D(t, 3, 2);
+      const C = t.numel / t.shape[0];
+      s.rowIndex.forEach((row, r) => {
+        for (let j = 0; j < s.cols; j++) {
+          const lo = Math.ceil(j * s.colStep), hi = Math.ceil((j + 1) * s.colStep);
+          let sum = 0;
+          for (let k = lo; k < hi; k++) sum += dense[row * C + k];
+          assert.ok(Math.abs(s.values[r * s.cols + j] - sum / (hi - lo)) < 1e-5, `${name} [${r},${j}]`);
+        }
+      });
+    }
+  } finally {
+    await b.close();
   }
 });

@@ -21,6 +21,31 @@ export interface ReadOptions {
   reuseBuffers?: boolean;
 }
 
+/** Logical elements of a broadcast view walked one by one at most (statistics never walk them: see storedView). */
+export const MAX_BROADCAST_WALK = 1 << 28;
+
+/**
+ * A broadcast view (stride 0 over a dimension longer than 1, as `expand` saves it) repeats
+ * each stored element the same number of times: `view` is the tensor without those
+ * dimensions and `weight` how often each of its elements appears in `t` (1 when none).
+ */
+export function storedView(t: TensorInfo): { view: TensorInfo; weight: number } {
+  const { strides } = t.location;
+  if (t.quant || !t.shape.some((d, i) => d > 1 && strides[i] === 0)) return { view: t, weight: 1 };
+  const keep = t.shape.map((d, i) => !(d > 1 && strides[i] === 0));
+  const shape = t.shape.filter((_, i) => keep[i]);
+  let numel = 1;
+  for (const d of shape) numel *= d;
+  const view: TensorInfo = {
+    ...t,
+    shape,
+    numel,
+    nbytes: numel * dtypeSize(t.dtype),
+    location: { ...t.location, strides: strides.filter((_, i) => keep[i]) },
+  };
+  return { view, weight: t.numel / numel };
+}
+
 /** The storage byte range a tensor's elements lie in, checked against its storage. */
 function elementSpan(t: TensorInfo): { first: number; count: number } {
   const { shape } = t;
@@ -99,6 +124,9 @@ export async function* tensorChunks(t: TensorInfo, opts: ReadOptions = {}): Asyn
     return;
   }
 
+  if (t.numel > MAX_BROADCAST_WALK && t.numel > span.count) {
+    throw new CheckpointError(t.location.source.label, `tensor "${t.name}" is a broadcast view of ${t.numel} elements over ${span.count} stored ones; too many to walk one by one here (its statistics come from the stored elements)`);
+  }
   if (span.count * size > MAX_SINGLE_READ) {
     throw new CheckpointError(t.location.source.label, `tensor "${t.name}" is a non-contiguous view spanning ${span.count * size} bytes; too large to gather`);
   }
@@ -276,6 +304,20 @@ export async function readSlice2D(t: TensorInfo, maxRows = 128, maxCols = 128, o
       for (let c0 = 0; c0 < C; c0 += per) {
         const n = Math.min(per, C - c0);
         addRowPart(decode(await readBytes(t, rowStart + c0, n), t.dtype), c0);
+      }
+      flush(r);
+    }
+  } else if (storedView(t).weight > 1 && t.shape.length >= 2) {
+    // Broadcast view: walk only the chosen rows, each a view of its own (a logical walk of
+    // the whole tensor could be 2^40 elements).
+    const { strides, elementOffset } = t.location;
+    for (let r = 0; r < nRows; r++) {
+      if (opts.isCancelled?.()) throw new CancelledError();
+      const row: TensorInfo = { ...t, name: `${t.name}[${rowIndex[r]}]`, shape: t.shape.slice(1), numel: C, nbytes: C * dtypeSize(t.dtype), location: { ...t.location, elementOffset: elementOffset + rowIndex[r] * strides[0], strides: strides.slice(1) } };
+      let col = 0;
+      for await (const chunk of tensorChunks(row, opts)) {
+        addRowPart(chunk, col);
+        col += chunk.length;
       }
       flush(r);
     }

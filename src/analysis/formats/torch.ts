@@ -34,8 +34,12 @@ const MAX_INFLATED_STORAGE = 256 * 1024 * 1024;
 /** TorchScript code shown as text: total bytes and files. */
 const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
 const MAX_SOURCE_FILES = 2000;
-/** Logical elements of one tensor (a stride-0 view can claim 2^60 over one stored value). */
-const MAX_LOGICAL_ELEMENTS = 2 ** 40;
+/**
+ * Logical elements of one tensor. A stride-0 view (expand) can claim 2^60 over one stored
+ * value; its statistics are weighted sums over the stored elements, exact while counts and
+ * byte sizes (numel × 8) stay safe integers.
+ */
+const MAX_LOGICAL_ELEMENTS = 2 ** 50;
 /** OmegaConf value nodes: shown as their value, never expanded. */
 const OMEGA_NODE = /^omegaconf\.nodes\.\w+Node$/;
 /** Containers holding tensors nested deeper than this are refused (names would be absurd). */

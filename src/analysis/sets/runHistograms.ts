@@ -6,7 +6,7 @@
 import { type Checkpoint, type TensorInfo } from '../core/checkpoint';
 import { isFloating } from '../core/dtype';
 import { CancelledError, CheckpointError } from '../core/errors';
-import { tensorChunks } from '../core/tensorData';
+import { storedView, tensorChunks } from '../core/tensorData';
 import { checkpointStep } from '../compare/runFiles';
 import { openCheckpoint } from '../open';
 import type { AnalysisContext } from '../report/analysisView';
@@ -118,16 +118,18 @@ export async function runHistograms(opts: HistogramsOptions, ctx: AnalysisContex
       if (k === 0) tensors = ts.map((t) => t.name);
       let n = 0, sum = 0, sq = 0, nonFinite = 0, min = Infinity, max = -Infinity;
       for (const t of ts) {
-        for await (const chunk of tensorChunks(t)) {
+        // A broadcast view counts each stored element as often as it repeats.
+        const { view, weight: w } = storedView(t);
+        for await (const chunk of tensorChunks(view)) {
           for (let i = 0; i < chunk.length; i++) {
             const v = chunk[i];
             if (!Number.isFinite(v)) {
-              nonFinite++;
+              nonFinite += w;
               continue;
             }
-            n++;
-            sum += v;
-            sq += v * v;
+            n += w;
+            sum += w * v;
+            sq += w * v * v;
             if (v < min) min = v;
             if (v > max) max = v;
           }
@@ -151,12 +153,13 @@ export async function runHistograms(opts: HistogramsOptions, ctx: AnalysisContex
     let dev = 0;
     await withTensors(f.path, opts.tensor, async (_c, ts) => {
       for (const t of ts) {
-        for await (const chunk of tensorChunks(t)) {
+        const { view, weight: w } = storedView(t);
+        for await (const chunk of tensorChunks(view)) {
           for (let i = 0; i < chunk.length; i++) {
             const v = chunk[i];
             if (!Number.isFinite(v)) continue;
-            counts[binOf(v, edges, norm)]++;
-            dev += (v - f.mean) * (v - f.mean);
+            counts[binOf(v, edges, norm)] += w;
+            dev += w * (v - f.mean) * (v - f.mean);
           }
         }
       }

@@ -6,7 +6,7 @@ import type { TensorInfo } from '../core/checkpoint';
 import { type Decoded, isComplex } from '../core/dtype';
 import { CancelledError } from '../core/errors';
 import type { Histogram, TensorStats } from './statsTypes';
-import { DEFAULT_CHUNK_BYTES, readTensor, tensorChunks } from '../core/tensorData';
+import { DEFAULT_CHUNK_BYTES, readTensor, storedView, tensorChunks } from '../core/tensorData';
 
 export const HISTOGRAM_BINS = 64;
 /** Elements per kernel call (see Moments.add). */
@@ -242,6 +242,8 @@ export function finishStats(m: Moments, count: number, hist: HistogramAccumulato
  * Complex tensors are summarised over their moduli.
  */
 export async function computeTensorStats(t: TensorInfo, opts: StatsOptions = {}): Promise<TensorStats> {
+  const { view, weight } = storedView(t);
+  if (weight > 1) return repeated(await computeTensorStats(view, opts), weight, t.numel);
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const complex = isComplex(t.dtype);
   const toValues = complex ? moduli : (a: Decoded) => a;
@@ -275,6 +277,30 @@ export async function computeTensorStats(t: TensorInfo, opts: StatsOptions = {})
     opts.onProgress?.(done / total);
   }
   return finishStats(m, t.numel, hist);
+}
+
+/**
+ * The statistics of a tensor in which every element of `s`'s tensor appears `w` times (a
+ * broadcast view): counts scale by w, min/max/mean stay, the sum of squares and of squared
+ * deviations scale by w (so std = s·√(w(n−1)/(wn−1)) over n finite values, l2 = l2·√w).
+ */
+export function repeated(s: TensorStats, w: number, count: number): TensorStats {
+  const n = s.count - s.nan - s.inf;
+  let std = s.std;
+  if (n === 1 && w > 1) std = 0;
+  else if (std !== null) std *= Math.sqrt((w * (n - 1)) / (w * n - 1));
+  return {
+    count,
+    nan: s.nan * w,
+    inf: s.inf * w,
+    zeros: s.zeros * w,
+    min: s.min,
+    max: s.max,
+    mean: s.mean,
+    std,
+    l2: s.l2 === null ? null : s.l2 * Math.sqrt(w),
+    histogram: s.histogram && { ...s.histogram, counts: s.histogram.counts.map((c) => c * w) },
+  };
 }
 
 function moduli(a: Decoded): Float64Array {
