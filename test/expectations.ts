@@ -25,6 +25,8 @@ export interface ArrayExpected {
   metadata: Record<string, unknown>;
   warnings: number;
   tensors: { name: string; dtype: string; shape: number[]; stats: TensorStats; values?: (number | string)[] }[];
+  /** Non-tensor members (string and bytes arrays) as numpy gives them. */
+  values?: Record<string, unknown>;
 }
 
 const fromJson = (v: number | string): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
@@ -43,6 +45,7 @@ export async function checkAgainstExpected(ckpt: Checkpoint, expectedPath: strin
   assert.deepEqual(ckpt.metadata, want.metadata);
   assert.equal(ckpt.stateDictPrefix, '');
   assert.equal(ckpt.warnings.length, want.warnings, ckpt.warnings.join('\n'));
+  assert.deepEqual({ ...ckpt.values }, want.values ?? {}, 'values (string and bytes arrays)');
   assert.deepEqual(ckpt.tensors.map((t) => t.name), want.tensors.map((t) => t.name));
   for (const [i, w] of want.tensors.entries()) {
     const t = ckpt.tensors[i];

@@ -117,14 +117,29 @@ test('object, structured, string and exotic dtypes are refused clearly', async (
   await npyRejects(npyBytes(hdr("'|O'")), /holds Python objects .* pickle/);
   await npyRejects(npyBytes(hdr("[('a', '<f4'), ('b', '<i4')]")), /structured dtype/);
   await npyRejects(npyBytes(hdr("('<f4', (2,))")), /sub-array dtype/);
+  // Not numeric arrays (openNpy shows string arrays as values; see below).
   await npyRejects(npyBytes(hdr("'<U5'")), /strings or raw records/);
   await npyRejects(npyBytes(hdr("'|S3'")), /strings or raw records/);
   await npyRejects(npyBytes(hdr("'|V4'")), /strings or raw records/);
   await npyRejects(npyBytes(hdr("'<M8[ns]'")), /datetime/);
-  await npyRejects(npyBytes(hdr("'<f16'")), /extended precision/);
+  await npyRejects(npyBytes(hdr("'<f16'")), /array data needs 32 bytes/);
   await npyRejects(npyBytes(hdr("'<c32'")), /extended precision/);
   await npyRejects(npyBytes(hdr("'<f3'")), /unsupported dtype "<f3"/);
   await npyRejects(npyBytes(hdr('5')), /descr 5 is not a dtype string/);
+});
+
+test('a .npy string array opens as one value; truncated or huge ones are refused clearly', async () => {
+  const open = async (name: string, bytes: Uint8Array): Promise<Awaited<ReturnType<typeof openNpy>>> => {
+    const p = join(tmp, name);
+    writeFileSync(p, bytes);
+    return openNpy(p);
+  };
+  const c = await open('bytes.npy', npyBytes(hdr("'|S3'", '(2, 1)', 'True'), new Uint8Array([0x61, 0, 0, 0x27, 0x5c, 0x80])));
+  assert.deepEqual(c.values.bytes, [["b'a'"], ["b\"'\\\\\\x80\""]]);
+  assert.equal(c.tensors.length, 0);
+  await c.close();
+  await assert.rejects(open('short.npy', npyBytes(hdr("'<U5'"))), /array data needs 40 bytes after the \d+-byte header, but the file has only 0 \(truncated\)/);
+  await assert.rejects(open('many.npy', npyBytes(hdr("'<U5'", '(100000,)'))), /array of 100000 strings .* larger than the 10000 strings/);
 });
 
 test('bad literals, keys and fields are CheckpointErrors', async () => {
@@ -235,11 +250,14 @@ test('bad .npz archives: object arrays, corrupt deflate, short entries, not a zi
   // Object, string and record members are skipped with the reason; the numeric ones open.
   for (const [name, deflate] of [['object.npz', false], ['object-deflated.npz', true]] as const) {
     const p = join(tmp, name);
-    writeFileSync(p, zipOf([{ name: 'a.npy', data: f4(2) }, { name: 'o.npy', data: npyBytes(hdr("'|O'"), new Uint8Array(10)), deflate }, { name: 's.npy', data: npyBytes(hdr("'<U3'"), new Uint8Array(12)) }]));
+    const utf32 = new Uint8Array(new Uint32Array([...'hi\0ok!'].map((ch) => ch.codePointAt(0)!)).buffer);
+    const big = npyBytes(hdr("'|S1'", '(2000000,)'), new Uint8Array(2000000));
+    writeFileSync(p, zipOf([{ name: 'a.npy', data: f4(2) }, { name: 'o.npy', data: npyBytes(hdr("'|O'"), new Uint8Array(10)), deflate }, { name: 's.npy', data: npyBytes(hdr("'<U3'"), utf32), deflate }, { name: 'big.npy', data: big }]));
     const c = await openNpz(p);
     assert.deepEqual(c.tensors.map((t) => t.name), ['a']);
     assert.match(c.warnings.join('\n'), /o: skipped, array holds Python objects/);
-    assert.match(c.warnings.join('\n'), /s: skipped, dtype "<U3" holds strings/);
+    assert.deepEqual(c.values.s, ['hi', 'ok!']);
+    assert.match(c.warnings.join('\n'), /big: skipped, dtype "\|S1" array of 2000000 strings \(2000000 bytes\) is larger than/);
     await c.close();
   }
   const corrupt = zipOf([{ name: 'a.npy', data: f4(100), deflate: true }]);

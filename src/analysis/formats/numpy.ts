@@ -3,12 +3,14 @@
 // Spec: numpy/lib/format.py module docstring.
 import { basename } from 'node:path';
 import { endianness } from 'node:os';
-import type { Checkpoint, TensorInfo } from '../core/checkpoint';
+import type { Checkpoint, TensorInfo, Value } from '../core/checkpoint';
 import { contiguousStrides } from '../core/checkpoint';
 import type { DType } from '../core/dtype';
 import { dtypeSize } from '../core/dtype';
 import { CheckpointError } from '../core/errors';
 import { type ByteSource, FileSource, SliceSource } from '../io/byteSource';
+import { longDoubleToF64 } from './numpyPickle';
+import { bytesRepr } from './pickleText';
 import { DEFAULT_MAX_INFLATED, ZipArchive, type ZipEntry } from './zip';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -26,8 +28,28 @@ export interface NpyHeader {
   fortranOrder: boolean;
   shape: number[];
   numel: number;
+  /** Stored bytes of the array data (numel × itemSize). */
   nbytes: number;
+  /** Bytes per stored element (16 or 12 for longdouble, whose values are read as float64). */
+  itemSize: number;
+  /** `longdouble` (x87 extended precision): values are converted to float64 when read. */
+  longDouble?: boolean;
   /** Offset of the array data from the start of the .npy stream. */
+  dataOffset: number;
+}
+
+/** A header whose descr is a string dtype (`<U5`, `|S3`): its elements are shown as values. */
+export interface NpyTextHeader {
+  version: string;
+  kind: 'U' | 'S';
+  descr: string;
+  /** Bytes per element (4 per character for U). */
+  itemSize: number;
+  byteOrder: 'little' | 'big';
+  fortranOrder: boolean;
+  shape: number[];
+  numel: number;
+  nbytes: number;
   dataOffset: number;
 }
 
@@ -36,9 +58,19 @@ export interface NpyHeader {
 export async function openNpy(path: string): Promise<Checkpoint> {
   const src = await FileSource.open(path);
   try {
+    const name = basename(path).replace(/\.npy$/i, '');
+    const text = parseNpyTextHeader(await src.read(0, Math.min(src.size, 12 + MAX_NPY_HEADER_BYTES)), src.label);
+    if (text) {
+      // A string array: its elements are the file's one value.
+      const big = textTooLarge(text);
+      if (big) throw new CheckpointError(path, `${big}; it holds no numeric array`);
+      if (text.dataOffset + text.nbytes > src.size) throw new CheckpointError(path, `array data needs ${text.nbytes} bytes after the ${text.dataOffset}-byte header, but the file has only ${Math.max(0, src.size - text.dataOffset)} (truncated)`);
+      const value = textValue(text, await src.read(text.dataOffset, text.nbytes));
+      await src.close();
+      return { path, format: 'npy', metadata: { npy_version: text.version, descr: text.descr, fortran_order: text.fortranOrder }, values: { [name]: value }, tensors: [], stateDictPrefix: '', warnings: [], close: async () => undefined };
+    }
     const header = await readNpyHeader(src);
     const warnings = trailingWarning(header, src.size);
-    const name = basename(path).replace(/\.npy$/i, '');
     return {
       path,
       format: 'npy',
@@ -70,6 +102,28 @@ export async function readNpyHeader(src: ByteSource): Promise<NpyHeader> {
  * ignored). Data-size checks against the file are the caller's.
  */
 export function parseNpyHeader(bytes: Uint8Array, label: string): NpyHeader {
+  const p = parseNpyPreamble(bytes, label);
+  const { dtype, byteOrder, descr, itemSize, longDouble } = parseDescr(p.descr, label);
+  const nbytes = p.numel * itemSize;
+  if (!Number.isSafeInteger(nbytes)) throw new CheckpointError(label, `shape ${formatPy({ kind: 'tuple', items: p.shape })} of ${descr} is too large in bytes`);
+  return { version: p.version, descr, dtype, byteOrder, fortranOrder: p.fortranOrder, shape: p.shape, numel: p.numel, nbytes, itemSize, ...(longDouble ? { longDouble } : {}), dataOffset: p.dataOffset };
+}
+
+/** The header of a string array (`<U5`, `|S3`), or undefined for any other dtype. */
+export function parseNpyTextHeader(bytes: Uint8Array, label: string): NpyTextHeader | undefined {
+  const p = parseNpyPreamble(bytes, label);
+  const m = typeof p.descr === 'string' ? /^([<>|=]?)([SU])(\d+)$/.exec(p.descr) : null;
+  if (!m) return undefined;
+  const kind = m[2] as 'U' | 'S';
+  const itemSize = Number(m[3]) * (kind === 'U' ? 4 : 1);
+  const nbytes = p.numel * itemSize;
+  if (!Number.isSafeInteger(nbytes)) throw new CheckpointError(label, `string array of ${p.numel} elements is too large in bytes`);
+  const big = m[1] === '>' || (m[1] === '=' && endianness() === 'BE');
+  return { version: p.version, kind, descr: p.descr as string, itemSize, byteOrder: big ? 'big' : 'little', fortranOrder: p.fortranOrder, shape: p.shape, numel: p.numel, nbytes, dataOffset: p.dataOffset };
+}
+
+/** Everything in a .npy header but the dtype: version, descr as written, order, shape. */
+function parseNpyPreamble(bytes: Uint8Array, label: string): { version: string; descr: PyValue; fortranOrder: boolean; shape: number[]; numel: number; dataOffset: number } {
   const fail = (problem: string): never => {
     throw new CheckpointError(label, problem);
   };
@@ -125,25 +179,12 @@ export function parseNpyHeader(bytes: Uint8Array, label: string): NpyHeader {
   const fortranOrder = fields.get('fortran_order');
   if (typeof fortranOrder !== 'boolean') fail(`fortran_order is ${formatPy(fortranOrder!)}, expected True or False`);
 
-  const { dtype, byteOrder, descr } = parseDescr(fields.get('descr')!, label);
   let numel = 1;
   for (const d of shape) {
     numel *= d;
     if (!Number.isSafeInteger(numel)) fail(`shape ${formatPy(shapeValue)} has too many elements`);
   }
-  const nbytes = numel * dtypeSize(dtype);
-  if (!Number.isSafeInteger(nbytes)) fail(`shape ${formatPy(shapeValue)} of ${descr} is too large in bytes`);
-  return {
-    version: `${major}.${minor}`,
-    descr,
-    dtype,
-    byteOrder,
-    fortranOrder: fortranOrder as boolean,
-    shape,
-    numel,
-    nbytes,
-    dataOffset: lengthEnd + headerLength,
-  };
+  return { version: `${major}.${minor}`, descr: fields.get('descr')!, fortranOrder: fortranOrder as boolean, shape, numel, dataOffset: lengthEnd + headerLength };
 }
 
 const DESCR_KINDS: Record<string, Partial<Record<number, DType>>> = {
@@ -154,7 +195,7 @@ const DESCR_KINDS: Record<string, Partial<Record<number, DType>>> = {
   b: { 1: 'BOOL' },
 };
 
-function parseDescr(value: PyValue, label: string): { dtype: DType; byteOrder: 'little' | 'big'; descr: string } {
+function parseDescr(value: PyValue, label: string): { dtype: DType; byteOrder: 'little' | 'big'; descr: string; itemSize: number; longDouble?: boolean } {
   const fail = (problem: string): never => {
     throw new CheckpointError(label, problem);
   };
@@ -169,16 +210,37 @@ function parseDescr(value: PyValue, label: string): { dtype: DType; byteOrder: '
   if ('SaUV'.includes(kind)) fail(`dtype ${JSON.stringify(descr)} holds strings or raw records, not numbers; not supported`);
   if (kind === 'M' || kind === 'm') fail(`dtype ${JSON.stringify(descr)} (datetime/timedelta) is not supported`);
   const size = kind === '?' ? 1 : Number(sizeText);
+  const big = order === '>' || (order === '=' && endianness() === 'BE');
+  // numpy's longdouble on x86 is the x87 80-bit format padded to 16 (or 12) bytes: read as float64.
+  if (kind === 'f' && (size === 16 || size === 12) && rest === '') return { dtype: 'F64', byteOrder: big ? 'big' : 'little', descr, itemSize: size, longDouble: true };
   const dtype = rest === '' ? DESCR_KINDS[kind === '?' ? 'b' : kind]?.[size] : undefined;
   if (!dtype) {
     if ((kind === 'f' && size > 8) || (kind === 'c' && size > 16)) fail(`dtype ${JSON.stringify(descr)} (extended precision) is not supported`);
     fail(`unsupported dtype ${JSON.stringify(descr)}`);
   }
-  const big = order === '>' || (order === '=' && endianness() === 'BE');
-  return { dtype: dtype!, byteOrder: big && size > 1 ? 'big' : 'little', descr };
+  return { dtype: dtype!, byteOrder: big && size > 1 ? 'big' : 'little', descr, itemSize: dtypeSize(dtype!) };
 }
 
 function npyTensor(name: string, h: NpyHeader, source: ByteSource): TensorInfo {
+  if (h.longDouble) {
+    const bytes = h.numel * 8;
+    return {
+      name,
+      dtype: 'F64',
+      shape: h.shape,
+      numel: h.numel,
+      nbytes: bytes,
+      location: {
+        source: new LongDoubleSource(source, h.dataOffset, h.numel, h.itemSize, h.byteOrder),
+        storageByteOffset: 0,
+        storageBytes: bytes,
+        elementOffset: 0,
+        strides: h.fortranOrder ? fortranStrides(h.shape) : contiguousStrides(h.shape),
+        byteOrder: 'little',
+      },
+      note: `numpy ${h.descr} array; longdouble converted to float64`,
+    };
+  }
   return {
     name,
     dtype: h.dtype,
@@ -194,6 +256,74 @@ function npyTensor(name: string, h: NpyHeader, source: ByteSource): TensorInfo {
       byteOrder: h.byteOrder,
     },
   };
+}
+
+/**
+ * A longdouble array seen as little-endian float64 bytes: each read converts the stored
+ * elements it covers, so the values stream like any other tensor's.
+ */
+class LongDoubleSource implements ByteSource {
+  readonly size: number;
+  readonly label: string;
+  constructor(
+    private readonly parent: ByteSource,
+    private readonly dataOffset: number,
+    numel: number,
+    private readonly itemSize: number,
+    private readonly byteOrder: 'little' | 'big',
+  ) {
+    this.size = numel * 8;
+    this.label = parent.label;
+  }
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (offset < 0 || length < 0 || offset + length > this.size) throw new CheckpointError(this.label, `read of ${length} bytes at ${offset} is outside the ${this.size} float64 bytes of the converted array`);
+    const first = Math.floor(offset / 8);
+    const end = Math.ceil((offset + length) / 8);
+    const raw = await this.parent.read(this.dataOffset + first * this.itemSize, (end - first) * this.itemSize);
+    const f64 = longDoubleToF64(raw, this.itemSize, this.byteOrder);
+    return f64.subarray(offset - first * 8, offset - first * 8 + length);
+  }
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    target.set(await this.read(offset, target.length));
+  }
+  async close(): Promise<void> {}
+}
+
+/** String arrays shown as values at most this large (elements, bytes); larger ones are skipped. */
+const MAX_TEXT_ELEMENTS = 10_000;
+const MAX_TEXT_BYTES = 1024 * 1024;
+
+/** Why a string array is not shown as a value, or undefined when it is small enough. */
+export function textTooLarge(h: NpyTextHeader): string | undefined {
+  if (h.numel <= MAX_TEXT_ELEMENTS && h.nbytes <= MAX_TEXT_BYTES) return undefined;
+  return `dtype ${JSON.stringify(h.descr)} array of ${h.numel} strings (${h.nbytes} bytes) is larger than the ${MAX_TEXT_ELEMENTS} strings or ${MAX_TEXT_BYTES} bytes shown as a value`;
+}
+
+/**
+ * The elements of a string array as numpy gives them: str for `U` (UTF-32, trailing NULs
+ * stripped), bytes for `S` shown as Python's repr (b'…'), nested lists by shape (0-d: the scalar).
+ */
+export function textValue(h: NpyTextHeader, data: Uint8Array): Value {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const element = (i: number): string => {
+    const at = i * h.itemSize;
+    if (h.kind === 'S') {
+      let end = at + h.itemSize;
+      while (end > at && data[end - 1] === 0) end--;
+      return bytesRepr(data.subarray(at, end));
+    }
+    let out = '';
+    for (let k = 0; k < h.itemSize / 4; k++) {
+      const cp = dv.getUint32(at + 4 * k, h.byteOrder === 'little');
+      out += cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) ? String.fromCodePoint(cp) : '\ufffd';
+    }
+    return out.replace(/\0+$/, '');
+  };
+  if (h.shape.length === 0) return element(0);
+  const strides = h.fortranOrder ? fortranStrides(h.shape) : contiguousStrides(h.shape);
+  const build = (dim: number, offset: number): Value[] =>
+    Array.from({ length: h.shape[dim] }, (_, i) => (dim === h.shape.length - 1 ? element(offset + i * strides[dim]) : build(dim + 1, offset + i * strides[dim])));
+  return build(0, 0);
 }
 
 /** Column-major strides in elements: the first index varies fastest. */
@@ -221,6 +351,7 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
     const cap = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;
     const tensors: TensorInfo[] = [];
     const warnings: string[] = [];
+    const values: Record<string, Value> = Object.create(null) as Record<string, Value>;
     for (const entry of zip.entries) {
       if (entry.name.endsWith('/')) continue;
       if (!entry.name.endsWith('.npy')) {
@@ -243,7 +374,17 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
         // A member that is not a numeric array (object arrays, strings, records: every
         // scipy.sparse.save_npz file has some) is listed as skipped; the others still open.
         if (e instanceof CheckpointError && NON_NUMERIC.test(e.message)) {
-          warnings.push(`${member}: skipped, ${e.message.slice(e.message.indexOf(': ') + 2)}`);
+          // String and bytes members (a run name, class labels) are shown as values when small.
+          const prefix = entry.method === 0 ? await zip.source.read(await zip.locate(entry), Math.min(entry.uncompressedSize, 12 + MAX_NPY_HEADER_BYTES)) : await zip.inflatePrefix(entry, 12 + MAX_NPY_HEADER_BYTES);
+          const text = parseNpyTextHeader(prefix, label);
+          const big = text && textTooLarge(text);
+          if (text && !big) {
+            if (text.dataOffset + text.nbytes > entry.uncompressedSize) throw new CheckpointError(label, `array data needs ${text.nbytes} bytes after the ${text.dataOffset}-byte header, but the entry has only ${Math.max(0, entry.uncompressedSize - text.dataOffset)} (truncated)`);
+            const data = await zip.readEntry(entry, text.dataOffset + text.nbytes + MAX_NPY_HEADER_BYTES);
+            values[member] = textValue(text, data.subarray(text.dataOffset, text.dataOffset + text.nbytes));
+            continue;
+          }
+          warnings.push(`${member}: skipped, ${big ?? e.message.slice(e.message.indexOf(': ') + 2)}`);
           continue;
         }
         throw e;
@@ -266,7 +407,7 @@ export async function openNpz(path: string, opts: { maxInflatedBytes?: number } 
       path,
       format: 'npz',
       metadata: {},
-      values: {},
+      values,
       tensors,
       stateDictPrefix: '',
       warnings,
