@@ -1,7 +1,7 @@
 // LLC benchmark: SGLD steps per second on the Fashion-MNIST MLP (784-512-512-512-10, 932k
-// parameters) at batch 64, one chain on one thread, ours (float64) against PyTorch CPU (float32,
-// 1 thread, the devinterp update); then a whole estimate, 4 chains × 200 draws on 2 threads, whose
-// goal is under a minute. Usage: npm run bench:llc  (needs /usr/bin/python3 with torch and
+// parameters) at batch 64, one chain on one thread, ours (float32 products on XNNPACK, the engine
+// estimates use; and the float64 JS engine) against PyTorch CPU (float32, 1 thread, the devinterp
+// update); then a whole estimate, 4 chains × 200 draws on 2 threads, whose goal is under a minute. Usage: npm run bench:llc  (needs /usr/bin/python3 with torch and
 // Debian's dataset-fashion-mnist; LLC_BENCH_BATCH=N changes the batch size)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,6 +26,7 @@ const ours = run(process.execPath, [join(root, 'bench', 'out', 'ours_llc.js'), c
 console.log(`\nSGLD on the Fashion-MNIST MLP (${ours.parameters} parameters), batch ${BATCH}, ${STEPS} steps, one chain on one thread\n`);
 console.log('contender                          steps/s');
 console.log(`${`PyTorch ${ref.torch} (float32, 1 thread)`.padEnd(34)} ${ref.stepsPerSecond.toFixed(2).padStart(7)}`);
-console.log(`${'Checkpoint Lens (float64)'.padEnd(34)} ${ours.stepsPerSecond.toFixed(2).padStart(7)}`);
+console.log(`${'Checkpoint Lens (XNNPACK, float32)'.padEnd(34)} ${ours.stepsPerSecond.toFixed(2).padStart(7)}`);
+console.log(`${'Checkpoint Lens (JS, float64)'.padEnd(34)} ${ours.float64StepsPerSecond.toFixed(2).padStart(7)}`);
 console.log(`\nratio: ${(ours.stepsPerSecond / ref.stepsPerSecond).toFixed(2)}× PyTorch's speed (> 1: we are faster)`);
-console.log(`LLC estimate, 4 chains × 200 draws, batch ${BATCH}, on ${ours.threads} threads: ${ours.llcSeconds.toFixed(1)} s (goal < 60 s); λ̂ = ${ours.llc.mean.toFixed(2)} ± ${ours.llc.std.toFixed(2)}`);
+console.log(`LLC estimate, 4 chains × 200 draws, batch ${BATCH}, on ${ours.threads} threads (${ours.engine}): ${ours.llcSeconds.toFixed(1)} s (goal < 60 s); λ̂ = ${ours.llc.mean.toFixed(2)} ± ${ours.llc.std.toFixed(2)}`);

@@ -13,6 +13,9 @@ import { CancelledError } from '../../src/analysis/core/errors';
 import { estimateLlc, loadTask, resolveHyperparameters, defaultNbeta } from '../../src/analysis/dynamics/llc';
 import { initLoss, runChain } from '../../src/analysis/dynamics/llcChain';
 import { DenseNet } from '../../src/analysis/dynamics/mlpNet';
+import { XnnDenseNet } from '../../src/analysis/dynamics/xnnDense';
+import { Rng } from '../../src/analysis/dynamics/gaussian';
+import { initBackend } from '../../src/analysis/model/backend';
 import { malaAcceptance, sgldStep } from '../../src/analysis/dynamics/sgld';
 import { runLlcSweep } from '../../src/analysis/dynamics/llcSweep';
 import { runDynamics } from '../../src/analysis/dynamics/runDynamics';
@@ -74,6 +77,73 @@ describe('SGLD step against PyTorch (float64, fixed noise)', () => {
     const loc2 = sgldStep(Float64Array.from(w), grad2, w0, p, new Float64Array(w.length), { drift: drift2 });
     const acc = malaAcceptance(before, drift, e.loss * p.nbeta + loc, after, drift2, loss2 * p.nbeta + loc2, p.epsilon);
     assert.ok(close(acc, e.mala, 1e-9), `MALA ${acc} vs ${e.mala}`);
+  });
+});
+
+describe('SGLD noise (ziggurat)', () => {
+  test('standard normal: moments, Kolmogorov–Smirnov, tail mass; fillNormal draws what normal() draws', () => {
+    const n = 1_000_000;
+    const v = new Float64Array(n);
+    new Rng(11, 2).fillNormal(v);
+    const one = new Rng(11, 2);
+    for (let i = 0; i < 1000; i++) assert.equal(v[i], one.normal());
+    let m1 = 0;
+    let m2 = 0;
+    let m4 = 0;
+    let tail = 0;
+    for (const x of v) {
+      m1 += x;
+      m2 += x * x;
+      m4 += x ** 4;
+      if (Math.abs(x) > 3.442619855899) tail++;
+    }
+    m1 /= n;
+    m2 /= n;
+    m4 /= n;
+    // Standard errors: mean 1/√n, variance √(2/n), fourth moment √(96/n).
+    assert.ok(Math.abs(m1) < 4 / Math.sqrt(n), `mean ${m1}`);
+    assert.ok(Math.abs(m2 - 1) < 4 * Math.sqrt(2 / n), `variance ${m2}`);
+    assert.ok(Math.abs(m4 - 3) < 4 * Math.sqrt(96 / n), `fourth moment ${m4}`);
+    // The tail beyond the base layer's edge R: 2(1 − Φ(R)) = 5.7e-4 of the draws.
+    const pTail = 2 * (1 - phi(3.442619855899));
+    assert.ok(Math.abs(tail - n * pTail) < 4 * Math.sqrt(n * pTail), `${tail} draws beyond R, expected ${n * pTail}`);
+    const sorted = Float64Array.from(v).sort();
+    let d = 0;
+    for (let i = 0; i < n; i++) d = Math.max(d, Math.abs(phi(sorted[i]) - i / n), Math.abs(phi(sorted[i]) - (i + 1) / n));
+    assert.ok(d < 1.95 / Math.sqrt(n), `Kolmogorov–Smirnov D = ${d} (0.1 % critical value ${1.95 / Math.sqrt(n)})`);
+  });
+});
+
+/** The standard normal CDF (Abramowitz & Stegun 7.1.26 erf, error < 1.5e-7). */
+function phi(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+  return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
+}
+
+describe('the XNNPACK engine (float32, as devinterp runs) against PyTorch', () => {
+  test('loss and gradient within float32 rounding of PyTorch\'s float32 and float64 ones', async () => {
+    await initBackend('wasm');
+    const e = expected.sgldStep;
+    const f32 = JSON.parse(readFileSync(F('float32_step.json'), 'utf8')) as { loss: number; grad: number[] };
+    const task = await loadTask({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz') });
+    const net = new XnnDenseNet(task.spec);
+    const idx = Int32Array.from({ length: task.data.n }, (_, i) => i);
+    const mk = new BatchMaker(task.data, 32);
+    const grad = new Float64Array(task.spec.size);
+    const loss = net.lossAndGrad(Float64Array.from(e.w), mk.x, mk.fill(idx, e.batch[0], e.batch[1]), 32, grad);
+    const ours64 = maxRel(grad, e.grad);
+    const torch64 = maxRel(f32.grad, e.grad);
+    const pair = maxRel(grad, f32.grad);
+    // Float32 rounding bound for a sum of K products, γ_K = K·u / (1 − K·u) with u = 2⁻²⁴; the
+    // longest sum here is the weight gradient's over the batch of 32 (fan-ins are 8 and 16).
+    const u = 2 ** -24;
+    const gamma = (32 * u) / (1 - 32 * u);
+    const why = `float32 gradients against float64: ours ${ours64.toExponential(2)}, PyTorch's ${torch64.toExponential(2)}; ours against PyTorch's float32 ${pair.toExponential(2)}; bound γ_32 = ${gamma.toExponential(2)}`;
+    assert.ok(ours64 <= gamma && torch64 <= gamma, why);
+    assert.ok(pair <= 2 * gamma, why);
+    assert.ok(Math.abs(loss - e.loss) <= gamma * e.loss && Math.abs(loss - f32.loss) <= 2 * gamma * e.loss, `loss ${loss} vs PyTorch float32 ${f32.loss}, float64 ${e.loss}`);
   });
 });
 

@@ -129,7 +129,7 @@ function humanLlc(r: LlcReport): string {
     table(['chain', 'λ̂', 'mean loss', 'below L(w*)', 'MALA', 'settled', ''], r.chains.map((c) => [String(c.chain), c.llc === null ? 'diverged' : fmtNum(c.llc), fmtNum(c.meanLoss), `${(100 * c.belowInit).toFixed(1)}%`, fmtNum(c.mala), c.stationary ? 'yes' : 'no', c.diverged ?? ''])),
   ];
   for (const w of r.warnings) lines.push(`warning    ${w}`);
-  lines.push(`time       ${r.seconds.toFixed(2)} s on ${r.threads} threads`);
+  lines.push(`time       ${r.seconds.toFixed(2)} s on ${r.threads} threads`, `engine     ${r.engine.note}`);
   return lines.join('\n') + '\n';
 }
 

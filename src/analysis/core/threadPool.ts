@@ -8,6 +8,8 @@ import { CancelledError } from './errors';
 /** A reply from a pool thread, as the caller decodes it. */
 export type TaskReply<R> =
   | { type: 'ready' }
+  /** A message the decoder handled itself (progress within a task); the thread keeps its task. */
+  | { type: 'progress' }
   | { type: 'result'; index: number; result: R }
   | { type: 'error'; error: Error };
 
@@ -71,6 +73,7 @@ export async function runThreadPool<R>(opts: ThreadPoolOptions<R>): Promise<void
           if (failed) return;
           const m = opts.decode(raw);
           if (m.type === 'ready') return feed(w);
+          if (m.type === 'progress') return;
           if (m.type === 'error') return fail(m.error);
           opts.onResult?.(m.index, m.result);
           feed(w);

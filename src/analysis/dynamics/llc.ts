@@ -7,11 +7,10 @@
 // Calibration diagnostics come with every estimate: the loss traces, the share of chains with
 // λ̂ < 0 and of draws below L(w*), the MALA acceptance (≈ 0.9 for a healthy step size) and a
 // stationarity check of each chain; problems are put in plain words in `warnings`.
-import { availableParallelism } from 'node:os';
 import type { OpenModelOptions } from '../model/openModel';
 import { openDense } from './openDense';
 import { batchesPerPass, type ChainResult, type ChainSettings, initLoss } from './llcChain';
-import { type ChainJob, runChains } from './llcPool';
+import { type ChainEngine, type ChainJob, ENGINE_NOTES, chainEngine, chainThreads, runChains } from './llcPool';
 import type { DenseNetSpec } from './mlpNet';
 import { type LossChoice, type TaskData, type TaskLoss, loadTaskData } from './taskData';
 
@@ -78,6 +77,8 @@ export interface LlcReport {
   };
   warnings: string[];
   threads: number;
+  /** How the chains computed losses and gradients, and what that means for the numbers. */
+  engine: { name: ChainEngine; note: string };
   seconds: number;
 }
 
@@ -228,11 +229,14 @@ function fmt(v: number): string {
 /** Runs the estimate on an opened task (the CLI, the runs view and the sweep share this). */
 export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ctx: LlcContext & { threads?: number; workerScript?: string } = {}): Promise<Omit<LlcReport, 'checkpoint' | 'data'>> {
   const t0 = performance.now();
+  // L(w*) in float64 on this thread: the chains' float32 losses differ from it by ~1e-7 relative,
+  // a shift of λ̂ far below its spread over chains.
   const init = initLoss(task.spec, task.wStar, task.data, h.batchSize, h.chains);
   const settings: ChainSettings = { ...h };
-  const job: ChainJob = { spec: task.spec, wStar: task.wStar, data: task.data, settings };
+  const engine = chainEngine();
+  const job: ChainJob = { spec: task.spec, wStar: task.wStar, data: task.data, settings, ...engine };
   let done = 0;
-  const threads = Math.max(1, Math.min(ctx.threads ?? availableParallelism(), h.chains));
+  const threads = chainThreads(h.chains, ctx.threads);
   const results = await runChains(job, h.chains, {
     threads,
     workerScript: ctx.workerScript,
@@ -261,6 +265,7 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
     diagnostics: s.diagnostics,
     warnings,
     threads,
+    engine: { name: engine.engine, note: ENGINE_NOTES[engine.engine] },
     seconds: (performance.now() - t0) / 1000,
   };
 }

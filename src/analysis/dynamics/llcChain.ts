@@ -4,7 +4,7 @@
 // minibatch loss at the weights *before* that step. The chain's own generator (seed, chain)
 // drives both the data order and the noise.
 import { Rng } from './gaussian';
-import { DenseNet, type DenseNetSpec } from './mlpNet';
+import { DenseNet, type DenseNetSpec, type LossGrad } from './mlpNet';
 import { type SgldParams, malaAcceptance, sgldStep } from './sgld';
 import { BatchMaker, type TaskData } from './taskData';
 
@@ -64,17 +64,18 @@ export interface ChainHooks {
 
 export class CancelledChain extends Error {}
 
-/** Runs chain `chain` from the weights `wStar`. */
-export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData, s: ChainSettings, chain: number, hooks: ChainHooks = {}): ChainResult {
+/** Runs chain `chain` from the weights `wStar`; `net` computes the losses and gradients (default: the float64 engine). */
+export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData, s: ChainSettings, chain: number, hooks: ChainHooks = {}, net: LossGrad = new DenseNet(spec)): ChainResult {
   const t0 = performance.now();
-  const net = new DenseNet(spec);
   const P = spec.size;
-  const w = Float64Array.from(wStar);
+  const w = wStar.slice();
   const grad = new Float64Array(P);
   const noise = new Float64Array(P);
-  const drift = new Float64Array(P);
-  const prevW = new Float64Array(P);
-  const prevDrift = new Float64Array(P);
+  // The current and previous pre-step points and drifts, swapped after each draw (no copies).
+  let drift = new Float64Array(P);
+  let prevW = new Float64Array(P);
+  let prevDrift = new Float64Array(P);
+  let curW = new Float64Array(P);
   let prevU = NaN;
   const rng = new Rng(s.seed, chain);
   const bs = Math.min(s.batchSize, data.n);
@@ -111,16 +112,16 @@ export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData
     }
     const draw = i - s.burnIn;
     // Pre-step copies for MALA: the move is (previous pre-step point) → (this pre-step point).
-    const curW = draw >= 0 ? Float64Array.from(w) : undefined;
+    if (draw >= 0) curW.set(w);
     rng.fillNormal(noise, s.noiseLevel);
     const loc = sgldStep(w, grad, wStar, s, noise, { drift });
     steps++;
     if (draw >= 0) {
       trace.push(loss);
       const u = s.nbeta * loss + loc;
-      if (draw >= 1) acceptance.push(malaAcceptance(prevW, prevDrift, prevU, curW!, drift, u, s.epsilon));
-      prevW.set(curW!);
-      prevDrift.set(drift);
+      if (draw >= 1) acceptance.push(malaAcceptance(prevW, prevDrift, prevU, curW, drift, u, s.epsilon));
+      [prevW, curW] = [curW, prevW];
+      [prevDrift, drift] = [drift, prevDrift];
       prevU = u;
       hooks.onDraw?.(draw, loss);
     }

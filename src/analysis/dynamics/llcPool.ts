@@ -1,26 +1,41 @@
-// Chains are independent: one worker thread per core, each running whole chains (the next chain
-// goes to whichever thread finishes first). Every chain's result depends only on (seed, chain),
-// so the thread count never changes a number. threads = 1 runs the chains in this thread.
+// Chains are independent: worker threads (one per core by default) each run whole chains, the
+// next chain going to whichever thread finishes first (core/threadPool). Every chain's result
+// depends only on (seed, chain) and the engine, and every chain runs in a pool thread, so the
+// thread count never changes a number. The engine: the XNNPACK float32 products of xnnDense.ts
+// when tfjs-wasm's binaries are found (each thread sets up its own wasm backend), else the
+// float64 JS loops of mlpNet.ts.
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname, join } from 'node:path';
 import { CancelledError } from '../core/errors';
-import { CancelledChain, type ChainResult, type ChainSettings, runChain } from './llcChain';
+import { runThreadPool } from '../core/threadPool';
+import { findWasmDir } from '../model/backend';
+import type { ChainResult, ChainSettings } from './llcChain';
 import type { DenseNetSpec } from './mlpNet';
 import type { TaskData } from './taskData';
+
+/** How a chain computes its losses and gradients. */
+export type ChainEngine = 'xnnpack' | 'float64';
+
+export const ENGINE_NOTES: Record<ChainEngine, string> = {
+  xnnpack: 'products in float32 on XNNPACK (tfjs-wasm), as devinterp runs in float32; the SGLD update in float64',
+  float64: 'in float64 JS loops (tfjs-wasm binaries not found)',
+};
 
 export interface ChainJob {
   spec: DenseNetSpec;
   wStar: Float64Array;
   data: TaskData;
   settings: ChainSettings;
+  engine: ChainEngine;
+  wasmDir?: string;
 }
 
-export type LlcWorkerRequest = { type: 'chain'; chain: number };
+export type LlcWorkerRequest = { type: 'chain'; index: number };
 export type LlcWorkerReply =
   | { type: 'ready' }
   | { type: 'draw'; chain: number; draw: number; loss: number }
-  | { type: 'result'; result: ChainResult }
+  | { type: 'result'; index: number; result: ChainResult }
   | { type: 'error'; message: string; cancelled?: boolean };
 
 export interface LlcWorkerData {
@@ -30,7 +45,7 @@ export interface LlcWorkerData {
 
 export interface PoolOptions {
   threads?: number;
-  /** The bundled worker (default: llcWorker.js beside this bundle). */
+  /** The bundled worker (default: llcWorker.js beside this bundle, or in the nearest dist/ above it). */
   workerScript?: string;
   isCancelled?: () => boolean;
   /** Progress: a chain reached a draw (throttled to about 20 calls per chain). */
@@ -42,74 +57,51 @@ export function chainThreads(chains: number, requested?: number): number {
   return Math.max(1, Math.min(requested ?? availableParallelism(), chains));
 }
 
+/** The engine chains use here: XNNPACK when tfjs-wasm's binaries are found. */
+export function chainEngine(wasmDir?: string): { engine: ChainEngine; wasmDir?: string } {
+  const dir = findWasmDir(wasmDir);
+  return dir ? { engine: 'xnnpack', wasmDir: dir } : { engine: 'float64' };
+}
+
+/** llcWorker.js beside this bundle (dist/), or in the nearest dist/ above it (tests and benchmarks bundle elsewhere). */
+export function defaultWorkerScript(): string {
+  for (let d = __dirname; ; d = dirname(d)) {
+    for (const p of [join(d, 'llcWorker.js'), join(d, 'dist', 'llcWorker.js')]) if (existsSync(p)) return p;
+    if (dirname(d) === d) return join(__dirname, 'llcWorker.js');
+  }
+}
+
+/** Throttles a chain's draws to about 20 progress reports. */
+export function reportsDraw(draw: number, draws: number): boolean {
+  const every = Math.max(1, Math.floor(draws / 20));
+  return draw % every === every - 1 || draw === draws - 1;
+}
+
 /** Runs `chains` chains of `job`; results in chain order. */
 export async function runChains(job: ChainJob, chains: number, opts: PoolOptions = {}): Promise<ChainResult[]> {
   const out: ChainResult[] = new Array(chains);
-  const threads = chainThreads(chains, opts.threads);
-  const every = Math.max(1, Math.floor((job.settings.draws) / 20));
-  if (threads === 1) {
-    for (let c = 0; c < chains; c++) {
-      try {
-        out[c] = runChain(job.spec, job.wStar, job.data, job.settings, c, {
-          isCancelled: opts.isCancelled,
-          onDraw: (d, l) => (d % every === every - 1 || d === job.settings.draws - 1) && opts.onDraw?.(c, d, l),
-        });
-      } catch (e) {
-        if (e instanceof CancelledChain) throw new CancelledError();
-        throw e;
+  await runThreadPool<ChainResult>({
+    script: opts.workerScript ?? defaultWorkerScript(),
+    workerData: { job } satisfies Omit<LlcWorkerData, 'cancelFlag'>,
+    threads: chainThreads(chains, opts.threads),
+    order: Array.from({ length: chains }, (_, i) => i),
+    request: (index) => ({ type: 'chain', index }) satisfies LlcWorkerRequest,
+    decode: (raw) => {
+      const m = raw as LlcWorkerReply;
+      if (m.type === 'draw') {
+        opts.onDraw?.(m.chain, m.draw, m.loss);
+        return { type: 'progress' };
       }
-      opts.onChain?.(out[c]);
-      // Let the event loop run (progress messages, cancel requests) between chains.
-      await new Promise((r) => setImmediate(r));
-    }
-    return out;
-  }
-  const cancelFlag = new SharedArrayBuffer(4);
-  const flag = new Int32Array(cancelFlag);
-  const script = opts.workerScript ?? join(__dirname, 'llcWorker.js');
-  const workerData: LlcWorkerData = { job, cancelFlag };
-  const queue = Array.from({ length: chains }, (_, i) => i);
-  const workers: Worker[] = [];
-  const poll = opts.isCancelled ? setInterval(() => opts.isCancelled!() && Atomics.store(flag, 0, 1), 25) : undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let running = 0;
-      let failed = false;
-      const fail = (e: Error): void => {
-        if (failed) return;
-        failed = true;
-        Atomics.store(flag, 0, 1);
-        reject(e);
-      };
-      const feed = (w: Worker): void => {
-        if (opts.isCancelled?.()) return fail(new CancelledError());
-        const c = queue.shift();
-        if (c === undefined) {
-          if (--running === 0) resolve();
-          return;
-        }
-        w.postMessage({ type: 'chain', chain: c } satisfies LlcWorkerRequest);
-      };
-      for (let k = 0; k < threads; k++) {
-        const w = new Worker(script, { workerData });
-        workers.push(w);
-        running++;
-        w.on('message', (m: LlcWorkerReply) => {
-          if (failed) return;
-          if (m.type === 'ready') return feed(w);
-          if (m.type === 'draw') return void opts.onDraw?.(m.chain, m.draw, m.loss);
-          if (m.type === 'error') return fail(m.cancelled ? new CancelledError() : new Error(m.message));
-          out[m.result.chain] = m.result;
-          opts.onChain?.(m.result);
-          feed(w);
-        });
-        w.on('error', (e) => fail(new Error(`SGLD thread failed: ${e.message}`)));
-        w.on('exit', (code) => code !== 0 && fail(new Error(`SGLD thread exited with code ${code}`)));
-      }
-    });
-  } finally {
-    if (poll) clearInterval(poll);
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+      if (m.type === 'error') return { type: 'error', error: m.cancelled ? new CancelledError() : new Error(m.message) };
+      return m;
+    },
+    waitReady: true,
+    isCancelled: opts.isCancelled,
+    onResult: (i, r) => {
+      out[i] = r;
+      opts.onChain?.(r);
+    },
+    threadError: (what) => new Error(`SGLD thread ${what}`),
+  });
   return out;
 }

@@ -1,25 +1,39 @@
-// Worker thread of the SGLD pool (bundled as dist/llcWorker.js): runs the chains it is handed
-// and reports draws and results. The data arrays arrive in shared memory.
+// Worker thread of the SGLD pool (bundled as dist/llcWorker.js): sets up its engine (its own
+// tfjs wasm backend for XNNPACK), then runs the chains it is handed and reports draws and
+// results. The data arrays arrive in shared memory.
 import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend } from '../model/backend';
 import { CancelledChain, runChain } from './llcChain';
-import type { LlcWorkerData, LlcWorkerReply, LlcWorkerRequest } from './llcPool';
+import { type LlcWorkerData, type LlcWorkerReply, type LlcWorkerRequest, reportsDraw } from './llcPool';
+import { DenseNet, type LossGrad } from './mlpNet';
+import { XnnDenseNet } from './xnnDense';
 
 const { job, cancelFlag } = workerData as LlcWorkerData;
 const flag = new Int32Array(cancelFlag);
 const post = (m: LlcWorkerReply): void => parentPort!.postMessage(m);
-const every = Math.max(1, Math.floor(job.settings.draws / 20));
 
-parentPort!.on('message', (m: LlcWorkerRequest) => {
+const ready: Promise<LossGrad> = (async () => {
+  if (job.engine === 'float64') return new DenseNet(job.spec);
+  await initBackend('wasm', { wasmDir: job.wasmDir });
+  return new XnnDenseNet(job.spec);
+})();
+
+ready.then(
+  () => post({ type: 'ready' }),
+  (e: Error) => post({ type: 'error', message: `the ${job.engine} engine could not start: ${e.message}` }),
+);
+
+parentPort!.on('message', async (m: LlcWorkerRequest) => {
   try {
-    const result = runChain(job.spec, job.wStar, job.data, job.settings, m.chain, {
+    const net = await ready;
+    const result = runChain(job.spec, job.wStar, job.data, job.settings, m.index, {
       isCancelled: () => Atomics.load(flag, 0) === 1,
       onDraw: (draw, loss) => {
-        if (draw % every === every - 1 || draw === job.settings.draws - 1) post({ type: 'draw', chain: m.chain, draw, loss });
+        if (reportsDraw(draw, job.settings.draws)) post({ type: 'draw', chain: m.index, draw, loss });
       },
-    });
-    post({ type: 'result', result });
+    }, net);
+    post({ type: 'result', index: m.index, result });
   } catch (e) {
     post({ type: 'error', message: (e as Error).message, cancelled: e instanceof CancelledChain });
   }
 });
-post({ type: 'ready' });

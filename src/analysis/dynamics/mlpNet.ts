@@ -84,8 +84,10 @@ export function flattenParams(spec: DenseNetSpec, sd: StateDict): Float64Array {
   return out;
 }
 
-/** Activation value and derivative (with respect to the pre-activation) of one element. */
-function actForward(fn: DenseActivation, z: Float64Array, a: Float64Array): void {
+type Values = Float64Array | Float32Array;
+
+/** a = f(z), elementwise (float64 here, float32 in the XNNPACK engine). */
+export function actForward(fn: DenseActivation, z: Values, a: Values): void {
   const n = z.length;
   switch (fn) {
     case 'relu':
@@ -112,7 +114,7 @@ function actForward(fn: DenseActivation, z: Float64Array, a: Float64Array): void
 }
 
 /** dz = da · f'(z), in place on `d`. */
-function actBackward(fn: DenseActivation, z: Float64Array, d: Float64Array): void {
+export function actBackward(fn: DenseActivation, z: Values, d: Values): void {
   const n = z.length;
   switch (fn) {
     case 'relu':
@@ -150,11 +152,25 @@ function actBackward(fn: DenseActivation, z: Float64Array, d: Float64Array): voi
 /** The task a loss scores: class indices or real-valued targets ([B, outputs]). */
 export type Targets = { kind: 'classes'; y: Int32Array } | { kind: 'regression'; y: Float64Array | Float32Array };
 
+/** What an SGLD chain needs of a network: the batch loss, and its gradient. */
+export interface LossGrad {
+  readonly size: number;
+  /** Mean task loss of a batch (no gradient); x is [B, inputs] in float64. */
+  loss(w: Float64Array, x: Float64Array, t: Targets, B: number): number;
+  /** Mean task loss of a batch; the gradient with respect to w is written to `grad` (overwritten). */
+  lossAndGrad(w: Float64Array, x: Float64Array, t: Targets, B: number, grad: Float64Array): number;
+}
+
 /**
- * Forward and backward passes of a dense network over a flat parameter vector. Buffers are kept
- * per batch size, so a chain allocates nothing after its first step.
+ * Forward and backward passes of a dense network over a flat parameter vector, in float64 (the
+ * exact engine: a step equals PyTorch's float64 step to rounding). Buffers are kept per batch
+ * size, so a chain allocates nothing after its first step.
  */
-export class DenseNet {
+export class DenseNet implements LossGrad {
+  get size(): number {
+    return this.spec.size;
+  }
+
   private buffers = new Map<number, { z: Float64Array[]; a: Float64Array[]; d: Float64Array[] }>();
 
   constructor(readonly spec: DenseNetSpec) {}

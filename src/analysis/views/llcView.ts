@@ -61,7 +61,7 @@ export function llcView(r: LlcReport, complete = true): AnalysisView {
         rows: r.chains.map((c) => [c.chain, cell(c.llc), cell(c.meanLoss), cell(c.belowInit), cell(c.mala), c.stationary, c.diverged ?? null, cell(c.seconds)]),
       },
     ],
-    notes: [...r.warnings, `Computed in float64 on ${r.threads} threads in ${r.seconds.toFixed(1)} s; the result depends on the seed only.`],
+    notes: [...r.warnings, `Losses and gradients ${r.engine.note}; ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.seconds.toFixed(1)} s; for this engine the result depends on the seed only, not on the threads.`],
     report: jsonSafe(r) as unknown as AnalysisView['report'],
     complete,
   };
