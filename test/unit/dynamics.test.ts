@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CancelledError } from '../../src/analysis/core/errors';
-import { estimateLlc, loadTask, resolveHyperparameters, defaultNbeta } from '../../src/analysis/dynamics/llc';
+import { RHAT_SETTLED, estimateLlc, loadTask, resolveHyperparameters, defaultNbeta, splitRhat } from '../../src/analysis/dynamics/llc';
+import { textOnViridis } from '../../src/analysis/views/viewParts';
 import { initLoss, runChain } from '../../src/analysis/dynamics/llcChain';
 import { DenseNet } from '../../src/analysis/dynamics/mlpNet';
 import { XnnDenseNet } from '../../src/analysis/dynamics/xnnDense';
@@ -77,6 +78,29 @@ describe('SGLD step against PyTorch (float64, fixed noise)', () => {
     const loc2 = sgldStep(Float64Array.from(w), grad2, w0, p, new Float64Array(w.length), { drift: drift2 });
     const acc = malaAcceptance(before, drift, e.loss * p.nbeta + loc, after, drift2, loss2 * p.nbeta + loc2, p.epsilon);
     assert.ok(close(acc, e.mala, 1e-9), `MALA ${acc} vs ${e.mala}`);
+  });
+});
+
+describe('settled chains: split-R̂', () => {
+  test('≈ 1 for stationary chains, above the threshold for a drifting one or chains at different levels', () => {
+    const rng = new Rng(4, 0);
+    const iid = (n: number, shift = 0, slope = 0): number[] => Array.from({ length: n }, (_, i) => rng.normal() + shift + slope * i);
+    const flat = splitRhat([iid(2000), iid(2000), iid(2000), iid(2000)]);
+    assert.ok(Math.abs(flat - 1) < 0.01, `stationary: ${flat}`);
+    assert.ok(splitRhat([iid(200, 0, 0.02)]) > RHAT_SETTLED, 'a drifting trace');
+    assert.ok(splitRhat([iid(200), iid(200, 1)]) > RHAT_SETTLED, 'two chains at different levels');
+    // By hand: halves [0, 2], [4, 6] → means 1, 5; B = 2·8 = 16, W = 2, R̂ = √((½·2 + 8)/2) = √4.5.
+    assert.ok(close(splitRhat([[0, 2, 4, 6]]), Math.sqrt(4.5), 1e-15));
+    assert.ok(Number.isNaN(splitRhat([[1, 2, 3]])));
+  });
+});
+
+describe('sweep heatmap labels', () => {
+  test('black or white by the viridis fill\'s luminance', () => {
+    assert.equal(textOnViridis(0), '#ffffff');
+    assert.equal(textOnViridis(0.3), '#ffffff');
+    assert.equal(textOnViridis(0.8), '#000000');
+    assert.equal(textOnViridis(1), '#000000');
   });
 });
 
@@ -339,6 +363,9 @@ describe('views (the worker jobs the commands run)', () => {
     const v = await runAnalysis('llc-sweep', { a: F('mlp.safetensors'), data: F('mlp.npz'), epsilons: '1e-4,1e-3', nbetas: '15', gamma: 10, chains: 2, draws: 20, burnIn: 20, batchSize: 64, threads: 1 });
     assert.equal(v.kind, 'llc-sweep');
     assert.equal((v.report as { cells: unknown[] }).cells.length, 2);
+    const heat = v.charts.find((c) => c.id === 'llc-sweep-heatmap')!;
+    assert.ok(heat.rows.every((r) => r.labelColour === '#000000' || r.labelColour === '#ffffff'), 'every filled cell has a label colour');
+    assert.match(heat.caption ?? '', /split-R̂ of the loss traces < 1\.1/);
     valid(v);
   });
 

@@ -5,8 +5,8 @@
 // the mean and the (unbiased) standard deviation over chains. L(w*) is devinterp's init_loss
 // for a seeded run: the mean loss of the first `chains` batches in dataset order.
 // Calibration diagnostics come with every estimate: the loss traces, the share of chains with
-// λ̂ < 0 and of draws below L(w*), the MALA acceptance (≈ 0.9 for a healthy step size) and a
-// stationarity check of each chain; problems are put in plain words in `warnings`.
+// λ̂ < 0 and of draws below L(w*), the MALA acceptance (≈ 0.9 for a healthy step size) and
+// split-R̂ of the loss traces (settled below 1.1); problems are put in plain words in `warnings`.
 import type { OpenModelOptions } from '../model/openModel';
 import { openDense } from './openDense';
 import { batchesPerPass, type ChainResult, type ChainSettings, initLoss } from './llcChain';
@@ -46,8 +46,9 @@ export interface ChainSummary {
   belowInit: number;
   /** Mean MALA acceptance over the chain's transitions. */
   mala: number;
-  /** nβ · (mean of the last quarter − mean of the third quarter of the draws): near 0 when the chain has settled (within 10 % of λ̂ or three standard errors of the draws' noise). */
-  trend: number;
+  /** Split-R̂ of this chain's loss trace (its two halves as two sequences; Gelman et al., BDA3 §11.4). */
+  rhat: number;
+  /** Settled: rhat below RHAT_SETTLED. */
   stationary: boolean;
   diverged?: string;
   seconds: number;
@@ -73,6 +74,9 @@ export interface LlcReport {
     drawsBelowInit: number;
     malaAcceptance: number;
     divergedChains: number;
+    /** Split-R̂ over every non-diverged chain's halves. */
+    rhat: number;
+    /** rhat below RHAT_SETTLED. */
     stationary: boolean;
   };
   warnings: string[];
@@ -172,27 +176,23 @@ export function summarizeChains(results: ChainResult[], init: number, h: LlcHype
   const chains: ChainSummary[] = results.map((r) => {
     const ok = !r.diverged && r.trace.length > 0;
     const m = r.trace.length ? mean(r.trace) : NaN;
-    const q = Math.floor(r.trace.length / 4);
-    const trend = q >= 1 ? h.nbeta * (mean(r.trace.slice(-q)) - mean(r.trace.slice(-2 * q, -q))) : NaN;
-    // The noise of that difference if draws were independent (they are not: it is a floor).
-    const noise = q >= 2 ? 3 * h.nbeta * sampleStd(r.trace.slice(-2 * q)) * Math.sqrt(2 / q) : Infinity;
     const llc = ok ? h.nbeta * (m - init) : null;
     const acc = r.acceptance.filter((a) => Number.isFinite(a));
+    const rhat = ok ? splitRhat([r.trace]) : NaN;
     return {
       chain: r.chain,
       llc,
       meanLoss: m,
       belowInit: r.trace.length ? r.trace.filter((l) => l < init).length / r.trace.length : NaN,
       mala: acc.length ? mean(acc) : NaN,
-      trend,
-      // Settled: the last quarter's mean within 10 % of λ̂ of the quarter before, or within three
-      // standard errors of the draws' noise.
-      stationary: ok && Number.isFinite(trend) && Math.abs(trend) <= Math.max(0.1 * Math.abs(llc!), noise),
+      rhat,
+      stationary: rhat < RHAT_SETTLED,
       diverged: r.diverged,
       seconds: r.seconds,
     };
   });
   const good = chains.filter((c) => c.llc !== null);
+  const rhat = good.length ? splitRhat(results.filter((r) => !r.diverged && r.trace.length > 0).map((r) => r.trace)) : NaN;
   const values = good.map((c) => c.llc!);
   const allDraws = results.flatMap((r) => r.trace);
   const warnings: string[] = [];
@@ -206,7 +206,7 @@ export function summarizeChains(results: ChainResult[], init: number, h: LlcHype
   if (values.length && llcMean < 0) warnings.push(`λ̂ is negative (${fmt(llcMean)}): the chains found lower loss than the checkpoint's, so w* is not a local minimum at this resolution (a mid-training checkpoint), or γ is too small or ε too large.`);
   else if (values.some((v) => v < 0)) warnings.push(`${values.filter((v) => v < 0).length} of ${values.length} chains have λ̂ < 0: treat the estimate with care.`);
   if (Number.isFinite(mala) && (mala < 0.5 || mala > 0.999)) warnings.push(`MALA acceptance is ${mala.toFixed(3)} (healthy chains are near 0.9): ${mala < 0.5 ? 'the step size ε is probably too large' : 'ε may be smaller than needed'}.`);
-  if (good.length && !good.every((c) => c.stationary)) warnings.push(`${good.filter((c) => !c.stationary).length} of ${good.length} chains have not settled (their loss is still moving in the last quarter of the draws): take more burn-in or draws.`);
+  if (good.length && !(rhat < RHAT_SETTLED)) warnings.push(`The chains have not settled: split-R̂ of the loss traces is ${fmt(rhat)} (settled below ${RHAT_SETTLED}; ${good.filter((c) => !c.stationary).length} of ${good.length} chains are unsettled on their own): the first and second halves of the draws disagree. Take more burn-in or draws.`);
   return {
     llc: { mean: llcMean, std: sampleStd(values), perChain: chains.map((c) => c.llc) },
     chains,
@@ -216,10 +216,41 @@ export function summarizeChains(results: ChainResult[], init: number, h: LlcHype
       drawsBelowInit: allDraws.length ? allDraws.filter((l) => l < init).length / allDraws.length : NaN,
       malaAcceptance: mala,
       divergedChains: diverged.length,
-      stationary: good.length > 0 && good.every((c) => c.stationary),
+      rhat,
+      stationary: rhat < RHAT_SETTLED,
     },
     warnings,
   };
+}
+
+/**
+ * The settledness threshold on split-R̂: 1.1, Gelman et al.'s classical cut-off (BDA3 §11.5;
+ * Vehtari et al. 2021 ask 1.01 of long runs, stricter than a few hundred correlated draws allow).
+ */
+export const RHAT_SETTLED = 1.1;
+
+/** How the settled mark is decided, for reports and charts. */
+export const SETTLED_CRITERION = `split-R̂ of the loss traces < ${RHAT_SETTLED}: each chain's draws cut into halves, the halves' means compared with the variance within them (Gelman et al., BDA3 §11.4)`;
+
+/**
+ * Split-R̂ (Gelman et al., BDA3 §11.4) of chains of draws: each chain is cut into two halves (its
+ * middle draw dropped when the count is odd), and with m halves of n draws,
+ *   B = n/(m−1)·Σ(mean_j − mean)²,  W = mean of the halves' variances,
+ *   R̂ = √(((n−1)/n·W + B/n) / W).
+ * Near 1 when every half samples the same distribution; a drifting trace makes its halves'
+ * means differ and R̂ grow. NaN with fewer than 4 draws per chain.
+ */
+export function splitRhat(chains: readonly (readonly number[])[]): number {
+  const n = Math.min(...chains.map((c) => Math.floor(c.length / 2)));
+  if (!chains.length || !(n >= 2)) return NaN;
+  const halves = chains.flatMap((c) => [c.slice(0, n), c.slice(c.length - n)]);
+  const means = halves.map(mean);
+  const all = mean(means);
+  const m = halves.length;
+  const B = (n / (m - 1)) * means.reduce((s, v) => s + (v - all) ** 2, 0);
+  const W = mean(halves.map((x) => sampleStd(x) ** 2));
+  if (W === 0) return B === 0 ? 1 : Infinity;
+  return Math.sqrt(((n - 1) / n * W + B / n) / W);
 }
 
 function fmt(v: number): string {

@@ -11,6 +11,8 @@ export interface SweepCell {
   std: number;
   /** λ̂ / nβ, which the grokking notebook reads for a flat region. */
   llcOverNbeta: number;
+  /** Split-R̂ of the cell's loss traces; settled (stationary) below RHAT_SETTLED. */
+  rhat: number;
   stationary: boolean;
   diverged: number;
   malaAcceptance: number;
@@ -54,6 +56,7 @@ export async function sweepOnTask(task: LoadedTask, base: LlcHyperparameters, gr
         llc: r.llc.mean,
         std: r.llc.std,
         llcOverNbeta: r.llc.mean / nbeta,
+        rhat: r.diagnostics.rhat,
         stationary: r.diagnostics.stationary,
         diverged: r.diagnostics.divergedChains,
         malaAcceptance: r.diagnostics.malaAcceptance,

@@ -1,11 +1,12 @@
 // The LLC estimate and its calibration sweep as views: λ̂ with its spread, the per-chain loss
 // traces against L(w*) (the chart researchers read first), per-chain λ̂ and MALA acceptance, and
 // the sweep's ε × nβ heatmap with unsettled and diverged cells marked.
-import type { LlcReport } from '../dynamics/llc';
+import { type LlcReport, SETTLED_CRITERION } from '../dynamics/llc';
 import type { SweepReport } from '../dynamics/llcSweep';
 import type { AnalysisView } from '../report/analysisView';
 import { type Row, cell, chart, fmt } from './compareViewParts';
 import { jsonSafe } from './viewHelpers';
+import { textOnViridis } from './viewParts';
 
 /** Draws per chain kept in the trace chart (every k-th draw beyond this). */
 const MAX_TRACE_POINTS = 400;
@@ -37,6 +38,7 @@ export function llcView(r: LlcReport, complete = true): AnalysisView {
       { label: 'Draws below L(w*)', value: `${fmt(100 * d.drawsBelowInit, 3)} %`, definition: "devinterp's percent_neg_steps" },
       { label: 'MALA acceptance', value: fmt(d.malaAcceptance, 3), definition: 'mean Metropolis-adjusted acceptance of the SGLD moves; ≈ 0.9 when ε suits the posterior, near 0 when ε is too large' },
       { label: 'Diverged chains', value: String(d.divergedChains), definition: 'loss NaN/∞ or ≥ 10⁴ × its start: the chain is stopped and left out' },
+      { label: 'Split-R̂', value: `${fmt(d.rhat, 3)} (${d.stationary ? 'settled' : 'not settled'})`, definition: `settled: ${SETTLED_CRITERION}` },
       { label: 'Data', value: `${r.n} examples, ${r.parameters} parameters, ${r.loss === 'mse' ? 'mean squared error' : 'cross-entropy'}` },
     ],
     charts: [
@@ -51,14 +53,14 @@ export function llcView(r: LlcReport, complete = true): AnalysisView {
         height: 200,
         mark: { type: 'point', filled: true, size: 80, tooltip: true },
         encoding: { x: { field: 'chain', type: 'nominal', title: 'Chain', sort: null }, y: { field: 'llc', type: 'quantitative', title: 'λ̂', scale: { zero: false } }, shape: { field: 'settled', type: 'nominal', title: 'Settled' } },
-      }, 'λ̂ of each chain; hollow shapes mark chains whose loss was still moving in the last quarter of the draws'),
+      }, `λ̂ of each chain; the shape says whether the chain settled on its own (${SETTLED_CRITERION})`),
     ],
     tables: [
       {
         id: 'llc-chains',
         title: 'Chains',
-        columns: ['chain', 'λ̂', 'mean loss', 'draws below L(w*)', 'MALA acceptance', 'settled', 'diverged', 'seconds'],
-        rows: r.chains.map((c) => [c.chain, cell(c.llc), cell(c.meanLoss), cell(c.belowInit), cell(c.mala), c.stationary, c.diverged ?? null, cell(c.seconds)]),
+        columns: ['chain', 'λ̂', 'mean loss', 'draws below L(w*)', 'MALA acceptance', 'split-R̂', 'settled', 'diverged', 'seconds'],
+        rows: r.chains.map((c) => [c.chain, cell(c.llc), cell(c.meanLoss), cell(c.belowInit), cell(c.mala), cell(c.rhat), c.stationary, c.diverged ?? null, cell(c.seconds)]),
       },
     ],
     notes: [...r.warnings, `Losses and gradients ${r.engine.note}; ${r.threads} thread${r.threads > 1 ? 's' : ''}, ${r.seconds.toFixed(1)} s; for this engine the result depends on the seed only, not on the threads.`],
@@ -68,6 +70,10 @@ export function llcView(r: LlcReport, complete = true): AnalysisView {
 }
 
 export function llcSweepView(r: SweepReport, complete = true): AnalysisView {
+  // The colour domain, set explicitly so each label's colour can follow its cell's luminance.
+  const finite = r.cells.map((c) => c.llc).filter(Number.isFinite);
+  const lo = finite.length ? Math.min(...finite) : 0;
+  const hi = finite.length ? Math.max(...finite) : 1;
   const rows: Row[] = r.cells.map((c) => ({
     epsilon: c.epsilon,
     nbeta: Number(c.nbeta.toPrecision(4)),
@@ -75,7 +81,10 @@ export function llcSweepView(r: SweepReport, complete = true): AnalysisView {
     llcOverNbeta: cell(c.llcOverNbeta),
     mala: cell(c.malaAcceptance),
     status: c.diverged ? 'diverged' : !c.stationary ? 'not settled' : c.llc < 0 ? 'λ̂ < 0' : 'ok',
+    rhat: cell(c.rhat),
     label: c.diverged ? '✕' : Number.isFinite(c.llc) ? fmt(c.llc, 3) + (c.stationary ? '' : ' ~') : '—',
+    // Black or white, whichever contrasts more with the cell's viridis fill; none on cells without fill.
+    labelColour: Number.isFinite(c.llc) ? textOnViridis(hi > lo ? (c.llc - lo) / (hi - lo) : 0.5) : null,
   }));
   const h = r.hyperparameters;
   return {
@@ -95,10 +104,14 @@ export function llcSweepView(r: SweepReport, complete = true): AnalysisView {
           y: { field: 'nbeta', type: 'ordinal', title: 'nβ', sort: 'descending' },
         },
         layer: [
-          { mark: { type: 'rect', tooltip: true }, encoding: { color: { field: 'llc', type: 'quantitative', title: 'λ̂' } } },
-          { mark: { type: 'text' }, encoding: { text: { field: 'label', type: 'nominal' } } },
+          { mark: { type: 'rect', tooltip: true }, encoding: { color: { field: 'llc', type: 'quantitative', title: 'λ̂', scale: { scheme: 'viridis', domain: [lo, hi === lo ? lo + 1 : hi], nice: false, zero: false } } } },
+          { transform: [{ filter: 'datum.labelColour != null' }], mark: { type: 'text' }, encoding: { text: { field: 'label', type: 'nominal' }, color: { field: 'labelColour', type: 'nominal', scale: null } } },
+          // Diverged or empty cells have no fill: their mark takes the theme's text colour.
+          { transform: [{ filter: 'datum.labelColour == null' }], mark: { type: 'text' }, encoding: { text: { field: 'label', type: 'nominal' } } },
         ],
-      }, 'each cell: λ̂ (mean over chains); ~ marks chains not yet settled, ✕ diverged. Pick ε where λ̂ is flat in ε'),
+        // The labels' colours are literal (scale: null), not values of the cells' colour scale.
+        resolve: { scale: { color: 'independent' } },
+      }, `each cell: λ̂ (mean over chains); ~ marks cells whose chains have not settled (${SETTLED_CRITERION}), ✕ diverged. Pick ε where λ̂ is flat in ε`),
       chart('llc-sweep-lines', 'λ̂ / nβ against ε', rows.filter((x) => x.status !== 'diverged'), {
         height: 220,
         mark: { type: 'line', point: true, tooltip: true },
@@ -109,8 +122,8 @@ export function llcSweepView(r: SweepReport, complete = true): AnalysisView {
         },
       }, 'λ̂/nβ per nβ (the grokking notebook looks for a flat region); diverged cells left out'),
     ],
-    tables: [{ id: 'llc-sweep-cells', title: 'Cells', columns: ['ε', 'nβ', 'λ̂', 'std', 'λ̂/nβ', 'MALA', 'settled', 'diverged chains', 'draws below L(w*)'], rows: r.cells.map((c) => [c.epsilon, cell(c.nbeta), cell(c.llc), cell(c.std), cell(c.llcOverNbeta), cell(c.malaAcceptance), c.stationary, c.diverged, cell(c.drawsBelowInit)]) }],
-    notes: ['Every cell runs the same chains (same seed and data order) at its own ε and nβ.'],
+    tables: [{ id: 'llc-sweep-cells', title: 'Cells', columns: ['ε', 'nβ', 'λ̂', 'std', 'λ̂/nβ', 'MALA', 'split-R̂', 'settled', 'diverged chains', 'draws below L(w*)'], rows: r.cells.map((c) => [c.epsilon, cell(c.nbeta), cell(c.llc), cell(c.std), cell(c.llcOverNbeta), cell(c.malaAcceptance), cell(c.rhat), c.stationary, c.diverged, cell(c.drawsBelowInit)]) }],
+    notes: ['Every cell runs the same chains (same seed and data order) at its own ε and nβ.', `Settled: ${SETTLED_CRITERION}.`],
     report: jsonSafe(r) as unknown as AnalysisView['report'],
     complete,
   };

@@ -49,6 +49,29 @@ export function sequentialColours(n: number): string[] {
   return out;
 }
 
+/** Viridis at t = 0, 0.1, …, 1 (the matplotlib/d3 map Vega's 'viridis' scheme draws). */
+const VIRIDIS = ['#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884', '#44bf70', '#7ad151', '#bddf26', '#fde725'];
+
+/** WCAG relative luminance of an sRGB colour given as 0–255 channels. */
+function luminance([r, g, b]: number[]): number {
+  const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+}
+
+/**
+ * The colour for text on a viridis cell at t ∈ [0, 1] of the scale: black or white, whichever
+ * has the higher WCAG contrast with the cell's fill (white on the dark purples and blues, black
+ * from the greens on).
+ */
+export function textOnViridis(t: number): '#000000' | '#ffffff' {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
+  const k = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const [a, b] = [VIRIDIS[k], VIRIDIS[k + 1]].map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+  const L = luminance(a.map((c, i) => c + (x - k) * (b[i] - c)));
+  // Contrast with black is (L + 0.05)/0.05, with white 1.05/(L + 0.05).
+  return (L + 0.05) / 0.05 >= 1.05 / (L + 0.05) ? '#000000' : '#ffffff';
+}
+
 export interface PathMark {
   path: string;
   alpha: number;
