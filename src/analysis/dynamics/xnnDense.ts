@@ -121,7 +121,7 @@ export class XnnDenseNet implements LossGrad {
         actBackward(l.act, bufs[li].zT, dzT);
         // The layer's input a[B, I] (not transposed).
         const a = new Float32Array(B * I);
-        if (li === 0) for (let k = 0; k < a.length; k++) a[k] = x[k];
+        if (li === 0) a.set(x.subarray(0, a.length));
         else {
           const aT = bufs[li - 1].aT;
           for (let i = 0; i < I; i++) for (let b = 0; b < B; b++) a[b * I + i] = aT[i * B + b];
@@ -131,7 +131,7 @@ export class XnnDenseNet implements LossGrad {
         const dW = tf.matMul(dzTt, at);
         at.dispose();
         const g = heapView(dW);
-        for (let k = 0; k < g.length; k++) grad[l.wOffset + k] = g[k];
+        grad.set(g, l.wOffset);
         dW.dispose();
         if (l.bias) {
           for (let o = 0; o < O; o++) {
