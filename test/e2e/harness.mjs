@@ -10,7 +10,8 @@ import { chromium } from 'playwright-core';
 import { REPO } from './workspace.mjs';
 
 export const E2E = path.join(REPO, '.e2e');
-export const CS_ENTRY = path.join(E2E, 'cs/node_modules/code-server/out/node/entry.js');
+// code-server lives where scripts/e2e-setup.sh put it (E2E_DIR, default .e2e).
+export const CS_ENTRY = path.join(process.env.E2E_DIR ? path.resolve(process.env.E2E_DIR) : E2E, 'cs/node_modules/code-server/out/node/entry.js');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const t0 = Date.now();
