@@ -36,30 +36,7 @@ export function dropView(report: DropReport | DropPartial): AnalysisView {
     });
   }
   const curves = report.results.filter((r) => r.strategy !== 'single' && r.strategy !== 'random' && r.strategy !== 'span');
-  if (curves.length) {
-    const rows = [
-      ...[...new Set(curves.map((r) => r.strategy))].map((strategy) => ({ strategy, k: 0, accuracy: report.baseline.accuracy, loss: report.baseline.loss, dropped: '' })),
-      ...curves.map((r) => ({ strategy: r.strategy, k: r.k, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', ') })),
-    ];
-    charts.push({
-      id: 'drop-strategies',
-      title: 'Accuracy against blocks dropped, per strategy',
-      spec: {
-        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-        width: 'container',
-        data: { values: rows },
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'k', type: 'quantitative', title: 'blocks dropped', axis: { tickMinStep: 1 } },
-          y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } },
-          color: { field: 'strategy', type: 'nominal' },
-          tooltip: [{ field: 'strategy' }, { field: 'k' }, { field: 'dropped' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }],
-        },
-      },
-      rows,
-      caption: `top / bottom: the last / first k blocks; alternate: every other block from the top; symmetric: the middle k (Sajjad et al.); similarity: lowest ${report.rankBy === 'angularDistance' ? 'angular distance' : 'block influence'} first (Gromov et al.); influence: lowest block influence first (ShortGPT).`,
-    });
-  }
+  if (curves.length) charts.push(strategiesChart(report, curves));
   charts.push(...extraDropCharts(report));
   if (report.ranking.length) {
     const rows = report.ranking.flatMap((r) => [
@@ -114,6 +91,74 @@ export function dropView(report: DropReport | DropPartial): AnalysisView {
     notes: report.notes,
     report: report as unknown as ViewJson,
     complete,
+  };
+}
+
+/** Within this many accuracy points of the full network counts as "kept". */
+const KEPT_POINTS = 1;
+
+/**
+ * Accuracy against blocks dropped, one small multiple per strategy (the strategies often drop
+ * the same blocks, so one chart of overlapping lines hides some): each panel draws its strategy
+ * in its colour over the others in grey, and its header says how many blocks it drops while
+ * staying within KEPT_POINTS of the full network. Panels in that order, the best first.
+ */
+function strategiesChart(report: DropReport | DropPartial, curves: DropReport['results']): ChartView {
+  const base = report.baseline;
+  const strategies: string[] = [...new Set(curves.map((r) => r.strategy))];
+  const rows = [
+    ...strategies.map((strategy) => ({ strategy, k: 0, accuracy: base.accuracy, loss: base.loss, dropped: '' })),
+    ...curves.map((r) => ({ strategy: r.strategy, k: r.k, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', ') })),
+  ];
+  const kept = new Map(strategies.map((s) => {
+    let k = 0;
+    for (const r of rows.filter((x) => x.strategy === s).sort((a, b) => a.k - b.k)) {
+      if (100 * (base.accuracy - r.accuracy) > KEPT_POINTS) break;
+      k = r.k;
+    }
+    return [s, k];
+  }));
+  const order = [...strategies].sort((a, b) => kept.get(b)! - kept.get(a)! || a.localeCompare(b));
+  const panel = (s: string): string => `${s}: ${kept.get(s)} block${kept.get(s) === 1 ? '' : 's'} dropped within ${KEPT_POINTS} point`;
+  // Each panel's data: every strategy, flagged as the panel's own or another (drawn grey).
+  const drawn = order.flatMap((p) => rows.map((r) => ({ ...r, panel: panel(p), own: r.strategy === p ? 'yes' : 'no' })));
+  const x = { field: 'k', type: 'quantitative', title: 'blocks dropped', axis: { tickMinStep: 1 } };
+  const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } };
+  return {
+    id: 'drop-strategies',
+    title: 'Accuracy against blocks dropped, per strategy',
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      data: { values: drawn },
+      facet: { field: 'panel', type: 'nominal', title: null, sort: order.map(panel) as unknown as ViewJson, header: { labelFontWeight: 'bold' } },
+      // Two columns fit a panel beside the code (about 600 px) as well as a full-width one.
+      columns: Math.min(2, order.length),
+      spec: {
+        width: 240,
+        height: 140,
+        layer: [
+          { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { datum: base.accuracy } } },
+          {
+            transform: [{ filter: "datum.own === 'no'" }],
+            mark: { type: 'line', strokeWidth: 1, opacity: 0.45, color: 'gray' },
+            encoding: { x, y, detail: { field: 'strategy', type: 'nominal' } },
+          },
+          {
+            transform: [{ filter: "datum.own === 'yes'" }],
+            mark: { type: 'line', point: true, strokeWidth: 2.5 },
+            encoding: {
+              x,
+              y,
+              color: { field: 'strategy', type: 'nominal', scale: { domain: strategies }, legend: null },
+              tooltip: [{ field: 'strategy' }, { field: 'k' }, { field: 'dropped' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }],
+            },
+          },
+        ],
+      },
+      resolve: { scale: { x: 'shared', y: 'shared' } },
+    },
+    rows,
+    caption: `One panel per strategy, the one with most blocks dropped within ${KEPT_POINTS} accuracy point of the full network (dashed, ${pct(base.accuracy)}) first; the other strategies in grey behind. top / bottom: the last / first k blocks; alternate: every other block from the top; symmetric: the middle k (Sajjad et al.); similarity: lowest ${report.rankBy === 'angularDistance' ? 'angular distance' : 'block influence'} first (Gromov et al.); influence: lowest block influence first (ShortGPT).`,
   };
 }
 
