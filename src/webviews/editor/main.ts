@@ -10,6 +10,7 @@ import {
 import { button, progressRing, registerToolkit, setDisabled, textField, type TextFieldHandle } from '../ui/toolkit';
 import { watchTheme } from './charts';
 import { DetailPane } from './detail';
+import { Splitter } from './splitter';
 import { formatInt } from './format';
 import { renderHeader } from './header';
 import { DiagnosticsSection } from './diagnostics';
@@ -153,8 +154,20 @@ function onInit(m: InitMessage): void {
     onSelect: (name) => select(name, true),
     onExport: (msg) => post(msg),
   });
-  split.append(treeView.el, detail.el);
+  const splitter = new Splitter({
+    split,
+    natural: () => treeView?.naturalWidth ?? 900,
+    chosen: persisted.tableWidth,
+    onChange: (w) => {
+      persisted.tableWidth = w;
+      saveState(persisted);
+    },
+    onSettled: () => detail?.redraw(),
+  });
+  treeView.onWidthChange = () => splitter.apply();
+  split.append(treeView.el, splitter.el, detail.el);
   app.append(split);
+  splitter.apply();
   updateMatchCount();
   if (lastProgress) renderStatus(lastProgress);
 

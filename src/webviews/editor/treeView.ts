@@ -3,6 +3,7 @@
 // → expands or enters a group, ← collapses or goes to the parent, Enter/Space toggles a group
 // or selects a tensor, typing jumps to the next row whose name starts with the typed text.
 // Focus stays on the treegrid; the active row is announced through aria-activedescendant.
+import { fitColumns, type ColumnFit } from './columns';
 import type { StatsEntry } from '../../analysis/protocol';
 import { formatBytes, formatCount, formatPercent, formatShape, formatStat } from './format';
 import type { TensorTree, TreeNode, VisibleRow } from './treeModel';
@@ -58,6 +59,9 @@ export class TreeView {
   private renderQueued = false;
   private typeAhead = '';
   private typeAheadTimer: number | undefined;
+  private fit: ColumnFit | undefined;
+  /** Called when the table's natural width changes (a Flags column appeared). */
+  onWidthChange: ((width: number) => void) | undefined;
 
   constructor(
     private readonly tree: TensorTree,
@@ -107,6 +111,7 @@ export class TreeView {
     });
     new ResizeObserver(() => this.queueRender()).observe(this.el);
 
+    this.fitColumns();
     this.setFilter(opts.filter, false);
     requestAnimationFrame(() => {
       this.el.scrollTop = opts.scrollTop;
@@ -179,7 +184,33 @@ export class TreeView {
 
   /** Statistics changed: repaint the rows in view (batched to one frame). */
   statsChanged(): void {
+    this.fitColumns();
     this.queueRender();
+  }
+
+  /** The width the table needs to show every column unclipped (px, borders included). */
+  get naturalWidth(): number {
+    return (this.fit?.width ?? 900) + 2;
+  }
+
+  /** Column widths from the file's shapes and types, and whether any tensor has a flag yet. */
+  private fitColumns(): void {
+    const tensors = [...this.tree.byName.values()].map((n) => n.row);
+    let flagChars = 0;
+    for (const t of tensors) {
+      const s = this.stats.get(t.name);
+      const chips = [t.sharesStorageWith?.length ? 'tied' : '', s?.stats?.nan ? 'NaN 1.2K' : '', s?.stats?.inf ? 'Inf 1.2K' : '', s?.error ? 'error' : ''].filter(Boolean);
+      flagChars = Math.max(flagChars, chips.join('  ').length);
+    }
+    const fit = fitColumns(tensors.map((t) => t.shape), new Set(tensors.map((t) => t.dtype)), flagChars > 0, flagChars);
+    if (this.fit && this.fit.template === fit.template) return;
+    const grew = this.fit !== undefined && this.fit.width !== fit.width;
+    this.fit = fit;
+    this.el.style.setProperty('--tree-cols', fit.template);
+    this.el.style.setProperty('--tree-min', `${fit.width}px`);
+    this.el.classList.toggle('no-dtype', !fit.dtype);
+    this.el.classList.toggle('no-flags', !fit.flags);
+    if (grew) this.onWidthChange?.(this.naturalWidth);
   }
 
   // --- model -----------------------------------------------------------------------------

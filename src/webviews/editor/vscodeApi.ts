@@ -9,6 +9,8 @@ export interface PersistedState {
   expanded: string[];
   logScale: boolean;
   scrollTop: number;
+  /** The table's width chosen with the splitter (px); undefined: fitted to its columns. */
+  tableWidth?: number;
 }
 
 const api = acquireVsCodeApi<PersistedState>();
@@ -27,6 +29,7 @@ export function loadState(): PersistedState | undefined {
     expanded: Array.isArray(s.expanded) ? s.expanded.filter((x): x is string => typeof x === 'string') : [],
     logScale: s.logScale === true,
     scrollTop: typeof s.scrollTop === 'number' ? s.scrollTop : 0,
+    tableWidth: typeof s.tableWidth === 'number' && Number.isFinite(s.tableWidth) ? s.tableWidth : undefined,
   };
 }
 
