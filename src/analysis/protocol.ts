@@ -81,6 +81,8 @@ export interface Listing {
   sourceFiles?: SourceFile[];
   /** Remote checkpoints: the URL and the bytes fetched from the server so far. */
   remote?: { url: string; bytesFetched: number };
+  /** The network recognised from the names and shapes (absent when none is). */
+  model?: { family: string; description: string };
 }
 
 /**
@@ -418,13 +420,29 @@ export interface PanelJobMessage {
   state: JobState;
   fraction: number;
   message?: string;
+  /** A failed job: the cause first, what to try, and the actions offered. */
+  failure?: PanelFailure;
 }
+
+/** What a failed panel shows: a heading with the cause, the file, what to try, and buttons. */
+export interface PanelFailure {
+  cause: string;
+  /** The analysis that failed (the panel's title). */
+  analysis?: string;
+  file?: string;
+  tryNext: string;
+  actions: FailureAction[];
+}
+
+/** Run the same again; pick another checkpoint, or another dataset, and run again. */
+export type FailureAction = 'retry' | 'checkpoint' | 'data';
 
 /** One option of "Run again with …" (a number, a yes/no or a choice); null default = not set. */
 export interface OptionField {
   key: string;
   label: string;
-  kind: 'int' | 'number' | 'bool' | 'choice';
+  /** data: a dataset file the host picks (the value is its path; null = the default). */
+  kind: 'int' | 'number' | 'bool' | 'choice' | 'data';
   min?: number;
   max?: number;
   choices?: string[];
@@ -440,7 +458,14 @@ export interface PanelOptionsMessage {
   measuredOn?: string;
 }
 
-export type HostToPanel = PanelViewMessage | PanelJobMessage | PanelOptionsMessage;
+/** The file picked for a `data` option of "Run again with …". */
+export interface PanelOptionValueMessage {
+  type: 'optionValue';
+  key: string;
+  value: string;
+}
+
+export type HostToPanel = PanelViewMessage | PanelJobMessage | PanelOptionsMessage | PanelOptionValueMessage;
 
 export interface PanelReadyMessage {
   type: 'panelReady';
@@ -468,7 +493,19 @@ export interface PanelRerunMessage {
   values: Record<string, JsonValue>;
 }
 
-export type PanelToHost = PanelReadyMessage | PanelCancelMessage | PanelExportMessage | PanelRerunMessage;
+/** Pick the file of a `data` option of "Run again with …" (the host shows its picker). */
+export interface PanelPickOptionMessage {
+  type: 'pickOption';
+  key: string;
+}
+
+/** A button of the failed panel. */
+export interface PanelFailureActionMessage {
+  type: 'failureAction';
+  action: FailureAction;
+}
+
+export type PanelToHost = PanelReadyMessage | PanelCancelMessage | PanelExportMessage | PanelRerunMessage | PanelFailureActionMessage | PanelPickOptionMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Runtime guards
@@ -610,6 +647,7 @@ export const isListing: Guard<Listing> = obj<Listing>({
   risk: opt(isRiskReport),
   sourceFiles: opt(arr(isSourceFile)),
   remote: opt(obj<{ url: string; bytesFetched: number }>({ url: str, bytesFetched: count })),
+  model: opt(obj<{ family: string; description: string }>({ family: str, description: str })),
 });
 
 export const isSlice2D: Guard<Slice2D> = (v): v is Slice2D =>
@@ -774,11 +812,18 @@ export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
 
 export const isHostToPanel: Guard<HostToPanel> = tagged<HostToPanel>({
   view: obj<PanelViewMessage>({ type: lit('view'), view: isAnalysisView }),
-  job: obj<PanelJobMessage>({ type: lit('job'), state: lit('running', 'done', 'cancelled', 'failed'), fraction: fraction, message: opt(str) }),
+  optionValue: obj<PanelOptionValueMessage>({ type: lit('optionValue'), key: name, value: str }),
+  job: obj<PanelJobMessage>({
+    type: lit('job'),
+    state: lit('running', 'done', 'cancelled', 'failed'),
+    fraction: fraction,
+    message: opt(str),
+    failure: opt(obj<PanelFailure>({ cause: str, analysis: opt(str), file: opt(str), tryNext: str, actions: arr(lit('retry', 'checkpoint', 'data'), 3) })),
+  }),
   options: obj<PanelOptionsMessage>({
     type: lit('options'),
     fields: arr(
-      obj<OptionField>({ key: name, label: str, kind: lit('int', 'number', 'bool', 'choice'), min: opt(num), max: opt(num), choices: opt(arr(str)), default: jsonValue(), hint: opt(str) }),
+      obj<OptionField>({ key: name, label: str, kind: lit('int', 'number', 'bool', 'choice', 'data'), min: opt(num), max: opt(num), choices: opt(arr(str)), default: jsonValue(), hint: opt(str) }),
       64,
     ),
     values: record(jsonValue()),
@@ -802,6 +847,8 @@ export const isPanelToHost: Guard<PanelToHost> = tagged<PanelToHost>({
   cancelJob: obj<PanelCancelMessage>({ type: lit('cancelJob') }),
   exportView: isPanelExport,
   rerun: obj<PanelRerunMessage>({ type: lit('rerun'), values: record(jsonValue()) }),
+  failureAction: obj<PanelFailureActionMessage>({ type: lit('failureAction'), action: lit('retry', 'checkpoint', 'data') }),
+  pickOption: obj<PanelPickOptionMessage>({ type: lit('pickOption'), key: name }),
 });
 
 // ---------------------------------------------------------------------------------------------

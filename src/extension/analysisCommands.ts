@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import type { AnalysisKind, AnalysisView, JsonValue } from '../analysis/protocol';
 import { AnalysisPanel } from './analysisPanel';
 import { archSidecar, pickCheckpoint, pickData } from './pickers';
+import { causeFirst, checkpointSlots, describeFailure } from './failureAdvice';
 import { applyRerun, currentValues, measuredOn, rerunFields } from './rerunOptions';
 import type { Logger, WorkerHost } from './workerHost';
 
@@ -37,9 +38,11 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
       return;
     }
     const changed = Object.keys(values).filter((k) => JSON.stringify(next[k] ?? null) !== JSON.stringify(params[k] ?? null));
-    const suffix = changed.length ? ` (${changed.map((k) => `${k} ${next[k] ?? 'default'}`).join(', ')})` : ' (again)';
+    const shown = (v: JsonValue | undefined): string => (typeof v === 'string' && /[\\/]/.test(v) ? basename(v) : String(v ?? 'default'));
+    const suffix = changed.length ? ` (${changed.map((k) => `${k} ${shown(next[k])}`).join(', ')})` : ' (again)';
     void runInPanel(deps, kind, next, `${title.replace(/ \(.*\)$/, '')}${suffix}`, opts);
   };
+  panel.onPickOption = (key) => pickData(deps.context, `${rerunFields(kind).find((f) => f.key === key)?.label ?? key} (Run again with …)`);
   deps.log.info(`${kind}: ${JSON.stringify(params)}`);
   // A live job (watching run folders) runs until stopped from its panel: a status-bar
   // indicator instead of a notification that would stay open for the whole session.
@@ -80,12 +83,53 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
         panel.setJob('cancelled', last);
       } else {
         deps.log.error(`${kind} failed: ${err.message}`);
-        panel.setJob('failed', last, err.message);
-        void vscode.window.showErrorMessage(`Checkpoint Lens: ${err.message}`);
+        const info = { name: err.name, message: err.message, file: (err as { file?: string }).file };
+        panel.setJob('failed', last, causeFirst(info), { ...describeFailure(info, params), analysis: title });
+        panel.onFailureAction = (action) => void afterFailure(deps, kind, params, title, opts, panel, action);
+        void vscode.window.showErrorMessage(`Checkpoint Lens: ${causeFirst(info)}`);
       }
       return undefined;
     }
   });
+}
+
+/**
+ * A button of a failed panel: run the same again, or with another checkpoint or dataset picked
+ * now, in a new panel that replaces the failed one.
+ */
+async function afterFailure(deps: AnalysisDeps, kind: AnalysisKind, params: Record<string, JsonValue>, title: string, opts: { live?: boolean }, failed: AnalysisPanel, action: 'retry' | 'checkpoint' | 'data'): Promise<void> {
+  const next: Record<string, JsonValue> = { ...params };
+  let nextTitle = title;
+  if (action === 'data') {
+    const data = await pickData(deps.context, `Another dataset (instead of ${basename(String(params.data))})`);
+    if (!data) return;
+    next.data = data;
+  } else if (action === 'checkpoint') {
+    const slots = checkpointSlots(params);
+    let slot = slots.length === 1 ? slots[0] : undefined;
+    if (!slot) {
+      const picked = await vscode.window.showQuickPick(
+        slots.map((s) => ({ label: basename(s.path), description: s.index !== undefined ? `checkpoint ${s.index + 1}` : s.key === 'init' ? 'the initialisation' : s.key === 'final' ? 'the trained checkpoint' : `checkpoint ${s.key.toUpperCase()}`, detail: s.path, slot: s })),
+        { title: 'Which checkpoint to replace?', ignoreFocusOut: true },
+      );
+      slot = picked?.slot;
+    }
+    if (!slot) return;
+    const others = slots.map((s) => s.path).filter((p) => p !== slot!.path);
+    const path = await pickCheckpoint(deps.context, `Another checkpoint instead of ${basename(slot.path)}`, others);
+    if (!path) return;
+    if (slot.index !== undefined) next.paths = (params.paths as JsonValue[]).map((p, i) => (i === slot!.index ? path : p));
+    else next[slot.key] = path;
+    // An architecture file found beside the old checkpoint belongs to it, not to the new one.
+    if (next.arch === archSidecar(slot.path)) {
+      const arch = archSidecar(path);
+      if (arch) next.arch = arch;
+      else delete next.arch;
+    }
+    nextTitle = title.split(basename(slot.path)).join(basename(path));
+  }
+  failed.dispose();
+  await runInPanel(deps, kind, next, nextTitle, opts);
 }
 
 /** Command args from tests: an object as the first, second or (after an explorer's clicked, selected[] pair) third argument. */

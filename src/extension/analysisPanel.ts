@@ -1,7 +1,7 @@
 // A webview panel beside the code showing one analysis: its view (replaced as partial views
 // arrive), the job's progress and a Cancel button, and exports through a save dialog.
 import * as vscode from 'vscode';
-import { type AnalysisView, type JobState, type JsonValue, type OptionField, type PanelExportMessage, type PanelOptionsMessage, type HostToPanel, isPanelToHost } from '../analysis/protocol';
+import { type AnalysisView, type FailureAction, type JobState, type JsonValue, type OptionField, type PanelExportMessage, type PanelFailure, type PanelOptionsMessage, type HostToPanel, isPanelToHost } from '../analysis/protocol';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportBytes, safeStem, writeFileAtomic } from './tableExport';
@@ -13,13 +13,17 @@ export const PANEL_VIEW_TYPE = 'checkpointLens.analysis';
 
 export class AnalysisPanel implements vscode.Disposable {
   private view: AnalysisView | undefined;
-  private job: { state: JobState; fraction: number; message?: string } = { state: 'running', fraction: 0 };
+  private job: { state: JobState; fraction: number; message?: string; failure?: PanelFailure } = { state: 'running', fraction: 0 };
   private readonly panel: vscode.WebviewPanel;
   private disposed = false;
   /** Called when the user presses Cancel or closes the panel while the job runs. */
   onCancel: (() => void) | undefined;
   /** Called with the values of "Run again with …" (the host checks them). */
   onRerun: ((values: Record<string, JsonValue>) => void) | undefined;
+  /** Called when the form asks for the file of a `data` option; resolves to the picked path. */
+  onPickOption: ((key: string) => Promise<string | undefined>) | undefined;
+  /** Called with a button of the failed panel (Retry, pick another checkpoint or dataset). */
+  onFailureAction: ((action: FailureAction) => void) | undefined;
   private options: PanelOptionsMessage | undefined;
 
   constructor(
@@ -73,8 +77,8 @@ export class AnalysisPanel implements vscode.Disposable {
     this.send(this.options);
   }
 
-  setJob(state: JobState, fraction: number, message?: string): void {
-    this.job = { state, fraction: Math.min(1, Math.max(0, fraction)), message };
+  setJob(state: JobState, fraction: number, message?: string, failure?: PanelFailure): void {
+    this.job = { state, fraction: Math.min(1, Math.max(0, fraction)), message, ...(failure ? { failure } : {}) };
     this.send({ type: 'job', ...this.job });
   }
 
@@ -106,6 +110,15 @@ export class AnalysisPanel implements vscode.Disposable {
         return;
       case 'cancelJob':
         this.onCancel?.();
+        return;
+      case 'pickOption': {
+        const field = this.options?.fields.find((f) => f.key === raw.key && f.kind === 'data');
+        const path = field ? await this.onPickOption?.(raw.key) : undefined;
+        if (path) this.send({ type: 'optionValue', key: raw.key, value: path });
+        return;
+      }
+      case 'failureAction':
+        if (this.job.state === 'failed') this.onFailureAction?.(raw.action);
         return;
       case 'exportView':
         await this.export(raw);

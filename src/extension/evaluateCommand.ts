@@ -1,6 +1,7 @@
 // "Checkpoint Lens: Evaluate checkpoint…": picks a checkpoint and a dataset (remembered per
 // workspace), evaluates in the worker with progress and cancel, and reports loss and accuracy.
 import * as vscode from 'vscode';
+import { causeFirst } from './failureAdvice';
 import type { EvalSummary } from '../analysis/protocol';
 import { LAST_CHECKPOINT, LAST_DATA, archSidecar, pickCheckpoint, pickData } from './pickers';
 import type { Logger, WorkerHost } from './workerHost';
@@ -55,7 +56,7 @@ export function registerEvaluateCommand(context: vscode.ExtensionContext, worker
           return undefined;
         }
         log.error(`evaluation of ${name} failed: ${e.message}`);
-        void vscode.window.showErrorMessage(`Checkpoint Lens: ${e.message}`);
+        void vscode.window.showErrorMessage(`Checkpoint Lens: ${causeFirst({ message: e.message, file: (e as { file?: string }).file })}`);
         return undefined;
       },
     );

@@ -2,6 +2,7 @@
 // the top of its panel (every one the CLI has, except file choices, which the pickers make),
 // the params of the new run, and the sentence saying which data split the numbers come from.
 // vscode-free (unit-tested); the panel draws the fields, the host checks what comes back.
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { AnalysisKind, JsonValue, OptionField } from '../analysis/protocol';
 
@@ -19,6 +20,7 @@ export const RERUN_OPTIONS: Partial<Record<AnalysisKind, OptionField[]>> = {
   llfc: [align, split, limit(10_000)],
   plane: [{ key: 'grid', label: 'grid points per side', kind: 'int', min: 2, max: 101, default: 11 }, { key: 'margin', label: 'margin around the triangle', kind: 'number', min: 0, max: 10, default: 0.2 }, split, limit(), bnReset],
   stitch: [
+    { key: 'trainData', label: 'training data', kind: 'data', default: null, hint: 'the dataset the stitching layers are trained on; empty: the train split of the evaluation data when it has one, else the evaluation data itself' },
     { key: 'epochs', label: 'training epochs', kind: 'int', min: 0, max: 1000, default: 1 },
     { key: 'trainLimit', label: 'training examples', kind: 'int', min: 1, max: 1e9, default: null, hint: 'empty = the whole training split' },
     { key: 'lr', label: 'learning rate (Adam)', kind: 'number', min: 1e-8, max: 10, default: 1e-3 },
@@ -52,7 +54,10 @@ export function applyRerun(kind: AnalysisKind, params: Params, values: Record<st
       delete out[f.key];
       continue;
     }
-    if (f.kind === 'bool') {
+    if (f.kind === 'data') {
+      if (typeof v !== 'string' || !existsSync(v)) throw new Error(`${f.label}: no such file ${String(v)}`);
+      out[f.key] = v;
+    } else if (f.kind === 'bool') {
       if (typeof v !== 'boolean') throw new Error(`${f.label}: expected yes or no`);
       out[f.key] = v;
     } else if (f.kind === 'choice') {

@@ -78,7 +78,7 @@ export async function textContrast(frame, scope = '') {
       if (op === 0) continue; // a label Vega hid to avoid overlap is not shown
       out.push({ where: role, text: t.textContent.slice(0, 40), ratio: ratio(t.getAttribute('fill') ?? getComputedStyle(t).fill, op) });
     }
-    for (const e of document.querySelectorAll(`${scope} :is(h1, .chart-head h2, .table-box h2, .facts dt, .facts dd)`)) {
+    for (const e of document.querySelectorAll(`${scope} :is(h1, .chart-head h2, .table-box h2, .facts dt, .facts dd, .failure h2, .failure p)`)) {
       if (!(e.textContent ?? '').trim()) continue;
       out.push({ where: e.tagName.toLowerCase(), text: e.textContent.slice(0, 40), ratio: ratio(getComputedStyle(e).color) });
     }

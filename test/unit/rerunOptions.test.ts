@@ -4,11 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyRerun, currentValues, measuredOn, rerunFields } from '../../src/extension/rerunOptions';
 import { isHostToPanel, isPanelToHost } from '../../src/analysis/protocol';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers';
 
 test('each analysis offers the options that change its numbers, with the defaults the analyses use', () => {
   const keys = (k: Parameters<typeof rerunFields>[0]) => rerunFields(k).map((f) => f.key);
   assert.deepEqual(keys('interpolate'), ['steps', 'align', 'split', 'limit', 'bnReset']);
-  assert.deepEqual(keys('stitch'), ['epochs', 'trainLimit', 'lr', 'split', 'limit', 'control']);
+  assert.deepEqual(keys('stitch'), ['trainData', 'epochs', 'trainLimit', 'lr', 'split', 'limit', 'control']);
   assert.deepEqual(keys('plane'), ['grid', 'margin', 'split', 'limit', 'bnReset']);
   assert.deepEqual(keys('align'), ['method', 'seed']);
   assert.deepEqual(currentValues('interpolate', { a: 'a', b: 'b', data: 'd', steps: 9 }), { steps: 9, align: false, split: 'test', limit: null, bnReset: false });
@@ -21,6 +23,11 @@ test('values from the panel are checked before a new run; a cleared limit means 
   assert.throws(() => applyRerun('interpolate', p, { steps: 2.5 }), /whole number/);
   assert.throws(() => applyRerun('interpolate', p, { split: 'validation' }), /one of test, train/);
   assert.throws(() => applyRerun('plane', p, { grid: null }), /a value is needed/);
+  // Stitching's training data: a file the host picked (it must exist), or cleared to the default.
+  const train = join(REPO_ROOT, 'demo', 'data', 'digits.npz');
+  assert.equal(applyRerun('stitch', p, { trainData: train }).trainData, train);
+  assert.equal(applyRerun('stitch', { ...p, trainData: train }, { trainData: null }).trainData, undefined);
+  assert.throws(() => applyRerun('stitch', p, { trainData: '/no/such/train.npz' }), /training data: no such file/);
   // A new alignment never overwrites the first one's output.
   const al = applyRerun('align', { a: 'A', b: 'B', out: '/x/b.aligned.safetensors', method: 'weights' }, { method: 'weights', seed: 3 });
   assert.equal(al.out, '/x/b.aligned.weights-seed3.safetensors');
@@ -39,6 +46,9 @@ test('the options and rerun messages cross the panel boundary checked', () => {
   assert.ok(isHostToPanel(JSON.parse(JSON.stringify(m))));
   assert.ok(isPanelToHost({ type: 'rerun', values: { epochs: 3, split: 'train' } }));
   assert.ok(!isPanelToHost({ type: 'rerun', values: 'epochs=3' }));
+  assert.ok(isPanelToHost({ type: 'pickOption', key: 'trainData' }));
+  assert.ok(isHostToPanel({ type: 'optionValue', key: 'trainData', value: '/d/train.npz' }));
+  assert.ok(!isHostToPanel({ type: 'optionValue', key: 'trainData', value: 3 }));
   assert.ok(isPanelToHost({ type: 'exportView', what: 'report', format: 'html', content: '<!DOCTYPE html><html></html>' }));
   assert.ok(!isPanelToHost({ type: 'exportView', what: 'report', format: 'html', content: '<script>' }));
 });

@@ -197,7 +197,7 @@ async function trainingData(opts: StitchOptions, test: Dataset, notes: string[])
   } catch {
     // No train split beside the test data: fall through.
   }
-  notes.push(`no training data given: the stitching layers are trained on the test data itself (${test.name}); give --train-data for a clean penalty`);
+  notes.push(`no training data given: the stitching layers are trained on the test data itself (${test.name}); pick training data (Run again with … in the panel, or --train-data) for a clean penalty`);
   return test;
 }
 

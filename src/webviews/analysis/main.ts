@@ -1,7 +1,7 @@
 // The analysis panel: one AnalysisView sent by the host (re-rendered as partial views arrive),
 // the job's progress with Cancel, and exports (chart PNG/SVG, chart data and tables as
 // CSV/JSON, the report as JSON) through the host's save dialog. Strings go in as textContent.
-import { type AnalysisView, type HostToPanel, type JobState, type JsonValue, type PanelOptionsMessage, type PanelToHost, isHostToPanel } from '../../analysis/protocol';
+import { type AnalysisView, type FailureAction, type HostToPanel, type JobState, type JsonValue, type PanelFailure, type PanelOptionsMessage, type PanelToHost, isHostToPanel } from '../../analysis/protocol';
 import { watchTheme } from '../editor/charts';
 import { button, registerToolkit, setDisabled } from '../ui/toolkit';
 import { htmlReport } from './htmlReport';
@@ -11,7 +11,7 @@ const api = acquireVsCodeApi<unknown>();
 const post = (m: PanelToHost): void => api.postMessage(m);
 
 let view: AnalysisView | undefined;
-let job: { state: JobState; fraction: number; message?: string } = { state: 'running', fraction: 0 };
+let job: { state: JobState; fraction: number; message?: string; failure?: PanelFailure } = { state: 'running', fraction: 0 };
 
 const root = document.getElementById('app')!;
 root.removeAttribute('aria-busy');
@@ -25,7 +25,33 @@ const renderer = new ViewRenderer(body, {
   table: (t, format) => post({ type: 'exportView', what: 'table', id: t.id, format }),
 });
 
+const ACTION_LABELS: Record<FailureAction, [string, string]> = {
+  retry: ['Retry', 'Run the same analysis again, in a new panel in place of this one'],
+  checkpoint: ['Pick another checkpoint…', 'Choose another checkpoint and run again'],
+  data: ['Pick another dataset…', 'Choose another dataset and run again'],
+};
+
+/** A failed job: a heading with the cause, the file, what to try, and the buttons that can help. */
+function renderFailure(f: PanelFailure): HTMLElement {
+  const box = el('section', undefined, 'failure');
+  box.setAttribute('role', 'alert');
+  box.append(el('h2', f.cause, 'failure-cause'));
+  if (f.file) box.append(el('p', `In ${f.file}`, 'failure-file'));
+  if (f.analysis) box.append(el('p', `${f.analysis}: failed${job.fraction > 0 ? ` at ${Math.round(100 * job.fraction)} %${view ? ' (the charts below show what was computed before)' : ''}` : ''}.`, 'muted'));
+  const tip = el('p', undefined, 'failure-try');
+  tip.append(el('strong', 'What to try: '), document.createTextNode(f.tryNext));
+  const buttons = el('div', undefined, 'actions');
+  f.actions.forEach((a, i) => buttons.append(button(ACTION_LABELS[a][0], { appearance: i === 0 ? 'primary' : 'secondary', title: ACTION_LABELS[a][1], onClick: () => post({ type: 'failureAction', action: a }) })));
+  box.append(tip, buttons);
+  return box;
+}
+
 function renderJob(): void {
+  if (job.state === 'failed' && job.failure) {
+    jobLine.replaceChildren(renderFailure(job.failure));
+    document.body.dataset.job = job.state;
+    return;
+  }
   const bar = el('progress');
   bar.max = 1;
   bar.value = job.fraction;
@@ -51,6 +77,8 @@ function renderJob(): void {
 // --- "Run again with …" ------------------------------------------------------------------
 
 const optionsBox = el('details', undefined, 'rerun');
+/** Sets the value of a `data` field once the host has picked its file. */
+const dataSetters = new Map<string, (path: string) => void>();
 let options: PanelOptionsMessage | undefined;
 
 /** The form: one input per option (number, yes/no, choice), and the split the numbers are from. */
@@ -69,6 +97,31 @@ function renderOptions(m: PanelOptionsMessage): void {
     if (f.hint) label.title = f.hint;
     const v = m.values[f.key];
     let input: HTMLInputElement | HTMLSelectElement;
+    if (f.kind === 'data') {
+      // A file the host picks: its name, Pick… and Clear (back to the default).
+      let value = typeof v === 'string' ? v : null;
+      const shown = el('span', undefined, 'opt opt-file');
+      shown.id = id;
+      const show = (): void => {
+        shown.textContent = value ? value.split(/[\\/]/).pop()! : 'default';
+        shown.title = value ?? (f.hint ?? '');
+      };
+      show();
+      dataSetters.set(f.key, (path) => {
+        value = path;
+        show();
+      });
+      const pick = button('Pick…', { title: `Choose the ${f.label}`, onClick: () => post({ type: 'pickOption', key: f.key }) });
+      const clear = button('Default', { appearance: 'secondary', title: f.hint ?? 'Back to the default', onClick: () => {
+        value = null;
+        show();
+      } });
+      read.push(() => [f.key, value]);
+      const row = el('div', undefined, 'opt-row');
+      row.append(label, shown, pick, clear);
+      form.append(row);
+      continue;
+    }
     if (f.kind === 'bool') {
       const c = el('input');
       c.type = 'checkbox';
@@ -151,11 +204,12 @@ window.addEventListener('message', (ev: MessageEvent) => {
   if (!isHostToPanel(msg)) return;
   const m: HostToPanel = msg;
   if (m.type === 'view') show(m.view);
+  else if (m.type === 'optionValue') dataSetters.get(m.key)?.(m.value);
   else if (m.type === 'options') {
     renderOptions(m);
     if (!head.contains(optionsBox)) head.append(optionsBox);
   } else {
-    job = { state: m.state, fraction: m.fraction, message: m.message };
+    job = { state: m.state, fraction: m.fraction, message: m.message, ...(m.failure ? { failure: m.failure } : {}) };
     renderJob();
   }
 });
