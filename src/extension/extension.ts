@@ -8,6 +8,8 @@ import { registerEvaluateCommand } from './evaluateCommand';
 import { registerRemoteCommand } from './remoteCommand';
 import { createLog } from './log';
 import { WorkerHost } from './workerHost';
+import { familyLabel, setModelDescriber } from './pickers';
+import { basename } from 'node:path';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLog(context);
@@ -24,6 +26,21 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('checkpointLens.showJobs', () => showJobs(worker)),
   );
   const provider = CheckpointEditorProvider.register(context, worker);
+  // Pickers show each candidate's recognised model: its header is read in the worker, which then
+  // lets go of the file unless an editor has it open.
+  const families = new Map<string, string | undefined>();
+  setModelDescriber(async (path) => {
+    const stat = await vscode.workspace.fs.stat(vscode.Uri.file(path)).then((st) => `${st.mtime}:${st.size}`, () => '');
+    const key = `${path}\0${stat}`;
+    if (families.has(key)) return families.get(key);
+    const listing = await worker.open(path, { label: `reading the header of ${basename(path)}` }).promise.catch(() => undefined);
+    const open = vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.scheme === 'file' && t.input.uri.fsPath === path));
+    if (!open) worker.close(path);
+    const family = listing?.model ? familyLabel(listing.model.description) : undefined;
+    families.set(key, family);
+    return family;
+  });
+  context.subscriptions.push({ dispose: () => setModelDescriber(undefined) });
 
   // Each command returns its result (used by the integration tests; the UI ignores it).
   context.subscriptions.push(

@@ -15,13 +15,86 @@ export const LAST_CHECKPOINT = 'checkpointLens.evaluate.lastCheckpoint';
 export const LAST_DATA = 'checkpointLens.evaluate.lastData';
 const CHECKPOINT_FILTERS = { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin'] };
 
-async function pickFile(items: vscode.QuickPickItem[], title: string, filters: Record<string, string[]>, folders = false): Promise<string | undefined> {
+async function pickFile(items: vscode.QuickPickItem[], title: string, filters: Record<string, string[]>, folders = false, describe?: Describer): Promise<string | undefined> {
   const browse: vscode.QuickPickItem = { label: '$(folder-opened) Browse…', alwaysShow: true };
-  const picked = await vscode.window.showQuickPick([...items, browse], { title, matchOnDescription: true, ignoreFocusOut: true });
+  const picked = describe ? await pickDescribed([...items, browse], title, describe) : await vscode.window.showQuickPick([...items, browse], { title, matchOnDescription: true, ignoreFocusOut: true });
   if (!picked) return undefined;
   if (picked !== browse) return picked.detail;
   const uris = await vscode.window.showOpenDialog({ title, canSelectMany: false, canSelectFolders: folders, canSelectFiles: true, filters });
   return uris?.[0]?.fsPath;
+}
+
+/** The recognised model of a checkpoint ("ResNet", "MLP 64→128→10 (relu)"), or undefined. */
+export type Describer = (path: string) => Promise<string | undefined>;
+let describer: Describer | undefined;
+
+/** Set once at activation: how pickers learn each candidate's model family (headers read in the worker). */
+export function setModelDescriber(d: Describer | undefined): void {
+  describer = d;
+}
+
+/** How many candidates get their family looked up (headers only, one after another). */
+const DESCRIBE_MAX = 60;
+
+/**
+ * A quick pick shown at once, whose checkpoint rows gain their recognised model family as the
+ * worker reads their headers (the row under the cursor stays where it is).
+ */
+function pickDescribed(items: vscode.QuickPickItem[], title: string, describe: Describer): Promise<vscode.QuickPickItem | undefined> {
+  const qp = vscode.window.createQuickPick<vscode.QuickPickItem>();
+  qp.title = title;
+  qp.matchOnDescription = true;
+  qp.ignoreFocusOut = true;
+  qp.items = items;
+  let open = true;
+  return new Promise((resolve) => {
+    qp.onDidAccept(() => resolve(qp.selectedItems[0] ?? qp.activeItems[0]));
+    qp.onDidHide(() => {
+      open = false;
+      resolve(undefined);
+      qp.dispose();
+    });
+    qp.show();
+    void (async () => {
+      const rows = items.filter((it) => it.detail && it.kind !== vscode.QuickPickItemKind.Separator).slice(0, DESCRIBE_MAX);
+      let current = items;
+      let dirty = false;
+      let flush: NodeJS.Timeout | undefined;
+      const apply = (): void => {
+        flush = undefined;
+        if (!open || !dirty) return;
+        dirty = false;
+        const active = qp.activeItems[0]?.detail;
+        current = current.map((it) => ({ ...it, description: labels.has(it.detail!) && it.detail ? withFamily(it.description, labels.get(it.detail)!) : it.description }));
+        qp.items = current;
+        const again = active ? current.find((it) => it.detail === active) : undefined;
+        if (again) qp.activeItems = [again];
+      };
+      const labels = new Map<string, string>();
+      for (const it of rows) {
+        if (!open) return;
+        const family = await describe(it.detail!).catch(() => undefined);
+        if (!family) continue;
+        labels.set(it.detail!, family);
+        dirty = true;
+        flush ??= setTimeout(apply, 150);
+      }
+      if (flush) clearTimeout(flush);
+      apply();
+    })();
+  });
+}
+
+/** "last used · 1.2 MB · step 10" → "ResNet · last used · 1.2 MB · step 10". */
+export function withFamily(description: string | undefined, family: string): string {
+  if (description?.startsWith(`${family} · `) || description === family) return description;
+  return description ? `${family} · ${description}` : family;
+}
+
+/** The family part of a graph description: "ResNet, BasicBlock blocks …" → "ResNet". */
+export function familyLabel(description: string): string {
+  const first = description.split(/[,;]/)[0].trim();
+  return first.length > 48 ? `${first.slice(0, 47)}…` : first;
 }
 
 function fileItem(uri: vscode.Uri, last: string | undefined): vscode.QuickPickItem {
@@ -91,7 +164,7 @@ export async function pickCheckpoint(context: vscode.ExtensionContext, title: st
   const last = context.workspaceState.get<string>(LAST_CHECKPOINT);
   const found = await vscode.workspace.findFiles(CHECKPOINT_GLOB, '**/node_modules/**', 500);
   const items = checkpointItems(found.map((u) => u.fsPath).filter((p) => !exclude.includes(p)), last, (p) => vscode.workspace.asRelativePath(p));
-  const picked = await pickFile(items, title, CHECKPOINT_FILTERS);
+  const picked = await pickFile(items, title, CHECKPOINT_FILTERS, false, describer);
   if (picked) await context.workspaceState.update(LAST_CHECKPOINT, picked);
   return picked;
 }

@@ -641,6 +641,40 @@ export const COMMAND_CASES = {
   },
 };
 
+// A failed analysis says why first, what to try, and offers the pick that fixes it: layer
+// dropping on an MLP (no droppable blocks) → Pick another checkpoint… → the ResNet runs.
+EDITOR_CASES.push({
+  name: 'failed analysis panel: the cause as its heading, what to try, and Pick another checkpoint… runs it again',
+  run: async (ctx) => {
+    await paletteSelect(ctx.page, 'Checkpoint Lens: Layer Dropping');
+    await ctx.page.keyboard.press('Enter');
+    await pickRow(ctx.page, 'Layer dropping: checkpoint', 'mlp_seed0.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    const frame = await webviewFrame(ctx.page, '.analysis-body', 60000);
+    await frame.locator('.failure .failure-cause').waitFor({ timeout: 60000 });
+    assert.equal(await frame.evaluate(() => document.body.dataset.job), 'failed');
+    assert.match(await frame.locator('.failure-cause').innerText(), /^The mlp network has no droppable blocks/);
+    assert.match(await frame.locator('.failure-file').innerText(), /mlp_seed0\.safetensors$/);
+    assert.match(await frame.locator('.failure-try').innerText(), /^What to try: Pick a checkpoint of a family this analysis supports/);
+    const buttons = await frame.locator('.failure vscode-button').allInnerTexts();
+    assert.deepEqual(buttons.map((b) => b.trim()), ['Pick another checkpoint…', 'Retry']);
+    const lowest = await checkContrast(frame);
+    ctx.log(`  failed panel: lowest text contrast ${lowest.toFixed(2)}:1`);
+    // The notification puts the cause first too.
+    await ctx.page.locator('.notifications-toasts', { hasText: 'The mlp network has no droppable blocks' }).waitFor({ timeout: 5000 });
+    await ctx.shot('panel-failed');
+    await frame.locator('.failure vscode-button', { hasText: 'Pick another checkpoint' }).click();
+    // The picker shows each candidate's recognised model beside it (headers read in the worker).
+    await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'resnet_digits.safetensors' }).locator('.label-description', { hasText: /^ResNet · / }).waitFor({ timeout: 20000 });
+    await ctx.page.locator('.quick-input-list .monaco-list-row', { hasText: 'mlp_seed1.safetensors' }).locator('.label-description', { hasText: /^MLP 64→128→128→10/ }).waitFor({ timeout: 20000 });
+    await ctx.shot('picker-families');
+    await pickRow(ctx.page, 'Another checkpoint instead of mlp_seed0.safetensors', 'resnet_digits.safetensors');
+    const again = await analysisPanel(ctx, 'drop-strategies');
+    assert.match(await again.locator('h1').innerText(), /^Layer dropping: .*resnet_digits\.safetensors$/);
+    await runFromPalette(ctx.page, 'Notifications: Clear All Notifications');
+  },
+});
+
 // Issue #12: pickles that hold Python objects open; danger is shown, nothing is executed.
 EDITOR_CASES.push({
   name: 'custom editor: risk banner on a malicious pickle (tensors still listed), inert Python objects as a tree, TorchScript code as text',

@@ -127,6 +127,20 @@ describe('analysis worker', () => {
     }
   });
 
+  test('the listing names the network recognised from names and shapes (the pickers show it); none for other tensors', async () => {
+    const host = newHost();
+    try {
+      const resnet = await host.open(join(REPO_ROOT, 'demo', 'checkpoints', 'resnet_digits.safetensors')).promise;
+      assert.equal(resnet.model?.family, 'resnet');
+      assert.match(resnet.model!.description, /^ResNet, BasicBlock blocks \[2, 2, 2, 2\]/);
+      const mlp = await host.open(join(REPO_ROOT, 'demo', 'checkpoints', 'mlp_seed0.pt')).promise;
+      assert.equal(mlp.model?.family, 'mlp');
+      assert.equal((await host.open(small).promise).model, undefined);
+    } finally {
+      host.dispose();
+    }
+  });
+
   test('an unreadable file fails the job with an error naming the file; the worker lives on', async () => {
     const host = newHost();
     try {

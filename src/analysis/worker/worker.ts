@@ -33,6 +33,7 @@ import { loadDataset } from '../data/dataset';
 import { initBackend } from '../model/backend';
 import { evaluate } from '../model/evaluate';
 import { openModel } from '../model/openModel';
+import { recognizeCheckpoint } from '../model/recognize';
 import { runAnalysis } from '../jobs/analysisJobs';
 import { jsonSafe } from '../views/viewHelpers';
 
@@ -68,10 +69,10 @@ const opened = new Map<string, Promise<Opened>>();
 function getOpened(path: string): Promise<Opened> {
   let p = opened.get(path);
   if (!p) {
-    p = openCheckpoint(path).then((checkpoint) => {
+    p = openCheckpoint(path).then(async (checkpoint) => {
       const byName = new Map<string, TensorInfo>();
       for (const t of checkpoint.tensors) byName.set(t.name, t);
-      return { checkpoint, byName, listing: toListing(checkpoint), stats: new Map(), inflight: new Map() };
+      return { checkpoint, byName, listing: { ...toListing(checkpoint), ...(await modelOf(checkpoint)) }, stats: new Map(), inflight: new Map() };
     });
     opened.set(path, p);
     // A failed open is not cached: the next request tries again (the file may have been fixed).
@@ -92,6 +93,16 @@ async function closeOpened(path: string): Promise<void> {
     log('debug', `closed ${path}`);
   } catch {
     // It never opened; nothing to close.
+  }
+}
+
+/** The network its names and shapes make (pickers and the header show the family); none is fine. */
+async function modelOf(c: Checkpoint): Promise<Pick<Listing, 'model'>> {
+  try {
+    const { graph } = await recognizeCheckpoint(c);
+    return { model: { family: graph.family, description: graph.description } };
+  } catch {
+    return {};
   }
 }
 
