@@ -16,11 +16,12 @@ const common = {
   logLevel: 'warning',
   absWorkingDir: root,
 };
-// tfjs-node carries a native addon and is optional: bundles require it at run time, if present.
+// tfjs-node and onnxruntime-node carry native addons and are optional: bundles require them at
+// run time, if present (onnxruntime-node only from src/analysis/model/onnx/loadOrt.ts).
 // @huggingface/tokenizers (text data) is bundled when installed; a node_modules that predates it
 // still builds, and text data then says to run npm install.
 const resolvable = (pkg) => { try { createRequire(import.meta.url).resolve(pkg); return true; } catch { return false; } };
-const node = { ...common, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/tfjs-node', ...(resolvable('@huggingface/tokenizers') ? [] : ['@huggingface/tokenizers'])] };
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/tfjs-node', 'onnxruntime-node', ...(resolvable('@huggingface/tokenizers') ? [] : ['@huggingface/tokenizers'])] };
 
 const builds = [
   // Extension host: the only bundle allowed to see `vscode`.

@@ -151,7 +151,7 @@ export interface WorkerEvaluateRequest {
   labels?: string;
   split?: 'test' | 'train';
   arch?: string;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
   cancelFlag: SharedArrayBuffer;
 }
 
@@ -178,7 +178,7 @@ export interface WorkerAnalysisRequest {
   kind: AnalysisKind;
   /** JSON options of the analysis (file paths and settings); validated by the worker. */
   params: Record<string, JsonValue>;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
   cancelFlag: SharedArrayBuffer;
 }
 
@@ -722,7 +722,7 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
     labels: opt(name),
     split: opt(lit('test', 'train')),
     arch: opt(name),
-    backend: lit('auto', 'tensorflow', 'wasm', 'cpu'),
+    backend: lit('auto', 'onnxruntime', 'tensorflow', 'wasm', 'cpu'),
     cancelFlag: isSab,
   }),
   analysis: obj<WorkerAnalysisRequest>({
@@ -730,7 +730,7 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
     id: count,
     kind: lit(...ANALYSIS_KINDS),
     params: record(jsonValue()),
-    backend: lit('auto', 'tensorflow', 'wasm', 'cpu'),
+    backend: lit('auto', 'onnxruntime', 'tensorflow', 'wasm', 'cpu'),
     cancelFlag: isSab,
   }),
   cancel: obj<WorkerCancelRequest>({ type: lit('cancel'), id: count }),

@@ -11,7 +11,7 @@ import { causeFirst, checkpointSlots, describeFailure } from './failureAdvice';
 import { applyRerun, currentValues, measuredOn, rerunFields } from './rerunOptions';
 import type { Logger, WorkerHost } from './workerHost';
 
-type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+type Backend = 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface AnalysisDeps {
   context: vscode.ExtensionContext;

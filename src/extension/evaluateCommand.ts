@@ -14,7 +14,7 @@ export interface EvaluateArgs {
   arch?: string;
 }
 
-type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+type Backend = 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
 
 export function registerEvaluateCommand(context: vscode.ExtensionContext, worker: WorkerHost, log: Logger): vscode.Disposable {
   return vscode.commands.registerCommand('checkpointLens.evaluate', async (uri?: unknown, args?: unknown): Promise<EvalSummary | undefined> => {

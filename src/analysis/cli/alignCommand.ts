@@ -8,7 +8,7 @@ import { type BackendChoice, initBackend } from '../model/backend';
 
 export const ALIGN_USAGE = `usage: ckpt-lens align A B --out OUT.safetensors [--method weights|activations]
                        [--data PATH [--labels PATH] [--split test|train] [--limit N] [--batch-size N]]
-                       [--seed N] [--max-iter N] [--arch FILE] [--backend auto|tensorflow|wasm|cpu] [--json]
+                       [--seed N] [--max-iter N] [--arch FILE] [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 
   A, B          two checkpoints of one architecture (MLP, plain CNN, torchvision ResNet, GPT-2-style)
   --out OUT     the aligned B, written as safetensors; the permutations go to OUT.perm.json
@@ -23,7 +23,7 @@ export const ALIGN_USAGE = `usage: ckpt-lens align A B --out OUT.safetensors [--
   --seed N      seed of the group visiting order (default 0; weights only)
   --max-iter N  most sweeps over the groups (default 100; weights only)
   --arch FILE   JSON architecture hints for both checkpoints
-  --backend B   tfjs backend (default auto)
+  --backend B   engine (default auto: onnxruntime, else tfjs)
   --json        print {"method", "iterations", "seconds", "groups": [{"name", "size", "similarityBefore", "similarityAfter"}]};
                 the similarity is, per group, the mean over A's units of their similarity to the matched B
                 unit before (identity) and after alignment: the cosine of the weights for --method weights,

@@ -12,7 +12,7 @@ export const CKA_USAGE = `usage: ckpt-lens cka A B --data PATH [--limit N] [--js
   --limit N          examples (default ${DEFAULT_CKA_LIMIT}); the moments are streamed, memory does not grow with N
   --batch-size N     examples per forward batch (default 256)
   --arch FILE        architecture hints (--arch-b FILE for B)
-  --backend B        tfjs backend: auto (default), tensorflow, wasm, cpu
+  --backend B        engine: auto (default), onnxruntime, tensorflow, wasm, cpu
   --json             print {"a": [capture names], "b": [...], "linear": [[…]], "debiased": [[…]], …}`;
 
 interface CkaArgs {

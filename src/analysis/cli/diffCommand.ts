@@ -6,7 +6,7 @@ import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag 
 import { fmtNum, table } from './textTable';
 
 export const DIFF_USAGE = `usage: ckpt-lens diff A B [--align] [--arch FILE] [--seed N] [--max-iter N]
-                      [--backend auto|tensorflow|wasm|cpu] [--json]
+                      [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 
   A, B          two checkpoints of any supported format (names are matched below each file's
                 state-dict prefix). A GGUF file against the safetensors/PyTorch checkpoint it was
@@ -16,7 +16,7 @@ export const DIFF_USAGE = `usage: ckpt-lens diff A B [--align] [--arch FILE] [--
                 mistaken for change; needs a recognised model (MLP, plain CNN, ResNet, GPT-2-style)
   --arch FILE   JSON architecture hints for --align
   --seed N, --max-iter N   weight matching's seed (default 0) and most sweeps (default 100)
-  --backend B   tfjs backend for --align (default auto)
+  --backend B   engine for --align (default auto)
   --json        print the report as one JSON object`;
 
 interface DiffArgs {

@@ -9,7 +9,7 @@ import { type BackendChoice, initBackend } from '../model/backend';
 export const DROP_USAGE = `usage: ckpt-lens drop CKPT --data PATH [--strategy S[,S…]] [--seeds N]
                       [--rank-by angular|influence] [--limit N] [--batch-size N] [--recompute-bn N]
                       [--train-data PATH] [--labels PATH] [--split test|train] [--arch FILE]
-                      [--backend auto|tensorflow|wasm|cpu] [--json]
+                      [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 
   CKPT             a torchvision ResNet or a GPT-2-style decoder (networks with droppable blocks)
   --data PATH      evaluation data, as for ckpt-lens eval

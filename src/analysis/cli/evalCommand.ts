@@ -7,7 +7,7 @@ import { evaluate } from '../model/evaluate';
 import { openModel } from '../model/openModel';
 
 export const EVAL_USAGE = `usage: ckpt-lens eval CKPT --data PATH [--labels PATH] [--split test|train] [--arch FILE]
-                      [--backend auto|tensorflow|wasm|cpu] [--batch-size N] [--limit N] [--json]
+                      [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--batch-size N] [--limit N] [--json]
                       [--block-size N] [--tokenizer tokenizer.json]
 
   CKPT          a checkpoint holding an MLP, a plain CNN, a torchvision ResNet, a GPT-2-style,
@@ -23,7 +23,7 @@ export const EVAL_USAGE = `usage: ckpt-lens eval CKPT --data PATH [--labels PATH
   --split S     test (default) or train, for an MNIST folder or a file with x_train/x_test
   --arch FILE   JSON architecture hints (activation, input_shape, n_head, normalize, …); a sidecar
                 CKPT.arch.json is read automatically
-  --backend B   tfjs backend (default auto: tensorflow if @tensorflow/tfjs-node loads, else wasm, else cpu)
+  --backend B   engine (default auto: onnxruntime for forward passes if onnxruntime-node loads; tfjs beside it: tensorflow if @tensorflow/tfjs-node loads, else wasm, else cpu)
   --batch-size N  examples per batch (default 256; fewer for language models with large vocabularies)
   --limit N     evaluate only the first N examples
   --json        print {"loss", "accuracy", "n", "backend", "seconds"}

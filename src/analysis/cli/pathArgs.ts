@@ -11,7 +11,7 @@ export const PATH_DATA_USAGE = `  --data PATH        evaluation data: IDX images
   --split S          test (default) or train, for an MNIST folder or a file with x_train/x_test
   --limit N          evaluate only the first N examples
   --arch FILE        JSON architecture hints for every checkpoint
-  --backend B        tfjs backend: auto (default), tensorflow, wasm, cpu
+  --backend B        engine: auto (default), onnxruntime, tensorflow, wasm, cpu
   --batch-size N     examples per evaluation batch (default 256)
   --threads N        threads evaluating points in parallel (default: the cores; 1 = no pool)
   --no-bn-reset      networks with BatchNorm: keep the combined stored statistics instead of

@@ -9,7 +9,7 @@ import { fmtNum, table } from './textTable';
 import { type DynamicsOptions, addDynamics, dynamicsLines } from '../dynamics/runsDynamics';
 import { LLC_FLAGS, llcFlags } from './llcCommand';
 
-export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [--arch FILE] [--backend auto|tensorflow|wasm|cpu]
+export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [--arch FILE] [--backend auto|onnxruntime|tensorflow|wasm|cpu]
                       [--data PATH [--llc] [LLC options]] [--watch] [--json]
 
   DIR           a run folder of checkpoints, or a glob of folders ("runs/seed*"); the first run is
@@ -19,7 +19,7 @@ export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [-
   --align M     compare runs after aligning units (weight matching) when the model is recognised:
                 auto (default; up to 512 units per layer), on, off
   --arch FILE   JSON architecture hints
-  --backend B   tfjs backend for alignment (default auto)
+  --backend B   engine for alignment (default auto)
   --watch       keep watching the folders; print a line (or a JSON report) per new checkpoint
   --debounce-ms N  with --watch: quiet time before a new or growing file is read (default 500)
   --data PATH   also the loss and accuracy per checkpoint on this data, and (MLPs) the activation-

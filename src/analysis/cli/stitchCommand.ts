@@ -8,7 +8,7 @@ import { type StitchOptions, type StitchPointResult, type StitchReport, runStitc
 export const STITCH_USAGE = `usage: ckpt-lens stitch A B --data PATH [--epochs N] [--train-data PATH] [--limit N] [--train-limit N]
                         [--batch-size N] [--lr X] [--seed N] [--init random|identity] [--points P,Q]
                         [--both] [--no-control] [--labels PATH] [--split test|train] [--arch FILE]
-                        [--backend auto|tensorflow|wasm|cpu] [--json]
+                        [--backend auto|onnxruntime|tensorflow|wasm|cpu] [--json]
 
   A, B            two checkpoints: A's layers up to each stitch point feed B's layers after it
   --data PATH     test data: the penalties are measured here (as for ckpt-lens eval)

@@ -3,9 +3,11 @@
 // written to match PyTorch's arithmetic (symmetric conv padding, -inf max-pool padding,
 // count_include_pad average pooling, flatten in C·H·W order, biased LayerNorm variance).
 import * as tf from '@tensorflow/tfjs-core';
-import { GraphError, HEADS, INPUT, type ModelGraph, type Node, nodeTensors, opOf } from './ir';
+import { GraphError, HEADS, INPUT, type ModelGraph, type Node, nodeTensors, opOf, resolveCapture } from './ir';
 import type { BatchStats, LowerContext, Params } from './ops/base';
 import { convolve } from './ops/conv2d';
+import { ortForForward } from './engine';
+import { OrtModel } from './onnx/ortModel';
 import { type StateDict, type TensorValues, checkStateDict } from './stateDict';
 
 export type { BatchStats } from './ops/base';
@@ -55,7 +57,29 @@ interface Fold {
   act?: Node;
 }
 
-export class Model {
+/**
+ * A network with its weights, runnable on a batch. Two engines implement it: TfjsModel (every
+ * backend, gradients too) and, for forward passes, OrtModel (onnxruntime, onnx/ortModel.ts).
+ */
+export interface Model {
+  readonly graph: ModelGraph;
+  /** Runs a batch. `input` is [B, F], [B, C, H, W] (float32) or [B, T] token ids (int32). */
+  forward(input: tf.Tensor, opts?: ForwardOptions): ForwardResult;
+  /**
+   * Runs the rest of the network from a capture point (a block boundary, e.g. a stitch point):
+   * `value` ([B, …] in PyTorch layout) stands for that point's output. Differentiable with
+   * respect to `value` (stitching trains through it).
+   */
+  forwardFrom(point: string, value: tf.Tensor, opts?: Omit<ForwardOptions, 'batchNormTraining'>): ForwardResult;
+  /** Only the values at `points` (PyTorch layout), running no node that they do not need. */
+  features(input: tf.Tensor, points: readonly string[]): Record<string, tf.Tensor>;
+  /** Replaces some state-dict tensors (e.g. recomputed BatchNorm statistics). */
+  update(changes: StateDict): void;
+  dispose(): void;
+}
+
+/** The tfjs engine: runs the graph op by op on the current tfjs backend. */
+export class TfjsModel implements Model {
   private params = new Map<string, Params>();
   private masks = new Map<number, tf.Tensor2D>();
   private readonly folds: Map<string, Fold>;
@@ -278,13 +302,7 @@ export class Model {
   }
 
   private resolveCapture(name: string): string {
-    if (name === INPUT) return INPUT;
-    if (name === 'logits') return this.graph.output;
-    const block = this.graph.blocks.find((b) => b.name === name);
-    if (block) return block.output;
-    if (this.graph.nodes.some((n) => n.id === name)) return name;
-    if (name.endsWith(HEADS) && this.graph.nodes.some((n) => opOf(n).hasHeads === true && `${n.id}${HEADS}` === name)) return name;
-    throw new GraphError(`no capture point "${name}" (blocks: ${this.graph.blocks.map((b) => b.name).join(', ')})`);
+    return resolveCapture(this.graph, name);
   }
 
   private prepareInput(x: tf.Tensor): tf.Tensor {
@@ -350,6 +368,14 @@ function prepare(n: Node, sd: StateDict): Params {
   });
 }
 
-export function createModel(graph: ModelGraph, stateDict: StateDict): Model {
-  return new Model(graph, stateDict);
+export interface CreateOptions {
+  /** 'tfjs' for models that gradients flow through; default: the forward engine chosen by initBackend. */
+  engine?: 'tfjs';
+}
+
+/** A model on the forward engine in use (onnxruntime when chosen and loaded, else tfjs). */
+export function createModel(graph: ModelGraph, stateDict: StateDict, opts: CreateOptions = {}): Model {
+  const ort = opts.engine === 'tfjs' ? undefined : ortForForward();
+  if (ort) return new OrtModel(graph, stateDict, ort, () => new TfjsModel(graph, stateDict));
+  return new TfjsModel(graph, stateDict);
 }

@@ -4,7 +4,7 @@
 // boundaries), and which state-dict tensors every node uses. Shapes are per example, in
 // PyTorch's layout ([C, H, W] for images), whatever layout the executor uses inside.
 
-import { GraphError, INPUT, type TensorRef } from './ops/base';
+import { GraphError, HEADS, INPUT, type TensorRef } from './ops/base';
 import { type Node, type NodeOp, opOf } from './ops/index';
 
 export { GraphError, HEADS, INPUT } from './ops/base';
@@ -126,6 +126,20 @@ export function capturePoints(g: ModelGraph, inputShape?: readonly number[]): Ca
   const points: CapturePoint[] = g.blocks.map((b) => ({ name: b.name, node: b.output, shape: shapes.get(b.output)!, kind: b.kind }));
   if (!g.blocks.some((b) => b.output === g.output)) points.push({ name: 'logits', node: g.output, shape: shapes.get(g.output)!, kind: 'logits' });
   return points;
+}
+
+/**
+ * The node id behind a capture name: a block name, a node id, 'input', 'logits' or an attention
+ * node's `<id>:heads`. Throws GraphError listing the blocks when there is none.
+ */
+export function resolveCapture(g: ModelGraph, name: string): string {
+  if (name === INPUT) return INPUT;
+  if (name === 'logits') return g.output;
+  const block = g.blocks.find((b) => b.name === name);
+  if (block) return block.output;
+  if (g.nodes.some((n) => n.id === name)) return name;
+  if (name.endsWith(HEADS) && g.nodes.some((n) => opOf(n).hasHeads === true && `${n.id}${HEADS}` === name)) return name;
+  throw new GraphError(`no capture point "${name}" (blocks: ${g.blocks.map((b) => b.name).join(', ')})`);
 }
 
 /** Block boundaries where a stitching layer can join the front of one model to the back of another. */

@@ -23,6 +23,7 @@ export const add: OpModule<AddOp> = {
   shape: sameShape,
   prepare: () => ({}),
   lower: (_n, [a, b]) => tf.add(a, b),
+  onnx: (_n, [a, b], ctx) => ctx.op('Add', [a, b]),
   permute: (_n, ctx) => ctx.merge(ctx.input(0), ctx.input(1)),
 };
 
@@ -31,5 +32,6 @@ export const mul: OpModule<MulOp> = {
   shape: sameShape,
   prepare: () => ({}),
   lower: (_n, [a, b]) => tf.mul(a, b),
+  onnx: (_n, [a, b], ctx) => ctx.op('Mul', [a, b]),
   permute: (_n, ctx) => ctx.merge(ctx.input(0), ctx.input(1), false),
 };

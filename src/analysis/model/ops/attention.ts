@@ -9,9 +9,9 @@
 // the output projection's columns reading them); dims inside a head never move (rotary pairs
 // them).
 import * as tf from '@tensorflow/tfjs-core';
-import { GraphError, HEADS, type OpModule, type TensorReader, type TensorRef, type WeightLayout, fail, params, ref, refs } from './base';
-import { dense } from './dense';
-import { type RotarySpec, applyRotary, rotaryTables } from './rotary';
+import { GraphError, HEADS, type OnnxLowerContext, type OpModule, type TensorReader, type TensorRef, type WeightLayout, fail, params, ref, refs } from './base';
+import { dense, denseOnnx } from './dense';
+import { type RotarySpec, applyRotary, applyRotaryOnnx, rotaryTables } from './rotary';
 
 export type QkvSource =
   /** nn.Linear q_proj / k_proj / v_proj ([out, in]). */
@@ -100,6 +100,38 @@ function fusedQkv(n: AttentionOp, read: TensorReader): { w: tf.Tensor; b?: tf.Te
   });
 }
 
+/** ONNX: q, k and v projections [B, T, heads·hd] from any of the four stored layouts. */
+function qkvOnnx(ctx: OnnxLowerContext, n: AttentionOp, x: string, T: number): [string, string, string] {
+  const { dim: d, nHead: h, nKvHead: kv, headDim: hd, qkv: s } = n;
+  switch (s.kind) {
+    case 'separate':
+      return [
+        denseOnnx(ctx, x, [T, d], h * hd, s.q, 'out_in', s.qBias),
+        denseOnnx(ctx, x, [T, d], kv * hd, s.k, 'out_in', s.kBias),
+        denseOnnx(ctx, x, [T, d], kv * hd, s.v, 'out_in', s.vBias),
+      ];
+    case 'fused': {
+      const all = denseOnnx(ctx, x, [T, d], (h + 2 * kv) * hd, s.weight, s.layout, s.bias);
+      return ctx.nodes('Split', [all, ctx.ints([h * hd, kv * hd, kv * hd])], { axis: { i: 2 } }, 3) as [string, string, string];
+    }
+    case 'per_head': {
+      // Outputs [head][q|k|v][hd]: split the middle axis of [B, T, h, 3, hd].
+      const all = ctx.op('Reshape', [denseOnnx(ctx, x, [T, d], 3 * h * hd, s.weight, 'out_in', s.bias), ctx.ints([-1, T, h, 3, hd])]);
+      const parts = ctx.nodes('Split', [all, ctx.ints([1, 1, 1])], { axis: { i: 3 } }, 3);
+      return parts.map((p) => ctx.op('Reshape', [p, ctx.ints([-1, T, h * hd])])) as [string, string, string];
+    }
+    case 'tl': {
+      // [heads, d, hd] → [d, heads·hd]; biases [heads, hd] → [heads·hd].
+      const proj = (w: string, b: string | undefined, k: number) => {
+        const m = ctx.op('Reshape', [ctx.op('Transpose', [ctx.weight(w)], { perm: { ints: [1, 0, 2] } }), ctx.ints([d, k * hd])]);
+        const y = ctx.op('MatMul', [x, m]);
+        return b ? ctx.op('Add', [y, ctx.op('Reshape', [ctx.weight(b), ctx.ints([k * hd])])]) : y;
+      };
+      return [proj(s.q, s.qBias, h), proj(s.k, s.kBias, kv), proj(s.v, s.vBias, kv)];
+    }
+  }
+}
+
 function checkWindow(n: AttentionOp & { id: string }, T: number): void {
   if (n.window !== undefined && T > n.window) {
     throw new GraphError(`${n.id}: sequences of ${T} tokens exceed the sliding window of ${n.window}; only sequences within the window are computed exactly (use --block-size ≤ ${n.window})`);
@@ -173,6 +205,42 @@ export const attention: OpModule<AttentionOp> = {
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, h * hd]);
     ctx.onHeads?.(merged);
     return mm(merged, p.outW as tf.Tensor2D, p.outB);
+  },
+  onnx(n, [x], ctx) {
+    const [T] = ctx.inShapes[0];
+    checkWindow(n, T);
+    const { dim: d, nHead: h, nKvHead: kv, headDim: hd } = n;
+    const g = h / kv;
+    const [q0, k0, v0] = qkvOnnx(ctx, n, x, T);
+    const heads = (t: string, k: number) => ctx.op('Transpose', [ctx.op('Reshape', [t, ctx.ints([-1, T, k, hd])])], { perm: { ints: [0, 2, 1, 3] } });
+    let q = heads(ctx.op('Mul', [q0, ctx.floats([1 / Math.sqrt(hd)], [])]), h);
+    let k = heads(k0, kv);
+    const v = heads(v0, kv);
+    if (n.rotary) {
+      q = applyRotaryOnnx(ctx, q, n.rotary, T, hd);
+      k = applyRotaryOnnx(ctx, k, n.rotary, T, hd);
+    }
+    // Grouped queries stacked along the rows, [B, kv, g·T, hd], as in the tfjs lowering.
+    const qg = g === 1 ? q : ctx.op('Reshape', [q, ctx.ints([-1, kv, g * T, hd])]);
+    let scores = ctx.op('MatMul', [qg, ctx.op('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
+    const pad = n.padding && ctx.attentionMask;
+    if (n.causal || pad) {
+      let s5 = ctx.op('Reshape', [scores, ctx.ints([-1, kv, g, T, T])]);
+      let bias = n.causal ? ctx.causalMask(T) : undefined;
+      if (pad) {
+        const keys = ctx.op('Reshape', [ctx.op('Mul', [ctx.op('Sub', [ctx.floats([1], []), ctx.attentionMask!]), ctx.floats([MASK], [])]), ctx.ints([-1, 1, 1, 1, T])]);
+        bias = bias ? ctx.op('Add', [bias, keys]) : keys;
+      }
+      s5 = ctx.op('Add', [s5, bias!]);
+      scores = ctx.op('Reshape', [s5, ctx.ints([-1, kv, g * T, T])]);
+    }
+    const y = ctx.op('MatMul', [ctx.op('Softmax', [scores], { axis: { i: -1 } }), v]);
+    const perHead = ctx.op('Transpose', [ctx.op('Reshape', [y, ctx.ints([-1, h, T, hd])])], { perm: { ints: [0, 2, 1, 3] } });
+    const merged = ctx.op('Reshape', [perHead, ctx.ints([-1, T, h * hd])]);
+    ctx.onHeads?.(merged);
+    if (n.out.layout !== 'tl') return denseOnnx(ctx, merged, [T, h * hd], d, n.out.weight, 'out_in', n.out.bias);
+    const y2 = ctx.op('MatMul', [merged, ctx.op('Reshape', [ctx.weight(n.out.weight), ctx.ints([h * hd, d])])]);
+    return n.out.bias ? ctx.op('Add', [y2, ctx.weight(n.out.bias)]) : y2;
   },
   permute(n, ctx) {
     const { dim: d, nHead: h, nKvHead: kv, headDim: hd, qkv: s } = n;

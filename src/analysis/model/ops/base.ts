@@ -1,7 +1,9 @@
 // What every op module shares: the node fields, the contracts an op fulfils (shape rule, the
 // state-dict tensors it reads, its tfjs lowering, the permutation axes it carries) and the
-// small helpers several ops use. An engine is one more lowering per op: see OpModule.
+// small helpers several ops use. An engine is one more lowering per op: see OpModule (tfjs:
+// prepare + lower; onnxruntime: onnx).
 import type * as tf from '@tensorflow/tfjs-core';
+import type { Attr } from '../onnx/proto';
 
 export class GraphError extends Error {}
 
@@ -68,6 +70,39 @@ export interface LowerContext {
   tokenTypes?: tf.Tensor;
 }
 
+/**
+ * What the ONNX lowering (onnxruntime engine) hands an op besides its inputs' value names.
+ * Values are in PyTorch's layout (NCHW images) with a symbolic batch axis first; every other
+ * size is known when the graph is built.
+ */
+export interface OnnxLowerContext {
+  /** Per-example shapes of the node's inputs, PyTorch layout. */
+  inShapes: number[][];
+  /** Adds a node with `outputs` outputs (default 1) and returns their value names. */
+  nodes(opType: string, inputs: string[], attrs?: Record<string, Attr>, outputs?: number): string[];
+  /** Adds a one-output node and returns its value name. */
+  op(opType: string, inputs: string[], attrs?: Record<string, Attr>): string;
+  /** The graph input holding a state-dict tensor, as stored (weights are inputs, not initializers). */
+  weight(name: string): string;
+  /** A value made once per graph under `key` (tables and masks several nodes share). */
+  shared(key: string, make: () => string): string;
+  /** A float32 constant. */
+  floats(values: ArrayLike<number>, dims: number[]): string;
+  /** An int64 constant (shapes, axes, indices); dims default to [values.length]. */
+  ints(values: readonly number[], dims?: number[]): string;
+  /** Training-mode BatchNorm: the graph returns these [C] values as the node's batch statistics. */
+  batchNormTraining: boolean;
+  batchStats(mean: string, variance: string, countPerExample: number): void;
+  /** An attention node's per-head outputs, when `<id>:heads` is captured. */
+  onHeads?(value: string): void;
+  /** Additive causal mask [T, T]. */
+  causalMask(T: number): string;
+  /** [B, T] float32, 1 for real tokens, 0 for padding (absent: all real). */
+  attentionMask?: string;
+  /** [B, T] int32 segment ids (absent: all zero). */
+  tokenTypes?: string;
+}
+
 /** A value's permuted axis in the permutation-spec walk (align/permutationSpec.ts). */
 export interface Axis {
   /** Union-find id; 0 marks an axis that must not be permuted. */
@@ -111,6 +146,8 @@ export interface OpModule<O> {
   prepare(n: O & NodeBase, read: TensorReader): Params;
   /** The tfjs lowering: images are NHWC inside the engine. */
   lower(n: O & NodeBase, ins: tf.Tensor[], ctx: LowerContext): tf.Tensor;
+  /** The ONNX lowering (onnxruntime engine): returns the output's value name. */
+  onnx(n: O & NodeBase, ins: string[], ctx: OnnxLowerContext): string;
   /** The unit axis its output carries, and the members its tensors contribute. */
   permute(n: O & NodeBase, ctx: PermuteContext): Axis;
   /** Reads its input's units as features (activation matching captures that input). */

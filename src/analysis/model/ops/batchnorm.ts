@@ -54,6 +54,28 @@ export const batchnorm: OpModule<BatchNormOp> = {
     if (p.bias) y = tf.add(y, p.bias);
     return y;
   },
+  onnx(n, [x], ctx) {
+    const C = n.numFeatures;
+    const ones = () => ctx.floats(new Float32Array(C).fill(1), [C]);
+    const gamma = n.weight ? ctx.weight(n.weight) : ones();
+    const beta = n.bias ? ctx.weight(n.bias) : ctx.floats(new Float32Array(C), [C]);
+    if (!ctx.batchNormTraining) {
+      return ctx.op('BatchNormalization', [x, gamma, beta, ctx.weight(n.runningMean), ctx.weight(n.runningVar)], { epsilon: { f: n.eps } });
+    }
+    // Training mode as the tfjs lowering computes it: biased statistics over all but the channel axis.
+    const shape = ctx.inShapes[0];
+    const image = shape.length === 3;
+    const axes = image ? [0, 2, 3] : [0];
+    const mean = ctx.op('ReduceMean', [x], { axes: { ints: axes }, keepdims: { i: 1 } });
+    const d = ctx.op('Sub', [x, mean]);
+    const variance = ctx.op('ReduceMean', [ctx.op('Mul', [d, d])], { axes: { ints: axes }, keepdims: { i: 1 } });
+    const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.floats([n.eps], [])])])]);
+    const perChannel = (v: string) => (image ? ctx.op('Reshape', [v, ctx.ints([C, 1, 1])]) : v);
+    const y = ctx.op('Add', [ctx.op('Mul', [ctx.op('Mul', [d, inv]), perChannel(gamma)]), perChannel(beta)]);
+    const flat = (v: string) => ctx.op('Reshape', [v, ctx.ints([C])]);
+    ctx.batchStats(flat(mean), flat(variance), image ? shape[1] * shape[2] : 1);
+    return y;
+  },
   permute(n, ctx) {
     const out = ctx.input();
     ctx.member(n.weight, 0, out);

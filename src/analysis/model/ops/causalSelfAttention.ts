@@ -3,7 +3,7 @@
 // and the output projection (`c_proj`). Heads permute as whole blocks.
 import * as tf from '@tensorflow/tfjs-core';
 import { HEADS, type OpModule, type WeightLayout, fail, matrixAxes, params, ref, refs, storedShape } from './base';
-import { dense, inOutMatrix } from './dense';
+import { dense, denseOnnx, inOutMatrix } from './dense';
 
 export interface CausalSelfAttentionOp {
   op: 'causal_self_attention';
@@ -48,6 +48,20 @@ export const causalSelfAttention: OpModule<CausalSelfAttentionOp> = {
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]);
     ctx.onHeads?.(merged);
     return mm(merged, p.projW as tf.Tensor2D, p.projB);
+  },
+  onnx(n, [x], ctx) {
+    const [T, C] = ctx.inShapes[0];
+    const h = n.nHead;
+    const hd = C / h;
+    const qkv = denseOnnx(ctx, x, [T, C], 3 * C, n.qkvWeight, n.layout, n.qkvBias);
+    const [q, k, v] = ctx.nodes('Split', [qkv, ctx.ints([C, C, C])], { axis: { i: 2 } }, 3).map((t) => ctx.op('Reshape', [t, ctx.ints([-1, T, h, hd])]));
+    const perm = (t: string, p: number[]) => ctx.op('Transpose', [t], { perm: { ints: p } });
+    const raw = ctx.op('MatMul', [perm(q, [0, 2, 1, 3]), perm(k, [0, 2, 3, 1])]);
+    const scores = ctx.op('Add', [ctx.op('Mul', [raw, ctx.floats([1 / Math.sqrt(hd)], [])]), ctx.causalMask(T)]);
+    const y = ctx.op('MatMul', [ctx.op('Softmax', [scores], { axis: { i: -1 } }), perm(v, [0, 2, 1, 3])]);
+    const merged = ctx.op('Reshape', [perm(y, [0, 2, 1, 3]), ctx.ints([-1, T, C])]);
+    ctx.onHeads?.(merged);
+    return denseOnnx(ctx, merged, [T, C], C, n.projWeight, n.layout, n.projBias);
   },
   permute(n, ctx) {
     const hd = n.dim / n.nHead;

@@ -55,6 +55,11 @@ export const conv2d: OpModule<Conv2dOp> = {
   // [out, in, kh, kw] → [kh, kw, in, out].
   prepare: (n, read) => params({ w: tf.tidy(() => tf.transpose(read.tensor(n.weight), [2, 3, 1, 0])), b: n.bias === undefined ? undefined : read.tensor(n.bias) }),
   lower: (n, [x], { params: p, unfused }) => convolve(n, x, p.w, p.b, unfused),
+  onnx: (n, [x], ctx) => ctx.op('Conv', n.bias ? [x, ctx.weight(n.weight), ctx.weight(n.bias)] : [x, ctx.weight(n.weight)], {
+    kernel_shape: { ints: n.kernel },
+    strides: { ints: n.stride },
+    pads: { ints: [n.padding[0], n.padding[1], n.padding[0], n.padding[1]] },
+  }),
   permute(n, ctx) {
     const x = ctx.input();
     if (x.repeat !== 1) throw new GraphError(`${n.id}: a convolution reads flattened features`);

@@ -31,6 +31,7 @@ export const embedding: OpModule<EmbeddingOp> = {
   },
   prepare: (n, read) => ({ table: read.tensor(n.weight) }),
   lower: (_n, [x], { params: p }) => tf.gather(p.table, x),
+  onnx: (n, [x], ctx) => ctx.op('Gather', [ctx.weight(n.weight), x], { axis: { i: 0 } }),
   permute(n, ctx) {
     const out = ctx.newAxis(n.id, 'stream', n.dim);
     ctx.member(n.weight, 1, out);
@@ -51,6 +52,13 @@ export const positionEmbedding: OpModule<PositionEmbeddingOp> = {
     const offset = n.offset ?? 0;
     if (T + offset > n.maxPositions) throw new GraphError(`${n.id}: sequence length ${T} exceeds the ${n.maxPositions - offset} learned positions`);
     return tf.add(x, tf.slice(p.table, [offset, 0], [T, n.dim]));
+  },
+  onnx(n, [x], ctx) {
+    const T = ctx.inShapes[0][0];
+    const offset = n.offset ?? 0;
+    let table = ctx.weight(n.weight);
+    if (n.batched) table = ctx.op('Reshape', [table, ctx.ints([n.maxPositions, n.dim])]);
+    return ctx.op('Add', [x, ctx.op('Slice', [table, ctx.ints([offset]), ctx.ints([offset + T]), ctx.ints([0])])]);
   },
   permute(n, ctx) {
     const x = ctx.input();

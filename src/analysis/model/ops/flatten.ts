@@ -16,6 +16,8 @@ export const flatten: OpModule<FlattenOp> = {
     if (x.rank === 4) return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]);
     return x.rank === 2 ? x : tf.reshape(x, [x.shape[0], -1]);
   },
+  // PyTorch layout inside ONNX: Flatten(axis=1) is torch.flatten(x, 1).
+  onnx: (_n, [x], ctx) => ctx.op('Flatten', [x], { axis: { i: 1 } }),
   permute(_n, ctx) {
     const x = ctx.input();
     const s = ctx.inputShape();

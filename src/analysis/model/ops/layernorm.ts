@@ -25,6 +25,18 @@ export const layernorm: OpModule<LayerNormOp> = {
     if (p.bias) y = tf.add(y, p.bias);
     return y;
   },
+  onnx(n, [x], ctx) {
+    // Two passes as PyTorch (mean, then the mean of squared deviations). onnxruntime's fused
+    // LayerNormalization takes E[x²] − E[x]², which loses digits on a transformer's residual
+    // stream; Mul (not Pow) keeps its optimiser from fusing these nodes back into it.
+    const mean = ctx.op('ReduceMean', [x], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    const d = ctx.op('Sub', [x, mean]);
+    const variance = ctx.op('ReduceMean', [ctx.op('Mul', [d, d])], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    let y = ctx.op('Mul', [d, ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.floats([n.eps], [])])])])]);
+    if (n.weight) y = ctx.op('Mul', [y, ctx.weight(n.weight)]);
+    if (n.bias) y = ctx.op('Add', [y, ctx.weight(n.bias)]);
+    return y;
+  },
   permute(n, ctx) {
     const out = ctx.input();
     ctx.member(n.weight, 0, out);

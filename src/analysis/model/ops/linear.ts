@@ -1,6 +1,6 @@
 // nn.Linear (weights [out, in]) and GPT-2's Conv1D ([in, out]): y = x·Wᵀ + b over the last axis.
 import { type OpModule, type WeightLayout, fail, matrixAxes, params, ref, refs, storedShape } from './base';
-import { dense, inOutMatrix } from './dense';
+import { dense, denseOnnx, inOutMatrix } from './dense';
 
 export interface LinearOp {
   op: 'linear';
@@ -23,6 +23,7 @@ export const linear: OpModule<LinearOp> = {
   },
   prepare: (n, read) => params({ w: inOutMatrix(read, n.weight, n.layout), b: n.bias === undefined ? undefined : read.tensor(n.bias) }),
   lower: (_n, [x], { params: p, unfused }) => dense(unfused)(x, p.w as never, p.b),
+  onnx: (n, [x], ctx) => denseOnnx(ctx, x, ctx.inShapes[0], n.outFeatures, n.weight, n.layout, n.bias),
   permute(n, ctx) {
     const { outAxis, inAxis } = matrixAxes(n.layout);
     ctx.member(n.weight, inAxis, ctx.input());

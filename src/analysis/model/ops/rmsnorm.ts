@@ -18,6 +18,11 @@ export const rmsnorm: OpModule<RmsNormOp> = {
   },
   prepare: (n, read) => ({ weight: read.tensor(n.weight) }),
   lower: (n, [x], { params: p }) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), n.eps))), p.weight),
+  onnx(n, [x], ctx) {
+    const ms = ctx.op('ReduceMean', [ctx.op('Mul', [x, x])], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [ms, ctx.floats([n.eps], [])])])]);
+    return ctx.op('Mul', [ctx.op('Mul', [x, inv]), ctx.weight(n.weight)]);
+  },
   permute(n, ctx) {
     const out = ctx.input();
     ctx.member(n.weight, 0, out);

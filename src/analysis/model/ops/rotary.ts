@@ -3,6 +3,7 @@
 // 'llama3': long wavelengths ÷ factor, short ones kept, a smooth blend between), applied with
 // rotate_half to the first `dims` dims of each head (GPT-NeoX's partial rotary).
 import * as tf from '@tensorflow/tfjs-core';
+import type { OnnxLowerContext } from './base';
 
 export interface RotarySpec {
   /** Dims of each head that rotate (head_dim, or head_dim · partial_rotary_factor). */
@@ -50,6 +51,11 @@ export function rotaryTables(r: RotarySpec, T: number): { cos: tf.Tensor2D; sin:
 }
 
 function makeTables(r: RotarySpec, T: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const { cos, sin } = tableValues(r, T);
+  return { cos: tf.tensor2d(cos, [T, r.dims]), sin: tf.tensor2d(sin, [T, r.dims]) };
+}
+
+function tableValues(r: RotarySpec, T: number): { cos: Float32Array; sin: Float32Array } {
   const inv = inverseFrequencies(r);
   const half = r.dims / 2;
   const cos = new Float32Array(T * r.dims);
@@ -62,7 +68,7 @@ function makeTables(r: RotarySpec, T: number): { cos: tf.Tensor2D; sin: tf.Tenso
       sin[t * r.dims + i] = sin[t * r.dims + i + half] = Math.sin(a);
     }
   }
-  return { cos: tf.tensor2d(cos, [T, r.dims]), sin: tf.tensor2d(sin, [T, r.dims]) };
+  return { cos, sin };
 }
 
 /** Rotates the first `dims` of the last axis of x [B, H, T, hd] (rotate_half convention). */
@@ -72,4 +78,18 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, dims: 
   const [x1, x2] = tf.split(rot, 2, 3);
   const rotated = tf.add(tf.mul(rot, cos), tf.mul(tf.concat([tf.neg(x2), x1], 3), sin));
   return dims === hd ? rotated : tf.concat([rotated, tf.slice(x, [0, 0, 0, dims], [-1, -1, -1, hd - dims])], 3);
+}
+
+/** ONNX: the same rotation of x [B, H, T, hd], with the tables as constants shared by every layer. */
+export function applyRotaryOnnx(ctx: OnnxLowerContext, x: string, r: RotarySpec, T: number, hd: number): string {
+  const key = `rotary|${JSON.stringify(r)}|${T}`;
+  const cos = ctx.shared(`${key}|cos`, () => ctx.floats(tableValues(r, T).cos, [T, r.dims]));
+  const sin = ctx.shared(`${key}|sin`, () => ctx.floats(tableValues(r, T).sin, [T, r.dims]));
+  const last = ctx.ints([3]);
+  const rot = r.dims === hd ? x : ctx.op('Slice', [x, ctx.ints([0]), ctx.ints([r.dims]), last]);
+  const half = r.dims / 2;
+  const [x1, x2] = ctx.nodes('Split', [rot, ctx.ints([half, half])], { axis: { i: 3 } }, 2);
+  const turned = ctx.op('Concat', [ctx.op('Neg', [x2]), x1], { axis: { i: 3 } });
+  const rotated = ctx.op('Add', [ctx.op('Mul', [rot, cos]), ctx.op('Mul', [turned, sin])]);
+  return r.dims === hd ? rotated : ctx.op('Concat', [rotated, ctx.op('Slice', [x, ctx.ints([r.dims]), ctx.ints([hd]), last])], { axis: { i: 3 } });
 }

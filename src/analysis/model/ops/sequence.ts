@@ -41,6 +41,11 @@ export const tokenTypeEmbedding: OpModule<TokenTypeEmbeddingOp> = {
     if (!tokenTypes) return tf.add(x, tf.slice(p.table, [0, 0], [1, -1]));
     return tf.add(x, tf.gather(p.table, tf.cast(tokenTypes, 'int32')));
   },
+  onnx(n, [x], ctx) {
+    const table = ctx.weight(n.weight);
+    if (!ctx.tokenTypes) return ctx.op('Add', [x, ctx.op('Slice', [table, ctx.ints([0]), ctx.ints([1]), ctx.ints([0])])]);
+    return ctx.op('Add', [x, ctx.op('Gather', [table, ctx.tokenTypes], { axis: { i: 0 } })]);
+  },
   permute(n, ctx) {
     const table = ctx.newAxis(n.id, 'units', n.dim);
     ctx.member(n.weight, 1, table);
@@ -57,6 +62,10 @@ export const toSequence: OpModule<ToSequenceOp> = {
   prepare: () => ({}),
   // NHWC inside: the grid is already row-major with channels last.
   lower: (_n, [x]) => tf.reshape(x, [x.shape[0], -1, x.shape[3]!]),
+  onnx(_n, [x], ctx) {
+    const [C, H, W] = ctx.inShapes[0];
+    return ctx.op('Transpose', [ctx.op('Reshape', [x, ctx.ints([-1, C, H * W])])], { perm: { ints: [0, 2, 1] } });
+  },
   permute: (_n, ctx) => ctx.input(),
 };
 
@@ -68,6 +77,12 @@ export const classToken: OpModule<ClassTokenOp> = {
   },
   prepare: (n, read) => ({ token: read.tensor(n.weight) }),
   lower: (_n, [x], { params: p }) => tf.concat([tf.tile(p.token, [x.shape[0], 1, 1]), x], 1),
+  onnx(n, [x], ctx) {
+    // The [1, 1, C] token expanded to the batch: [B] from x's shape, then [B, 1, C].
+    const batch = ctx.op('Shape', [x], { start: { i: 0 }, end: { i: 1 } });
+    const shape = ctx.op('Concat', [batch, ctx.ints([1, n.dim])], { axis: { i: 0 } });
+    return ctx.op('Concat', [ctx.op('Expand', [ctx.weight(n.weight), shape]), x], { axis: { i: 1 } });
+  },
   permute(n, ctx) {
     const token = ctx.newAxis(n.id, 'units', n.dim);
     ctx.member(n.weight, 2, token);
@@ -83,5 +98,6 @@ export const selectToken: OpModule<SelectTokenOp> = {
   },
   prepare: () => ({}),
   lower: (n, [x]) => tf.reshape(tf.slice(x, [0, n.index, 0], [-1, 1, -1]), [x.shape[0], x.shape[2]!]),
+  onnx: (n, [x], ctx) => ctx.op('Gather', [x, ctx.ints([n.index], [])], { axis: { i: 1 } }),
   permute: (_n, ctx) => ctx.input(),
 };

@@ -1,0 +1,211 @@
+// The onnxruntime engine: a Model whose forward passes run an ONNX lowering of the graph in a
+// cached inference session. Weights are session inputs: the state dict's Float32Arrays are
+// handed to onnxruntime as they are (views, no copies), and a new state dict (an interpolation
+// point, a permuted or swapped model) reuses the session of its architecture. Gradients
+// (forwardFrom for stitching) and graphs onnxruntime rejects run on tfjs instead.
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import type { ForwardOptions, ForwardResult, Model } from '../execute';
+import { GraphError, INPUT, type ModelGraph, resolveCapture } from '../ir';
+import type { BatchStats } from '../ops/base';
+import { type StateDict, checkStateDict } from '../stateDict';
+import type { NativeSession, Ort, OrtSessionOptions, OrtTensor } from './loadOrt';
+import { type LowerRequest, type LoweredGraph, lowerToOnnx } from './lowerGraph';
+
+let intraOpThreads = availableParallelism();
+let log: ((message: string) => void) | undefined;
+
+/** Intra-op threads of sessions made from now on (default: the machine's cores). */
+export function setOrtThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`onnxruntime threads must be a positive integer, got ${n}`);
+  if (n !== intraOpThreads) clearSessions();
+  intraOpThreads = n;
+}
+
+export function ortThreads(): number {
+  return intraOpThreads;
+}
+
+/** Where the engine reports falling back to tfjs (the output channel, stderr). */
+export function setOrtLog(fn: ((message: string) => void) | undefined): void {
+  log = fn;
+}
+
+interface CachedSession {
+  session: NativeSession;
+  lowered: LoweredGraph;
+  fetches: Record<string, null>;
+}
+
+// Sessions by architecture and request, least recently used first. A handful serve an analysis
+// (logits, logits + captures, BatchNorm training); the cap bounds memory over long sessions.
+const MAX_SESSIONS = 24;
+const sessions = new Map<string, CachedSession>();
+
+export function clearSessions(): void {
+  for (const s of sessions.values()) s.session.dispose();
+  sessions.clear();
+}
+
+/** Sessions currently cached (tests: one per architecture and request). */
+export function cachedSessionCount(): number {
+  return sessions.size;
+}
+
+function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest): CachedSession {
+  const key = `${archKey}|${JSON.stringify(req)}`;
+  const hit = sessions.get(key);
+  if (hit) {
+    sessions.delete(key);
+    sessions.set(key, hit);
+    return hit;
+  }
+  const lowered = lowerToOnnx(graph, req);
+  const options: OrtSessionOptions = { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+  const s = ort.createSession(lowered.bytes, options);
+  const fetches: Record<string, null> = {};
+  for (const name of lowered.outputs.values()) fetches[name] = null;
+  for (const st of lowered.batchStats.values()) fetches[st.mean] = fetches[st.variance] = null;
+  const made = { session: s, lowered, fetches };
+  sessions.set(key, made);
+  while (sessions.size > MAX_SESSIONS) {
+    const [oldest, v] = sessions.entries().next().value as [string, CachedSession];
+    v.session.dispose();
+    sessions.delete(oldest);
+  }
+  return made;
+}
+
+/** A hash of what a session depends on: the graph's structure (not its weights). */
+function architectureKey(g: ModelGraph): string {
+  return createHash('sha1').update(JSON.stringify([g.family, g.input, g.nodes, g.output])).digest('hex');
+}
+
+export class OrtModel implements Model {
+  private readonly stateDict: StateDict;
+  private readonly tensors = new Map<string, OrtTensor>();
+  private readonly archKey: string;
+  private tfjs?: Model;
+  /** Set when onnxruntime cannot run this graph: every pass goes to tfjs. */
+  private rejected = false;
+  private disposed = false;
+
+  constructor(
+    readonly graph: ModelGraph,
+    stateDict: StateDict,
+    private readonly ort: Ort,
+    private readonly makeTfjs: () => Model,
+  ) {
+    checkStateDict(graph, stateDict);
+    this.stateDict = new Map(stateDict);
+    this.archKey = architectureKey(graph);
+  }
+
+  update(changes: StateDict): void {
+    for (const [name, t] of changes) {
+      this.stateDict.set(name, t);
+      this.tensors.delete(name);
+    }
+    this.tfjs?.update(changes);
+  }
+
+  forward(input: tf.Tensor, opts: ForwardOptions = {}): ForwardResult {
+    this.checkLive();
+    if (this.rejected || opts.differentiable) return this.onTfjs().forward(input, opts);
+    return this.run(input, opts.capture ?? [], true, opts);
+  }
+
+  features(input: tf.Tensor, points: readonly string[]): Record<string, tf.Tensor> {
+    this.checkLive();
+    if (this.rejected) return this.onTfjs().features(input, points);
+    return this.run(input, points, false, {}).features;
+  }
+
+  /** Stitching trains through this: tfjs, which has gradients. */
+  forwardFrom(point: string, value: tf.Tensor, opts: Omit<ForwardOptions, 'batchNormTraining'> = {}): ForwardResult {
+    this.checkLive();
+    return this.onTfjs().forwardFrom(point, value, opts);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.tfjs?.dispose();
+    this.tensors.clear();
+    this.stateDict.clear();
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new GraphError('the model has been disposed');
+  }
+
+  private onTfjs(): Model {
+    this.tfjs ??= this.makeTfjs();
+    return this.tfjs;
+  }
+
+  private weight(name: string): OrtTensor {
+    let t = this.tensors.get(name);
+    if (!t) {
+      const v = this.stateDict.get(name)!;
+      t = new this.ort.Tensor('float32', v.values, v.shape);
+      this.tensors.set(name, t);
+    }
+    return t;
+  }
+
+  private run(input: tf.Tensor, capture: readonly string[], logits: boolean, opts: ForwardOptions): ForwardResult {
+    const g = this.graph;
+    const tokens = g.input.kind === 'tokens';
+    if (tokens && input.rank !== 2) throw new GraphError(`token input must be [B, T], got [${input.shape}]`);
+    if (g.input.kind === 'image' && input.rank !== 4) throw new GraphError(`image input must be [B, C, H, W], got [${input.shape}]`);
+    const wanted = new Map(capture.map((name) => [name, resolveCapture(g, name)]));
+    const ids = [...new Set([...wanted.values()].filter((id) => id !== INPUT))];
+    const req: LowerRequest = {
+      inputShape: input.shape.slice(1),
+      outputs: ids,
+      logits,
+      batchNormTraining: opts.batchNormTraining === true,
+      attentionMask: tokens && opts.attentionMask !== undefined && g.nodes.some((n) => n.op === 'attention' && n.padding),
+      tokenTypes: tokens && opts.tokenTypes !== undefined && g.nodes.some((n) => n.op === 'token_type_embedding'),
+    };
+    let s: CachedSession;
+    try {
+      s = session(this.ort, this.archKey, g, req);
+    } catch (e) {
+      if (e instanceof GraphError) throw e;
+      // A graph this onnxruntime cannot take (an op it lacks): tfjs runs it, with the same results.
+      this.rejected = true;
+      log?.(`onnxruntime: ${g.description}: ${String((e as Error)?.message ?? e)}; running it on tfjs`);
+      return logits ? this.onTfjs().forward(input, opts) : { output: undefined as unknown as tf.Tensor, features: this.onTfjs().features(input, capture), batchStats: {} };
+    }
+    const { lowered } = s;
+    const B = input.shape[0];
+    const feeds: Record<string, OrtTensor> = {};
+    const data = input.dataSync();
+    feeds[lowered.inputName] = tokens
+      ? new this.ort.Tensor('int32', data instanceof Int32Array ? data : Int32Array.from(data as Float32Array), input.shape)
+      : new this.ort.Tensor('float32', data instanceof Float32Array ? data : Float32Array.from(data as Int32Array), input.shape);
+    if (lowered.attentionMaskName) feeds[lowered.attentionMaskName] = new this.ort.Tensor('float32', Float32Array.from(opts.attentionMask!.dataSync()), opts.attentionMask!.shape);
+    if (lowered.tokenTypesName) feeds[lowered.tokenTypesName] = new this.ort.Tensor('int32', Int32Array.from(opts.tokenTypes!.dataSync()), opts.tokenTypes!.shape);
+    for (const [inputName, name] of lowered.weights) feeds[inputName] = this.weight(name);
+
+    const out = s.session.run(feeds, s.fetches, {});
+    const toTf = (name: string): tf.Tensor => {
+      const t = out[name];
+      return tf.tensor(t.data as Float32Array, t.dims as number[], 'float32');
+    };
+    const features: Record<string, tf.Tensor> = {};
+    for (const [name, id] of wanted) {
+      if (id === INPUT) features[name] = input.clone();
+      else features[name] = toTf(lowered.outputs.get(id)!);
+    }
+    const batchStats: Record<string, BatchStats> = {};
+    for (const [id, st] of lowered.batchStats) {
+      batchStats[id] = { mean: toTf(st.mean) as tf.Tensor1D, variance: toTf(st.variance) as tf.Tensor1D, count: st.countPerExample * B };
+    }
+    return { output: logits ? toTf(lowered.outputs.get('logits')!) : (undefined as unknown as tf.Tensor), features, batchStats };
+  }
+}
+
