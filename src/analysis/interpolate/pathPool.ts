@@ -20,6 +20,8 @@ export interface PathWorkerData {
   setup: PathSetup;
   backend: BackendName;
   wasmDir?: string;
+  /** onnxruntime intra-op threads per worker: the cores shared among the pool's sessions. */
+  intraOpThreads: number;
   cancelFlag: SharedArrayBuffer;
 }
 
@@ -70,7 +72,7 @@ export async function evaluatePoints(setup: PathSetup, points: readonly number[]
   const shared: PathSetup = { ...setup, data: compact(setup.data), bnData: setup.bnData && compact(setup.bnData) };
   await runThreadPool<PointResult>({
     script: opts.workerScript ?? join(__dirname, 'pathWorker.js'),
-    workerData: { setup: shared, backend, wasmDir: opts.wasmDir } satisfies Omit<PathWorkerData, 'cancelFlag'>,
+    workerData: { setup: shared, backend, wasmDir: opts.wasmDir, intraOpThreads: Math.max(1, Math.floor(availableParallelism() / threads)) } satisfies Omit<PathWorkerData, 'cancelFlag'>,
     threads,
     order: points.map((_, i) => i),
     request: (i) => ({ type: 'point', index: i, coefs: [...points[i]] }) satisfies PathRequest,

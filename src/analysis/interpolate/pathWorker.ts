@@ -6,7 +6,7 @@ import { initBackend } from '../model/backend';
 import type { PathReply, PathRequest, PathWorkerData } from './pathPool';
 import { PointEvaluator } from './pointEvaluator';
 
-const { setup, backend, wasmDir, cancelFlag } = workerData as PathWorkerData;
+const { setup, backend, wasmDir, intraOpThreads, cancelFlag } = workerData as PathWorkerData;
 const cancelled = new Int32Array(cancelFlag);
 const isCancelled = (): boolean => Atomics.load(cancelled, 0) !== 0;
 const post = (m: PathReply): void => parentPort!.postMessage(m);
@@ -14,7 +14,7 @@ const failure = (index: number, e: Error): PathReply =>
   e instanceof CheckpointError ? { type: 'error', index, name: e.name, message: e.message, file: e.file, problem: e.problem } : { type: 'error', index, name: e.name, message: e.message };
 
 const ready = (async () => {
-  await initBackend(backend, { wasmDir });
+  await initBackend(backend, { wasmDir, threads: intraOpThreads });
   return new PointEvaluator(setup);
 })();
 
