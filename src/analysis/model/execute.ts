@@ -355,8 +355,18 @@ function toTorchLayout(t: tf.Tensor): tf.Tensor {
   return t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
 }
 
-/** A node's tensors in the executor's layout (its op module's prepare). */
+/**
+ * A node's tensors in the executor's layout (its op module's prepare), kept: a model may be made
+ * inside a caller's tf.tidy (the onnxruntime engine makes its tfjs twin on first use), and its
+ * weights must outlive that scope.
+ */
 function prepare(n: Node, sd: StateDict): Params {
+  const p = prepareIn(n, sd);
+  for (const t of Object.values(p)) tf.keep(t);
+  return p;
+}
+
+function prepareIn(n: Node, sd: StateDict): Params {
   return opOf(n).prepare(n, {
     tensor(name) {
       const t = sd.get(name)!;
