@@ -3,7 +3,7 @@
 //     gguf-py's numpy dequantize() on the same 2^24-value tensors (goal: ≥ 5× numpy).
 //  2. Listing a 4 GB sharded safetensors model served from 127.0.0.1 by Range requests: time and
 //     bytes fetched, against downloading the shards.
-// Usage: npm run bench:gguf   (needs the fixtures venv with gguf-py: /work/.venv-fixtures, or PYTHON=…)
+// Usage: npm run bench:gguf   (needs the fixtures venv with gguf-py: /work/.venv-fixtures, or PYTHON=…; ROUNDS=n, default 3)
 // Data (git-ignored) goes to bench/data/: the GGUF is generated once; the shards are sparse files.
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, writeSync, createReadStream, statSync } from 'node:fs';
@@ -27,20 +27,30 @@ for (const [entry, out] of [['ours_dequant.ts', 'ours_dequant.js'], ['ours_remot
 const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop());
 
 // --- 1. dequantization ----------------------------------------------------------------------
-const ref = run(py, [join(root, 'bench', 'reference_dequant.py'), ggufPath]);
-const ours = run(process.execPath, [join(root, 'bench', 'out', 'ours_dequant.js'), ggufPath]);
+// Both sides run ROUNDS times, alternating, so a burst of load on a shared machine hits both;
+// each figure is the median over rounds (each round is itself the best of 3 per type).
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const refRuns = [], ourRuns = [];
+for (let r = 0; r < ROUNDS; r++) {
+  refRuns.push(run(py, [join(root, 'bench', 'reference_dequant.py'), ggufPath]));
+  ourRuns.push(run(process.execPath, [join(root, 'bench', 'out', 'ours_dequant.js'), ggufPath]));
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const gb = (values, s) => (values * 4) / 1e9 / s;
-console.log(`\nDequantization, GB/s of float32 output (2^24 values per type; numpy ${ref.numpy}, best of 3)`);
+console.log(`\nDequantization, GB/s of float32 output (2^24 values per type; numpy ${refRuns[0].numpy}; median of ${ROUNDS} rounds, each the best of 3)`);
 console.log('type      numpy   ours (1 MiB pieces)  ratio   ours (whole tensor)  ratio');
 const ratios = [];
-for (const [type, r] of Object.entries(ref.types)) {
-  const o = ours.types[type];
-  const n = gb(r.values, r.s), a = gb(o.values, o.s), w = gb(o.values, o.whole_s);
-  ratios.push(a / n);
-  console.log(`${type.padEnd(8)} ${n.toFixed(2).padStart(6)}  ${a.toFixed(2).padStart(19)}  ${(a / n).toFixed(1).padStart(5)}×  ${w.toFixed(2).padStart(19)}  ${(w / n).toFixed(1).padStart(5)}×`);
+for (const type of Object.keys(refRuns[0].types)) {
+  const n = median(refRuns.map((x) => gb(x.types[type].values, x.types[type].s)));
+  const a = median(ourRuns.map((x) => gb(x.types[type].values, x.types[type].s)));
+  const w = median(ourRuns.map((x) => gb(x.types[type].values, x.types[type].whole_s)));
+  const ratio = median(refRuns.map((x, i) => gb(ourRuns[i].types[type].values, ourRuns[i].types[type].s) / gb(x.types[type].values, x.types[type].s)));
+  ratios.push(ratio);
+  console.log(`${type.padEnd(8)} ${n.toFixed(2).padStart(6)}  ${a.toFixed(2).padStart(19)}  ${ratio.toFixed(1).padStart(5)}×  ${w.toFixed(2).padStart(19)}  ${(w / n).toFixed(1).padStart(5)}×`);
 }
 const geo = Math.exp(ratios.reduce((s, x) => s + Math.log(x), 0) / ratios.length);
 console.log(`geometric mean ratio (pieces): ${geo.toFixed(1)}×, lowest ${Math.min(...ratios).toFixed(1)}×`);
+console.log('(whole tensor: a fresh 64 MB Float32Array per call, so first-touch page faults count; on VMs where they are slow this column measures the allocator, not the kernel)');
 
 // --- 2. remote listing of a 4 GB sharded model -------------------------------------------------
 const shardDir = join(data, 'remote-4gb');
