@@ -1,6 +1,7 @@
 // A local HTTP server for the remote-reading tests: files served with Range, HEAD, ETag and
 // redirects, plus faults injected per path. Listens on 127.0.0.1 only.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
@@ -24,6 +25,8 @@ export interface Served {
   data?: Uint8Array;
   file?: string;
   faults?: Faults;
+  /** Answer 302 with this Location (absolute, or relative to the request). */
+  redirectTo?: string;
 }
 
 export interface TestServer {
@@ -35,10 +38,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(files: Record<string, Served> = {}): Promise<TestServer> {
+/** `tls`: serve https with this key and certificate (test/fixtures/tls). */
+export async function startServer(files: Record<string, Served> = {}, opts: { tls?: { key: string; cert: string } } = {}): Promise<TestServer> {
   const state: TestServer = { url: '', files: new Map(Object.entries(files)), bytesSent: 0, requests: [], close: async () => undefined };
   const count = new Map<string, number>();
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     state.requests.push({ method: req.method ?? '', path, range: req.headers.range, auth: req.headers.authorization });
     if (path.startsWith('/redirect/')) {
@@ -47,6 +51,11 @@ export async function startServer(files: Record<string, Served> = {}): Promise<T
       return;
     }
     const f = state.files.get(path);
+    if (f?.redirectTo) {
+      res.writeHead(302, { Location: f.redirectTo });
+      res.end();
+      return;
+    }
     if (!f) {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found');
@@ -99,10 +108,11 @@ export async function startServer(files: Record<string, Served> = {}): Promise<T
       res.flushHeaders();
       setTimeout(send, faults.stallMs);
     } else send();
-  });
+  };
+  const server: Server = opts.tls ? createTlsServer(opts.tls, handler) : createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  state.url = `http://127.0.0.1:${port}`;
+  state.url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   state.close = () =>
     new Promise<void>((r) => {
       server.closeAllConnections();

@@ -6,6 +6,7 @@ import { registerAlignCommand } from './analysisCommands';
 import { registerAnalysisCommands } from './analysisCommandTable';
 import { registerEvaluateCommand } from './evaluateCommand';
 import { registerRemoteCommand } from './remoteCommand';
+import { HubAuth } from './hubAuth';
 import { createLog } from './log';
 import { WorkerHost } from './workerHost';
 import { familyLabel, setModelDescriber } from './pickers';
@@ -14,11 +15,15 @@ import { basename } from 'node:path';
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLog(context);
   const maxConcurrent = (): number => vscode.workspace.getConfiguration('checkpointLens.jobs').get<number>('maxConcurrent', 2);
+  let hub: HubAuth | undefined;
   const worker = new WorkerHost({
     workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
     log,
     maxWorkers: maxConcurrent(),
+    // The Hub token (secret storage) and endpoint reach the workers through their environment.
+    workerEnv: () => hub?.workerEnv() ?? process.env,
   });
+  hub = HubAuth.register(context, worker);
   context.subscriptions.push(
     { dispose: () => worker.dispose() },
     vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('checkpointLens.jobs.maxConcurrent') && worker.setMaxWorkers(maxConcurrent())),
@@ -78,7 +83,7 @@ export function activate(context: vscode.ExtensionContext): void {
       provider.cancelStatistics(uri instanceof vscode.Uri ? uri : undefined),
     ),
   );
-  registerRemoteCommand(context);
+  registerRemoteCommand(context, hub);
   // evaluate(uri?, { checkpoint?, data?, labels?, split?, arch? }) → { loss, accuracy, n, backend, seconds }.
   context.subscriptions.push(registerEvaluateCommand(context, worker, log));
   // Analyses (args objects for tests; each resolves to its final AnalysisView).

@@ -6,8 +6,9 @@ import { checkpointFiles, hubFileUrl, listRepoFiles, parseHubRef, resolveRemote 
 import { formatBytes } from '../analysis/core/format';
 import { REMOTE_SCHEME, RemoteFileSystem, remoteUri } from './remoteUri';
 import { VIEW_TYPE } from './checkpointEditorProvider';
+import type { HubAuth } from './hubAuth';
 
-export function registerRemoteCommand(context: vscode.ExtensionContext): void {
+export function registerRemoteCommand(context: vscode.ExtensionContext, hub: HubAuth): void {
   context.subscriptions.push(
     vscode.workspace.registerFileSystemProvider(REMOTE_SCHEME, new RemoteFileSystem(), { isReadonly: true, isCaseSensitive: true }),
     // openRemote(spec?) → the URL opened (tests pass the spec; the UI asks for it).
@@ -22,17 +23,19 @@ export function registerRemoteCommand(context: vscode.ExtensionContext): void {
       const text = given?.trim();
       if (!text) return undefined;
       try {
+        await hub.ready;
+        const opts = hub.remoteOptions();
         let url: string;
         const ref = /^https?:\/\//i.test(text) ? undefined : parseHubRef(text);
         if (ref && !ref.file && typeof spec !== 'string') {
-          const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Listing ${ref.repo}…` }, () => listRepoFiles(ref));
+          const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Listing ${ref.repo}…` }, () => listRepoFiles(ref, opts));
           const items = checkpointFiles(files).map((f) => ({ label: f.path, description: f.size ? formatBytes(f.size) : undefined }));
           if (!items.length) throw new Error(`${ref.repo} lists no checkpoint files (safetensors, GGUF, PyTorch)`);
           const picked = await vscode.window.showQuickPick(items, { title: `Checkpoint in ${ref.repo}@${ref.revision}`, matchOnDescription: true });
           if (!picked) return undefined;
-          url = hubFileUrl(ref, picked.label);
+          url = hubFileUrl(ref, picked.label, opts);
         } else {
-          url = await resolveRemote(text);
+          url = await resolveRemote(text, opts);
         }
         await vscode.commands.executeCommand('vscode.openWith', remoteUri(url), VIEW_TYPE);
         return url;

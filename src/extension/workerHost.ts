@@ -81,6 +81,8 @@ export interface WorkerHostOptions {
   /** How long a cancelled job may run on before the worker is terminated. Default 2000 ms. */
   cancelGraceMs?: number;
   workerData?: Record<string, unknown>;
+  /** Environment of each new worker (default: a copy of this process's), read when it starts. */
+  workerEnv?: () => Record<string, string | undefined>;
   /** Heap limit of each worker in MB (typed arrays live outside it). Default 4096. */
   maxOldGenerationSizeMb?: number;
   /** Heavy jobs (analyses, evaluations, background statistics) run at once. Default 2. */
@@ -183,6 +185,8 @@ export class WorkerHost {
   private readonly terminating = new WeakMap<Worker, string>();
   private readonly activity = new WeakMap<Worker, Activity>();
   private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
+  /** Workers started with an outdated environment, stopped when their last job ends. */
+  private readonly stale = new WeakSet<Worker>();
   private nextId = 1;
   private disposed = false;
   private maxWorkers: number;
@@ -194,6 +198,17 @@ export class WorkerHost {
   }
 
   /** Heavy jobs allowed at once (a setting); queued jobs start if it grew. */
+  /**
+   * The workers' environment changed (a new Hub token or endpoint): idle workers stop now and
+   * busy ones once their jobs end, so the next job runs in a worker started with the new one.
+   */
+  renewWorkers(reason: string): void {
+    for (const w of [...this.workers]) {
+      if (this.jobsOn(w).length) this.stale.add(w);
+      else this.stopWorker(w, reason);
+    }
+  }
+
   setMaxWorkers(n: number): void {
     this.maxWorkers = Math.max(1, Math.floor(n));
     this.pump();
@@ -375,7 +390,7 @@ export class WorkerHost {
    */
   private pickWorker(heavy: boolean): Worker {
     const live = this.workers.filter((w) => !this.terminating.has(w));
-    const free = live.filter((w) => !this.jobsOn(w).some((q) => q.heavy)).sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length);
+    const free = live.filter((w) => !this.stale.has(w) && !this.jobsOn(w).some((q) => q.heavy)).sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length);
     if (free.length) return free[0];
     if (heavy || live.length < this.maxWorkers + 1) return this.newWorker();
     return live.sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length)[0];
@@ -436,6 +451,7 @@ export class WorkerHost {
   private newWorker(): Worker {
     const w = new Worker(this.opts.workerPath, {
       workerData: this.opts.workerData ?? {},
+      env: this.opts.workerEnv?.() ?? process.env,
       resourceLimits: { maxOldGenerationSizeMb: this.opts.maxOldGenerationSizeMb ?? 4096 },
     });
     this.workersStarted++;
@@ -490,7 +506,10 @@ export class WorkerHost {
     this.pending.delete(p.id);
     if (p.graceTimer) clearTimeout(p.graceTimer);
     const w = p.worker;
-    if (w && !this.jobsOn(w).length) this.armIdle(w);
+    if (w && !this.jobsOn(w).length) {
+      if (this.stale.has(w)) this.stopWorker(w, 'its environment changed');
+      else this.armIdle(w);
+    }
     if (p.heavy) queueMicrotask(() => this.pump());
   }
 

@@ -227,6 +227,50 @@ async function startLongStatistics(ctx) {
   return frame;
 }
 
+/** Serves `bytes` with Range support (206), as a CDN would. */
+function serveRange(bytes, req, res) {
+  const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  if (!m) { res.writeHead(200, { 'Content-Length': bytes.length }); res.end(bytes); return; }
+  const start = Number(m[1]), end = Math.min(Number(m[2]), bytes.length - 1);
+  res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, ETag: '"1"' });
+  res.end(bytes.subarray(start, end + 1));
+}
+
+/** A Hub on 127.0.0.1 redirecting every request to a "CDN" on another port (another origin); both record the Authorization headers they get. */
+async function hubAndCdn(bytes) {
+  const hubAuth = [], cdnAuth = [];
+  const cdn = http.createServer((req, res) => { cdnAuth.push(req.headers.authorization); serveRange(bytes, req, res); });
+  await new Promise((r) => cdn.listen(0, '127.0.0.1', r));
+  const cdnUrl = `http://127.0.0.1:${cdn.address().port}`;
+  const hub = http.createServer((req, res) => { hubAuth.push(req.headers.authorization); res.writeHead(302, { Location: `${cdnUrl}/blob${req.url}?signed=1` }); res.end(); });
+  await new Promise((r) => hub.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${hub.address().port}`, hubAuth, cdnAuth,
+    close: () => { for (const s of [hub, cdn]) { s.closeAllConnections(); s.close(); } },
+  };
+}
+
+/** Writes .vscode/settings.json in the workspace (VS Code picks it up); restore() puts back what was there. */
+function withWorkspaceSettings(ws, values) {
+  const file = path.join(ws, '.vscode', 'settings.json');
+  const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ ...(before ? JSON.parse(before) : {}), ...values }, null, 2));
+  return { restore: () => (before === undefined ? fs.rmSync(file) : fs.writeFileSync(file, before)) };
+}
+
+/** Open Remote Checkpoint… with `spec` typed into its input box; resolves once the editor lists tiny_llama's 21 tensors. */
+async function openRemoteFromPalette(ctx, spec) {
+  await paletteSelect(ctx.page, 'Checkpoint Lens: Open Remote Checkpoint');
+  await ctx.page.keyboard.press('Enter');
+  await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open Remote Checkpoint' }).waitFor({ timeout: 15000 });
+  await ctx.page.locator('.quick-input-widget input').fill(spec);
+  await ctx.page.locator('.quick-input-widget input').press('Enter');
+  const frame = await webviewFrame(ctx.page, '.tree-row.tensor', 60000);
+  await frame.locator('.stat', { hasText: 'Tensors21' }).waitFor();
+  return frame;
+}
+
 // --- one case per command ------------------------------------------------------------------------
 
 export const COMMAND_CASES = {
@@ -257,6 +301,44 @@ export const COMMAND_CASES = {
     } finally {
       server.closeAllConnections();
       server.close();
+    }
+  },
+
+  // Palette → a masked input box → the token is stored; with the Hub endpoint set to a local
+  // server, opening hf://org/repo/file sends it to the Hub and not to the CDN it redirects to.
+  'checkpointLens.setHubToken': async (ctx) => {
+    const hub = await hubAndCdn(fs.readFileSync(path.join(ctx.ws, 'tiny_llama.gguf')));
+    const settings = withWorkspaceSettings(ctx.ws, { 'checkpointLens.hub.endpoint': hub.url });
+    try {
+      await paletteSelect(ctx.page, 'Checkpoint Lens: Set Hugging Face Token');
+      await ctx.page.keyboard.press('Enter');
+      await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Hugging Face Token' }).waitFor({ timeout: 15000 });
+      const input = ctx.page.locator('.quick-input-widget input[type="password"]');
+      await input.fill('hf_e2e_token');
+      await input.press('Enter');
+      await ctx.page.locator('.notifications-toasts', { hasText: 'Hugging Face token saved' }).waitFor({ timeout: 15000 });
+      await openRemoteFromPalette(ctx, 'hf://org/repo/tiny_llama.gguf');
+      assert.ok(hub.hubAuth.length > 0 && hub.hubAuth.every((a) => a === 'Bearer hf_e2e_token'), `the Hub saw ${hub.hubAuth.join(', ')}`);
+      assert.ok(hub.cdnAuth.length > 0 && hub.cdnAuth.every((a) => a === undefined), 'the CDN got the token');
+      await ctx.shot('cmd-setHubToken');
+    } finally {
+      settings.restore();
+      hub.close();
+    }
+  },
+
+  // Palette → the stored token is removed (a notification says so), and the Hub gets no token.
+  'checkpointLens.clearHubToken': async (ctx) => {
+    const hub = await hubAndCdn(fs.readFileSync(path.join(ctx.ws, 'tiny_llama.gguf')));
+    const settings = withWorkspaceSettings(ctx.ws, { 'checkpointLens.hub.endpoint': hub.url });
+    try {
+      await runFromPalette(ctx.page, 'Checkpoint Lens: Clear Hugging Face Token');
+      await ctx.page.locator('.notifications-toasts', { hasText: /Hugging Face token removed|no Hugging Face token was stored/ }).waitFor({ timeout: 15000 });
+      await openRemoteFromPalette(ctx, 'hf://org/repo/tiny_llama.gguf');
+      assert.ok(hub.hubAuth.length > 0 && hub.hubAuth.every((a) => a === undefined), `the Hub saw ${hub.hubAuth.join(', ')}`);
+    } finally {
+      settings.restore();
+      hub.close();
     }
   },
 

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as vscode from 'vscode';
 import { close, readSafetensors, refStats, writeSparseSafetensors } from '../e2e/reference.mjs';
@@ -107,6 +107,29 @@ function assertStatsMatch(json: TableJson, what: string): void {
   }
 }
 
+/** Serves `bytes` with Range support (206), as a CDN would. */
+function serveRange(bytes: Uint8Array, req: IncomingMessage, res: ServerResponse): void {
+  const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  if (!m) { res.writeHead(200, { 'Content-Length': bytes.length }); res.end(bytes); return; }
+  const start = Number(m[1]), end = Math.min(Number(m[2]), bytes.length - 1);
+  res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, ETag: '"1"' });
+  res.end(bytes.subarray(start, end + 1));
+}
+
+/** A Hub on 127.0.0.1 that redirects every request to a "CDN" on another port (another origin); both record the Authorization headers they receive. */
+async function hubAndCdn(bytes: Uint8Array): Promise<{ url: string; hubAuth: (string | undefined)[]; cdnAuth: (string | undefined)[]; close(): void }> {
+  const hubAuth: (string | undefined)[] = [], cdnAuth: (string | undefined)[] = [];
+  const cdn = createServer((req, res) => { cdnAuth.push(req.headers.authorization); serveRange(bytes, req, res); });
+  await new Promise<void>((r) => cdn.listen(0, '127.0.0.1', r));
+  const cdnUrl = `http://127.0.0.1:${(cdn.address() as AddressInfo).port}`;
+  const hub = createServer((req, res) => { hubAuth.push(req.headers.authorization); res.writeHead(302, { Location: `${cdnUrl}/blob${req.url}?signed=1` }); res.end(); });
+  await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(hub.address() as AddressInfo).port}`, hubAuth, cdnAuth,
+    close: () => { for (const s of [hub, cdn]) { s.closeAllConnections(); s.close(); } },
+  };
+}
+
 // --- one case per command ----------------------------------------------------------------------
 
 const COMMAND_CASES: Record<string, () => Promise<void>> = {
@@ -131,6 +154,43 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
       });
     } finally {
       server.close();
+    }
+  },
+  // setHubToken(token): kept in secret storage; the worker sends it to the Hub endpoint
+  // (checkpointLens.hub.endpoint, a local server here) and not to the CDN the Hub redirects to.
+  'checkpointLens.setHubToken': async () => {
+    const hub = await hubAndCdn(readFileSync(join(ws(), 'tiny_llama.gguf')));
+    const cfg = vscode.workspace.getConfiguration('checkpointLens.hub');
+    await cfg.update('endpoint', hub.url, vscode.ConfigurationTarget.Global);
+    try {
+      assert.equal(await exec<boolean>('checkpointLens.setHubToken', 'hf_suite_token'), true);
+      assert.equal(await exec<string>('checkpointLens.openRemote', 'hf://org/repo/tiny_llama.gguf'), `${hub.url}/org/repo/resolve/main/tiny_llama.gguf`);
+      await waitFor('the editor to read the header from the CDN', () => hub.cdnAuth.length > 0);
+      assert.ok(hub.hubAuth.length > 0 && hub.hubAuth.every((a) => a === 'Bearer hf_suite_token'), `the Hub saw ${hub.hubAuth.join(', ')}`);
+      assert.ok(hub.cdnAuth.every((a) => a === undefined), 'the CDN got the token');
+    } finally {
+      await exec('workbench.action.closeAllEditors');
+      await cfg.update('endpoint', undefined, vscode.ConfigurationTarget.Global);
+      await exec('checkpointLens.clearHubToken');
+      hub.close();
+    }
+  },
+  // clearHubToken() → whether a token was stored; afterwards the Hub gets none.
+  'checkpointLens.clearHubToken': async () => {
+    const hub = await hubAndCdn(readFileSync(join(ws(), 'tiny_llama.gguf')));
+    const cfg = vscode.workspace.getConfiguration('checkpointLens.hub');
+    await cfg.update('endpoint', hub.url, vscode.ConfigurationTarget.Global);
+    try {
+      await exec('checkpointLens.setHubToken', 'hf_to_clear');
+      assert.equal(await exec<boolean>('checkpointLens.clearHubToken'), true);
+      assert.equal(await exec<boolean>('checkpointLens.clearHubToken'), false);
+      await exec<string>('checkpointLens.openRemote', 'hf://org/repo/tiny_llama.gguf');
+      await waitFor('the editor to read the header from the CDN', () => hub.cdnAuth.length > 0);
+      assert.ok(hub.hubAuth.length > 0 && hub.hubAuth.every((a) => a !== 'Bearer hf_to_clear'), 'the cleared token was sent');
+    } finally {
+      await exec('workbench.action.closeAllEditors');
+      await cfg.update('endpoint', undefined, vscode.ConfigurationTarget.Global);
+      hub.close();
     }
   },
   'checkpointLens.openWith': async () => {

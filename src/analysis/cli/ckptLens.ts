@@ -28,7 +28,8 @@ const USAGE = `usage: ckpt-lens inspect FILE [--stats] [--histogram] [--threads 
 
   FILE         a local file or folder, an http(s):// URL (read by Range requests, headers only
                unless --stats), hf://org/repo[@revision]/file, or a Hub repo id org/repo
-               (HF_TOKEN for gated repos, HF_ENDPOINT for a mirror):
+               (HF_TOKEN or huggingface-cli's token file for gated repos, sent to the Hub only;
+               HF_ENDPOINT for a mirror; HTTPS_PROXY/HTTP_PROXY/NO_PROXY honoured):
                .safetensors, *.safetensors.index.json, .pt/.pth/.bin/.ckpt (zip or legacy),
                pytorch_model.bin.index.json, .npy, .npz, .gguf (values dequantized),
                or a folder holding a sharded checkpoint

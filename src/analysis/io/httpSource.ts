@@ -6,8 +6,9 @@
 // to disk.
 import { CheckpointError } from '../core/errors';
 import type { ByteSource } from './byteSource';
+import { httpGet, type TransportOptions } from './httpTransport';
 
-export interface HttpOptions {
+export interface HttpOptions extends TransportOptions {
   /** Extra request headers (Authorization for gated Hub repos). */
   headers?: Record<string, string>;
   /** A request that receives no bytes for this long is aborted and retried (default 30 s). */
@@ -283,7 +284,8 @@ function totalFromContentRange(h: string | null): number | undefined {
 }
 
 /**
- * One GET with redirects followed (the Hub sends LFS files to a CDN). Transient failures
+ * One GET with redirects followed (the Hub sends LFS files to a CDN; httpTransport.ts keeps the
+ * token off other origins and honours the environment's proxy). Transient failures
  * (network errors, timeouts, 5xx, 429) are retried here with backoff; others fail with the
  * cause first. `transient` re-throws the final transient failure as TransientError for callers
  * that retry themselves.
@@ -296,7 +298,7 @@ async function request(url: string, label: string, opts: HttpOptions, headers: R
     const timer = setTimeout(() => ctl.abort(), idle);
     let problem: string;
     try {
-      const res = await fetch(url, { headers: { ...opts.headers, ...headers, 'Accept-Encoding': 'identity' }, redirect: 'follow', signal: ctl.signal });
+      const res = await httpGet(url, label, { ...opts.headers, ...headers, 'Accept-Encoding': 'identity' }, ctl.signal, opts);
       clearTimeout(timer);
       if (res.status === 200 || res.status === 206) return res;
       await res.body?.cancel().catch(() => undefined);

@@ -1,11 +1,14 @@
 // The Hugging Face Hub: `hf://org/repo[@rev]/file` and bare repo ids resolved to resolve/ URLs,
 // a repo's files listed, the access token sent to the Hub's host only. No format code here, so
 // the extension host can use it without the readers.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { CheckpointError } from '../core/errors';
 import { displayUrl, fetchSmall, type HttpOptions } from './httpSource';
 
 export interface RemoteOptions extends HttpOptions {
-  /** Hub access token (default: the HF_TOKEN environment variable). */
+  /** Hub access token (default: hubToken(), from the environment or huggingface-cli's token file). */
   token?: string;
   /** Hub endpoint (default: HF_ENDPOINT, else https://huggingface.co). */
   endpoint?: string;
@@ -38,16 +41,35 @@ export function hubFileUrl(ref: HubRef, file: string, opts: RemoteOptions = {}):
   return `${hubEndpoint(opts)}/${ref.repo}/resolve/${encodeURIComponent(ref.revision)}/${path}`;
 }
 
-/** Headers for a URL: the Hub token goes only to the Hub's own host (redirects drop it off-host). */
-export function optsFor(url: string, opts: RemoteOptions): HttpOptions {
-  const token = opts.token ?? process.env.HF_TOKEN;
-  let sameHost = false;
+/**
+ * The Hub token as huggingface_hub finds it: HF_TOKEN, else the file `huggingface-cli login`
+ * writes (HF_TOKEN_PATH, else $HF_HOME/token, else ~/.cache/huggingface/token); undefined if none.
+ */
+export function hubToken(env: Record<string, string | undefined> = process.env): string | undefined {
+  const fromEnv = env.HF_TOKEN?.trim();
+  if (fromEnv) return fromEnv;
+  const file = env.HF_TOKEN_PATH || join(env.HF_HOME || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface'), 'token');
   try {
-    sameHost = new URL(url).host === new URL(hubEndpoint(opts)).host;
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Options for one URL: the Hub token becomes an Authorization header only when the URL is on the
+ * Hub endpoint's origin (scheme, host and port); httpTransport.ts drops it at any redirect to
+ * another origin, such as the CDN that serves LFS files.
+ */
+export function optsFor(url: string, opts: RemoteOptions): HttpOptions {
+  const token = opts.token ?? hubToken();
+  let sameOrigin = false;
+  try {
+    sameOrigin = new URL(url).origin === new URL(hubEndpoint(opts)).origin;
   } catch {
     // not a URL: no token
   }
-  return token && sameHost ? { ...opts, headers: { ...opts.headers, Authorization: `Bearer ${token}` } } : opts;
+  return token && sameOrigin ? { ...opts, headers: { ...opts.headers, Authorization: `Bearer ${token}` } } : opts;
 }
 
 export interface RepoFile {
