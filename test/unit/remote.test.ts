@@ -23,6 +23,9 @@ before(async () => {
     '/st.safetensors': { data: bytesOf('arrays', 'st_all_dtypes.safetensors') },
     '/types.gguf': { data: bytesOf('gguf', 'types.gguf') },
     '/dtypes.pt': { data: bytesOf('torch', 'dtypes.pt') },
+    '/stored.npz': { data: bytesOf('arrays', 'npz_stored.npz') },
+    '/compressed.npz': { data: bytesOf('arrays', 'npz_compressed.npz') },
+    '/npy_fortran_f8.npy': { data: bytesOf('arrays', 'npy_fortran_f8.npy') },
     '/sharded/model.safetensors.index.json': { data: bytesOf('arrays', 'sharded', 'model.safetensors.index.json') },
     '/sharded/model-00001-of-00002.safetensors': { data: bytesOf('arrays', 'sharded', 'model-00001-of-00002.safetensors') },
     '/sharded/model-00002-of-00002.safetensors': { data: bytesOf('arrays', 'sharded', 'model-00002-of-00002.safetensors') },
@@ -44,6 +47,9 @@ for (const [remote, local] of [
   ['/st.safetensors', ['arrays', 'st_all_dtypes.safetensors']],
   ['/types.gguf', ['gguf', 'types.gguf']],
   ['/dtypes.pt', ['torch', 'dtypes.pt']],
+  ['/stored.npz', ['arrays', 'npz_stored.npz']],
+  ['/compressed.npz', ['arrays', 'npz_compressed.npz']],
+  ['/npy_fortran_f8.npy', ['arrays', 'npy_fortran_f8.npy']],
   ['/sharded/model.safetensors.index.json', ['arrays', 'sharded', 'model.safetensors.index.json']],
 ] as const) {
   test(`remote ${remote}: same listing and statistics as the local file`, async () => {

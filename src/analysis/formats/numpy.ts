@@ -56,9 +56,13 @@ export interface NpyTextHeader {
 // --- .npy -----------------------------------------------------------------------------------
 
 export async function openNpy(path: string): Promise<Checkpoint> {
-  const src = await FileSource.open(path);
+  return npyFromSource(await FileSource.open(path), path);
+}
+
+/** A .npy file on any byte source (local, or remote by range). Closes `src` on failure. */
+export async function npyFromSource(src: ByteSource, path: string): Promise<Checkpoint> {
   try {
-    const name = basename(path).replace(/\.npy$/i, '');
+    const name = basename(path.replace(/[?#].*$/, '')).replace(/\.npy$/i, '');
     const text = parseNpyTextHeader(await src.read(0, Math.min(src.size, 12 + MAX_NPY_HEADER_BYTES)), src.label);
     if (text) {
       // A string array: its elements are the file's one value.
@@ -345,7 +349,14 @@ function trailingWarning(h: NpyHeader, size: number): string[] {
 // --- .npz -----------------------------------------------------------------------------------
 
 export async function openNpz(path: string, opts: { maxInflatedBytes?: number } = {}): Promise<Checkpoint> {
-  const file = await FileSource.open(path);
+  return npzFromSource(await FileSource.open(path), path, opts);
+}
+
+/**
+ * An .npz archive on any byte source (a local file, or a URL read by range: the central
+ * directory, then each member's header, then values on demand). Closes `file` on failure.
+ */
+export async function npzFromSource(file: ByteSource, path: string, opts: { maxInflatedBytes?: number } = {}): Promise<Checkpoint> {
   try {
     const zip = await ZipArchive.open(file);
     const cap = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED;

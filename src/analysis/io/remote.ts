@@ -7,6 +7,7 @@ import { ggufCheckpoint } from '../formats/gguf/gguf';
 import { readSafetensorsHeader } from '../formats/safetensors';
 import { parseShardIndex, unsafeShardName } from '../formats/safetensorsIndex';
 import { readTorch } from '../formats/torch';
+import { npyFromSource, npzFromSource } from '../formats/numpy';
 import { displayUrl, fetchSmall, HttpSource } from './httpSource';
 import { type RemoteOptions, optsFor, resolveRemote } from './hub';
 
@@ -71,13 +72,15 @@ export async function openRemoteCheckpoint(spec: string, opts: RemoteOptions = {
       if (head.length >= 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46) {
         ckpt = { ...(await ggufCheckpoint(label, src)), path: url, close: closeAll };
       } else if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
-        if (/\.npz$/i.test(pathname)) throw new CheckpointError(label, '.npz archives are not read remotely yet');
-        ckpt = { ...(await readTorch(src, label)), path: url, close: closeAll };
+        // A zip: an .npz by its name (its members are .npy arrays), else a PyTorch archive.
+        ckpt = /\.npz$/i.test(pathname) ? { ...(await npzFromSource(src, label)), path: url, close: closeAll } : { ...(await readTorch(src, label)), path: url, close: closeAll };
+      } else if (head.length >= 6 && head[0] === 0x93 && String.fromCharCode(...head.subarray(1, 6)) === 'NUMPY') {
+        ckpt = { ...(await npyFromSource(src, label)), path: url, close: closeAll };
       } else if (head.length >= 9 && head[8] === 0x7b) {
         const h = await readSafetensorsHeader(src);
         ckpt = { path: url, format: 'safetensors', metadata: h.metadata, values: {}, tensors: h.tensors, stateDictPrefix: '', warnings: h.warnings, close: closeAll };
       } else {
-        throw new CheckpointError(label, 'not a checkpoint read remotely (safetensors, a safetensors shard index, GGUF or a PyTorch zip)');
+        throw new CheckpointError(label, 'not a checkpoint read remotely (safetensors, a safetensors shard index, GGUF, a PyTorch zip, .npz or .npy)');
       }
     }
     return Object.assign(ckpt, { bytesFetched, url });
