@@ -95,7 +95,7 @@ export async function listRepoFiles(ref: HubRef, opts: RemoteOptions = {}): Prom
     .map((f) => ({ path: f.path, size: typeof f.size === 'number' ? f.size : 0 }));
 }
 
-const CHECKPOINT_FILE = /\.(safetensors|gguf|pt|pth|bin|ckpt)$|\.safetensors\.index\.json$/i;
+const CHECKPOINT_FILE = /\.(safetensors|gguf|pt|pth|bin|ckpt|npz|npy)$|\.safetensors\.index\.json$/i;
 /** In order of preference when a repo id is given without a file. */
 const MAIN_FILES = ['model.safetensors.index.json', 'model.safetensors', 'diffusion_pytorch_model.safetensors', 'pytorch_model.bin'];
 
