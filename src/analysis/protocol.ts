@@ -261,7 +261,14 @@ export interface WorkerLog {
   message: string;
 }
 
-export type WorkerToHost = WorkerReply | WorkerFailure | WorkerProgress | WorkerPartial | WorkerStatsItem | WorkerLog;
+/** Body bytes a remote checkpoint opened by this worker has fetched so far (sent as it grows). */
+export interface WorkerRemoteBytes {
+  type: 'remoteBytes';
+  path: string;
+  bytes: number;
+}
+
+export type WorkerToHost = WorkerReply | WorkerFailure | WorkerProgress | WorkerPartial | WorkerStatsItem | WorkerLog | WorkerRemoteBytes;
 
 // ---------------------------------------------------------------------------------------------
 // Webview → host
@@ -393,7 +400,14 @@ export interface DiagnosticsProgressMessage {
   queuedBehind?: string;
 }
 
+/** A remote checkpoint's bytes fetched so far, over every worker that read it (the header's counter). */
+export interface RemoteBytesMessage {
+  type: 'remoteBytes';
+  bytes: number;
+}
+
 export type HostToWebview =
+  | RemoteBytesMessage
   | DiagnosticsMessage
   | DiagnosticsProgressMessage
   | InitMessage
@@ -752,6 +766,7 @@ export const isWorkerToHost: Guard<WorkerToHost> = tagged<WorkerToHost>({
     error: opt(isErrorInfo),
   }),
   log: obj<WorkerLog>({ type: lit('log'), level: lit('trace', 'debug', 'info', 'warn', 'error'), message: str }),
+  remoteBytes: obj<WorkerRemoteBytes>({ type: lit('remoteBytes'), path: str, bytes: count }),
 });
 
 // --- webview → host
@@ -783,6 +798,7 @@ const isStatsEntry: Guard<StatsEntry> = obj<StatsEntry>({ name: str, stats: null
 const isSettings = obj<InitMessage['settings']>({ autoCompute: bool, maxAutoBytes: num });
 
 export const isHostToWebview: Guard<HostToWebview> = tagged<HostToWebview>({
+  remoteBytes: obj<RemoteBytesMessage>({ type: lit('remoteBytes'), bytes: count }),
   diagnostics: (v): v is DiagnosticsMessage => obj<DiagnosticsMessage>({ type: lit('diagnostics'), view: nullable(isAnalysisView), error: opt(str), cancelled: opt(bool) })(v),
   diagnosticsProgress: obj<DiagnosticsProgressMessage>({ type: lit('diagnosticsProgress'), fraction: fraction, message: opt(str), queuedBehind: opt(str) }),
   init: obj<InitMessage>({

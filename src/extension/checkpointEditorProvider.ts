@@ -196,6 +196,14 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     private readonly context: vscode.ExtensionContext,
     private readonly worker: WorkerHost,
   ) {
+    // A remote checkpoint's byte counter follows what statistics, heatmaps and analyses fetch.
+    worker.onRemoteBytes = (path, bytes) => {
+      for (const d of this.docs) {
+        if (d.path !== path || !d.listing?.remote) continue;
+        d.listing.remote.bytesFetched = bytes; // a reloaded webview starts from the latest count
+        d.broadcast({ type: 'remoteBytes', bytes });
+      }
+    };
     this.statusItem = vscode.window.createStatusBarItem('checkpointLens.statistics', vscode.StatusBarAlignment.Left, 10);
     this.statusItem.name = 'Checkpoint Lens statistics';
     this.statusItem.command = 'checkpointLens.cancelStatistics';
@@ -265,6 +273,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       this.docs.delete(doc);
       if (this.activeDoc === doc) this.activeDoc = undefined;
       this.worker.close(doc.path);
+      this.worker.forgetRemoteBytes(doc.path);
       this.updateStatus();
     });
     return doc;

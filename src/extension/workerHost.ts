@@ -185,6 +185,10 @@ export class WorkerHost {
   private readonly terminating = new WeakMap<Worker, string>();
   private readonly activity = new WeakMap<Worker, Activity>();
   private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
+  /** Bytes fetched per remote path, per worker thread (a stopped worker's bytes still count). */
+  private readonly remoteBytes = new Map<string, Map<number, number>>();
+  /** Called when a remote checkpoint has fetched more bytes: the total over all workers. */
+  onRemoteBytes: ((path: string, bytes: number) => void) | undefined;
   /** Workers started with an outdated environment, stopped when their last job ends. */
   private readonly stale = new WeakSet<Worker>();
   private nextId = 1;
@@ -207,6 +211,11 @@ export class WorkerHost {
       if (this.jobsOn(w).length) this.stale.add(w);
       else this.stopWorker(w, reason);
     }
+  }
+
+  /** Forgets a remote path's byte counts (its editor closed; a reopen counts from zero). */
+  forgetRemoteBytes(path: string): void {
+    this.remoteBytes.delete(path);
   }
 
   setMaxWorkers(n: number): void {
@@ -541,6 +550,14 @@ export class WorkerHost {
     const msg: WorkerToHost = raw;
     if (msg.type === 'log') {
       this.opts.log[msg.level](`[worker] ${msg.message}`);
+      return;
+    }
+    if (msg.type === 'remoteBytes') {
+      // Each worker reads a remote file through its own connection: the total is their sum.
+      let byWorker = this.remoteBytes.get(msg.path);
+      if (!byWorker) this.remoteBytes.set(msg.path, (byWorker = new Map()));
+      byWorker.set(w.threadId, msg.bytes);
+      this.onRemoteBytes?.(msg.path, [...byWorker.values()].reduce((a, b) => a + b, 0));
       return;
     }
     this.activity.set(w, { at: Date.now(), jobId: msg.id });

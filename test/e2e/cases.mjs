@@ -259,15 +259,15 @@ function withWorkspaceSettings(ws, values) {
   return { restore: () => (before === undefined ? fs.rmSync(file) : fs.writeFileSync(file, before)) };
 }
 
-/** Open Remote Checkpoint… with `spec` typed into its input box; resolves once the editor lists tiny_llama's 21 tensors. */
-async function openRemoteFromPalette(ctx, spec) {
+/** Open Remote Checkpoint… with `spec` typed into its input box; resolves once the editor's header shows `stat` (tiny_llama.gguf's 21 tensors by default). */
+async function openRemoteFromPalette(ctx, spec, stat = 'Tensors21') {
   await paletteSelect(ctx.page, 'Checkpoint Lens: Open Remote Checkpoint');
   await ctx.page.keyboard.press('Enter');
   await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open Remote Checkpoint' }).waitFor({ timeout: 15000 });
   await ctx.page.locator('.quick-input-widget input').fill(spec);
   await ctx.page.locator('.quick-input-widget input').press('Enter');
   const frame = await webviewFrame(ctx.page, '.tree-row.tensor', 60000);
-  await frame.locator('.stat', { hasText: 'Tensors21' }).waitFor();
+  await frame.locator('.stat', { hasText: stat }).waitFor();
   return frame;
 }
 
@@ -277,14 +277,8 @@ export const COMMAND_CASES = {
   // A local HTTP server with Range support: the URL typed into the input box opens in the editor,
   // which lists the GGUF's tensors and shows how few bytes were fetched.
   'checkpointLens.openRemote': async (ctx) => {
-    const bytes = fs.readFileSync(path.join(ctx.ws, 'tiny_llama.gguf'));
-    const server = http.createServer((req, res) => {
-      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-      if (!m) { res.writeHead(200, { 'Content-Length': bytes.length }); res.end(bytes); return; }
-      const start = Number(m[1]), end = Math.min(Number(m[2]), bytes.length - 1);
-      res.writeHead(206, { 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, ETag: '"1"' });
-      res.end(bytes.subarray(start, end + 1));
-    });
+    // Serves the workspace file named by the URL's last segment.
+    const server = http.createServer((req, res) => serveRange(fs.readFileSync(path.join(ctx.ws, path.basename(new URL(req.url, 'http://x').pathname))), req, res));
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
     try {
       const url = `http://127.0.0.1:${server.address().port}/repo/tiny_llama.gguf`;
@@ -298,6 +292,17 @@ export const COMMAND_CASES = {
       await frame.locator('.stat', { hasText: 'Tensors21' }).waitFor();
       assert.ok((await tableRows(frame)).some((r) => r.name === 'token_embd.weight'));
       await ctx.shot('cmd-openRemote');
+      // The byte counter follows what the editor fetches after opening: a 347 kB safetensors
+      // (above maxAutoBytes, so no background statistics) fetches one 64 KiB block to open, then
+      // the selected tensor's bytes for its statistics and heatmap.
+      await closeAllEditors(ctx.page);
+      const st = await openRemoteFromPalette(ctx, `http://127.0.0.1:${server.address().port}/repo/tiny_llama.safetensors`, 'Tensors');
+      const fetched = async () => Number(/^([\d,]+) bytes/.exec(await st.locator('.stat-fetched').getAttribute('title'))[1].replace(/,/g, ''));
+      const atOpen = await fetched();
+      await selectTensorAndReadCharts(st, 'model.layers.1.mlp.up_proj.weight');
+      const deadline = Date.now() + 15000;
+      while ((await fetched()) <= atOpen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      assert.ok((await fetched()) > atOpen, `the byte counter stayed at ${atOpen} after a tensor was read`);
     } finally {
       server.closeAllConnections();
       server.close();

@@ -62,6 +62,28 @@ interface Opened {
   stats: Map<string, TensorStats>;
   /** Statistics being computed now, shared between a background job and a priority job. */
   inflight: Map<string, Promise<TensorStats>>;
+  /** Remote checkpoints: stops the byte counter's updates. */
+  stopCounter?: () => void;
+}
+
+/** A remote checkpoint's byte count goes to the host at most this often, when it has grown. */
+const REMOTE_BYTES_INTERVAL_MS = 300;
+
+/** Posts the bytes a remote checkpoint has fetched whenever they grow (statistics, heatmaps, analyses). */
+function watchRemoteBytes(path: string, c: RemoteCheckpoint): () => void {
+  let last = 0; // a second worker reading the same file reports its header bytes too
+  const timer = setInterval(() => {
+    const now = c.bytesFetched();
+    if (now === last) return;
+    last = now;
+    post({ type: 'remoteBytes', path, bytes: now });
+  }, REMOTE_BYTES_INTERVAL_MS);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    const now = c.bytesFetched();
+    if (now !== last) post({ type: 'remoteBytes', path, bytes: now });
+  };
 }
 
 const opened = new Map<string, Promise<Opened>>();
@@ -72,7 +94,9 @@ function getOpened(path: string): Promise<Opened> {
     p = openCheckpoint(path).then(async (checkpoint) => {
       const byName = new Map<string, TensorInfo>();
       for (const t of checkpoint.tensors) byName.set(t.name, t);
-      return { checkpoint, byName, listing: { ...toListing(checkpoint), ...(await modelOf(checkpoint)) }, stats: new Map(), inflight: new Map() };
+      const listing = { ...toListing(checkpoint), ...(await modelOf(checkpoint)) };
+      const stopCounter = 'bytesFetched' in checkpoint ? watchRemoteBytes(path, checkpoint as RemoteCheckpoint) : undefined;
+      return { checkpoint, byName, listing, stats: new Map(), inflight: new Map(), stopCounter };
     });
     opened.set(path, p);
     // A failed open is not cached: the next request tries again (the file may have been fixed).
@@ -89,6 +113,7 @@ async function closeOpened(path: string): Promise<void> {
   opened.delete(path);
   try {
     const o = await p;
+    o.stopCounter?.();
     await o.checkpoint.close();
     log('debug', `closed ${path}`);
   } catch {

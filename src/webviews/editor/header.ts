@@ -45,7 +45,12 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
   );
   if (l.stateDictPrefix) summary.append(stat('State dict', l.stateDictPrefix));
   if (l.values['Model family'] !== undefined && l.format === 'gguf') summary.append(stat('Model family', String(l.values['Model family'])));
-  if (l.remote) summary.append(stat('Fetched', formatBytes(l.remote.bytesFetched), `${formatInt(l.remote.bytesFetched)} bytes read from ${l.remote.url} by range requests when it was opened (the file is not downloaded)`));
+  if (l.remote) {
+    const fetched = stat('Fetched', formatBytes(l.remote.bytesFetched), fetchedTitle(l.remote.bytesFetched, l.remote.url));
+    fetched.classList.add('stat-fetched');
+    fetched.dataset.url = l.remote.url;
+    summary.append(fetched);
+  }
   root.append(summary);
 
   if (t.byDtype.length) {
@@ -100,6 +105,18 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
   if (l.sourceFiles?.length) sections.append(renderSourceFiles(l.sourceFiles));
   if (sections.childElementCount) root.append(sections);
   return root;
+}
+
+function fetchedTitle(bytes: number, url: string): string {
+  return `${formatInt(bytes)} bytes read so far from ${url} by range requests: the headers when it was opened, then what statistics, heatmaps and analyses needed (the file is not downloaded)`;
+}
+
+/** Updates the header's byte counter of a remote checkpoint. */
+export function updateFetched(root: ParentNode, bytes: number): void {
+  const s = root.querySelector<HTMLElement>('.stat-fetched');
+  if (!s) return;
+  s.querySelector('.stat-value')!.textContent = formatBytes(bytes);
+  s.title = fetchedTitle(bytes, s.dataset.url ?? '');
 }
 
 function stat(label: string, value: string, title?: string): HTMLElement {

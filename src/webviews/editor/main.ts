@@ -12,7 +12,7 @@ import { watchTheme } from './charts';
 import { DetailPane } from './detail';
 import { Splitter } from './splitter';
 import { formatInt } from './format';
-import { renderHeader } from './header';
+import { renderHeader, updateFetched } from './header';
 import { DiagnosticsSection } from './diagnostics';
 import { TensorTree } from './treeModel';
 import { TreeView } from './treeView';
@@ -267,6 +267,9 @@ function onMessage(m: HostToWebview): void {
       return;
     case 'diagnosticsProgress':
       diagnostics?.progress(m);
+      return;
+    case 'remoteBytes':
+      updateFetched(document, m.bytes);
       return;
   }
 }
