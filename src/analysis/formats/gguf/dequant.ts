@@ -409,17 +409,30 @@ const tq1_0: Kernel = (src, nBlocks, out) => {
 
 const tq2_0: Kernel = (src, nBlocks, out) => {
   const h = halfTable();
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   for (let b = 0, o = 0, y = 0; b < nBlocks; b++, o += 66, y += QK_K) {
-    const d = h[src[o + 64] | (src[o + 65] << 8)];
-    // Byte l of group g holds y[128g + 32k + l] in bits 2k, 2k+1.
+    const d = h[dv.getUint16(o + 64, true)];
+    // Byte l of group g holds y[128g + 32k + l] in bits 2k, 2k+1; four bytes per load.
     for (let g = 0; g < 2; g++) {
       const q = o + 32 * g, yy = y + 128 * g;
-      for (let l = 0; l < 32; l++) {
-        const v = src[q + l];
-        out[yy + l] = d * ((v & 3) - 1);
-        out[yy + 32 + l] = d * (((v >> 2) & 3) - 1);
-        out[yy + 64 + l] = d * (((v >> 4) & 3) - 1);
-        out[yy + 96 + l] = d * ((v >> 6) - 1);
+      for (let l = 0; l < 32; l += 4) {
+        const w = dv.getInt32(q + l, true), z = yy + l;
+        out[z] = d * ((w & 3) - 1);
+        out[z + 1] = d * (((w >> 8) & 3) - 1);
+        out[z + 2] = d * (((w >> 16) & 3) - 1);
+        out[z + 3] = d * (((w >> 24) & 3) - 1);
+        out[z + 32] = d * (((w >> 2) & 3) - 1);
+        out[z + 33] = d * (((w >> 10) & 3) - 1);
+        out[z + 34] = d * (((w >> 18) & 3) - 1);
+        out[z + 35] = d * (((w >> 26) & 3) - 1);
+        out[z + 64] = d * (((w >> 4) & 3) - 1);
+        out[z + 65] = d * (((w >> 12) & 3) - 1);
+        out[z + 66] = d * (((w >> 20) & 3) - 1);
+        out[z + 67] = d * (((w >> 28) & 3) - 1);
+        out[z + 96] = d * (((w >> 6) & 3) - 1);
+        out[z + 97] = d * (((w >> 14) & 3) - 1);
+        out[z + 98] = d * (((w >> 22) & 3) - 1);
+        out[z + 99] = d * ((w >>> 30) - 1);
       }
     }
   }
