@@ -1,5 +1,5 @@
 """gguf-py's numpy dequantize() on every tensor of the benchmark GGUF: best of 3 runs per tensor,
-data already in memory. Prints one JSON line {type: {"s": seconds, "values": n}}.
+data already in memory. Prints one JSON line {type: {"s": wall seconds, "cpu_s": CPU seconds, "values": n}}.
 Q8_1 and Q8_K, which gguf-py does not dequantize, use the one-line numpy equivalent (d · q).
 Usage: /work/.venv-fixtures/bin/python bench/reference_dequant.py FILE.gguf
 """
@@ -28,12 +28,13 @@ def main(path):
     for t in r.tensors:
         raw = np.array(t.data, copy=True).reshape(-1)
         qt = t.tensor_type
-        best = float('inf')
+        best = cpu_best = float('inf')
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             v = q8(raw, qt) if qt in (T.Q8_1, T.Q8_K) else gguf.quants.dequantize(raw, qt)
             best = min(best, time.perf_counter() - t0)
-        out[qt.name] = {'s': best, 'values': int(v.size)}
+            cpu_best = min(cpu_best, time.process_time() - c0)
+        out[qt.name] = {'s': best, 'cpu_s': cpu_best, 'values': int(v.size)}
     print(json.dumps({'numpy': np.__version__, 'types': out}))
 
 
