@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadOrt, loadProblem } from '../../src/analysis/model/onnx/loadOrt';
 import { WorkerHost, WorkerJobError, type Logger } from '../../src/extension/workerHost';
 import { REPO_ROOT } from '../helpers';
 
@@ -26,6 +27,20 @@ test('evaluate in the worker matches PyTorch on the demo MLP, with progress', as
     assert.equal(Math.round(r.accuracy * r.n), Math.round(want.accuracy * want.n), `accuracy ${r.accuracy} vs ${want.accuracy}`);
     assert.equal(r.backend, 'wasm');
     assert.ok(fractions.length > 0);
+  } finally {
+    host.dispose();
+  }
+});
+
+test('the worker picks the onnxruntime engine (the setting the extension passes) with the same numbers', { skip: loadOrt() ? false : `onnxruntime-node does not load here: ${loadProblem()}` }, async () => {
+  const host = new WorkerHost({ workerPath: join(REPO_ROOT, 'dist', 'worker.js'), log: quiet });
+  try {
+    const r = await host.evaluate({ checkpoint: join(REPO_ROOT, 'demo', 'checkpoints', 'mlp_seed0.pt'), data: join(REPO_ROOT, 'demo', 'data', 'digits.npz'), backend: 'onnxruntime' }).promise;
+    const want = expected['mlp_seed0.pt'];
+    assert.equal(r.backend, 'onnxruntime');
+    assert.equal(r.n, want.n);
+    assert.ok(Math.abs(r.loss - want.loss) < 1e-4, `loss ${r.loss} vs PyTorch ${want.loss}`);
+    assert.equal(Math.round(r.accuracy * r.n), Math.round(want.accuracy * want.n));
   } finally {
     host.dispose();
   }

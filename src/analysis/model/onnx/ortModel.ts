@@ -13,10 +13,16 @@ import { type StateDict, checkStateDict } from '../stateDict';
 import type { NativeSession, Ort, OrtSessionOptions, OrtTensor } from './loadOrt';
 import { type LowerRequest, type LoweredGraph, lowerToOnnx } from './lowerGraph';
 
-let intraOpThreads = availableParallelism();
+/** Threads from CKPT_LENS_ORT_THREADS (CLI, extension host) when it is a positive integer, else the cores. */
+function defaultThreads(): number {
+  const n = Number(process.env.CKPT_LENS_ORT_THREADS);
+  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+}
+
+let intraOpThreads = defaultThreads();
 let log: ((message: string) => void) | undefined;
 
-/** Intra-op threads of sessions made from now on (default: the machine's cores). */
+/** Intra-op threads of sessions made from now on (default: CKPT_LENS_ORT_THREADS, else the cores). */
 export function setOrtThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`onnxruntime threads must be a positive integer, got ${n}`);
   if (n !== intraOpThreads) clearSessions();
