@@ -153,11 +153,16 @@ test('malicious pickles in odd places: open with the danger shown, or refused wi
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
 
-test('sub-byte packed quantized tensors (quint4x2) are skipped with a warning; the rest of the file opens', async () => {
+test('sub-byte packed quantized tensors (quint4x2, quint2x4) are unpacked and dequantized', async () => {
+  // Values against torch's dequantize() are checked by the expectations loop above; here, the parameters shown.
   const c = await openCheckpoint(join(DIR, 'quint4x2.pt'));
   try {
-    assert.deepEqual(c.tensors.map((t) => t.name), ['w']);
-    assert.ok(c.warnings.some((w) => /"q4" is quint4x2 .* skipped/.test(w)), c.warnings.join('\n'));
+    assert.equal(c.warnings.length, 0, c.warnings.join('\n'));
+    const q2 = c.tensors.find((t) => t.name === 'q2')!;
+    assert.deepEqual({ ...q2.quantization }, { qdtype: 'quint2x4', scheme: 'per_tensor_affine', scale: 0.25, zeroPoint: 1 });
+    const emb = c.tensors.find((t) => t.name === 'embedding_4bit.0._packed_params._packed_weight')!;
+    assert.equal(emb.quantization?.scheme, 'per_channel_affine_float_qparams');
+    assert.equal(emb.quantization?.scales?.length, 7);
   } finally {
     await c.close();
   }

@@ -728,7 +728,10 @@ class Machine {
       if (scales.shape.length !== 1 || scales.shape[0] !== k || zps.shape.length !== 1 || zps.shape[0] !== k) {
         this.fail(`per-channel quantizer needs ${k} scales and zero points`);
       }
-      return { scheme: scheme === 'per_channel_affine_float_qparams' ? scheme : 'per_channel_affine', scales, zeroPoints: zps, axis, qdtype };
+      // torch saves float-qparams tensors (quantized embeddings) as per_channel_affine with float
+      // zero points, and loads them back as per_channel_affine_float_qparams.
+      const floatZeros = zps.dtype === 'F32' || zps.dtype === 'F64' || zps.dtype === 'F16' || zps.dtype === 'BF16';
+      return { scheme: scheme === 'per_channel_affine_float_qparams' || floatZeros ? 'per_channel_affine_float_qparams' : 'per_channel_affine', scales, zeroPoints: zps, axis, qdtype };
     }
     this.fail(`unknown quantization scheme ${printable(scheme)}`);
   }

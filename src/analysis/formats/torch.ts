@@ -649,21 +649,19 @@ async function buildCheckpoint(parsed: Parsed, src: ByteSource, path: string, id
       tensors.push(arrayInfo(name, ref.array, `${idPrefix}ndarray:${arrays++}`, path));
       continue;
     }
-    const packed = ref.quantization?.qdtype;
-    if (packed === 'quint4x2' || packed === 'quint2x4') {
-      // Sub-byte packed quantization: skip this tensor, not the file.
-      warn.add(`"${name}" is ${packed} (sub-byte packed quantization), which this reader does not decode; skipped`);
-      continue;
-    }
-    const info = tensorInfo(name, ref, await parsed.locate(ref.storage), parsed.byteOrder, idPrefix, path, parsed.format);
-    if (ref.quantization) {
-      const q = ref.quantization;
-      const scales = q.scales && tensorInfo(`${name} scales`, q.scales, await parsed.locate(q.scales.storage), parsed.byteOrder, idPrefix, path, parsed.format);
-      const zps = q.zeroPoints && tensorInfo(`${name} zero points`, q.zeroPoints, await parsed.locate(q.zeroPoints.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+    const q = ref.quantization;
+    // Sub-byte packed quantization (quint4x2, quint2x4): the storage holds bytes, the view counts packed elements.
+    const packed = q?.qdtype === 'quint4x2' || q?.qdtype === 'quint2x4';
+    const info = packed
+      ? tensorInfo(name, new TensorRef(ref.storage, 'U8', 0, [ref.storage.numel], [1], false), await parsed.locate(ref.storage), parsed.byteOrder, idPrefix, path, parsed.format)
+      : tensorInfo(name, ref, await parsed.locate(ref.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+    if (q) {
       try {
-        tensors.push(await dequantizedTensor(info, q, scales, zps));
+        const scales = q.scales && tensorInfo(`${name} scales`, q.scales, await parsed.locate(q.scales.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+        const zps = q.zeroPoints && tensorInfo(`${name} zero points`, q.zeroPoints, await parsed.locate(q.zeroPoints.storage), parsed.byteOrder, idPrefix, path, parsed.format);
+        tensors.push(await dequantizedTensor(info, q, scales, zps, packed ? { shape: ref.shape, strides: ref.stride, offset: ref.storageOffset } : undefined));
       } catch (e) {
-        // A kind we do not decode (sub-byte packed quint4x2) skips this tensor, not the file.
+        // A quantized tensor whose parameters do not fit skips this tensor, not the file.
         if (!(e instanceof CheckpointError)) throw e;
         warn.add(`"${name}" is skipped: ${e.message.slice(e.message.indexOf(': ') + 2)}`);
       }

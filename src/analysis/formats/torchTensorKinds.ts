@@ -2,7 +2,7 @@
 // scale/zero point) and sparse tensors (indices plus values). Both become ordinary float
 // tensors whose values are what torch's `dequantize()` / `to_dense()` give, computed on first
 // read (opening stays cheap), with the stored form described beside them.
-import { type QuantizationInfo, type TensorInfo, contiguousStrides } from '../core/checkpoint';
+import { type QuantizationInfo, type TensorInfo, contiguousStrides, isContiguous } from '../core/checkpoint';
 import { decodesToF64 } from '../core/dtype';
 import { CheckpointError } from '../core/errors';
 import { readTensor } from '../core/tensorData';
@@ -60,27 +60,70 @@ function floatTensor(name: string, shape: number[], wide: boolean, label: string
   };
 }
 
-/** A quantized tensor as `dequantize()` gives it (float32), its integer form described in `quantization`. */
-export async function dequantizedTensor(raw: TensorInfo, q: Quantization, scales?: TensorInfo, zeroPoints?: TensorInfo): Promise<TensorInfo> {
+/** Bits per element of torch's sub-byte packed quantized dtypes (several elements per byte, low bits first). */
+const PACKED_BITS: Record<string, number> = { quint4x2: 4, quint2x4: 2 };
+
+/** The logical view of a sub-byte packed tensor over its storage of bytes. */
+export interface PackedView {
+  shape: number[];
+  strides: number[];
+  /** torch's storage offset, which for these dtypes counts bytes (their element size is 1). */
+  offset: number;
+}
+
+/**
+ * A quantized tensor as `dequantize()` gives it (float32), its integer form described in
+ * `quantization`. For quint4x2/quint2x4, `raw` is the storage's bytes and `packed` the logical
+ * view: element e of the storage sits in byte ⌊e·bits/8⌋ at bit (e mod 8/bits)·bits, and the
+ * view starts at element offset·8/bits (torch adds the offset to the byte pointer).
+ */
+export async function dequantizedTensor(raw: TensorInfo, q: Quantization, scales?: TensorInfo, zeroPoints?: TensorInfo, packed?: PackedView): Promise<TensorInfo> {
   const info: QuantizationInfo = { qdtype: q.qdtype, scheme: q.scheme };
-  if (q.qdtype === 'quint4x2' || q.qdtype === 'quint2x4') {
-    throw new CheckpointError(raw.location.source.label, `tensor "${raw.name}" is ${q.qdtype} (sub-byte packed quantization), which this reader does not decode`);
+  const label = raw.location.source.label;
+  const bits = PACKED_BITS[q.qdtype];
+  const shape = packed ? packed.shape : raw.shape;
+  let numel = 1;
+  for (const d of shape) numel *= d;
+  if (bits) {
+    if (!packed) throw new CheckpointError(label, `tensor "${raw.name}" is ${q.qdtype} without its packed view`);
+    if (numel > 0 && !isContiguous(packed.shape, packed.strides)) throw new CheckpointError(label, `tensor "${raw.name}" is a non-contiguous ${q.qdtype} view (strides [${packed.strides}]), which torch does not write`);
+    // torch itself reads past the storage for such a view (a slice of a packed tensor): refuse it.
+    if (!(packed.offset >= 0) || packed.offset * 8 + numel * bits > raw.numel * 8) {
+      throw new CheckpointError(label, `tensor "${raw.name}": ${numel} ${q.qdtype} elements at offset ${packed.offset} need more than the ${raw.numel} bytes of its storage`);
+    }
   }
+  // The integer representation in logical order.
+  const integers = async (): Promise<Float32Array | Float64Array | Int32Array> => {
+    if (!bits) return (await readTensor(raw)) as Float32Array | Float64Array;
+    const bytes = await readTensor(raw);
+    const per = 8 / bits;
+    const mask = (1 << bits) - 1;
+    const out = new Int32Array(numel);
+    for (let i = 0; i < numel; i++) {
+      const e = (packed!.offset * 8) / bits + i;
+      out[i] = (bytes[Math.floor(e / per)] >> ((e % per) * bits)) & mask;
+    }
+    return out;
+  };
   let perChannel: { s: Float64Array; z: Float64Array } | undefined;
   if (q.scheme === 'per_tensor_affine') {
     info.scale = q.scale;
     info.zeroPoint = q.zeroPoint;
   } else {
-    if (!scales || !zeroPoints) throw new CheckpointError(raw.location.source.label, `tensor "${raw.name}": per-channel quantizer without scales`);
+    if (!scales || !zeroPoints) throw new CheckpointError(label, `tensor "${raw.name}": per-channel quantizer without scales`);
     const s = Float64Array.from(await readTensor(scales));
     const z = Float64Array.from(await readTensor(zeroPoints));
+    const axis = q.axis as number;
+    if (!(axis >= 0 && axis < shape.length) || s.length !== shape[axis] || z.length !== shape[axis]) {
+      throw new CheckpointError(label, `tensor "${raw.name}": per-channel quantizer along axis ${axis} has ${s.length} scales and ${z.length} zero points for shape [${shape}]`);
+    }
     perChannel = { s, z };
     info.axis = q.axis;
     info.scales = Array.from(s.subarray(0, LISTED_CHANNELS));
     info.zeroPoints = Array.from(z.subarray(0, LISTED_CHANNELS));
   }
-  const t = floatTensor(raw.name, raw.shape, false, `${raw.location.source.label}:${raw.name}`, async () => {
-    const ints = await readTensor(raw);
+  const t = floatTensor(raw.name, shape, false, `${label}:${raw.name}`, async () => {
+    const ints = await integers();
     const out = new Float32Array(ints.length);
     if (!perChannel) {
       const scale = q.scale as number;
@@ -90,8 +133,8 @@ export async function dequantizedTensor(raw: TensorInfo, q: Quantization, scales
     }
     const axis = q.axis as number;
     let inner = 1;
-    for (let d = axis + 1; d < raw.shape.length; d++) inner *= raw.shape[d];
-    const k = raw.shape[axis];
+    for (let d = axis + 1; d < shape.length; d++) inner *= shape[d];
+    const k = shape[axis];
     for (let i = 0; i < ints.length; i++) {
       const c = Math.floor(i / inner) % k;
       // torch computes in float: (q - zero_point) * scale with a float32 scale.
