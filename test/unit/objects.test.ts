@@ -10,7 +10,7 @@ import { CheckpointError } from '../../src/analysis/core/errors';
 import { openCheckpoint } from '../../src/analysis/open';
 import { riskSummary } from '../../src/analysis/formats/pickleRisk';
 import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
-import { readSlice2D, readTensor, storedView } from '../../src/analysis/core/tensorData';
+import { readSlice2D, readTensor, storedView, tensorChunks } from '../../src/analysis/core/tensorData';
 import { assertStats } from '../expectations';
 import { fixture } from '../helpers';
 
@@ -200,5 +200,27 @@ test('broadcast (stride-0) views: statistics from the stored elements, heatmap r
     }
   } finally {
     await b.close();
+  }
+});
+
+test('sparse tensors beyond 64M dense elements: nnz shown, dense values served from the entries without materialising them', async () => {
+  const c = await openCheckpoint(join(DIR, 'sparse_large.pt'));
+  try {
+    const coo = c.tensors.find((t) => t.name === 'coo')!;
+    assert.equal(coo.numel, 8200 * 8200);
+    assert.deepEqual(coo.sparse, { layout: 'sparse_coo', nnz: 5000 });
+    // Every dense chunk, summed, equals the sum of the coalesced entries (statistics use the entries).
+    let sum = 0;
+    let nonzero = 0;
+    for await (const chunk of tensorChunks(coo, { chunkBytes: 8 << 20, reuseBuffers: true })) {
+      for (let i = 0; i < chunk.length; i++) if (chunk[i] !== 0) (sum += chunk[i]), nonzero++;
+    }
+    const s = await computeTensorStats(coo);
+    assert.equal(nonzero, s.count - s.zeros);
+    assert.ok(Math.abs(sum - s.mean! * s.count) < 1e-3, `${sum} vs ${s.mean! * s.count}`);
+    const heat = await readSlice2D(coo, 16, 16);
+    assert.equal(heat.values.length, 256);
+  } finally {
+    await c.close();
   }
 });

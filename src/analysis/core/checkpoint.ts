@@ -47,7 +47,7 @@ export interface TensorInfo {
   dtype: DType;
   shape: number[];
   numel: number;
-  /** numel × element size: the bytes this tensor's values take (not its storage). */
+  /** numel × element size: the bytes this tensor's values take (not its storage); for sparse tensors, their stored indices and values. */
   nbytes: number;
   location: TensorLocation;
   /** Tensors whose storage is shared with this one get the same id (tied weights, views). */

@@ -5,12 +5,13 @@
 import { type QuantizationInfo, type TensorInfo, contiguousStrides, isContiguous } from '../core/checkpoint';
 import { decodesToF64 } from '../core/dtype';
 import { CheckpointError } from '../core/errors';
+import { SparseDenseSource, coalesce } from '../core/sparseSource';
 import { readTensor } from '../core/tensorData';
 import type { ByteSource } from '../io/byteSource';
 import type { Quantization } from './pickleObjects';
 
-/** Dense elements materialised for one sparse tensor at most. */
-const MAX_DENSE_ELEMENTS = 64 * 1024 * 1024;
+/** Dense elements of one sparse tensor at most (never materialised: counts stay exact integers). */
+const MAX_DENSE_ELEMENTS = 2 ** 50;
 /** Per-channel parameters listed in the description. */
 const LISTED_CHANNELS = 16;
 
@@ -147,25 +148,32 @@ export async function dequantizedTensor(raw: TensorInfo, q: Quantization, scales
   return t;
 }
 
-/** A sparse COO or CSR tensor as `to_dense()` gives it. */
+/**
+ * A sparse COO or CSR tensor as `to_dense()` gives it, for any dense size: the entries are
+ * coalesced on first read and the dense values served from them (memory O(nnz)); statistics
+ * count the implicit zeros without walking them.
+ */
 export async function sparseTensor(name: string, layout: 'sparse_coo' | 'sparse_csr', size: number[], parts: TensorInfo[], label: string): Promise<TensorInfo> {
   let numel = 1;
   for (const d of size) numel *= d;
   if (!Number.isSafeInteger(numel) || numel > MAX_DENSE_ELEMENTS) {
-    throw new CheckpointError(label, `its dense form has ${numel} elements, more than the ${MAX_DENSE_ELEMENTS} shown`);
+    throw new CheckpointError(label, `its dense form has ${numel} elements, more than the ${MAX_DENSE_ELEMENTS} this reader accepts`);
   }
   const values = parts[parts.length - 1];
   const wide = decodesToF64(values.dtype);
   const nnz = values.shape[0] ?? 0;
-  const t = floatTensor(name, size, wide, `${label}:${name}`, async () => {
-    const out = wide ? new Float64Array(numel) : new Float32Array(numel);
+  const source = new SparseDenseSource(numel, wide ? 8 : 4, `${label}:${name}`, async () => {
     const vals = await readTensor(values);
     const strides = contiguousStrides(size);
+    let positions: Float64Array;
+    let entryValues: Float32Array | Float64Array;
     if (layout === 'sparse_coo') {
       const [indices] = parts;
       const idx = await readTensor(indices);
       const sparseDims = indices.shape[0];
+      // Hybrid tensors: each index holds a dense block of the trailing dimensions.
       const block = nnz ? vals.length / nnz : 0;
+      positions = new Float64Array(nnz * block);
       for (let j = 0; j < nnz; j++) {
         let at = 0;
         for (let d = 0; d < sparseDims; d++) {
@@ -173,14 +181,16 @@ export async function sparseTensor(name: string, layout: 'sparse_coo' | 'sparse_
           if (!(i >= 0 && i < size[d])) throw new CheckpointError(label, `sparse tensor "${name}": index ${i} is outside dimension ${d} of size ${size[d]}`);
           at += i * strides[d];
         }
-        // Duplicate indices add up, as to_dense() does for an uncoalesced tensor.
-        for (let b = 0; b < block; b++) out[at + b] += vals[j * block + b];
+        for (let b = 0; b < block; b++) positions[j * block + b] = at + b;
       }
+      entryValues = wide ? Float64Array.from(vals) : Float32Array.from(vals);
     } else {
       const [crow, col] = parts;
       const rows = await readTensor(crow);
       const cols = await readTensor(col);
       if (size.length !== 2 || rows.length !== size[0] + 1) throw new CheckpointError(label, `sparse CSR tensor "${name}" must be 2-D with ${size[0] + 1} row pointers`);
+      if (cols.length !== vals.length) throw new CheckpointError(label, `sparse CSR tensor "${name}" has ${cols.length} column indices for ${vals.length} values`);
+      positions = new Float64Array(cols.length);
       for (let r = 0; r < size[0]; r++) {
         const lo = rows[r];
         const hi = rows[r + 1];
@@ -188,12 +198,23 @@ export async function sparseTensor(name: string, layout: 'sparse_coo' | 'sparse_
         for (let j = lo; j < hi; j++) {
           const c = cols[j];
           if (!(c >= 0 && c < size[1])) throw new CheckpointError(label, `sparse CSR tensor "${name}": column ${c} is outside ${size[1]}`);
-          out[r * size[1] + c] += vals[j];
+          positions[j] = r * size[1] + c;
         }
       }
+      if (rows[0] !== 0 || rows[size[0]] !== cols.length) throw new CheckpointError(label, `sparse CSR tensor "${name}": row pointers do not cover its ${cols.length} entries`);
+      entryValues = wide ? Float64Array.from(vals) : Float32Array.from(vals);
     }
-    return out;
+    return coalesce(positions, entryValues);
   });
-  t.sparse = { layout, nnz };
-  return t;
+  const elem = wide ? 8 : 4;
+  return {
+    name,
+    dtype: wide ? 'F64' : 'F32',
+    shape: size.slice(),
+    numel,
+    // What the file holds (indices and values), not the dense size: totals stay honest.
+    nbytes: parts.reduce((sum, p) => sum + p.nbytes, 0),
+    location: { source, storageByteOffset: 0, storageBytes: numel * elem, elementOffset: 0, strides: contiguousStrides(size), byteOrder: 'little' },
+    sparse: { layout, nnz },
+  };
 }

@@ -5,6 +5,7 @@
 import type { TensorInfo } from '../core/checkpoint';
 import { type Decoded, isComplex } from '../core/dtype';
 import { CancelledError } from '../core/errors';
+import { SparseDenseSource } from '../core/sparseSource';
 import type { Histogram, TensorStats } from './statsTypes';
 import { DEFAULT_CHUNK_BYTES, readTensor, storedView, tensorChunks } from '../core/tensorData';
 
@@ -93,6 +94,11 @@ export class Moments {
     if (n > 0) this.merge(n, k, s, s2, mn, mx, z, S);
   }
 
+  /** Adds `count` copies of the finite value x (a sparse tensor's implicit zeros). */
+  addRepeated(x: number, count: number): void {
+    if (count > 0) this.merge(count, x, 0, 0, x, x, x === 0 ? count : 0);
+  }
+
   /** Merges a chunk given as sums of (x - k)/S and ((x - k)/S)² over its n finite values. */
   private merge(n: number, k: number, s: number, s2: number, mn: number, mx: number, z: number, S = 1): void {
     const meanC = k + S * (s / n);
@@ -160,6 +166,13 @@ export class HistogramAccumulator {
       this.block.fill(0);
       this.block2.fill(0);
     }
+  }
+
+  /** Adds `count` copies of x. */
+  addRepeated(x: number, count: number): void {
+    this.addChecked(Float64Array.of(x));
+    for (let b = 0; b < HISTOGRAM_BINS; b++) this.counts[b] += this.block[b] * count;
+    this.block.fill(0);
   }
 
   private addChecked(a: Decoded): void {
@@ -244,6 +257,7 @@ export function finishStats(m: Moments, count: number, hist: HistogramAccumulato
 export async function computeTensorStats(t: TensorInfo, opts: StatsOptions = {}): Promise<TensorStats> {
   const { view, weight } = storedView(t);
   if (weight > 1) return repeated(await computeTensorStats(view, opts), weight, t.numel);
+  if (t.location.source instanceof SparseDenseSource) return sparseStats(t.location.source, opts);
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const complex = isComplex(t.dtype);
   const toValues = complex ? moduli : (a: Decoded) => a;
@@ -277,6 +291,21 @@ export async function computeTensorStats(t: TensorInfo, opts: StatsOptions = {})
     opts.onProgress?.(done / total);
   }
   return finishStats(m, t.numel, hist);
+}
+
+/** A sparse tensor's dense statistics: its coalesced entries plus the implicit zeros, never walked. */
+async function sparseStats(src: SparseDenseSource, opts: StatsOptions): Promise<TensorStats> {
+  const { positions, values } = await src.coalesced();
+  if (opts.isCancelled?.()) throw new CancelledError();
+  const zeros = src.numel - positions.length;
+  const m = new Moments();
+  m.add(values);
+  m.addRepeated(0, zeros);
+  const hist = m.n > 0 ? new HistogramAccumulator(...histogramRange(m.min, m.max)) : null;
+  hist?.add(values);
+  hist?.addRepeated(0, zeros);
+  opts.onProgress?.(1);
+  return finishStats(m, src.numel, hist);
 }
 
 /**
