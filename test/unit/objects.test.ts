@@ -224,3 +224,16 @@ test('sparse tensors beyond 64M dense elements: nnz shown, dense values served f
     await c.close();
   }
 });
+
+test('torch.export archives (.pt2): weights and constants from their JSON-described records, tied weights as one storage, no pickle run', async () => {
+  const want = JSON.parse(readFileSync(join(DIR, 'exported.pt2.expected.json'), 'utf8')) as Expected & { tied: string[][] };
+  const c = await openCheckpoint(join(DIR, 'exported.pt2'));
+  try {
+    assert.equal(c.metadata.archiveFormat, 'pt2');
+    for (const [a, b] of want.tied) assert.deepEqual(c.tensors.find((t) => t.name === a)?.sharesStorageWith, [b]);
+    assert.match(c.tensors.find((t) => t.name === 'offset')?.note ?? '', /constant/);
+    assert.ok(c.warnings.some((w) => /torch\.export program archive/.test(w)));
+  } finally {
+    await c.close();
+  }
+});

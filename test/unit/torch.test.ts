@@ -250,7 +250,9 @@ test('non-checkpoints get a clear error', async () => {
       ['preview.pt', enc('PYTORCH1........'), /preview-release/],
       ['flat.zip', makeZip([['a.txt', enc('x')]]), /first entry is not inside a folder/],
       ['other.zip', makeZip([['folder/readme.txt', enc('x')]]), /without folder\/data\.pkl/],
-      ['export.pt2', makeZip([['model/archive_format', enc('pt2')], ['model/data.pkl', enc('.')]]), /torch\.export/],
+      ['export.pt2', makeZip([['model/archive_format', enc('pt3')], ['model/data.pkl', enc('.')]]), /a torch\.export archive of format "pt3", which this reader does not know/],
+      ['early-export.pt2', makeZip([['model/serialized_exported_program.json', enc('{}')], ['model/data.pkl', enc('.')]]), /an early torch\.export archive .* re-save it/],
+      ['aoti.pt2', makeZip([['model/archive_format', enc('pt2')], ['model/data/aotinductor/model/model.so', enc('x')]]), /an AOTInductor package/],
       ['proto.pt', legacyStream(statePickle([]), [], 1000), /legacy PyTorch protocol version 1000/],
     ];
     for (const [name, data, pattern] of cases) {

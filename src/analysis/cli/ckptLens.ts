@@ -1,4 +1,5 @@
 // `ckpt-lens`: the command-line face of src/analysis (same code as the extension's worker).
+import { once } from 'node:events';
 import { exitWhenFlushed, terminalSafe } from './exit';
 import { riskSummary } from '../formats/pickleRisk';
 import { CheckpointError, isCancelled } from '../core/errors';
@@ -106,21 +107,24 @@ async function inspect(a: Args): Promise<void> {
         ...(ckpt.risk ? { risk: ckpt.risk } : {}),
         ...(ckpt.sourceFiles ? { sourceFiles: ckpt.sourceFiles.map((f) => ({ name: f.name, bytes: f.text.length, ...(f.truncated ? { truncated: true } : {}) })) } : {}),
         totals: checkpointTotals(ckpt),
-        tensors: ckpt.tensors.map((t, i) => {
-          const s = stats[i];
-          return {
-            name: t.name,
-            dtype: storedType(t),
-            shape: t.shape,
-            ...(t.sharesStorageWith ? { sharesStorageWith: t.sharesStorageWith } : {}),
-            ...(t.quantization ? { quantization: t.quantization } : {}),
-            ...(t.sparse ? { sparse: t.sparse } : {}),
-            ...(t.note ? { note: t.note } : {}),
-            ...(s ? { stats: a.histogram ? s : { ...s, histogram: undefined } } : {}),
-          };
-        }),
       };
-      process.stdout.write(JSON.stringify(out) + '\n');
+      const tensorJson = (i: number): string => {
+        const t = ckpt.tensors[i];
+        const s = stats[i];
+        return JSON.stringify({
+          name: t.name,
+          dtype: storedType(t),
+          shape: t.shape,
+          ...(t.sharesStorageWith ? { sharesStorageWith: t.sharesStorageWith } : {}),
+          ...(t.quantization ? { quantization: t.quantization } : {}),
+          ...(t.sparse ? { sparse: t.sparse } : {}),
+          ...(t.note ? { note: t.note } : {}),
+          ...(s ? { stats: a.histogram ? s : { ...s, histogram: undefined } } : {}),
+        });
+      };
+      // The tensors are written in batches, not as one string: a million-tensor report stays small in memory.
+      const head = JSON.stringify(out);
+      await writeBatches(head.slice(0, -1) + ',"tensors":[', ckpt.tensors.length, (i) => (i ? ',' : '') + tensorJson(i), ']}\n');
       return;
     }
     const totals = checkpointTotals(ckpt);
@@ -130,21 +134,41 @@ async function inspect(a: Args): Promise<void> {
     const risk = ckpt.risk && riskSummary(ckpt.risk);
     if (risk) lines.push(`warning: ${risk}`);
     for (const w of ckpt.warnings) lines.push(`warning: ${w}`);
-    const rows = ckpt.tensors.map((t, i) => {
+    const cellsOf = (i: number): string[] => {
+      const t = ckpt.tensors[i];
       const s = stats[i];
       const cells = [t.name, storedType(t), `[${t.shape.join(', ')}]`, formatCount(t.numel)];
       if (s) cells.push(...[s.mean, s.std, s.min, s.max].map(fmt), `${((100 * s.zeros) / Math.max(1, s.count)).toFixed(1)}%`, s.nan || s.inf ? `nan ${s.nan} inf ${s.inf}` : '');
       else if (a.stats) cells.push('-', '-', '-', '-', '-', 'values not decoded');
       return cells;
-    });
+    };
     const head = ['name', 'dtype', 'shape', 'numel', ...(a.stats ? ['mean', 'std', 'min', 'max', 'zeros', ''] : [])];
-    // A loop, not Math.max(...rows): a spread of a million rows overflows the stack.
-    const widths = head.map((h, c) => rows.reduce((w, r) => Math.max(w, r[c].length), h.length));
-    lines.push([head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n'));
-    process.stdout.write(terminalSafe(lines.join('\n')) + '\n');
+    // Two passes over the rows (widths, then lines written in batches) keep a million-row listing small in memory.
+    const widths = head.map((h) => h.length);
+    for (let i = 0; i < ckpt.tensors.length; i++) cellsOf(i).forEach((c, k) => (widths[k] = Math.max(widths[k], c.length)));
+    const line = (r: string[]): string => r.map((c, k) => c.padEnd(widths[k])).join('  ').trimEnd();
+    lines.push(line(head));
+    await writeBatches(terminalSafe(lines.join('\n')) + '\n', ckpt.tensors.length, (i) => terminalSafe(line(cellsOf(i))) + '\n', '');
   } finally {
     await ckpt.close();
   }
+}
+
+/** Writes `first`, then item(0…n-1) in batches of about 1 MB (waiting for the pipe to drain), then `last`. */
+async function writeBatches(first: string, n: number, item: (i: number) => string, last: string): Promise<void> {
+  // events.once rejects if the stream errors (a closed pipe) instead of waiting for ever.
+  const write = async (text: string): Promise<void> => {
+    if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+  };
+  let batch = first;
+  for (let i = 0; i < n; i++) {
+    batch += item(i);
+    if (batch.length >= 1 << 20) {
+      await write(batch);
+      batch = '';
+    }
+  }
+  await write(batch + last);
 }
 
 function fmt(v: number | null): string {

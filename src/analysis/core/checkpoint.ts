@@ -164,8 +164,10 @@ export function linkSharedStorages(tensors: TensorInfo[]): void {
   }
   for (const list of byId.values()) {
     if (list.length < 2) continue;
-    // Capped, so ten thousand views of one storage stay linear in time and memory.
+    // Capped, so ten thousand views of one storage stay linear in time and memory; every
+    // tensor past the first few gets the same (frozen) list of the first 16 names.
     const head = list.slice(0, MAX_SHARED_NAMES + 1);
-    for (const t of list) t.sharesStorageWith = head.filter((o) => o !== t).slice(0, MAX_SHARED_NAMES).map((o) => o.name);
+    const common = Object.freeze(head.slice(0, MAX_SHARED_NAMES).map((o) => o.name)) as string[];
+    for (const [i, t] of list.entries()) t.sharesStorageWith = i < head.length ? head.filter((o) => o !== t).slice(0, MAX_SHARED_NAMES).map((o) => o.name) : common;
   }
 }

@@ -47,7 +47,7 @@ export type { RiskReport, RiskGlobal, RiskCall } from './pickleRisk';
 export const PICKLE_LIMITS = {
   maxStack: 1 << 22,
   maxMarks: 1 << 20,
-  maxMemo: 1 << 22,
+  maxMemo: 1 << 24,
   /** Items in one list/dict/set. */
   maxContainer: 1 << 24,
   /** Bytes in one LONG1/LONG4 or digits in a text int. */
@@ -57,6 +57,11 @@ export const PICKLE_LIMITS = {
   maxStringBytes: 64 * 1024 * 1024,
   /** Distinct globals in one pickle. */
   maxGlobals: 100_000,
+  /**
+   * Tensors rebuilt by one pickle: a million one-element views of one storage took 1.4 GB to
+   * list (JavaScript objects per tensor, name and view); half a million stay under 1 GB.
+   */
+  maxTensors: 500_000,
 };
 
 // --- The machine -------------------------------------------------------------------------
@@ -99,7 +104,10 @@ class Machine {
   private readonly stack: PyValue[] = [];
   /** Stack heights at each MARK (a flat metastack). */
   private readonly marks: number[] = [];
-  private readonly memo = new Map<number, PyValue>();
+  /** An array, not a Map: a million-tensor state dict memoizes eight million values (a Map took 300 MB more). */
+  private readonly memo: (PyValue | undefined)[] = [];
+  private memoCount = 0;
+  private tensorCount = 0;
   private readonly globals = new Map<string, PyGlobal>();
   private readonly risk = new RiskRecorder();
   private opPos = 0;
@@ -320,7 +328,7 @@ class Machine {
         case 0x71: this.put(this.u8()); break; // BINPUT
         case 0x72: this.put(this.u32()); break; // LONG_BINPUT
         case 0x70: this.put(this.memoIndexLine()); break; // PUT
-        case 0x94: this.put(this.memo.size); break; // MEMOIZE
+        case 0x94: this.put(this.memoCount); break; // MEMOIZE
         case 0x68: this.get(this.u8()); break; // BINGET
         case 0x6a: this.get(this.u32()); break; // LONG_BINGET
         case 0x67: this.get(this.memoIndexLine()); break; // GET
@@ -444,13 +452,17 @@ class Machine {
   }
 
   private put(i: number): void {
-    if (!this.memo.has(i) && this.memo.size >= PICKLE_LIMITS.maxMemo) this.fail(`pickle memo exceeds ${PICKLE_LIMITS.maxMemo} entries`);
-    this.memo.set(i, this.top());
+    if (this.memo[i] === undefined) {
+      if (this.memoCount >= PICKLE_LIMITS.maxMemo) this.fail(`pickle memo exceeds ${PICKLE_LIMITS.maxMemo} entries`);
+      this.memoCount++;
+    }
+    this.memo[i] = this.top();
   }
 
   private get(i: number): void {
-    if (!this.memo.has(i)) this.fail(`pickle memo has no entry ${i}`);
-    this.push(this.memo.get(i) as PyValue);
+    const v = this.memo[i];
+    if (v === undefined) this.fail(`pickle memo has no entry ${i}`);
+    this.push(v as PyValue);
   }
 
   private checkGrowth(have: number, add: number): void {
@@ -804,6 +816,7 @@ class Machine {
     const shape = this.ints(size, 'tensor size');
     const strides = this.ints(stride, 'tensor stride');
     if (shape.length !== strides.length) this.fail(`tensor size [${shape}] and stride [${strides}] differ in length`);
+    if (++this.tensorCount > PICKLE_LIMITS.maxTensors) this.fail(`more than ${PICKLE_LIMITS.maxTensors} tensors (a cap that keeps reading under 1 GB of memory; real checkpoints hold tens of thousands)`);
     return new TensorRef(storage, dtype ?? storage.dtype, this.int(offset, 'storage offset'), shape, strides, requiresGrad);
   }
 }

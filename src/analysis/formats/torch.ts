@@ -25,6 +25,7 @@ import {
 } from './pickle';
 import { mergeRisk } from './pickleRisk';
 import { dequantizedTensor, sparseTensor } from './torchTensorKinds';
+import { isPt2Archive, readPt2 } from './pt2';
 import { ZipArchive, type ZipEntry } from './zip';
 
 /** data.pkl and legacy object pickles larger than this are refused. */
@@ -73,8 +74,15 @@ export async function openTorch(path: string): Promise<Checkpoint> {
 /** Reads a torch.save file from any byte source; close() of the result closes `src`. */
 export async function readTorch(src: ByteSource, path: string, opts: TorchOptions = {}): Promise<Checkpoint> {
   const head = await src.read(0, Math.min(src.size, 16));
-  const parsed = isZip(head) ? await parseZip(src, path) : await parseLegacyOrExplain(src, path);
-  return buildCheckpoint(parsed, src, path, opts.storageIdPrefix ?? '');
+  if (!isZip(head)) return buildCheckpoint(await parseLegacyOrExplain(src, path), src, path, opts.storageIdPrefix ?? '');
+  const zip = await ZipArchive.open(src);
+  const first = zip.entries[0];
+  const slash = first ? first.name.indexOf('/') : -1;
+  if (!first || slash <= 0) throw new CheckpointError(path, 'a zip file, but not a PyTorch archive (its first entry is not inside a folder)');
+  // The folder is the saved file's stem or "archive": take it from the first entry, as torch does.
+  const folder = first.name.slice(0, slash + 1);
+  if (isPt2Archive(zip, folder)) return readPt2(zip, folder, path, readTorch, () => src.close());
+  return buildCheckpoint(await parseZip(zip, folder, path), src, path, opts.storageIdPrefix ?? '');
 }
 
 // --- what both formats produce -----------------------------------------------------------
@@ -121,18 +129,12 @@ function storageArgs(items: PyValue[], path: string): { dtype: DType; key: strin
 
 // --- zip archives (torch ≥ 1.6) ------------------------------------------------------------
 
-async function parseZip(src: ByteSource, path: string): Promise<Parsed> {
-  const zip = await ZipArchive.open(src);
-  const first = zip.entries[0];
-  const slash = first ? first.name.indexOf('/') : -1;
-  if (!first || slash <= 0) throw new CheckpointError(path, 'a zip file, but not a PyTorch archive (its first entry is not inside a folder)');
-  // The folder is the saved file's stem or "archive": take it from the first entry, as torch does.
-  const folder = first.name.slice(0, slash + 1);
+async function parseZip(zip: ZipArchive, folder: string, path: string): Promise<Parsed> {
   const record = (name: string): ZipEntry | undefined => zip.get(folder + name);
 
   const torchScript = record('constants.pkl') !== undefined || zip.entries.some((e) => e.name.startsWith(`${folder}code/`));
-  if (zip.entries.some((e) => e.name.endsWith('/archive_format') || e.name.endsWith('/serialized_exported_program.json'))) {
-    throw new CheckpointError(path, 'this is a torch.export program archive (.pt2), not a torch.save checkpoint; it is not supported');
+  if (zip.entries.some((e) => e.name.endsWith('/serialized_exported_program.json'))) {
+    throw new CheckpointError(path, 'an early torch.export archive (serialized_exported_program.json, before the pt2 archive format of torch 2.6); re-save it with a current torch.export.save to open its weights');
   }
   const pklEntry = record('data.pkl');
   if (!pklEntry) {

@@ -32,6 +32,7 @@ const LOC_SIG = 0x04034b50;
 const MAX_COMMENT = 0xffff;
 /** Central directories beyond this are refused (≈ a million entries). */
 const MAX_CENTRAL_DIR = 256 * 1024 * 1024;
+/** Members listed at most (torch.save of a million tensors writes a million and six: refused, as the pickle's tensor cap would). */
 const MAX_ENTRIES = 1_000_000;
 /** Default cap on an inflated entry, against zip bombs. */
 export const DEFAULT_MAX_INFLATED = 512 * 1024 * 1024;

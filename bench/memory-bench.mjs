@@ -1,0 +1,53 @@
+// Peak memory of listing adversarially large files (issue #12: "peak memory must stay under 1 GB
+// for any input"), ours (`ckpt-lens inspect`) and the reference loader on the same file, one run:
+//   million_tensors.pt           torch.save of 1 000 000 tensors, a million zip members  → refused by a cap
+//   million_views.pt             1 000 000 views of one storage                          → refused by the tensor cap
+//   half_million_views.pt        500 000 views of one storage (the cap)                  → opens
+//   million_tensors.safetensors  a header listing 1 000 000 tensors                      → opens
+//   metadata_10m.safetensors     `__metadata__` holding a 10 000 000-element array       → refused (not str→str)
+// Peak RSS from /usr/bin/time; the reference is torch.load(weights_only=True) or safetensors'
+// safe_open(...).keys() in the fixtures venv. Exits 1 if any of ours reaches 1 GB.
+// Usage: npm run bench:memory   (needs /work/.venv-fixtures, or PYTHON=… with torch and safetensors)
+// Inputs (git-ignored, ~600 MB) are generated once into bench/data/ by bench/make_memory_bench.py.
+import { spawnSync } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const data = join(root, 'bench', 'data');
+const py = process.env.PYTHON ?? '/work/.venv-fixtures/bin/python';
+const cli = join(root, 'dist', 'cli.js');
+const LIMIT_MB = 1024;
+
+console.log('generating inputs (once)…');
+const gen = spawnSync(py, [join(root, 'bench', 'make_memory_bench.py'), data], { stdio: 'inherit' });
+if (gen.status !== 0) process.exit(gen.status ?? 1);
+
+/** Peak RSS in MB, seconds, exit code and the first stderr line of a command. */
+function measure(cmd, args) {
+  const t0 = Date.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS %M', cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+  const m = /MAXRSS (\d+)/.exec(r.stderr);
+  const text = r.stderr.replace(/MAXRSS \d+\n?/, '').replace(/Command exited with non-zero status \d+\n?/, '').trim();
+  return { mb: m ? Number(m[1]) / 1024 : NaN, s: (Date.now() - t0) / 1000, code: r.status, line: text.split('\n').filter(Boolean).pop() ?? '' };
+}
+
+const REF = {
+  pt: "import sys, torch; d = torch.load(sys.argv[1], weights_only=True, mmap=True); print(len(d))",
+  safetensors: "import sys; from safetensors import safe_open\nwith safe_open(sys.argv[1], 'pt') as f: print(len(list(f.keys())))",
+};
+const files = ['million_tensors.pt', 'million_views.pt', 'half_million_views.pt', 'million_tensors.safetensors', 'metadata_10m.safetensors'];
+const rows = [];
+let over = false;
+for (const f of files) {
+  const path = join(data, f);
+  const ours = measure(process.execPath, [cli, 'inspect', path, '--json']);
+  const ref = measure(py, ['-c', REF[f.endsWith('.pt') ? 'pt' : 'safetensors'], path]);
+  over ||= !(ours.mb < LIMIT_MB);
+  rows.push([f, `${ours.mb.toFixed(0)} MB`, `${ours.s.toFixed(1)} s`, ours.code === 0 ? 'opens' : `refused: ${ours.line.replace(/^ckpt-lens: [^:]*: /, '').slice(0, 90)}`, `${ref.mb.toFixed(0)} MB`, `${ref.s.toFixed(1)} s`, ref.code === 0 ? 'loads' : `fails: ${ref.line.slice(0, 60)}`, `${(ours.mb / ref.mb).toFixed(2)}×`]);
+}
+const head = ['file', 'ours peak', 'ours time', 'ours', 'reference peak', 'ref time', 'reference', 'peak ratio'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+console.log(over ? `\nFAIL: a peak reached ${LIMIT_MB} MB` : `\nevery peak under ${LIMIT_MB} MB`);
+process.exit(over ? 1 : 0);
