@@ -237,3 +237,27 @@ test('torch.export archives (.pt2): weights and constants from their JSON-descri
     await c.close();
   }
 });
+
+test('Lightning hyper-parameters: OmegaConf DictConfig/ListConfig and AttributeDict shown as their plain values (Lightning 2.6 + OmegaConf files)', async () => {
+  // OmegaConf containers are shown as {$object, content}; an AttributeDict as {$object, items} or its state.
+  const plain = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(plain);
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.$object === 'string') return plain(o.content ?? o.items ?? o.state ?? o.args);
+      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, plain(x)]));
+    }
+    return v;
+  };
+  for (const name of ['lightning_dictconfig.ckpt', 'lightning_attributedict.ckpt']) {
+    const want = JSON.parse(readFileSync(join(DIR, `${name}.expected.json`), 'utf8')) as { hyper_parameters: unknown };
+    const c = await openCheckpoint(join(DIR, name));
+    try {
+      assert.deepEqual(plain(c.values.hyper_parameters), want.hyper_parameters, name);
+      // Protocol-2 pickles name the type int `__builtin__ long` (Python 3 loads builtins.int): never "dangerous".
+      assert.notEqual(c.risk?.verdict, 'dangerous', name);
+    } finally {
+      await c.close();
+    }
+  }
+});

@@ -13,7 +13,7 @@ import {
   TENSOR_REBUILDS,
   DICT_CLASSES,
   dtypeOfGlobal,
-  normaliseModule,
+  normaliseGlobal,
   resolveGlobal,
   riskOf,
 } from './pickleGlobals';
@@ -497,7 +497,7 @@ class Machine {
   }
 
   private global(module: string, name: string): PyGlobal {
-    const path = `${normaliseModule(module)}.${name}`;
+    const path = normaliseGlobal(module, name).join('.');
     const cached = this.globals.get(path);
     if (cached) return cached;
     if (this.globals.size >= PICKLE_LIMITS.maxGlobals) this.fail(`more than ${PICKLE_LIMITS.maxGlobals} distinct globals`);

@@ -144,8 +144,28 @@ export function classifyGlobal(module: string, name: string): Risk {
 }
 
 /** Resolves a global: allow-listed names get their torch role, every other one its risk class. */
+/**
+ * Python 2 (module, name) pairs Python 3's unpickler maps to other names (`_compat_pickle.NAME_MAPPING`):
+ * protocol-2 pickles of the type `int` say `__builtin__ long` (OmegaConf's node metadata does).
+ */
+const PY2_NAMES = new Map([
+  ['__builtin__.long', ['builtins', 'int']], ['__builtin__.unicode', ['builtins', 'str']], ['__builtin__.xrange', ['builtins', 'range']],
+  ['__builtin__.unichr', ['builtins', 'chr']], ['__builtin__.basestring', ['builtins', 'str']], ['__builtin__.reduce', ['functools', 'reduce']],
+  ['__builtin__.intern', ['sys', 'intern']], ['itertools.izip', ['builtins', 'zip']], ['itertools.imap', ['builtins', 'map']],
+  ['itertools.ifilter', ['builtins', 'filter']], ['itertools.ifilterfalse', ['itertools', 'filterfalse']],
+  ['itertools.izip_longest', ['itertools', 'zip_longest']], ['UserDict.IterableUserDict', ['collections', 'UserDict']],
+  ['exceptions.StandardError', ['builtins', 'Exception']],
+]);
+
+/** The (module, name) a pickle's global stands for in Python 3. */
+export function normaliseGlobal(module: string, name: string): [string, string] {
+  const mapped = PY2_NAMES.get(`${module}.${name}`);
+  if (mapped) return [mapped[0], mapped[1]];
+  return [PY2_MODULES.get(module) ?? module, name];
+}
+
 export function resolveGlobal(module: string, name: string): PyGlobal {
-  module = PY2_MODULES.get(module) ?? module;
+  [module, name] = normaliseGlobal(module, name);
   const path = `${module}.${name}`;
   const own = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
   if (module === 'torch' && own(DTYPE_GLOBALS, name)) return new PyGlobal(module, name, 'dtype');
@@ -171,7 +191,4 @@ export function dtypeOfGlobal(g: PyGlobal): DType | undefined {
   return undefined;
 }
 
-/** The Python-3 module name a pickle's module name stands for. */
-export function normaliseModule(module: string): string {
-  return PY2_MODULES.get(module) ?? module;
-}
+
