@@ -1,4 +1,4 @@
-// A minimal stored (uncompressed) zip writer for hand-made test archives.
+// A minimal zip writer for hand-made test archives (stored members, or deflated ones given as such).
 import { bytes } from './helpers';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -12,29 +12,45 @@ function crc32(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** A minimal stored (uncompressed) zip, as torch.save writes records. */
-export function makeZip(entries: Array<[string, Uint8Array]>): Uint8Array {
+/**
+ * A member given already deflated: `size` is the uncompressed size to declare and `crc` its CRC-32
+ * (a bomb's members claim what they like).
+ */
+export interface DeflatedMember {
+  deflated: Uint8Array;
+  size: number;
+  crc: number;
+}
+
+/** A minimal zip, as torch.save writes records: stored members, or deflated ones given as such. */
+export function makeZip(entries: Array<[string, Uint8Array | DeflatedMember]>): Uint8Array {
   const locals: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, data] of entries) {
+  for (const [name, member] of entries) {
+    const stored = member instanceof Uint8Array;
+    const data = stored ? member : member.deflated;
+    const size = stored ? member.length : member.size;
+    const method = stored ? 0 : 8;
     const n = new TextEncoder().encode(name);
-    const crc = crc32(data);
+    const crc = stored ? crc32(member) : member.crc;
     const h = new DataView(new ArrayBuffer(30));
     h.setUint32(0, 0x04034b50, true);
     h.setUint16(4, 20, true);
+    h.setUint16(8, method, true);
     h.setUint32(14, crc, true);
     h.setUint32(18, data.length, true);
-    h.setUint32(22, data.length, true);
+    h.setUint32(22, size, true);
     h.setUint16(26, n.length, true);
     locals.push(new Uint8Array(h.buffer), n, data);
     const c = new DataView(new ArrayBuffer(46));
     c.setUint32(0, 0x02014b50, true);
     c.setUint16(4, 20, true);
     c.setUint16(6, 20, true);
+    c.setUint16(10, method, true);
     c.setUint32(16, crc, true);
     c.setUint32(20, data.length, true);
-    c.setUint32(24, data.length, true);
+    c.setUint32(24, size, true);
     c.setUint16(28, n.length, true);
     c.setUint32(42, offset, true);
     central.push(new Uint8Array(c.buffer), n);

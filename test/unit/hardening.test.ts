@@ -137,9 +137,10 @@ test('bombs stay under 1 GB: deflated records and npz members that inflate to gi
     const MB256 = 256 * 1024 * 1024;
     const zeros = deflateRawSync(new Uint8Array(MB256), { level: 1 });
     const zerosCrc = zcrc32(new Uint8Array(MB256)) >>> 0;
+    // [name, bytes, declared size, crc]: a negative size stores the bytes as they are.
     const write = (name: string, entries: Array<[string, Uint8Array, number, number?]>): string => {
       const p = join(dir.dir, name);
-      writeFileSync(p, deflatedZip(entries));
+      writeFileSync(p, makeZip(entries.map(([n, data, size, crc]) => [n, size < 0 ? data : { deflated: data, size, crc: crc ?? 0 }])));
       return p;
     };
     const pklFor = (n: number, numel: number): Uint8Array => {
@@ -189,43 +190,6 @@ const tensorV2 = (key: string, numel: number, size: number[], stride: number[]):
     'K', 0, '(', ...size.map((x) => bytes('J', u32(x))), 't', '(', ...stride.map((x) => bytes('J', u32(x))), 't',
     '\x89', 'ccollections\nOrderedDict\n)R', 'tR',
   );
-
-/** A zip whose members are given already deflated (uncompressed size as declared; -1: store). */
-function deflatedZip(entries: Array<[string, Uint8Array, number, number?]>): Uint8Array {
-  const locals: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, data, size, crc] of entries) {
-    const n = enc(name);
-    const stored = size < 0;
-    const h = new DataView(new ArrayBuffer(30));
-    h.setUint32(0, 0x04034b50, true);
-    h.setUint16(8, stored ? 0 : 8, true);
-    h.setUint32(18, data.length, true);
-    h.setUint32(22, stored ? data.length : size, true);
-    h.setUint16(26, n.length, true);
-    locals.push(new Uint8Array(h.buffer), n, data);
-    const c = new DataView(new ArrayBuffer(46));
-    c.setUint32(0, 0x02014b50, true);
-    c.setUint16(10, stored ? 0 : 8, true);
-    c.setUint32(16, stored ? zcrc32(data) >>> 0 : crc ?? 0, true);
-    c.setUint32(20, data.length, true);
-    c.setUint32(24, stored ? data.length : size, true);
-    c.setUint16(28, n.length, true);
-    c.setUint32(42, offset, true);
-    central.push(new Uint8Array(c.buffer), n);
-    offset += 30 + n.length + data.length;
-  }
-  const cdSize = central.reduce((a, b) => a + b.length, 0);
-  const e = new DataView(new ArrayBuffer(22));
-  e.setUint32(0, 0x06054b50, true);
-  e.setUint16(8, entries.length, true);
-  e.setUint16(10, entries.length, true);
-  e.setUint32(12, cdSize, true);
-  e.setUint32(16, offset, true);
-  return bytes(...locals, ...central, new Uint8Array(e.buffer));
-}
-
 
 test('CPU bombs: maximum-size LONG4 integers and ten thousand tensors on one storage stay fast and linear', async () => {
   const t = tmp();
