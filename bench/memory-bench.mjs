@@ -2,7 +2,7 @@
 // for any input"), ours (`ckpt-lens inspect`) and the reference loader on the same file, one run:
 //   million_tensors.pt           torch.save of 1 000 000 tensors, a million zip members  → refused by a cap
 //   million_views.pt             1 000 000 views of one storage                          → refused by the tensor cap
-//   half_million_views.pt        500 000 views of one storage (the cap)                  → opens
+//   cap_views.pt                 250 000 views of one storage (the cap)                  → opens
 //   million_tensors.safetensors  a header listing 1 000 000 tensors                      → opens
 //   metadata_10m.safetensors     `__metadata__` holding a 10 000 000-element array       → refused (not str→str)
 // Peak RSS from /usr/bin/time; the reference is torch.load(weights_only=True) or safetensors'
@@ -36,7 +36,7 @@ const REF = {
   pt: "import sys, torch; d = torch.load(sys.argv[1], weights_only=True, mmap=True); print(len(d))",
   safetensors: "import sys; from safetensors import safe_open\nwith safe_open(sys.argv[1], 'pt') as f: print(len(list(f.keys())))",
 };
-const files = ['million_tensors.pt', 'million_views.pt', 'half_million_views.pt', 'million_tensors.safetensors', 'metadata_10m.safetensors'];
+const files = ['million_tensors.pt', 'million_views.pt', 'cap_views.pt', 'million_tensors.safetensors', 'metadata_10m.safetensors'];
 const rows = [];
 let over = false;
 for (const f of files) {

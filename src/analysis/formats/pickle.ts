@@ -58,10 +58,11 @@ export const PICKLE_LIMITS = {
   /** Distinct globals in one pickle. */
   maxGlobals: 100_000,
   /**
-   * Tensors rebuilt by one pickle: a million one-element views of one storage took 1.4 GB to
-   * list (JavaScript objects per tensor, name and view); half a million stay under 1 GB.
+   * Tensors rebuilt by one pickle: listing a million one-element views of one storage took
+   * 1.4 GB, half a million 1.07 GB (JavaScript objects per tensor, name and view); a quarter
+   * million stay well under 1 GB.
    */
-  maxTensors: 500_000,
+  maxTensors: 250_000,
 };
 
 // --- The machine -------------------------------------------------------------------------
