@@ -53,7 +53,9 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
       { kind, params, backend },
       {
         onProgress: (f, _tensor, message) => {
-          progress.report({ increment: Math.max(0, 100 * (f - last)), message: `${Math.round(100 * f)}%${message ? ` · ${message}` : ''}` });
+          // A live job says what it watches (no percentage: it runs until stopped).
+          const live = opts.live && /^watching\b/.test(message ?? '');
+          progress.report({ increment: Math.max(0, 100 * (f - last)), message: live ? message : `${Math.round(100 * f)}%${message ? ` · ${message}` : ''}` });
           last = f;
           panel.setJob('running', f, message);
         },

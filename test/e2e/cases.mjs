@@ -728,6 +728,39 @@ export const COMMAND_CASES = {
   },
 };
 
+// The editor's table at 1600 × 1000 beside the open sidebar: no clipped column (header or cell,
+// 4-D conv shapes whole), no horizontal scrolling, a detail pane wide enough for its charts, and
+// a splitter that moves by keyboard.
+EDITOR_CASES.push({
+  name: 'custom editor: every table column readable at 1600 px with the sidebar open (4-D shapes whole), detail pane wide, splitter by keyboard',
+  run: async (ctx) => {
+    const frame = await openInEditor(ctx, 'resnet_digits.safetensors');
+    await frame.locator('.stats-status', { hasText: /Statistics of \d+ tensors/ }).waitFor({ timeout: 60000 });
+    await frame.locator('vscode-button', { hasText: 'Expand all' }).click();
+    await frame.waitForTimeout(300);
+    const m = await frame.evaluate(() => {
+      const clipped = [...document.querySelectorAll('.tree-row .cell')].filter((c) => c.clientWidth > 0 && c.scrollWidth > c.clientWidth + 1 && !c.classList.contains('c-name')).map((c) => `${c.className}: ${c.textContent}`);
+      const tree = document.querySelector('.tree');
+      const shapes = [...document.querySelectorAll('.tree-body .tensor .c-shape')].map((c) => c.textContent);
+      return { clipped, treeScroll: tree.scrollWidth - tree.clientWidth, detail: document.querySelector('.detail').getBoundingClientRect().width, shapes, headers: [...document.querySelectorAll('.tree-header .cell')].filter((c) => c.clientWidth > 0).map((c) => c.textContent) };
+    });
+    ctx.log(`  table columns ${m.headers.join(', ')}; detail pane ${Math.round(m.detail)} px`);
+    assert.deepEqual(m.clipped, [], 'clipped table cells');
+    assert.ok(m.treeScroll <= 1, `the table scrolls sideways by ${m.treeScroll} px`);
+    assert.ok(m.shapes.some((s) => /^\[\d+, \d+, 3, 3\]$/.test(s)), `no whole 4-D shape among ${m.shapes.slice(0, 8).join(' ')}`);
+    assert.ok(m.detail >= 380, `detail pane ${m.detail} px`);
+    assert.ok(m.headers.includes('Zeros'));
+    const splitter = frame.locator('.splitter');
+    const before = Number(await splitter.getAttribute('aria-valuenow'));
+    await splitter.focus();
+    await ctx.page.keyboard.press('ArrowLeft');
+    assert.equal(Number(await splitter.getAttribute('aria-valuenow')), before - 24, 'ArrowLeft narrows the table by 24 px');
+    await ctx.page.keyboard.press('Enter');
+    assert.equal(Number(await splitter.getAttribute('aria-valuenow')), before, 'Enter resets it');
+    await ctx.shot('editor-resnet-columns');
+  },
+});
+
 // A failed analysis says why first, what to try, and offers the pick that fixes it: layer
 // dropping on an MLP (no droppable blocks) → Pick another checkpoint… → the ResNet runs.
 EDITOR_CASES.push({

@@ -16,7 +16,7 @@ export function histogramsView(r: HistogramsReport): AnalysisView {
   const charts: ChartView[] = [
     {
       id: 'histograms-overlaid', title: `${r.tensor}: histogram at every checkpoint`, rows: bins,
-      caption: `Share of values per bin (${r.edges.length - 1} bins shared by all checkpoints, ${fmt(r.edges[0])} … ${fmt(r.edges[r.edges.length - 1])}); later checkpoints darker.`,
+      caption: `Share of values per bin (${r.edges.length - 1} bins shared by all checkpoints, ${fmt(r.edges[0])} … ${fmt(r.edges[r.edges.length - 1])}); colour by step (viridis: dark early, yellow late).`,
       spec: chartSpec(bins, {
         mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5 },
         encoding: {

@@ -53,6 +53,8 @@ export function themeConfig(forExport = false): Record<string, unknown> {
       titleFontSize: size - 1,
       titleFontWeight: 'normal',
       labelOverlap: 'greedy',
+      // Labels that merely touch count as overlapping (log axes printed "200300").
+      labelSeparation: 4,
     },
     header: text,
     legend: { labelColor: fg, titleColor: fg, labelFont: font, titleFont: font, labelFontSize: size - 2, titleFontSize: size - 1, titleFontWeight: 'normal', labelLimit: 400 },

@@ -45,6 +45,8 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
   );
   if (l.stateDictPrefix) summary.append(stat('State dict', l.stateDictPrefix));
   if (l.values['Model family'] !== undefined && l.format === 'gguf') summary.append(stat('Model family', String(l.values['Model family'])));
+  // The network the analyses will run, recognised from the names and shapes (the whole line on hover).
+  else if (l.model) summary.append(stat('Model', l.model.description.split(/[,;]/)[0].trim(), l.model.description));
   if (l.remote) {
     const fetched = stat('Fetched', formatBytes(l.remote.bytesFetched), fetchedTitle(l.remote.bytesFetched, l.remote.url));
     fetched.classList.add('stat-fetched');
