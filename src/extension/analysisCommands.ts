@@ -117,8 +117,8 @@ async function afterFailure(deps: AnalysisDeps, kind: AnalysisKind, params: Reco
       slot = picked?.slot;
     }
     if (!slot) return;
-    const others = slots.map((s) => s.path).filter((p) => p !== slot!.path);
-    const path = await pickCheckpoint(deps.context, `Another checkpoint instead of ${basename(slot.path)}`, others);
+    // Not offered: the one that failed, nor the others of this run.
+    const path = await pickCheckpoint(deps.context, `Another checkpoint instead of ${basename(slot.path)}`, slots.map((s) => s.path));
     if (!path) return;
     if (slot.index !== undefined) next.paths = (params.paths as JsonValue[]).map((p, i) => (i === slot!.index ? path : p));
     else next[slot.key] = path;

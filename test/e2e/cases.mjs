@@ -587,7 +587,18 @@ export const COMMAND_CASES = {
     await pickRow(ctx.page, 'Model stitching: model A', 'mlp_seed0.safetensors');
     await pickRow(ctx.page, 'Model B', 'mlp_seed1.safetensors');
     await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
-    await analysisPanel(ctx, undefined, 240000);
+    const frame = await analysisPanel(ctx, undefined, 240000);
+    // Facts and charts in one unit: the largest penalty in points, the penalty axis in points.
+    const facts = await frame.locator('.facts').innerText();
+    const worst = Number(/Largest penalty A→B\s+\+?(-?[\d.]+) points/.exec(facts)?.[1]);
+    assert.ok(Number.isFinite(worst), `no penalty in points among the facts: ${facts}`);
+    const axis = await frame.locator('.chart-box[data-chart="stitch-penalty"] svg .role-axis-title text').allTextContents();
+    assert.ok(axis.some((t) => /accuracy points/.test(t)), `penalty axis titles: ${axis.join(' | ')}`);
+    // The training data is set in the panel (Run again with …): a picked file, or the default.
+    await frame.locator('details.rerun > summary').click();
+    const row = frame.locator('.opt-row', { hasText: 'training data' });
+    assert.equal((await row.locator('.opt-file').innerText()).trim(), 'default');
+    await row.locator('vscode-button', { hasText: 'Pick…' }).waitFor();
     await ctx.shot('cmd-stitch');
   },
 
@@ -624,8 +635,13 @@ export const COMMAND_CASES = {
     await ctx.page.keyboard.press('Enter');
     await pickRow(ctx.page, 'Layer dropping: checkpoint', 'resnet_digits.safetensors');
     await pickRow(ctx.page, 'Dataset', 'data/digits_images.npz');
-    await analysisPanel(ctx);
+    const frame = await analysisPanel(ctx);
     await ctx.shot('cmd-dropLayers');
+    // One small multiple per strategy, each headed by what it keeps.
+    const headers = await frame.locator('.chart-box[data-chart="drop-strategies"] svg .role-column-header text, .chart-box[data-chart="drop-strategies"] svg [class*="header"] text').allTextContents();
+    assert.ok(headers.filter((h) => / dropped within 1 point$/.test(h)).length >= 4, `strategy panel headers: ${headers.join(' | ')}`);
+    await frame.locator('.chart-box[data-chart="drop-strategies"]').scrollIntoViewIfNeeded();
+    await ctx.shot('cmd-dropLayers-strategies');
   },
 
   // Long jobs never block short ones: an evaluation runs beside 10 GiB of statistics. With the
@@ -735,6 +751,9 @@ EDITOR_CASES.push({
   name: 'custom editor: every table column readable at 1600 px with the sidebar open (4-D shapes whole), detail pane wide, splitter by keyboard',
   run: async (ctx) => {
     const frame = await openInEditor(ctx, 'resnet_digits.safetensors');
+    // Above MAX_AUTO_BYTES: statistics from the palette (the columns must hold them too).
+    await frame.locator('.stats-status', { hasText: 'Statistics not computed automatically' }).waitFor({ timeout: 20000 });
+    await runFromPalette(ctx.page, 'Checkpoint Lens: Compute Statistics of All Tensors');
     await frame.locator('.stats-status', { hasText: /Statistics of \d+ tensors/ }).waitFor({ timeout: 60000 });
     await frame.locator('vscode-button', { hasText: 'Expand all' }).click();
     await frame.waitForTimeout(300);
