@@ -638,7 +638,7 @@ export const COMMAND_CASES = {
     const frame = await analysisPanel(ctx);
     await ctx.shot('cmd-dropLayers');
     // One small multiple per strategy, each headed by what it keeps.
-    const headers = await frame.locator('.chart-box[data-chart="drop-strategies"] svg .role-column-header text, .chart-box[data-chart="drop-strategies"] svg [class*="header"] text').allTextContents();
+    const headers = await frame.locator('.chart-box[data-chart="drop-strategies"] svg text').allTextContents();
     assert.ok(headers.filter((h) => / dropped within 1 point$/.test(h)).length >= 4, `strategy panel headers: ${headers.join(' | ')}`);
     await frame.locator('.chart-box[data-chart="drop-strategies"]').scrollIntoViewIfNeeded();
     await ctx.shot('cmd-dropLayers-strategies');
