@@ -48,7 +48,10 @@ function pickDescribed(items: vscode.QuickPickItem[], title: string, describe: D
   qp.items = items;
   let open = true;
   return new Promise((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0] ?? qp.activeItems[0]));
+    qp.onDidAccept(() => {
+      resolve(qp.selectedItems[0] ?? qp.activeItems[0]);
+      qp.hide();
+    });
     qp.onDidHide(() => {
       open = false;
       resolve(undefined);
