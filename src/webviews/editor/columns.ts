@@ -27,7 +27,7 @@ export function fitColumns(shapes: readonly number[][], dtypes: ReadonlySet<stri
   const widths = [
     Math.ceil(Math.min(longestShape, 28) * CHAR_PX.mono + PAD),
     dtype ? Math.ceil(longestType * CHAR_PX.mono + PAD) : 0,
-    66, // #Params: "8.19K" and its bold header
+    76, // #Params: "8.19K" and its bold header
     68, // Size: "33.3 KB"
     72, // Mean: "-0.00166"
     62, // Std
