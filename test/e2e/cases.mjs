@@ -767,7 +767,7 @@ EDITOR_CASES.push({
     assert.deepEqual(m.clipped, [], 'clipped table cells');
     assert.ok(m.treeScroll <= 1, `the table scrolls sideways by ${m.treeScroll} px`);
     assert.ok(m.shapes.some((s) => /^\[\d+, \d+, 3, 3\]$/.test(s)), `no whole 4-D shape among ${m.shapes.slice(0, 8).join(' ')}`);
-    assert.ok(m.detail >= 380, `detail pane ${m.detail} px`);
+    assert.ok(m.detail >= 360, `detail pane ${m.detail} px`);
     assert.ok(m.headers.includes('Zeros'));
     const splitter = frame.locator('.splitter');
     const before = Number(await splitter.getAttribute('aria-valuenow'));

@@ -17,7 +17,7 @@ export interface ColumnFit {
   flags: boolean;
 }
 
-export const NAME_MIN = 180;
+export const NAME_MIN = 160;
 
 /** Widths in the order of the table's columns: name, shape, dtype, #params, size, mean, std, min, max, zeros, flags. */
 export function fitColumns(shapes: readonly number[][], dtypes: ReadonlySet<string>, anyFlags: boolean, flagChars = 6): ColumnFit {

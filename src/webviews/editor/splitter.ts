@@ -5,13 +5,13 @@
 
 /** The detail pane never gets less (its charts need it); the table never less than this. */
 export const DETAIL_MIN = 280;
-const DETAIL_COMFORT = 400;
+const DETAIL_COMFORT = 360;
 const TABLE_MIN = 240;
 
 /** The table's default width in a split `total` px wide, for a table whose columns need `natural` px. */
 export function defaultTableWidth(total: number, natural: number): number {
   if (total - natural >= DETAIL_COMFORT) return natural;
-  return Math.max(TABLE_MIN, Math.min(natural, total - DETAIL_COMFORT, Math.round(0.62 * total)));
+  return Math.max(TABLE_MIN, Math.min(natural, total - DETAIL_COMFORT));
 }
 
 function clamp(w: number, total: number): number {
