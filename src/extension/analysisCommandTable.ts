@@ -202,7 +202,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
           }
         }
       }
-      const watch = args.watch !== false && more.llc !== true;
+      const watch = args.watch !== false;
       return { params: { dirs, watch, ...extras(args, ['align']), ...more }, title: `Runs ${dirs.map((d) => basename(d)).join(', ')}`, live: watch };
     },
   },

@@ -5,8 +5,9 @@
 // for a fixed noise draw; conserved quantities and lazy/rich measures against numpy; the CLI.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CancelledError } from '../../src/analysis/core/errors';
@@ -19,7 +20,7 @@ import { Rng } from '../../src/analysis/dynamics/gaussian';
 import { initBackend } from '../../src/analysis/model/backend';
 import { malaAcceptance, sgldStep } from '../../src/analysis/dynamics/sgld';
 import { runLlcSweep } from '../../src/analysis/dynamics/llcSweep';
-import { runDynamics } from '../../src/analysis/dynamics/runDynamics';
+import { type LlcCache, runDynamics } from '../../src/analysis/dynamics/runDynamics';
 import { runRuns } from '../../src/analysis/compare/trainingRuns';
 import { BatchMaker } from '../../src/analysis/dynamics/taskData';
 import { REPO_ROOT, close, fixture } from '../helpers';
@@ -329,6 +330,81 @@ describe('CLI', () => {
 
   test('a CNN is refused with the reason', async () => {
     await assert.rejects(run('node', [CLI, 'llc', fixture('models', 'cnn.safetensors'), '--data', F('mlp.npz')]), (e: { code: number; stderr: string }) => e.code === 1 && /MLPs/.test(e.stderr));
+  });
+});
+
+describe('dynamics following a watched run', () => {
+  const STEPS = [0, 50, 100, 200];
+  const name = (s: number): string => `step_${String(s).padStart(4, '0')}.safetensors`;
+  const llcParams = { chains: 2, draws: 10, epsilon: 1e-4, gamma: 10, batchSize: 64 };
+
+  test('each checkpoint\'s LLC is sampled once and kept; the cached-only pass samples none', async () => {
+    const report = await runRuns({ paths: [F('runs/sgd')], align: 'off' });
+    const cache: LlcCache = new Map();
+    const opts = { data: F('runs_data.npz'), llc: llcParams, threads: 1, llcCache: cache };
+    const first = await runDynamics(report, opts);
+    assert.equal(cache.size, report.runs[0].checkpoints.length);
+    const again = await runDynamics(report, { ...opts, llcCachedOnly: true });
+    assert.deepEqual(again.runs[0].checkpoints.map((c) => c.llc), first.runs[0].checkpoints.map((c) => c.llc));
+    const none = await runDynamics(report, { ...opts, llcCache: new Map(), llcCachedOnly: true });
+    assert.ok(none.runs[0].checkpoints.every((c) => c.llc === undefined));
+  });
+
+  test('the live runs job: a new checkpoint gets its dynamics and LLC, same settings at every step', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llc-watch-'));
+    for (const s of STEPS.slice(0, 3)) copyFileSync(join(F('runs/sgd'), name(s)), join(dir, name(s)));
+    const views: AnalysisView[] = [];
+    let stop = false;
+    const withLlc = (v: AnalysisView): number => ((v.report as { runs: { checkpoints: { llc?: unknown }[] }[] }).runs[0]?.checkpoints ?? []).filter((c) => c.llc).length;
+    const until = async (pred: () => boolean, what: string): Promise<void> => {
+      for (let t = 0; !pred(); t += 100) {
+        if (t > 120_000) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const job = runAnalysis('runs', { dirs: [dir], align: 'off', watch: true, data: F('runs_data.npz'), probe: 16, llc: true, ...llcParams, threads: 1 }, { onView: (v) => views.push(v), isCancelled: () => stop });
+    try {
+      await until(() => views.some((v) => withLlc(v) === 3), 'the LLC of the first three checkpoints');
+      copyFileSync(join(F('runs/sgd'), name(200)), join(dir, name(200)));
+      await until(() => views.some((v) => withLlc(v) === 4), 'the LLC of the new checkpoint');
+    } finally {
+      stop = true;
+    }
+    const final = await job;
+    assert.equal(withLlc(final), 4);
+    const llcChart = views[views.length - 1].charts.find((c) => c.id === 'dynamics-llc')!;
+    assert.match(llcChart.title, /ε 0\.0001, γ 10, nβ [\d.]+, 2 chains × 10 draws/);
+    // The three first values were kept, not sampled again (the same seed would give the same numbers, so compare with a batch run's).
+    const batch = await runAnalysis('runs', { dirs: [dir], align: 'off', data: F('runs_data.npz'), probe: 16, llc: true, ...llcParams, threads: 1 });
+    type Llc = { runs: { checkpoints: { step: number; llc?: { mean: number } }[] }[] };
+    assert.deepEqual((final.report as Llc).runs[0].checkpoints.map((c) => c.llc?.mean), (batch.report as Llc).runs[0].checkpoints.map((c) => c.llc?.mean));
+  });
+
+  test('ckpt-lens runs --watch --llc prints each new checkpoint with its λ̂', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llc-watch-cli-'));
+    for (const s of STEPS.slice(0, 2)) copyFileSync(join(F('runs/sgd'), name(s)), join(dir, name(s)));
+    const child = spawn(process.execPath, [CLI, 'runs', dir, '--align', 'off', '--watch', '--debounce-ms', '150', '--data', F('runs_data.npz'), '--llc', '--chains', '2', '--draws', '10', '--epsilon', '1e-4', '--gamma', '10', '--batch-size', '64']);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    let gone = false;
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => ((gone = true), r(code))));
+    try {
+      for (let t = 0; !/watching for new checkpoints/.test(err) || !/λ̂/.test(out); t += 100) {
+        if (t > 120_000 || gone) throw new Error(`no first report: ${out} ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      copyFileSync(join(F('runs/sgd'), name(100)), join(dir, name(100)));
+      for (let t = 0; !/step 100 .*λ̂ \S+ ± \S+/.test(out); t += 100) {
+        if (t > 120_000 || gone) throw new Error(`no line for step 100: ${out} ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0, err);
+    assert.match(out, /llc\s+ε 0\.0001, γ 10, nβ [\d.]+, 2 chains × 10 draws, burn-in 0, batch 64, seed 0 at every step/);
   });
 });
 

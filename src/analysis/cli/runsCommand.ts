@@ -6,7 +6,8 @@ import { RunsWatcher } from '../compare/runsWatcher';
 import type { BackendChoice } from '../model/backend';
 import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { fmtNum, table } from './textTable';
-import { type DynamicsOptions, addDynamics, dynamicsLines } from '../dynamics/runsDynamics';
+import { type DynamicsOptions, type RunsWithDynamics, addDynamics, checkpointDynamicsLine, dynamicsLines } from '../dynamics/runsDynamics';
+import { DynamicsFollower } from '../dynamics/followRuns';
 import { LLC_FLAGS, llcFlags } from './llcCommand';
 
 export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [--arch FILE] [--backend auto|onnxruntime|tensorflow|wasm|cpu]
@@ -20,7 +21,8 @@ export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [-
                 auto (default; up to 512 units per layer), on, off
   --arch FILE   JSON architecture hints
   --backend B   engine for alignment (default auto)
-  --watch       keep watching the folders; print a line (or a JSON report) per new checkpoint
+  --watch       keep watching the folders; print lines (or a JSON report) per new checkpoint, with
+                its dynamics (and its LLC with --llc, the same hyper-parameters at every step)
   --debounce-ms N  with --watch: quiet time before a new or growing file is read (default 500)
   --data PATH   also the loss and accuracy per checkpoint on this data, and (MLPs) the activation-
                 pattern change and kernel distance from the first checkpoint on its first --probe N
@@ -95,18 +97,30 @@ async function runsCommand(a: RunsArgs): Promise<void> {
   }
   const w = new RunsWatcher({ ...opts, debounceMs: a.debounceMs }, { ctx: { log: stderrLog } });
   let shown = 0;
-  w.on('warning', (m: string) => stderrLog(m));
-  w.on('error', (e: Error) => stderrLog(e.message));
-  w.on('report', (r: RunsReport) => {
+  const printed = new Set<string>();
+  let stopped = false;
+  // Dynamics follow the watched run: cheap measures recomputed per report, each checkpoint's
+  // LLC sampled once; a report is printed once its dynamics are in.
+  const print = (r: RunsWithDynamics): void => {
     if (a.json) process.stdout.write(JSON.stringify(r) + '\n');
     else if (shown === 0) process.stdout.write(human(r));
-    else for (const p of r.points.slice(shown)) process.stdout.write(`${p.run}  step ${p.step}  ${p.layer}  ‖W‖ ${fmtNum(p.norm)}  ‖W−W₀‖ ${fmtNum(p.distFromFirst)}  update ${fmtNum(p.update)}\n`);
+    else {
+      for (const p of r.points.slice(shown)) process.stdout.write(`${p.run}  step ${p.step}  ${p.layer}  ‖W‖ ${fmtNum(p.norm)}  ‖W−W₀‖ ${fmtNum(p.distFromFirst)}  update ${fmtNum(p.update)}\n`);
+      for (const run of r.dynamics?.runs ?? []) for (const c of run.checkpoints) if (!printed.has(`${run.run}|${c.file}`)) process.stdout.write(checkpointDynamicsLine(run, c, r.dynamics!) + '\n');
+    }
     shown = r.points.length;
-  });
+    for (const run of r.dynamics?.runs ?? []) for (const c of run.checkpoints) printed.add(`${run.run}|${c.file}`);
+  };
+  const follower = new DynamicsFollower(a.dynamics, { onReport: print, onError: (e, r) => { stderrLog(`training dynamics: ${e.message}`); print(r); } }, { log: stderrLog, isCancelled: () => stopped });
+  w.on('warning', (m: string) => stderrLog(m));
+  w.on('error', (e: Error) => stderrLog(e.message));
+  w.on('report', (r: RunsReport) => follower.push(r));
   await w.start();
   stderrLog('watching for new checkpoints (Ctrl+C stops)');
   await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+  stopped = true;
   await w.close();
+  await follower.idle();
 }
 
 export function runsMain(argv: string[]): Promise<number> {

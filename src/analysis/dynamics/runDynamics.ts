@@ -4,6 +4,7 @@
 // set), the loss and accuracy, and optionally the LLC with the same hyper-parameters at every
 // step. The per-checkpoint fields are added to the report's checkpoints, so `runs --json` carries
 // them next to the weight drift.
+import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { RunCheckpoint, RunsReport } from '../compare/trainingRuns';
 import { CancelledError } from '../core/errors';
@@ -29,6 +30,10 @@ export interface DynamicsOptions {
   probeData?: string;
   /** Estimate the LLC at every checkpoint with these hyper-parameters (needs data). */
   llc?: Partial<LlcHyperparameters>;
+  /** LLC results kept across calls (a watched run): a checkpoint found here is not sampled again. */
+  llcCache?: LlcCache;
+  /** Only the LLC values in llcCache, none sampled (the final report once watching stops). */
+  llcCachedOnly?: boolean;
   archFile?: string;
   threads?: number;
   workerScript?: string;
@@ -50,6 +55,15 @@ export interface CheckpointDynamics {
   loss?: number;
   accuracy?: number;
   llc?: { mean: number; std: number; perChain: (number | null)[] };
+}
+
+/** LLC results by checkpoint (see checkpointKey), with the warnings worth repeating. */
+export type LlcCache = Map<string, { llc: NonNullable<CheckpointDynamics['llc']>; warnings: string[] }>;
+
+/** A checkpoint file's cache key: its path, size and modification time. */
+export async function checkpointKey(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${path}|${s.size}|${s.mtimeMs}`;
 }
 
 export interface RunDynamics {
@@ -119,7 +133,8 @@ export async function runDynamics(report: RunsReport, opts: DynamicsOptions = {}
     for (const c of run.checkpoints) {
       if (ctx.isCancelled?.()) throw new CancelledError();
       ctx.onProgress?.(done / total, `${run.name}: step ${c.step}`);
-      const g = await openGraph(isAbsolute(c.file) ? c.file : join(run.dir, c.file), { archFile: opts.archFile, isCancelled: ctx.isCancelled });
+      const path = isAbsolute(c.file) ? c.file : join(run.dir, c.file);
+      const g = await openGraph(path, { archFile: opts.archFile, isCancelled: ctx.isCancelled });
       if (!graph) {
         graph = g.graph;
         pairs = layerPairs(graph);
@@ -161,14 +176,22 @@ export async function runDynamics(report: RunsReport, opts: DynamicsOptions = {}
         row.loss = la.loss;
         if (la.accuracy !== undefined) row.accuracy = la.accuracy;
         if (llcH) {
-          const r = await estimateOnTask({ spec, wStar: w, data, family: graph.family }, llcH, {
-            isCancelled: ctx.isCancelled,
-            threads: opts.threads,
-            workerScript: opts.workerScript,
-            onProgress: (p) => ctx.onProgress?.((done + p.done / p.chains) / total, `${run.name}: LLC at step ${c.step}, ${p.done}/${p.chains} chains`),
-          });
-          row.llc = r.llc;
-          for (const wn of r.warnings) if (!warnings.includes(`LLC: ${wn}`) && /diverged|negative/.test(wn)) warnings.push(`${run.name} step ${c.step}: ${wn}`);
+          const key = opts.llcCache ? await checkpointKey(path) : undefined;
+          let kept = key !== undefined ? opts.llcCache!.get(key) : undefined;
+          if (!kept && !opts.llcCachedOnly) {
+            const r = await estimateOnTask({ spec, wStar: w, data, family: graph.family }, llcH, {
+              isCancelled: ctx.isCancelled,
+              threads: opts.threads,
+              workerScript: opts.workerScript,
+              onProgress: (p) => ctx.onProgress?.((done + p.done / p.chains) / total, `${run.name}: LLC at step ${c.step}, ${p.done}/${p.chains} chains`),
+            });
+            kept = { llc: r.llc, warnings: r.warnings.filter((wn) => /diverged|negative/.test(wn)) };
+            if (key !== undefined) opts.llcCache!.set(key, kept);
+          }
+          if (kept) {
+            row.llc = kept.llc;
+            for (const wn of kept.warnings) warnings.push(`${run.name} step ${c.step}: ${wn}`);
+          }
         }
       }
       rows.push(row);

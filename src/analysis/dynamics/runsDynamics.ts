@@ -22,6 +22,14 @@ export async function addDynamics(r: RunsWithDynamics, opts: DynamicsOptions, ct
   return r;
 }
 
+/** One line for a checkpoint's dynamics (the watch output, as each checkpoint arrives). */
+export function checkpointDynamicsLine(run: DynamicsReport['runs'][number], c: DynamicsReport['runs'][number]['checkpoints'][number], d: DynamicsReport): string {
+  const parts = [`${run.run}  step ${c.step}  balances ${c.balances.map((b) => fmtNum(b)).join(' ')}  max δ drift ${fmtNum(Math.max(0, ...c.unitBalanceDrift))}  max rel. change ${fmtNum(Math.max(...c.relativeChange))}`];
+  if (c.loss !== undefined) parts.push(`loss ${fmtNum(c.loss)}${c.accuracy !== undefined ? `  accuracy ${fmtNum(c.accuracy)}` : ''}`);
+  if (d.llcHyperparameters) parts.push(c.llc ? `λ̂ ${fmtNum(c.llc.mean)} ± ${fmtNum(c.llc.std)}` : 'λ̂ -');
+  return parts.join('  ');
+}
+
 /** Text lines for the human-readable runs output. */
 export function dynamicsLines(r: RunsWithDynamics): string[] {
   const d = r.dynamics;

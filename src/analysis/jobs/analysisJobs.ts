@@ -30,6 +30,7 @@ import { STRATEGIES } from '../dropping/strategies';
 import { stitchView } from '../views/stitchView';
 import { dropView } from '../views/dropView';
 import { llcJob, llcSweepJob, runsDynamicsOptions, withDynamics } from './dynamicsJobs';
+import { DynamicsFollower } from '../dynamics/followRuns';
 import { runBasins } from '../sets/barrierMatrix';
 import { basinsView } from '../views/basinsView';
 import { runCka } from '../sets/ckaAnalysis';
@@ -96,8 +97,7 @@ const RUNNERS: Record<AnalysisKind, JobRunner> = {
   runs: async (p, ctx) => {
     const opts = { paths: p.paths('dirs'), align: p.optOneOf('align', ['auto', 'on', 'off'] as const), archFile: p.optPath('arch'), seed: p.optInt('seed', 0, 2 ** 31 - 1) };
     const dyn = runsDynamicsOptions(p);
-    // The LLC at every checkpoint is a batch job: with it, the folders are read once, not watched.
-    if (!p.optBool('watch') || dyn.llc) return runsView(await withDynamics(await runRuns(opts, withViews(ctx, runsView)), dyn, ctx));
+    if (!p.optBool('watch')) return runsView(await withDynamics(await runRuns(opts, withViews(ctx, runsView)), dyn, ctx));
     return runsView(await watchRuns(opts, ctx, dyn));
   },
   spectra: async (p, ctx) =>
@@ -153,24 +153,20 @@ async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx
     throw e;
   });
   // Each new report gets its conserved quantities and lazy/rich measures (weights, and the data
-  // when given) recomputed; one at a time, the latest report winning.
-  let busy = false;
-  let queued: RunsReport | undefined;
+  // when given) recomputed, and each new checkpoint its LLC (kept for the others); one at a
+  // time, the latest report winning.
+  let status: string | undefined;
+  const follower = new DynamicsFollower(dyn, {
+    onReport: (d) => ctx.onView?.({ ...runsView(d), complete: false }),
+    onError: (e, r) => {
+      ctx.log?.(`training dynamics: ${e.message}`);
+      ctx.onView?.({ ...runsView(r), complete: false });
+    },
+    onStatus: (text) => (status = text),
+  }, { isCancelled: ctx.isCancelled, log: ctx.log });
   const send = (r: RunsReport): void => {
     latest = r;
-    if (busy) {
-      queued = r;
-      return;
-    }
-    busy = true;
-    void withDynamics(r, dyn, { log: ctx.log, isCancelled: ctx.isCancelled })
-      .then((d) => ctx.onView?.({ ...runsView(d), complete: false }), () => ctx.onView?.({ ...runsView(r), complete: false }))
-      .finally(() => {
-        busy = false;
-        const next = queued;
-        queued = undefined;
-        if (next) send(next);
-      });
+    follower.push(r);
   };
   watcher.on('report', send);
   watcher.on('warning', (w: string) => ctx.log?.(w));
@@ -180,13 +176,13 @@ async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx
   try {
     // The cancel flag is shared memory: poll it while fs.watch events arrive on this thread.
     while (!ctx.isCancelled?.()) {
-      ctx.onProgress?.(1, `watching ${opts.paths.length} folder${opts.paths.length > 1 ? 's' : ''}: ${files(latest)} checkpoints read`);
+      ctx.onProgress?.(1, `watching ${opts.paths.length} folder${opts.paths.length > 1 ? 's' : ''}: ${files(latest)} checkpoints read${status ? ` · ${status}` : ''}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
     await watcher.close();
   }
-  return withDynamics({ ...watcher.report(), complete: true } as RunsReport, dyn, { log: ctx.log });
+  return follower.final({ ...watcher.report(), complete: true } as RunsReport);
 }
 
 const STAGE_TEXT: Record<string, string> = { load: 'reading weights', capture: 'capturing activations', match: 'matching units', write: 'writing the aligned checkpoint' };
