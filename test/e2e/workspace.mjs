@@ -43,6 +43,13 @@ export function makeWorkspace(dir) {
     mkdirSync(join(dir, 'runs', to), { recursive: true });
     for (const f of readdirSync(src).sort().slice(0, take)) copyFileSync(join(src, f), join(dir, 'runs', to, f));
   }
+  // An SGD run for the dynamics that follow a watched run (test/fixtures/dynamics, made by
+  // make_dynamics_fixtures.py), with its data: the first three checkpoints, and the fourth
+  // beside them for the case to add.
+  const dyn = join(REPO, 'test', 'fixtures', 'dynamics');
+  mkdirSync(join(dir, 'dynamics', 'sgd'), { recursive: true });
+  for (const f of readdirSync(join(dyn, 'runs', 'sgd')).sort().slice(0, 4)) copyFileSync(join(dyn, 'runs', 'sgd', f), join(dir, 'dynamics', f.endsWith('0200.safetensors') ? '' : 'sgd', f));
+  copyFileSync(join(dyn, 'runs_data.npz'), join(dir, 'dynamics', 'runs_data.npz'));
   // A set of one architecture for the basins case: the two demo MLPs and seed 0's initialisation.
   mkdirSync(join(dir, 'sets'), { recursive: true });
   for (const f of ['mlp_seed0.safetensors', 'mlp_seed1.safetensors', 'mlp_seed0_init.pt']) copyFileSync(join(DEMO, f), join(dir, 'sets', f));

@@ -425,6 +425,19 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     await exec('workbench.action.closeAllEditors');
     const final = await pending;
     assert.deepEqual((final?.report as Runs).runs[0].checkpoints.map((c) => c.step), [0, 5, 10]);
+    // The dynamics follow a watched run: the checkpoint written while watching gets its LLC (the
+    // same settings at every step) and conserved quantities.
+    type Dyn = { runs: { checkpoints: { step: number; balances?: number[]; llc?: { mean: number } }[] }[] };
+    const dyn = join(ws(), 'dynamics', 'sgd');
+    const following = exec<AnalysisView | undefined>('checkpointLens.compareRuns', { dirs: [dyn], align: 'off', data: join(ws(), 'dynamics', 'runs_data.npz'), llc: true, chains: 2, draws: 10, epsilon: 1e-4, gamma: 10, batchSize: 64, seed: 0 });
+    await new Promise((res) => setTimeout(res, 4000));
+    writeFileSync(join(dyn, 'step_0200.safetensors'), readFileSync(join(ws(), 'dynamics', 'step_0200.safetensors')));
+    // Closing stops watching and any LLC still sampling: leave the new checkpoint's time to finish.
+    await new Promise((res) => setTimeout(res, 10000));
+    await exec('workbench.action.closeAllEditors');
+    const followed = (await following)?.report as Dyn;
+    assert.deepEqual(followed.runs[0].checkpoints.map((c) => c.step), [0, 50, 100, 200]);
+    assert.ok(followed.runs[0].checkpoints.every((c) => c.balances && c.llc && Number.isFinite(c.llc.mean)), JSON.stringify(followed.runs[0].checkpoints.map((c) => c.llc)));
   },
 
   // spectra({ a }): one row per weight matrix, singular values sorted, stable rank ≤ rank.
