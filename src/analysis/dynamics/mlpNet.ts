@@ -59,14 +59,14 @@ export function denseSpec(graph: ModelGraph): DenseNetSpec {
       if (n.bias) offset += n.outFeatures;
       layers.push({ id: n.id, weight: n.weight, bias: n.bias, inFeatures: n.inFeatures, outFeatures: n.outFeatures, wOffset: w, bOffset: b, act: 'identity' });
     } else if (n.op === 'activation') {
-      if (!SUPPORTED.includes(n.fn)) throw new GraphError(`${n.id}: the ${n.fn} activation is not supported here (relu, leaky_relu, tanh, sigmoid, silu, elu, identity)`);
+      if (!SUPPORTED.includes(n.fn)) throw new GraphError(`${n.id}: the ${n.fn} activation is not supported by the LLC's MLP passes (relu, leaky_relu, tanh, sigmoid, silu, elu, identity; not yet gelu)`);
       const last = layers[layers.length - 1];
       if (!last || last.act !== 'identity') throw new GraphError(`${n.id}: an activation must follow a Linear layer`);
       last.act = n.fn as DenseActivation;
     } else if (n.op === 'flatten') {
       if (layers.length) throw new GraphError(`${n.id}: flatten inside the network is not supported here`);
     } else {
-      throw new GraphError(`${n.id}: ${n.op} layers are not supported here; this analysis runs MLPs (Linear layers and elementwise activations) — this is a ${graph.family} network`);
+      throw new GraphError(`this is a ${graph.family} network (${n.op} at ${n.id}): the LLC and the per-checkpoint loss and lazy/rich measures run on MLPs only (Linear layers with relu, leaky_relu, tanh, sigmoid, silu, elu or no activation between them); CNNs, ResNets and transformers are not supported yet`);
     }
   }
   if (prev !== graph.output) throw new GraphError('the graph output is not the end of the chain');
