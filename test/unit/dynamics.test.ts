@@ -18,7 +18,7 @@ import { DenseNet } from '../../src/analysis/dynamics/mlpNet';
 import { XnnDenseNet } from '../../src/analysis/dynamics/xnnDense';
 import { Rng } from '../../src/analysis/dynamics/gaussian';
 import { initBackend } from '../../src/analysis/model/backend';
-import { malaAcceptance, sgldStep } from '../../src/analysis/dynamics/sgld';
+import { NOISE_BLOCK, malaAcceptance, malaFromSums, sgldDrawStep, sgldStep } from '../../src/analysis/dynamics/sgld';
 import { runLlcSweep } from '../../src/analysis/dynamics/llcSweep';
 import { type LlcCache, runDynamics } from '../../src/analysis/dynamics/runDynamics';
 import { runRuns } from '../../src/analysis/compare/trainingRuns';
@@ -169,6 +169,47 @@ describe('the XNNPACK engine (float32, as devinterp runs) against PyTorch', () =
     assert.ok(ours64 <= gamma && torch64 <= gamma, why);
     assert.ok(pair <= 2 * gamma, why);
     assert.ok(Math.abs(loss - e.loss) <= gamma * e.loss && Math.abs(loss - f32.loss) <= 2 * gamma * e.loss, `loss ${loss} vs PyTorch float32 ${f32.loss}, float64 ${e.loss}`);
+  });
+});
+
+describe('the fused SGLD draw step', () => {
+  test('equals fillNormal, sgldStep and malaAcceptance called in turn, bit for bit', () => {
+    const P = 10_000; // crosses noise blocks, the last one partial
+    const g = new Rng(9, 0);
+    const rand = (): Float64Array => Float64Array.from({ length: P }, () => g.normal());
+    const w0 = rand();
+    const p = { epsilon: 1e-3, nbeta: 9.5, gamma: 3, weightDecay: 0.01, noiseLevel: 0.7 };
+    const a = w0.slice();
+    const b = w0.slice();
+    const ra = new Rng(5, 1);
+    const rb = new Rng(5, 1);
+    const prev = { w: new Float64Array(P), drift: new Float64Array(P) };
+    const block = new Float64Array(NOISE_BLOCK);
+    let prevW = new Float64Array(P);
+    let prevDrift = new Float64Array(P);
+    let prevU = NaN;
+    let prevUb = NaN;
+    for (let k = 0; k < 3; k++) {
+      const grad = rand();
+      const loss = 0.5 + 0.01 * k;
+      // Separate, as the chain ran before.
+      const noise = new Float64Array(P);
+      const drift = new Float64Array(P);
+      const cur = a.slice();
+      ra.fillNormal(noise, p.noiseLevel);
+      const loc = sgldStep(a, grad, w0, p, noise, { drift });
+      const u = p.nbeta * loss + loc;
+      const accA = k >= 1 ? malaAcceptance(prevW, prevDrift, prevU, cur, drift, u, p.epsilon) : undefined;
+      [prevW, prevDrift, prevU] = [cur, drift, u];
+      // Fused.
+      const st = sgldDrawStep(b, grad, w0, p, rb, block, k === 0 ? 'keep' : 'score', prev);
+      const ub = p.nbeta * loss + st.loc;
+      const accB = k >= 1 ? malaFromSums(st.back, st.fwd, prevUb, ub, p.epsilon) : undefined;
+      prevUb = ub;
+      assert.deepEqual(b, a, `step ${k}: weights`);
+      assert.equal(st.loc, loc);
+      assert.equal(accB, accA, `step ${k}: MALA`);
+    }
   });
 });
 

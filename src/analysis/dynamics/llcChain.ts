@@ -5,7 +5,7 @@
 // drives both the data order and the noise.
 import { Rng } from './gaussian';
 import { DenseNet, type DenseNetSpec, type LossGrad } from './mlpNet';
-import { type SgldParams, malaAcceptance, sgldStep } from './sgld';
+import { NOISE_BLOCK, type SgldParams, malaFromSums, sgldDrawStep } from './sgld';
 import { BatchMaker, type TaskData } from './taskData';
 
 export interface ChainSettings extends SgldParams {
@@ -70,12 +70,9 @@ export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData
   const P = spec.size;
   const w = wStar.slice();
   const grad = new Float64Array(P);
-  const noise = new Float64Array(P);
-  // The current and previous pre-step points and drifts, swapped after each draw (no copies).
-  let drift = new Float64Array(P);
-  let prevW = new Float64Array(P);
-  let prevDrift = new Float64Array(P);
-  let curW = new Float64Array(P);
+  const block = new Float64Array(NOISE_BLOCK);
+  // The previous draw's pre-step point and drift, for the MALA acceptance.
+  const prev = { w: new Float64Array(P), drift: new Float64Array(P) };
   let prevU = NaN;
   const rng = new Rng(s.seed, chain);
   const bs = Math.min(s.batchSize, data.n);
@@ -111,17 +108,13 @@ export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData
       break;
     }
     const draw = i - s.burnIn;
-    // Pre-step copies for MALA: the move is (previous pre-step point) → (this pre-step point).
-    if (draw >= 0) curW.set(w);
-    rng.fillNormal(noise, s.noiseLevel);
-    const loc = sgldStep(w, grad, wStar, s, noise, { drift });
+    // The move scored by MALA is (previous pre-step point) → (this pre-step point).
+    const step = sgldDrawStep(w, grad, wStar, s, rng, block, draw < 0 ? 'off' : draw === 0 ? 'keep' : 'score', prev);
     steps++;
     if (draw >= 0) {
       trace.push(loss);
-      const u = s.nbeta * loss + loc;
-      if (draw >= 1) acceptance.push(malaAcceptance(prevW, prevDrift, prevU, curW, drift, u, s.epsilon));
-      [prevW, curW] = [curW, prevW];
-      [prevDrift, drift] = [drift, prevDrift];
+      const u = s.nbeta * loss + step.loc;
+      if (draw >= 1) acceptance.push(malaFromSums(step.back, step.fwd, prevU, u, s.epsilon));
       prevU = u;
       hooks.onDraw?.(draw, loss);
     }
