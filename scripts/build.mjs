@@ -17,7 +17,8 @@ const common = {
   absWorkingDir: root,
 };
 // tfjs-node and onnxruntime-node carry native addons and are optional: bundles require them at
-// run time, if present (onnxruntime-node only from src/analysis/model/onnx/loadOrt.ts).
+// run time, if present (onnxruntime-node only from src/analysis/model/onnx/loadOrt.ts; a
+// platform's .vsix carries it in dist/node_modules, scripts/ortRuntime.mjs).
 // @huggingface/tokenizers (text data) is bundled when installed; a node_modules that predates it
 // still builds, and text data then says to run npm install.
 const resolvable = (pkg) => { try { createRequire(import.meta.url).resolve(pkg); return true; } catch { return false; } };

@@ -12,7 +12,7 @@
 // PASS → exit 0; any failure → exit 1 (with .e2e/shots/FAILURE.png). Screenshots: .e2e/shots/.
 //
 // Env: E2E_EXT_MODE=vsix|devpath  vsix (default): install the .vsix; devpath: load <repo> (dist/)
-//      E2E_VSIX=<file>             default <repo>/checkpoint-lens-<version>.vsix
+//      E2E_VSIX=<file>             default <repo>/checkpoint-lens-<target>-<version>.vsix (this machine's)
 //      E2E_DIST=<dir>              bundles for the CSP check, default .e2e/package/dist (the staged
 //                                  production build of `npm run package -- --stage .e2e/package`)
 //      E2E_ONLY=<text>             run only cases whose name contains text (CI runs all)
@@ -29,11 +29,13 @@ import {
 } from './harness.mjs';
 import { writeRandomSafetensors, writeSparseSafetensors } from './reference.mjs';
 import { REPO, makeWorkspace } from './workspace.mjs';
+import { hostTarget } from '../../scripts/ortRuntime.mjs';
 
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
 const MODE = process.env.E2E_EXT_MODE || 'vsix';
-const VSIX = path.resolve(process.env.E2E_VSIX || path.join(REPO, `${pkg.name}-${pkg.version}.vsix`));
+const TARGET = hostTarget();
+const VSIX = path.resolve(process.env.E2E_VSIX || path.join(REPO, TARGET === 'universal' ? `${pkg.name}-${pkg.version}.vsix` : `${pkg.name}-${TARGET}-${pkg.version}.vsix`));
 const DIST = path.resolve(process.env.E2E_DIST || path.join(E2E, 'package', 'dist'));
 const SUITE = path.join(REPO, 'out', 'vscode', 'suite.js');
 const CSP_CHECK = path.join(REPO, 'out', 'csp', 'cspCheck.js');

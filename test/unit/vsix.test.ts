@@ -1,6 +1,8 @@
 // The .vsix: `npm run package` (scripts/package.mjs) builds it in a staging folder (the working
-// tree's dist/ is untouched), here into a temp dir. It must hold only what the extension runs
-// (.vscodeignore), minified bundles, and stay within the size budget (README, "Testing").
+// tree's dist/ is untouched), here into a temp dir, for this machine's platform. It must hold only
+// what the extension runs (.vscodeignore, and onnxruntime for its platform only), minified
+// bundles, and stay within the size budget (README, "Packaging"). The other platforms' runtime
+// files are checked from the list package.mjs stages (scripts/ortRuntime.mjs), without packaging.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,9 +12,15 @@ import { join } from 'node:path';
 import { ZipArchive } from '../../src/analysis/formats/zip';
 import { FileSource } from '../../src/analysis/io/byteSource';
 import { REPO_ROOT } from '../helpers';
+import { BUDGETS, RUNTIME_DIR, TARGETS, type Target, hostTarget, runtimeFiles } from '../../scripts/ortRuntime.mjs';
 
-/** The budget for the packaged .vsix (compressed), stated in README.md. */
-export const VSIX_BUDGET_BYTES = 3_000_000;
+const HOST = hostTarget();
+const NODE_MODULES = join(REPO_ROOT, 'node_modules');
+/** The budget for this platform's packaged .vsix (compressed), stated in README.md. */
+export const VSIX_BUDGET_BYTES = BUDGETS[HOST].vsix;
+/** The onnxruntime files this platform's .vsix carries (empty where onnxruntime has no binary). */
+const RUNTIME = runtimeFiles(HOST, NODE_MODULES).map((f) => `extension/${f.to}`);
+const RUNTIME_RE = new RegExp(`^extension/${RUNTIME_DIR}/onnxruntime-(node|common)/[\\w./-]+$`);
 
 /** Files the extension needs at run time. */
 const REQUIRED = [
@@ -36,9 +44,10 @@ const ALLOWED = [
   /^\[Content_Types\]\.xml$/,
   /^extension\/(package\.json|readme\.md|changelog\.md|LICENSE\.txt)$/,
   /^extension\/dist\/[\w./-]+\.(js|css|wasm)$/,
+  RUNTIME_RE,
 ];
 /** Never shipped: sources, tests, fixtures, demo/bench, maps, dev-only bundles, screenshots. */
-const FORBIDDEN = [/\/src\//, /\/test\//, /fixtures/, /\/demo\//, /\/bench\//, /node_modules/, /\.map$/, /\.tsx?$/, /\.py$/, /\.vsix$/, /screenshots/, /\/dist\/(cli|demo)\.js$/, /report\.js$/];
+const FORBIDDEN = [/\/src\//, /\/test\//, /fixtures/, /\/demo\//, /\/bench\//, /^extension\/node_modules/, /\.map$/, /\.tsx?$/, /\.py$/, /\.vsix$/, /screenshots/, /\/dist\/(cli|demo)\.js$/, /report\.js$/];
 
 describe('the .vsix (npm run package)', () => {
   let dir = '';
@@ -50,7 +59,7 @@ describe('the .vsix (npm run package)', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ckpt-vsix-'));
     vsix = join(dir, 'checkpoint-lens.vsix');
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--out', vsix, '--stage', join(dir, 'stage')], {
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs'), '--target', HOST, '--out', vsix, '--stage', join(dir, 'stage')], {
       cwd: REPO_ROOT,
       encoding: 'utf8',
       timeout: 180_000,
@@ -71,7 +80,7 @@ describe('the .vsix (npm run package)', () => {
     return Buffer.from(await zip.readEntry(e, 64 << 20)).toString('utf8');
   };
 
-  test(`stays within the size budget (${VSIX_BUDGET_BYTES / 1e6} MB)`, () => {
+  test(`stays within the size budget (${HOST}: ${VSIX_BUDGET_BYTES / 1e6} MB)`, () => {
     const size = statSync(vsix).size;
     assert.ok(size <= VSIX_BUDGET_BYTES, `the .vsix is ${size} bytes, over the budget of ${VSIX_BUDGET_BYTES}`);
     assert.ok(size > 100_000, `the .vsix is suspiciously small (${size} bytes)`);
@@ -86,6 +95,15 @@ describe('the .vsix (npm run package)', () => {
     for (const e of entries) {
       assert.ok(ALLOWED.some((re) => re.test(e)), `${e} is not an allowed file (fix .vscodeignore)`);
       for (const re of FORBIDDEN) assert.doesNotMatch(e, re, `${e} must not be shipped`);
+    }
+  });
+
+  test(`carries onnxruntime for ${HOST} only: the binding, its library, the JS it requires`, () => {
+    const shipped = entries.filter((e) => e.includes('/node_modules/')).sort();
+    assert.deepEqual(shipped, [...RUNTIME].sort(), 'node_modules files in the .vsix = scripts/ortRuntime.mjs\'s list for this platform');
+    if (TARGETS[HOST as Target]?.native) {
+      assert.ok(shipped.some((e) => e.endsWith('/onnxruntime_binding.node')), 'the native binding is missing');
+      assert.ok(shipped.some((e) => e.endsWith('/onnxruntime-common/dist/cjs/index.js')), 'onnxruntime-common is missing');
     }
   });
 
@@ -125,4 +143,31 @@ describe('the .vsix (npm run package)', () => {
       assert.ok(!js.includes(REPO_ROOT), `${f} holds the local path ${REPO_ROOT}`);
     }
   });
+});
+
+// Every platform's runtime, as package.mjs stages it (no packaging: this reads the file list).
+const STAGED_RE = new RegExp(`^${RUNTIME_DIR}/onnxruntime-(node/(package\\.json|dist/\\w+\\.js|bin/napi-v6/)|common/(package\\.json|dist/cjs/[\\w-]+\\.(js|json)$))`);
+describe('onnxruntime in the platform-specific .vsix files', () => {
+  for (const target of Object.keys(TARGETS) as Target[]) {
+    const what = TARGETS[target].native ? `its own binary only, within ${BUDGETS[target].runtime / 1e6} MB unpacked` : 'none (onnxruntime publishes no binary: tfjs runs everything)';
+    test(`${target}: ${what}`, () => {
+      const files = runtimeFiles(target, NODE_MODULES);
+      const bytes = files.reduce((a, f) => a + f.bytes, 0);
+      assert.ok(bytes <= BUDGETS[target].runtime, `${target}: ${bytes} bytes of runtime, over the budget of ${BUDGETS[target].runtime}`);
+      const native = TARGETS[target].native;
+      if (!native) {
+        assert.deepEqual(files, [], `${target}: onnxruntime has no binary, so nothing ships (tfjs runs everything)`);
+        return;
+      }
+      const natives = files.filter((f) => f.to.includes('/bin/'));
+      assert.deepEqual(natives.map((f) => f.to.split('/').pop()).sort(), [...TARGETS[target].files].sort(), `${target}: native files`);
+      for (const f of natives) assert.ok(f.to.includes(`/bin/napi-v6/${native}/`), `${f.to} is not ${target}'s`);
+      // Nothing else from node_modules: the JS of onnxruntime-node and onnxruntime-common, no maps or typings.
+      for (const f of files) {
+        assert.match(f.to, STAGED_RE, `${f.to} is not part of the runtime`);
+        assert.doesNotMatch(f.to, /\.(map|ts)$/);
+      }
+      assert.ok(files.some((f) => f.to.endsWith('onnxruntime-node/dist/index.js')) && files.some((f) => f.to.endsWith('onnxruntime-common/dist/cjs/index.js')), `${target}: the JS entry points`);
+    });
+  }
 });
