@@ -8,7 +8,8 @@
       the straight line θ(α) = (1−α)θ_A + αθ_B at STEPS evenly spaced α, test loss and accuracy at
       each (uint8 / 255, flattened; mean cross-entropy over batches of BATCH), exactly what
       `ckpt-lens interpolate` computes; prints one JSON line with the curve, the linear-baseline
-      loss barrier and the wall time of the whole job (reading data and weights included, as ours).
+      loss barrier, the wall time of the whole job (reading data and weights included, as ours)
+      and this process's peak resident memory (peakRssMB). Threads: TORCH_THREADS (default 2).
 """
 import gzip
 import json
@@ -16,6 +17,8 @@ import os
 import struct
 import sys
 import time
+
+import resource
 
 import numpy as np
 import torch
@@ -111,7 +114,8 @@ def path(a, b, data_dir, steps, batch):
     L = np.array(losses)
     barrier = float(np.max(L - ((1 - alphas) * L[0] + alphas * L[-1])))
     print(json.dumps({"alphas": alphas.tolist(), "loss": losses, "accuracy": accs, "barrier": {"lossLinear": barrier},
-                      "seconds": seconds, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                      "seconds": seconds, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

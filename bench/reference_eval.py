@@ -9,6 +9,14 @@
       evaluates on the test split exactly as `ckpt-lens eval` does (uint8 / 255, mean
       cross-entropy, batches of BATCH) and prints one JSON line with loss, accuracy, n, seconds
       (the evaluation loop only) and the thread count.
+  reference_eval.py drop CKPT DATA_DIR BATCH
+      layer dropping on the ResNet exactly as `ckpt-lens drop` runs it by default: the
+      droppable blocks (BasicBlocks with an identity shortcut), their angular distance and block
+      influence on the first 512 test images, then the test loss and accuracy of the full
+      network and of every distinct configuration of the single, top, bottom, alternate and
+      similarity strategies (a dropped block keeps only its shortcut); one JSON line with the
+      results and the wall time of the whole job (reading data and weights included, as ours).
+Threads: TORCH_THREADS (default 2). Every mode ends its JSON with peakRssMB (this process's).
 """
 import gzip
 import json
@@ -17,12 +25,19 @@ import struct
 import sys
 import time
 
+import math
+import resource
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def read_idx(path):
@@ -76,11 +91,21 @@ class ResNet(nn.Module):
             inplanes = w
         self.fc = nn.Linear(inplanes, 10)
 
-    def forward(self, x):
+    def forward(self, x, skip=(), taps=None):
+        """skip: names of blocks to drop (they must have an identity shortcut); taps: a dict that
+        receives each block's input and output under its name."""
         x = F.relu(self.bn1(self.conv1(x)))
         for i in range(1, 5):
-            x = getattr(self, f"layer{i}")(x)
+            for j, block in enumerate(getattr(self, f"layer{i}")):
+                name = f"layer{i}.{j}"
+                y = x if name in skip else block(x)
+                if taps is not None:
+                    taps[name] = (x, y)
+                x = y
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def droppable(self):
+        return [f"layer{i}.{j}" for i in range(1, 5) for j, b in enumerate(getattr(self, f"layer{i}")) if b.downsample is None]
 
 
 def save_safetensors(sd, path):
@@ -141,22 +166,74 @@ def main():
         train(r, x[:10000], y[:10000], 1, True)
         save_safetensors(r.state_dict(), os.path.join(out, "fmnist_resnet.safetensors"))
         return
+    if sys.argv[1] == "drop":
+        drop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     kind, ckpt, data_dir, batch = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     model = mlp() if kind == "mlp" else ResNet()
     model.load_state_dict(load_safetensors(ckpt))
     model.eval()
     x, y = load_split(data_dir, "test")
-    loss_sum, correct = 0.0, 0
     t0 = time.perf_counter()
+    loss, acc = evaluate(model, x, y, batch, image=kind != "mlp")
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"loss": loss, "accuracy": acc, "n": len(x), "seconds": seconds,
+                      "threads": torch.get_num_threads(), "torch": torch.__version__, "peakRssMB": peak_rss_mb()}))
+
+
+def evaluate(model, x, y, batch, image, skip=()):
+    loss_sum, correct = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = x[i:i + batch].float() / 255
-            logits = model(xb if kind == "mlp" else xb.unsqueeze(1))
+            logits = model(xb.unsqueeze(1), skip) if image else model(xb)
             loss_sum += F.cross_entropy(logits, y[i:i + batch], reduction="sum").item()
             correct += (logits.argmax(1) == y[i:i + batch]).sum().item()
+    return loss_sum / len(x), correct / len(x)
+
+
+def drop(ckpt, data_dir, batch):
+    t0 = time.perf_counter()
+    x, y = load_split(data_dir, "test")
+    model = ResNet()
+    model.load_state_dict(load_safetensors(ckpt))
+    model.eval()
+    blocks = model.droppable()
+    # Ranking on the first 512 images, batches of 64 (src/analysis/dropping/blockSimilarity.ts).
+    angle = {b: 0.0 for b in blocks}
+    cos_sum = {b: 0.0 for b in blocks}
+    positions = {b: 0 for b in blocks}
+    with torch.no_grad():
+        for i in range(0, 512, 64):
+            taps = {}
+            model(x[i:i + 64].float().unsqueeze(1) / 255, (), taps)
+            for b in blocks:
+                a, o = (t.double() for t in taps[b])
+                c = F.cosine_similarity(a.flatten(1), o.flatten(1), dim=1, eps=0)
+                angle[b] += float(torch.arccos(c.clamp(-1, 1)).sum()) / math.pi
+                cos_sum[b] += float(F.cosine_similarity(a, o, dim=1, eps=0).sum())
+                positions[b] += a.shape[0] * a.shape[2] * a.shape[3]
+    ranking = [{"block": b, "angularDistance": angle[b] / 512, "blockInfluence": 1 - cos_sum[b] / positions[b]} for b in blocks]
+    order = [r["block"] for r in sorted(ranking, key=lambda r: (r["angularDistance"], blocks.index(r["block"])))]
+    n = len(blocks)
+    in_order = lambda names: sorted(names, key=blocks.index)
+    sets = [("single", 1, [b]) for b in blocks]
+    sets += [("top", k, blocks[n - k:]) for k in range(1, n + 1)]
+    sets += [("bottom", k, blocks[:k]) for k in range(1, n + 1)]
+    sets += [("alternate", k, in_order([blocks[n - 1 - 2 * j] for j in range(k)])) for k in range(1, (n + 1) // 2 + 1)]
+    sets += [("similarity", k, in_order(order[:k])) for k in range(1, n + 1)]
+    base_loss, base_acc = evaluate(model, x, y, batch, True)
+    cache, results = {}, []
+    for strategy, k, dropped in sets:
+        key = "|".join(dropped)
+        if key not in cache:
+            cache[key] = evaluate(model, x, y, batch, True, set(dropped))
+        loss, acc = cache[key]
+        results.append({"strategy": strategy, "k": k, "dropped": dropped, "loss": loss, "accuracy": acc})
     seconds = time.perf_counter() - t0
-    print(json.dumps({"loss": loss_sum / len(x), "accuracy": correct / len(x), "n": len(x), "seconds": seconds,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    print(json.dumps({"baseline": {"loss": base_loss, "accuracy": base_acc}, "blocks": blocks, "ranking": ranking, "results": results,
+                      "evaluations": len(cache) + 1, "n": len(x), "seconds": seconds, "threads": torch.get_num_threads(),
+                      "torch": torch.__version__, "peakRssMB": peak_rss_mb()}))
 
 
 main()
