@@ -9,11 +9,11 @@
       evaluates on the test split exactly as `ckpt-lens eval` does (uint8 / 255, mean
       cross-entropy, batches of BATCH) and prints one JSON line with loss, accuracy, n, seconds
       (the evaluation loop only) and the thread count.
-  reference_eval.py drop CKPT DATA_DIR BATCH
-      layer dropping on the ResNet exactly as `ckpt-lens drop` runs it by default: the
+  reference_eval.py drop CKPT DATA_DIR BATCH [LIMIT]
+      layer dropping on the ResNet exactly as `ckpt-lens drop [--limit LIMIT]` runs it by default: the
       droppable blocks (BasicBlocks with an identity shortcut), their angular distance and block
-      influence on the first 512 test images, then the test loss and accuracy of the full
-      network and of every distinct configuration of the single, top, bottom, alternate and
+      influence on the first 512 test images, then the test loss and accuracy (on the first LIMIT
+      test images, default all) of the full network and of every distinct configuration of the single, top, bottom, alternate and
       similarity strategies (a dropped block keeps only its shortcut); one JSON line with the
       results and the wall time of the whole job (reading data and weights included, as ours).
 Threads: TORCH_THREADS (default 2). Every mode ends its JSON with peakRssMB (this process's).
@@ -167,7 +167,7 @@ def main():
         save_safetensors(r.state_dict(), os.path.join(out, "fmnist_resnet.safetensors"))
         return
     if sys.argv[1] == "drop":
-        drop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        drop(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else None)
         return
     kind, ckpt, data_dir, batch = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     model = mlp() if kind == "mlp" else ResNet()
@@ -192,9 +192,10 @@ def evaluate(model, x, y, batch, image, skip=()):
     return loss_sum / len(x), correct / len(x)
 
 
-def drop(ckpt, data_dir, batch):
+def drop(ckpt, data_dir, batch, limit=None):
     t0 = time.perf_counter()
     x, y = load_split(data_dir, "test")
+    ex, ey = (x[:limit], y[:limit]) if limit else (x, y)
     model = ResNet()
     model.load_state_dict(load_safetensors(ckpt))
     model.eval()
@@ -222,17 +223,17 @@ def drop(ckpt, data_dir, batch):
     sets += [("bottom", k, blocks[:k]) for k in range(1, n + 1)]
     sets += [("alternate", k, in_order([blocks[n - 1 - 2 * j] for j in range(k)])) for k in range(1, (n + 1) // 2 + 1)]
     sets += [("similarity", k, in_order(order[:k])) for k in range(1, n + 1)]
-    base_loss, base_acc = evaluate(model, x, y, batch, True)
+    base_loss, base_acc = evaluate(model, ex, ey, batch, True)
     cache, results = {}, []
     for strategy, k, dropped in sets:
         key = "|".join(dropped)
         if key not in cache:
-            cache[key] = evaluate(model, x, y, batch, True, set(dropped))
+            cache[key] = evaluate(model, ex, ey, batch, True, set(dropped))
         loss, acc = cache[key]
         results.append({"strategy": strategy, "k": k, "dropped": dropped, "loss": loss, "accuracy": acc})
     seconds = time.perf_counter() - t0
     print(json.dumps({"baseline": {"loss": base_loss, "accuracy": base_acc}, "blocks": blocks, "ranking": ranking, "results": results,
-                      "evaluations": len(cache) + 1, "n": len(x), "seconds": seconds, "threads": torch.get_num_threads(),
+                      "evaluations": len(cache) + 1, "n": len(ex), "seconds": seconds, "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "peakRssMB": peak_rss_mb()}))
 
 

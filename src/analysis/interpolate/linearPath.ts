@@ -113,7 +113,7 @@ export async function runInterpolation(opts: InterpolationOptions, ctx: Analysis
   let done = 0;
   const threads = poolThreads(points.length, opts.threads);
   const results = await evaluatePoints(setup, points, {
-    threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled,
+    threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled, log: ctx.log, threadsRequested: opts.threads !== undefined,
     onPoint: (i, r) => {
       const curve = i < n ? progress : progress.aligned!;
       curve.loss[i % n] = r.loss;

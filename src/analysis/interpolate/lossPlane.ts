@@ -153,7 +153,7 @@ export async function runPlane(opts: PlaneOptions, ctx: AnalysisContext = {}): P
     { graph: inputs.graph, endpoints: [A.stateDict, B.stateDict, C.stateDict], data: inputs.data, bnData: inputs.bnData, bn: inputs.bn, batchSize: opts.batchSize },
     points,
     {
-      threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled,
+      threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled, log: ctx.log, threadsRequested: opts.threads !== undefined,
       onPoint: (i, r) => {
         if (i < coords.length) {
           progress.loss[Math.floor(i / grid)][i % grid] = r.loss;

@@ -131,7 +131,7 @@ export async function runMli(opts: MliOptions, ctx: AnalysisContext = {}): Promi
     { graph: inputs.graph, endpoints: [I.stateDict, F.stateDict], data: inputs.data, bnData: inputs.bnData, bn: inputs.bn, batchSize: opts.batchSize },
     alphas.map((a) => [1 - a, a]),
     {
-      threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled,
+      threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled, log: ctx.log, threadsRequested: opts.threads !== undefined,
       onPoint: (i, r) => {
         progress.loss[i] = r.loss;
         progress.accuracy[i] = r.accuracy;

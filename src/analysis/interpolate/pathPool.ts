@@ -1,14 +1,18 @@
 // Points of a path (or plane) are independent: spread them over worker threads, one per core,
 // each with its own tfjs backend, models and copy of the data (core/threadPool: a bundled
 // worker script, a shared cancel flag, the next point handed to whichever thread finishes).
-// threads = 1 evaluates in this thread.
+// threads = 1 evaluates in this thread. With onnxruntime, whose sessions can use every core
+// themselves, a short measurement chooses between parallel sessions and one session on all
+// cores (poolPlan.ts), and the job log says which and why.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, CheckpointError } from '../core/errors';
 import { runThreadPool } from '../core/threadPool';
 import type { Dataset } from '../data/dataset';
 import { type BackendName, currentBackend } from '../model/backend';
+import { ortThreads, setOrtThreads } from '../model/onnx/ortModel';
 import { type PathSetup, PointEvaluator, type PointResult } from './pointEvaluator';
+import { type CalibrationRunners, planPool } from './poolPlan';
 
 export type PathRequest = { type: 'point'; index: number; coefs: number[] };
 export type PathReply =
@@ -34,6 +38,10 @@ export interface PathPoolOptions {
   isCancelled?: () => boolean;
   /** Called as each point's result arrives (in completion order). */
   onPoint?: (index: number, result: PointResult) => void;
+  /** The job log (the onnxruntime pool's choice is stated there). */
+  log?: (message: string) => void;
+  /** `threads` was asked for by the user: with onnxruntime, that many workers, no calibration. */
+  threadsRequested?: boolean;
 }
 
 /** Threads a pool would use for `points` points. */
@@ -50,32 +58,55 @@ function compact(ds: Dataset): Dataset {
 /** Loss and accuracy at each point (coefficients over setup.endpoints), in point order. */
 export async function evaluatePoints(setup: PathSetup, points: readonly number[][], opts: PathPoolOptions = {}): Promise<PointResult[]> {
   const out: PointResult[] = new Array(points.length);
-  const threads = poolThreads(points.length, opts.threads);
+  let threads = poolThreads(points.length, opts.threads);
+  const cores = availableParallelism();
+  let intraOpThreads = Math.max(1, Math.floor(cores / threads));
+  if (threads > 1 && !opts.threadsRequested && currentBackend()?.name === 'onnxruntime') {
+    const plan = await planPool(setup, points.length, threads, cores, calibrationRunners(opts));
+    opts.log?.(plan.reason);
+    threads = plan.workers;
+    intraOpThreads = plan.intraOpThreads;
+  }
   // Caching the first layer costs about half a point per endpoint and thread: worth it when a thread has a few more points than endpoints.
   setup = { ...setup, cacheFirstLayer: setup.cacheFirstLayer ?? points.length / threads >= setup.endpoints.length + 2 };
-  if (threads === 1) {
-    const ev = new PointEvaluator(setup);
-    try {
-      for (const [i, coefs] of points.entries()) {
-        if (opts.isCancelled?.()) throw new CancelledError();
-        out[i] = await ev.evaluate(coefs, opts.isCancelled);
-        opts.onPoint?.(i, out[i]);
-      }
-    } finally {
-      ev.dispose();
-    }
-    return out;
-  }
+  if (threads === 1) return evaluateHere(setup, points, opts, out);
 
   const backend = currentBackend()?.name;
   if (!backend) throw new Error('no tfjs backend: call initBackend first');
+  await runPool(setup, threads, intraOpThreads, points, opts, (i, result) => {
+    out[i] = result;
+    opts.onPoint?.(i, result);
+  });
+  return out;
+}
+
+/** The points one after another in this thread (its onnxruntime sessions use its thread setting: the cores). */
+async function evaluateHere(setup: PathSetup, points: readonly number[][], opts: PathPoolOptions, out: PointResult[]): Promise<PointResult[]> {
+  const ev = new PointEvaluator(setup);
+  try {
+    for (const [i, coefs] of points.entries()) {
+      if (opts.isCancelled?.()) throw new CancelledError();
+      out[i] = await ev.evaluate(coefs, opts.isCancelled);
+      opts.onPoint?.(i, out[i]);
+    }
+  } finally {
+    ev.dispose();
+  }
+  return out;
+}
+
+function runPool(setup: PathSetup, threads: number, intraOpThreads: number, points: readonly number[][], opts: PathPoolOptions, onResult: (i: number, r: PointResult) => void, onRequest?: (i: number) => void): Promise<void> {
+  const backend = currentBackend()!.name;
   const shared: PathSetup = { ...setup, data: compact(setup.data), bnData: setup.bnData && compact(setup.bnData) };
-  await runThreadPool<PointResult>({
+  return runThreadPool<PointResult>({
     script: opts.workerScript ?? join(__dirname, 'pathWorker.js'),
-    workerData: { setup: shared, backend, wasmDir: opts.wasmDir, intraOpThreads: Math.max(1, Math.floor(availableParallelism() / threads)) } satisfies Omit<PathWorkerData, 'cancelFlag'>,
+    workerData: { setup: shared, backend, wasmDir: opts.wasmDir, intraOpThreads } satisfies Omit<PathWorkerData, 'cancelFlag'>,
     threads,
     order: points.map((_, i) => i),
-    request: (i) => ({ type: 'point', index: i, coefs: [...points[i]] }) satisfies PathRequest,
+    request: (i) => {
+      onRequest?.(i);
+      return { type: 'point', index: i, coefs: [...points[i]] } satisfies PathRequest;
+    },
     decode: (raw) => {
       const m = raw as PathReply;
       if (m.type !== 'error') return m;
@@ -84,11 +115,45 @@ export async function evaluatePoints(setup: PathSetup, points: readonly number[]
     },
     waitReady: true,
     isCancelled: opts.isCancelled,
-    onResult: (i, result) => {
-      out[i] = result;
-      opts.onPoint?.(i, result);
-    },
+    onResult,
     threadError: (what) => new Error(`interpolation thread ${what}`),
   });
-  return out;
+}
+
+/** The calibration's measurements (poolPlan.ts), on the job's own setup cut to a slice. */
+function calibrationRunners(opts: PathPoolOptions): CalibrationRunners {
+  // A point in the middle of the endpoints: the same work as any other.
+  const middle = (setup: PathSetup): number[] => setup.endpoints.map(() => 1 / setup.endpoints.length);
+  return {
+    async inThread(setup, threads) {
+      const before = ortThreads();
+      setOrtThreads(threads);
+      const ev = new PointEvaluator(setup);
+      try {
+        await ev.evaluate(middle(setup), opts.isCancelled);
+        let best = Infinity;
+        for (let k = 0; k < 2; k++) {
+          const t = performance.now();
+          await ev.evaluate(middle(setup), opts.isCancelled);
+          best = Math.min(best, (performance.now() - t) / 1000);
+        }
+        return best;
+      } finally {
+        ev.dispose();
+        setOrtThreads(before);
+      }
+    },
+    async inWorkers(setup, workers) {
+      // Two rounds: the first pays each worker's start and first session, the second runs them side by side.
+      const points = Array.from({ length: 2 * workers }, () => middle(setup));
+      const sent = new Array<number>(points.length);
+      const done = new Array<number>(points.length);
+      const t0 = performance.now();
+      await runPool(setup, workers, 1, points, opts, (i) => (done[i] = performance.now()), (i) => (sent[i] = performance.now()));
+      const second = points.map((_, i) => i).filter((i) => i >= workers);
+      const perPoint = second.reduce((a, i) => a + (done[i] - sent[i]), 0) / second.length / 1000;
+      const firstRound = Math.max(...points.map((_, i) => i).filter((i) => i < workers).map((i) => done[i])) - t0;
+      return { perPoint, startup: Math.max(0, firstRound / 1000 - perPoint) };
+    },
+  };
 }

@@ -252,7 +252,7 @@ export async function runBasins(opts: BasinsOptions, ctx: AnalysisContext = {}):
     const partial: (PointResult | undefined)[] = new Array(points.length);
     let done = 0;
     return evaluatePoints(setup, points, {
-      threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled,
+      threads, workerScript: opts.workerScript, wasmDir: ctx.wasmDir, isCancelled: ctx.isCancelled, log: ctx.log, threadsRequested: opts.threads !== undefined,
       onPoint: (k, r) => {
         partial[k] = r;
         done++;
