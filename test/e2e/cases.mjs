@@ -177,7 +177,62 @@ export const EDITOR_CASES = [
       await ctx.shot('cmd-evaluate-llama');
     },
   },
+  {
+    // The platform .vsix carries onnxruntime in dist/node_modules (scripts/ortRuntime.mjs): the
+    // analysis worker must load that copy and run forward passes on it. Evidence: the engine line
+    // of the worker in the output channel's log file, the evaluation's numbers (PyTorch's), and
+    // the native library mapped into a process from the installed extension's folder.
+    name: 'engine: the installed .vsix runs forward passes on its own onnxruntime (worker log, mapped library)',
+    run: async (ctx) => {
+      await COMMAND_CASES['checkpointLens.evaluate'](ctx);
+      const logFile = findFile(path.join(ctx.userData, 'logs'), (f) => path.basename(f) === 'Checkpoint Lens.log');
+      assert.ok(logFile, `no "Checkpoint Lens.log" under ${ctx.userData}/logs`);
+      const text = fs.readFileSync(logFile, 'utf8');
+      const engine = text.split('\n').find((l) => /\[worker\] (forward passes|tfjs backend):/.test(l)) ?? '';
+      ctx.log(`  ${engine.replace(/^.*\[worker\] /, 'worker: ')}`);
+      if (ctx.target === 'universal' || ctx.target === 'darwin-x64') {
+        // No onnxruntime binary for this platform: tfjs, saying why.
+        assert.match(engine, /tfjs backend: \w+ \(onnxruntime: cannot load onnxruntime-node/, text);
+        return;
+      }
+      assert.match(engine, /forward passes: onnxruntime 1\.\d+\.\d+, \d+ threads?; tfjs backend: \w+/, `the worker did not run onnxruntime:\n${text}`);
+      assert.match(text, /\[worker\] evaluated mlp_seed0\.pt on digits\.npz: .*\(n=1797, onnxruntime, /, text);
+      if (process.platform === 'linux') {
+        const mapped = mappedLibraries(/libonnxruntime\.so/);
+        ctx.log(`  onnxruntime mapped from ${[...mapped].join(', ')}`);
+        const own = ctx.mode === 'vsix' ? path.join(ctx.extDir, 'dist', 'node_modules', 'onnxruntime-node') : ctx.extDir;
+        assert.ok([...mapped].some((p) => p.startsWith(own)), `libonnxruntime is not mapped from ${own}: ${[...mapped].join(', ') || 'nowhere'}`);
+      }
+    },
+  },
 ];
+
+/** The first file under `dir` (depth-first) that `want` accepts. */
+function findFile(dir, want) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      const f = findFile(p, want);
+      if (f) return f;
+    } else if (want(p)) return p;
+  }
+  return undefined;
+}
+
+/** Paths of shared libraries matching `re` mapped into any process of ours (Linux /proc). */
+function mappedLibraries(re) {
+  const paths = new Set();
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let maps = '';
+    try {
+      maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      continue; // gone, or not ours
+    }
+    for (const line of maps.split('\n')) if (re.test(line)) paths.add(line.slice(line.indexOf('/')));
+  }
+  return paths;
+}
 
 EDITOR_CASES.push({
   name: 'custom editor: weight diagnostics of a 1 GiB checkpoint — offered above the size limit, progress and Cancel within a second, closing the editor cancels it',

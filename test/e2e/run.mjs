@@ -156,6 +156,8 @@ async function main() {
 
     const ctx = {
       page, ws, log,
+      // Where VS Code writes the output channels' logs, and the extension as installed.
+      userData: dirs.userData, extDir, mode: MODE, target: TARGET,
       shot: async (name) => {
         await page.waitForTimeout(300); // let the last frame paint
         await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
