@@ -37,7 +37,7 @@ if (!existsSync(join(data, 'fmnist_resnet.safetensors'))) {
 
 const cli = join(root, 'dist', 'cli.js');
 const torchEnv = { env: { TORCH_THREADS: String(THREADS), OMP_NUM_THREADS: String(THREADS) } };
-const oursEnv = { env: { CKPT_LENS_THREADS: String(THREADS) } };
+const oursEnv = { env: { CKPT_LENS_ORT_THREADS: String(THREADS) } };
 /** The engine line our CLI logs on stderr ("onnxruntime …" / "tfjs backend: wasm"). */
 const engine = (r) => (r.stderr.match(/^.*(onnxruntime|tfjs backend)[^\n]*/m)?.[0] ?? r.json.backend ?? '?').trim();
 

@@ -43,7 +43,7 @@ const torchRun = (threads) => runContender(py, [join(root, 'bench', 'interp_refe
 const refs = [...new Set([THREADS, 1])].map(torchRun);
 const same = refs[0];
 const fastest = refs.reduce((x, y) => (y.json.seconds < x.json.seconds ? y : x));
-const ours = runContender(process.execPath, [join(root, 'dist', 'cli.js'), 'interpolate', a, b, '--data', fmnist, '--steps', String(STEPS), '--batch-size', String(BATCH), '--backend', process.env.BENCH_BACKEND ?? 'auto', '--json'], { env: { CKPT_LENS_THREADS: String(THREADS) } });
+const ours = runContender(process.execPath, [join(root, 'dist', 'cli.js'), 'interpolate', a, b, '--data', fmnist, '--steps', String(STEPS), '--batch-size', String(BATCH), '--backend', process.env.BENCH_BACKEND ?? 'auto', '--json'], { env: { CKPT_LENS_ORT_THREADS: String(THREADS) } });
 const dloss = Math.max(...ours.json.loss.map((l, i) => Math.abs(l - same.json.loss[i])));
 const engine = (ours.stderr.match(/^.*(onnxruntime|tfjs backend)[^\n]*/m)?.[0] ?? ours.json.backend).trim();
 const pool = ours.stderr.match(/^.*point pool[^\n]*/m)?.[0]?.trim();

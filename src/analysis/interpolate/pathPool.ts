@@ -59,9 +59,11 @@ function compact(ds: Dataset): Dataset {
 export async function evaluatePoints(setup: PathSetup, points: readonly number[][], opts: PathPoolOptions = {}): Promise<PointResult[]> {
   const out: PointResult[] = new Array(points.length);
   let threads = poolThreads(points.length, opts.threads);
-  const cores = availableParallelism();
+  const onOrt = currentBackend()?.name === 'onnxruntime';
+  // The cores onnxruntime may use (CKPT_LENS_ORT_THREADS, else all), shared among the pool's sessions.
+  const cores = onOrt ? ortThreads() : availableParallelism();
   let intraOpThreads = Math.max(1, Math.floor(cores / threads));
-  if (threads > 1 && !opts.threadsRequested && currentBackend()?.name === 'onnxruntime') {
+  if (threads > 1 && !opts.threadsRequested && onOrt) {
     const plan = await planPool(setup, points.length, threads, cores, calibrationRunners(opts));
     opts.log?.(plan.reason);
     threads = plan.workers;
