@@ -227,6 +227,45 @@ test('one session per architecture and request: new weights (an interpolation po
   }
 });
 
+test('a conv model whose weights run many batches gets a frozen session (weights baked in, Conv+BatchNorm fused) computing the same logits; new weights drop it', { skip }, async () => {
+  await initBackend('onnxruntime');
+  const m = await openModel(fixture('models', MODEL_FIXTURES.resnet_basic));
+  const arrays = await npz(fixture('models', 'resnet_basic.batch.npz'));
+  const x = float32(arrays.get('x')!);
+  const model = createModel(m.graph, m.stateDict);
+  try {
+    assert.ok(model instanceof OrtModel);
+    const run = () => {
+      const { output } = model.forward(x);
+      const v = output.dataSync() as Float32Array;
+      output.dispose();
+      return v;
+    };
+    const shared = run();
+    run();
+    assert.equal(model.frozenSessionCount, 0, 'the first runs use the shared session');
+    const frozen = run();
+    assert.equal(model.frozenSessionCount, 1, 'the third run of unchanged weights freezes them');
+    assert.ok(excess(frozen, shared, VS_TFJS) <= 0, `frozen vs shared session: ${maxAbsDiff(frozen, shared)}`);
+    const half = new Map([...m.stateDict].map(([k, v]) => [k, { shape: v.shape, values: v.values.map((a) => a / 2) }]));
+    model.update(half);
+    assert.equal(model.frozenSessionCount, 0, 'new weights drop the frozen session');
+    const fresh = createModel(m.graph, half);
+    const { output } = fresh.forward(x);
+    const expected = output.dataSync() as Float32Array;
+    output.dispose();
+    fresh.dispose();
+    const afterUpdate = [run(), run(), run()];
+    assert.equal(model.frozenSessionCount, 1);
+    for (const v of afterUpdate) assert.ok(excess(v, expected, VS_TFJS) <= 0, `after update: ${maxAbsDiff(v, expected)}`);
+    assert.ok(maxAbsDiff(afterUpdate[2], frozen) > 1e-3, 'the new frozen session holds the new weights');
+  } finally {
+    x.dispose();
+    model.dispose();
+    m.model.dispose();
+  }
+});
+
 test('fallback: when onnxruntime cannot load, auto runs everything on tfjs with the same results and says why; an explicit onnxruntime is an error', { skip }, async () => {
   const m = await openModel(fixture('models', MODEL_FIXTURES.resnet_basic));
   const arrays = await npz(fixture('models', 'resnet_basic.batch.npz'));

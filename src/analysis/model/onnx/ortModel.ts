@@ -68,12 +68,7 @@ function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest
     return hit;
   }
   const lowered = lowerToOnnx(graph, req);
-  const options: OrtSessionOptions = { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
-  const s = ort.createSession(lowered.bytes, options);
-  const fetches: Record<string, null> = {};
-  for (const name of lowered.outputs.values()) fetches[name] = null;
-  for (const st of lowered.batchStats.values()) fetches[st.mean] = fetches[st.variance] = null;
-  const made = { session: s, lowered, fetches };
+  const made = { session: ort.createSession(lowered.bytes, sessionOptions()), lowered, fetches: fetchesOf(lowered) };
   sessions.set(key, made);
   while (sessions.size > MAX_SESSIONS) {
     const [oldest, v] = sessions.entries().next().value as [string, CachedSession];
@@ -83,13 +78,35 @@ function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest
   return made;
 }
 
+function sessionOptions(): OrtSessionOptions {
+  return { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+}
+
+function fetchesOf(lowered: LoweredGraph): Record<string, null> {
+  const fetches: Record<string, null> = {};
+  for (const name of lowered.outputs.values()) fetches[name] = null;
+  for (const st of lowered.batchStats.values()) fetches[st.mean] = fetches[st.variance] = null;
+  return fetches;
+}
+
 /** A hash of what a session depends on: the graph's structure (not its weights). */
 function architectureKey(g: ModelGraph): string {
   return createHash('sha1').update(JSON.stringify([g.family, g.input, g.nodes, g.output])).digest('hex');
 }
 
+/** Runs of one request on unchanged weights after which a conv graph gets its own frozen session. */
+const FREEZE_AFTER_RUNS = 2;
+
+function hasConv(g: ModelGraph): boolean {
+  return g.nodes.some((n) => n.op === 'conv2d');
+}
+
 export class OrtModel implements Model {
   private readonly stateDict: StateDict;
+  /** Runs per request key since the weights last changed, and the frozen sessions made for them. */
+  private readonly runs = new Map<string, number>();
+  private readonly frozen = new Map<string, CachedSession>();
+  private readonly freezes: boolean;
   private readonly tensors = new Map<string, OrtTensor>();
   private readonly archKey: string;
   private tfjs?: Model;
@@ -106,6 +123,7 @@ export class OrtModel implements Model {
     checkStateDict(graph, stateDict);
     this.stateDict = new Map(stateDict);
     this.archKey = architectureKey(graph);
+    this.freezes = hasConv(graph) && process.env.CKPT_LENS_ORT_FREEZE !== '0';
   }
 
   update(changes: StateDict): void {
@@ -113,6 +131,7 @@ export class OrtModel implements Model {
       this.stateDict.set(name, t);
       this.tensors.delete(name);
     }
+    if (changes.size) this.thaw();
     this.tfjs?.update(changes);
   }
 
@@ -138,12 +157,45 @@ export class OrtModel implements Model {
     if (this.disposed) return;
     this.disposed = true;
     this.tfjs?.dispose();
+    this.thaw();
     this.tensors.clear();
     this.stateDict.clear();
   }
 
   private checkLive(): void {
     if (this.disposed) throw new GraphError('the model has been disposed');
+  }
+
+  /** Frozen sessions hold a copy of the old weights: drop them when the weights change. */
+  private thaw(): void {
+    for (const s of this.frozen.values()) s.session.dispose();
+    this.frozen.clear();
+    this.runs.clear();
+  }
+
+  /**
+   * The session for a request: the shared one (weights as inputs) at first; once a conv graph's
+   * unchanged weights have run it FREEZE_AFTER_RUNS times (an evaluation over a dataset, an
+   * interpolation point's batches), a session of its own with the weights baked in, which
+   * onnxruntime fuses and prepacks. Both compute the same function.
+   */
+  private sessionFor(req: LowerRequest): CachedSession {
+    if (!this.freezes) return session(this.ort, this.archKey, this.graph, req);
+    const key = JSON.stringify(req);
+    const hit = this.frozen.get(key);
+    if (hit) return hit;
+    const n = (this.runs.get(key) ?? 0) + 1;
+    this.runs.set(key, n);
+    if (n <= FREEZE_AFTER_RUNS) return session(this.ort, this.archKey, this.graph, req);
+    const lowered = lowerToOnnx(this.graph, req, this.stateDict);
+    const made = { session: this.ort.createSession(lowered.bytes, sessionOptions()), lowered, fetches: fetchesOf(lowered) };
+    this.frozen.set(key, made);
+    return made;
+  }
+
+  /** Sessions of this model's own, with its weights baked in (tests). */
+  get frozenSessionCount(): number {
+    return this.frozen.size;
   }
 
   private onTfjs(): Model {
@@ -178,7 +230,7 @@ export class OrtModel implements Model {
     };
     let s: CachedSession;
     try {
-      s = session(this.ort, this.archKey, g, req);
+      s = this.sessionFor(req);
     } catch (e) {
       if (e instanceof GraphError) throw e;
       // A graph this onnxruntime cannot take (an op it lacks): tfjs runs it, with the same results.
