@@ -14,7 +14,7 @@ import path from 'node:path';
 import { checkChartMarks, checkContrast } from './chartChecks.mjs';
 import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
 import { NEXT_LIVE_CHECKPOINT } from './workspace.mjs';
-import { closeAllEditors, paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
+import { closeAllEditors, openActive, paletteSelect, quickOpen, runFromPalette, selectTensorAndReadCharts, tableRows, webviewFrame } from './harness.mjs';
 
 /** The user setting the cases rely on: 200 kB, so the 313 kB .ckpt is not computed by itself. */
 export const MAX_AUTO_BYTES = 200000;
@@ -100,7 +100,7 @@ async function analysisPanel(ctx, chartId, timeoutMs = 120000) {
 export const contrastLog = [];
 
 async function openInEditor(ctx, file, selector = '.tree-row.tensor') {
-  await quickOpen(ctx.page, file);
+  await openActive(ctx.page, file);
   return webviewFrame(ctx.page, selector);
 }
 

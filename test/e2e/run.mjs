@@ -15,7 +15,7 @@
 //      E2E_VSIX=<file>             default <repo>/checkpoint-lens-<target>-<version>.vsix (this machine's)
 //      E2E_DIST=<dir>              bundles for the CSP check, default .e2e/package/dist (the staged
 //                                  production build of `npm run package -- --stage .e2e/package`)
-//      E2E_ONLY=<text>             run only cases whose name contains text (CI runs all)
+//      E2E_ONLY=<text>[|<text>…]   run only cases whose name contains one of the texts (CI runs all)
 //      E2E_KEEP=1                  keep .e2e/tmp/run-* (logs, user data, workspace)
 //      E2E_HEADED=1, CHROMIUM=<path>
 import assert from 'node:assert/strict';
@@ -47,7 +47,7 @@ const t0 = Date.now();
 let current = { page: undefined };
 
 async function step(name, fn) {
-  if (ONLY && !name.includes(ONLY) && !name.startsWith('setup')) return;
+  if (ONLY && !ONLY.split('|').some((o) => name.includes(o)) && !name.startsWith('setup')) return;
   const t = Date.now();
   log(`▶ ${name}`);
   try {
