@@ -43,6 +43,8 @@ const SHOTS = path.join(E2E, 'shots');
 const ONLY = process.env.E2E_ONLY;
 
 const results = [];
+/** Command cases that passed only on their retry (listed in the summary). */
+const retried = [];
 const t0 = Date.now();
 let current = { page: undefined };
 
@@ -179,8 +181,21 @@ async function main() {
       const fn = COMMAND_CASES[id];
       if (!fn) continue;
       await step(`command ${id} (${pkg.contributes.commands.find((c) => c.command === id).title})`, async () => {
-        await closeAllEditors(page);
-        await fn(ctx);
+        // One retry, logged: a few palette/quick-pick cases miss a UI event about once per full
+        // run on a loaded machine (Compare Training Runs' second picker, Running Jobs' list).
+        for (let attempt = 1; ; attempt++) {
+          await closeAllEditors(page);
+          try {
+            await fn(ctx);
+            return;
+          } catch (e) {
+            if (attempt === 2) throw e;
+            log(`  (RETRY: the first attempt failed: ${String(e?.message ?? e).split('\n')[0]})`);
+            retried.push(id);
+            await page.keyboard.press('Escape');
+            await page.keyboard.press('Escape');
+          }
+        }
       });
     }
 
@@ -245,6 +260,7 @@ function summary() {
   const total = ((Date.now() - t0) / 1000).toFixed(1);
   console.log('\n e2e results');
   for (const r of results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${(r.ms / 1000).toFixed(1)} s)`);
+  if (retried.length) console.log(`\n retried once: ${retried.join(', ')}`);
   console.log(`\n ${results.length - failed.length} passed, ${failed.length} failed, ${total} s; screenshots in ${path.relative(REPO, SHOTS)}/`);
   fs.writeFileSync(path.join(SHOTS, 'results.json'), JSON.stringify({ total_s: Number(total), results }, null, 2));
   return failed.length === 0 && results.length > 0;
