@@ -10,6 +10,7 @@ import { type Calibration, type CalibrationRunners, choosePlan, clearPoolPlans, 
 import type { PathSetup } from '../../src/analysis/interpolate/pointEvaluator';
 import { initBackend } from '../../src/analysis/model/backend';
 import { loadOrt, loadProblem } from '../../src/analysis/model/onnx/loadOrt';
+import { ortThreads, setOrtThreads } from '../../src/analysis/model/onnx/ortModel';
 import { openModel } from '../../src/analysis/model/openModel';
 import { loadDataset } from '../../src/analysis/data/dataset';
 import { REPO_ROOT, fixture } from '../helpers';
@@ -91,4 +92,19 @@ test('an interpolation on onnxruntime with the default threads calibrates, logs 
   await runInterpolation(opts, { log: (m) => logs.push(m) });
   assert.match(logs.find((l) => l.startsWith('point pool:')) ?? '', /calibration cached/);
   clearPoolPlans();
+});
+
+test('the onnxruntime thread budget bounds the pool: one thread, one session in this thread and no calibration', { skip }, async () => {
+  await initBackend('onnxruntime');
+  clearPoolPlans();
+  const before = ortThreads();
+  setOrtThreads(1);
+  try {
+    const logs: string[] = [];
+    const opts = { a: I('mlp_a.safetensors'), b: I('mlp_b.safetensors'), data: I('digits.npz'), steps: 5, workerScript: WORKER };
+    await runInterpolation(opts, { log: (m) => logs.push(m) });
+    assert.deepEqual(logs.filter((l) => l.startsWith('point pool:')), []);
+  } finally {
+    setOrtThreads(before);
+  }
 });

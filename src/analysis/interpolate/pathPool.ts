@@ -58,10 +58,12 @@ function compact(ds: Dataset): Dataset {
 /** Loss and accuracy at each point (coefficients over setup.endpoints), in point order. */
 export async function evaluatePoints(setup: PathSetup, points: readonly number[][], opts: PathPoolOptions = {}): Promise<PointResult[]> {
   const out: PointResult[] = new Array(points.length);
-  let threads = poolThreads(points.length, opts.threads);
   const onOrt = currentBackend()?.name === 'onnxruntime';
-  // The cores onnxruntime may use (CKPT_LENS_ORT_THREADS, else all), shared among the pool's sessions.
+  // The cores onnxruntime may use (CKPT_LENS_ORT_THREADS, else all), shared among the pool's sessions:
+  // unless the user asked for more workers, never more than that budget.
   const cores = onOrt ? ortThreads() : availableParallelism();
+  let threads = poolThreads(points.length, opts.threads);
+  if (onOrt && !opts.threadsRequested) threads = Math.min(threads, cores);
   let intraOpThreads = Math.max(1, Math.floor(cores / threads));
   if (threads > 1 && !opts.threadsRequested && onOrt) {
     const plan = await planPool(setup, points.length, threads, cores, calibrationRunners(opts));
@@ -122,6 +124,21 @@ function runPool(setup: PathSetup, threads: number, intraOpThreads: number, poin
   });
 }
 
+const MAX_CALIBRATION_RUNS = 6;
+const WORKER_ROUNDS = 3;
+
+/** At least four runs, and the two latest within 15 % of the fastest after the first. */
+function settled(times: readonly number[]): boolean {
+  if (times.length < 4) return false;
+  const best = Math.min(...times.slice(1));
+  return times.slice(-2).every((t) => t <= best * 1.15);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 /** The calibration's measurements (poolPlan.ts), on the job's own setup cut to a slice. */
 function calibrationRunners(opts: PathPoolOptions): CalibrationRunners {
   // A point in the middle of the endpoints: the same work as any other.
@@ -132,28 +149,31 @@ function calibrationRunners(opts: PathPoolOptions): CalibrationRunners {
       setOrtThreads(threads);
       const ev = new PointEvaluator(setup);
       try {
-        await ev.evaluate(middle(setup), opts.isCancelled);
-        let best = Infinity;
-        for (let k = 0; k < 2; k++) {
+        // A fresh session runs its first few batches up to 4× slower (arena growth, V8 warming
+        // up), and a point now and then stalls on a collection: time until the fastest settles.
+        const times: number[] = [];
+        for (let k = 0; k < MAX_CALIBRATION_RUNS; k++) {
           const t = performance.now();
           await ev.evaluate(middle(setup), opts.isCancelled);
-          best = Math.min(best, (performance.now() - t) / 1000);
+          times.push((performance.now() - t) / 1000);
+          if (settled(times)) break;
         }
-        return best;
+        return Math.min(...times.slice(1));
       } finally {
         ev.dispose();
         setOrtThreads(before);
       }
     },
     async inWorkers(setup, workers) {
-      // Two rounds: the first pays each worker's start and first session, the second runs them side by side.
-      const points = Array.from({ length: 2 * workers }, () => middle(setup));
+      // The first round pays each worker's start and first session; the later ones, warm, run side by side.
+      const points = Array.from({ length: WORKER_ROUNDS * workers }, () => middle(setup));
       const sent = new Array<number>(points.length);
       const done = new Array<number>(points.length);
       const t0 = performance.now();
       await runPool(setup, workers, 1, points, opts, (i) => (done[i] = performance.now()), (i) => (sent[i] = performance.now()));
-      const second = points.map((_, i) => i).filter((i) => i >= workers);
-      const perPoint = second.reduce((a, i) => a + (done[i] - sent[i]), 0) / second.length / 1000;
+      // The rounds after the first: the workers have warmed up, as they have in a real job.
+      const warm = points.map((_, i) => i).filter((i) => i >= workers);
+      const perPoint = median(warm.map((i) => done[i] - sent[i])) / 1000;
       const firstRound = Math.max(...points.map((_, i) => i).filter((i) => i < workers).map((i) => done[i])) - t0;
       return { perPoint, startup: Math.max(0, firstRound / 1000 - perPoint) };
     },
