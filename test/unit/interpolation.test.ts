@@ -231,10 +231,12 @@ describe('paths: alignment, streaming, cancellation, errors', () => {
     const points = unitGrid(7).map((a) => [1 - a, a]);
     const whole = await evaluatePoints({ ...setup, cacheFirstLayer: false }, points, { threads: 1 });
     const cached = await evaluatePoints({ ...setup, cacheFirstLayer: true }, points, { threads: 1 });
-    cached.forEach((r, i) => {
+    // The pool computes the outputs once and its threads share them (SharedArrayBuffers).
+    const pooled = await evaluatePoints({ ...setup, cacheFirstLayer: true }, points, { threads: 2, threadsRequested: true, workerScript: WORKER });
+    for (const [i, r] of [...cached.entries(), ...pooled.entries()]) {
       near(r.loss, whole[i].loss, `loss at point ${i}`, 1e-6);
       assert.equal(r.accuracy, whole[i].accuracy);
-    });
+    }
     const split = splitAtFirstLinear(inputs.graph)!;
     assert.deepEqual(split.head.nodes.map((n) => n.op), ['flatten', 'linear']);
     assert.equal(split.tail.input.shape[0], 64);

@@ -17,7 +17,7 @@ import { runMli } from '../../src/analysis/interpolate/mli';
 import { initBackend } from '../../src/analysis/model/backend';
 import { forwardEngine } from '../../src/analysis/model/engine';
 import { loadOrt, loadProblem } from '../../src/analysis/model/onnx/loadOrt';
-import { clearSessions } from '../../src/analysis/model/onnx/ortModel';
+import { cachedSessionCount, clearSessions } from '../../src/analysis/model/onnx/ortModel';
 import { openModel } from '../../src/analysis/model/openModel';
 import { runBasins } from '../../src/analysis/sets/barrierMatrix';
 import { runCka } from '../../src/analysis/sets/ckaAnalysis';
@@ -97,6 +97,15 @@ test('MLI, LLFC (aligned) and the loss plane', { skip }, async (t) => {
 test('layer dropping: ResNet with BatchNorm recomputed, nanoGPT', { skip }, async (t) => {
   await bothEngines(t, 'resnet_basic', () => runDrop({ model: MODEL('resnet_basic'), data: BATCH('resnet_basic'), trainData: BATCH('resnet_basic'), recomputeBatchNorm: 1, strategies: ['single', 'symmetric'] }));
   await bothEngines(t, 'nanogpt', () => runDrop({ model: MODEL('nanogpt'), data: BATCH('nanogpt'), strategies: ['single'] }));
+});
+
+test('layer dropping keeps no session of a dropped configuration (each is an architecture of its own, evaluated once)', { skip }, async () => {
+  await initBackend('onnxruntime');
+  clearSessions();
+  const r = await runDrop({ model: MODEL('resnet_basic'), data: BATCH('resnet_basic'), strategies: ['single', 'symmetric'] });
+  assert.ok(r.results.length >= 2, `${r.results.length} configurations`);
+  // The full network's: its logits, and its block outputs for the similarity ranking.
+  assert.ok(cachedSessionCount() <= 2, `${cachedSessionCount()} sessions cached`);
 });
 
 test('stitching: identity stitches (forward captures only) and a trained one (captures on onnxruntime, training on tfjs)', { skip }, async (t) => {

@@ -266,6 +266,35 @@ test('a conv model whose weights run many batches gets a frozen session (weights
   }
 });
 
+test('a one-off model (a dropped configuration) owns its sessions: the shared cache is untouched and they go with it; a conv graph freezes from its first run', { skip }, async () => {
+  await initBackend('onnxruntime');
+  clearSessions();
+  for (const name of ['mlp', 'resnet_basic']) {
+    const m = await openModel(fixture('models', MODEL_FIXTURES[name]));
+    const arrays = await npz(fixture('models', `${name}.batch.npz`));
+    const x = float32(arrays.get('x')!);
+    try {
+      const shared = createModel(m.graph, m.stateDict);
+      const { output: expected } = shared.forward(x);
+      shared.dispose();
+      const before = cachedSessionCount();
+      const model = createModel(m.graph, m.stateDict, { oneOff: true });
+      assert.ok(model instanceof OrtModel);
+      const { output } = model.forward(x);
+      assert.equal(model.ownSessionCount, 1, name);
+      assert.equal(model.frozenSessionCount, name === 'mlp' ? 0 : 1, `${name}: frozen at once only with convolutions`);
+      assert.equal(cachedSessionCount(), before, `${name}: nothing added to the shared cache`);
+      assert.ok(excess(output.dataSync(), expected.dataSync(), VS_TFJS) <= 0, `${name}: ${maxAbsDiff(output.dataSync(), expected.dataSync())}`);
+      tf.dispose([output, expected]);
+      model.dispose();
+      assert.equal(model.ownSessionCount, 0, `${name}: disposed with the model`);
+    } finally {
+      x.dispose();
+      m.model.dispose();
+    }
+  }
+});
+
 test('fallback: when onnxruntime cannot load, auto runs everything on tfjs with the same results and says why; an explicit onnxruntime is an error', { skip }, async () => {
   const m = await openModel(fixture('models', MODEL_FIXTURES.resnet_basic));
   const arrays = await npz(fixture('models', 'resnet_basic.batch.npz'));

@@ -158,7 +158,8 @@ async function dropAll(opened: OpenedModel, data: Dataset, opts: DropOptions, ct
 
   async function evaluateWith(dropped: string[], bn: Dataset | undefined): Promise<DropMetrics> {
     const g = dropped.length ? dropBlocks(graph, dropped) : graph;
-    const m = dropped.length || bn ? createModel(g, stateDict) : model;
+    // Each dropped configuration is an architecture of its own, evaluated once: its sessions go with it.
+    const m = dropped.length || bn ? createModel(g, stateDict, { oneOff: dropped.length > 0 }) : model;
     try {
       if (bn) await recomputeBatchNorm(m, inputSamples(bn, planInputs(bn, g), { batchSize: 128, numBatches: opts.recomputeBatchNorm, seed: 0 }), { isCancelled });
       const r = await evaluate(m, data, evalOpts);

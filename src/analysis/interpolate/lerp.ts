@@ -1,8 +1,8 @@
 // Weight-space combinations of checkpoints of one architecture: the straight line
 // θ(α) = (1−α)θ_A + αθ_B (methods.md §0.2) and, for the loss plane, Σ_k c_k θ_k. Floating
-// tensors are combined with tfjs ops; integer buffers (num_batches_tracked, when a caller
-// carries them) are counters, not weights, so they are copied from the first checkpoint.
-import * as tf from '@tensorflow/tfjs-core';
+// tensors are combined in float32 arithmetic (as PyTorch's (1 − α)·A + α·B); integer buffers
+// (num_batches_tracked, when a caller carries them) are counters, not weights, so they are
+// copied from the first checkpoint.
 import type { StateDict } from '../model/stateDict';
 
 export interface CombineOptions {
@@ -11,11 +11,21 @@ export interface CombineOptions {
 }
 
 /**
- * Holds the endpoint state dicts as tfjs tensors once, so that evaluating many points of a path
- * or a plane does not re-upload them. Dispose when done.
+ * acc (+)= c·v element-wise in float32 arithmetic: each product rounded to float32, then the sum
+ * (a double holds both exactly, so one rounding on store gives float32 addition's result).
+ */
+export function accumulateScaled(acc: Float32Array, v: ArrayLike<number>, c: number, first: boolean): void {
+  const cf = Math.fround(c);
+  if (first) for (let i = 0; i < acc.length; i++) acc[i] = cf * v[i];
+  else for (let i = 0; i < acc.length; i++) acc[i] += Math.fround(cf * v[i]);
+}
+
+/**
+ * Combines the endpoint state dicts at many points of a path or a plane. Plain loops over the
+ * endpoints' own arrays: no copies of the endpoints, no tensor backend memory (the arrays may
+ * be shared with other threads). Dispose when done.
  */
 export class StateDictCombiner {
-  private readonly tensors: Map<string, tf.Tensor>[];
   private readonly names: string[];
 
   constructor(
@@ -31,7 +41,6 @@ export class StateDictCombiner {
         if (t.values.length !== endpoints[0].get(name)!.values.length) throw new Error(`tensor ${name} differs in size between the state dicts`);
       }
     }
-    this.tensors = endpoints.map((sd) => new Map(this.names.filter((n) => !opts.integer?.has(n)).map((n) => [n, tf.tensor1d(sd.get(n)!.values, 'float32')])));
   }
 
   /** Σ_k coefs[k]·θ_k for every floating tensor (endpoints with a zero coefficient are skipped). */
@@ -44,23 +53,20 @@ export class StateDictCombiner {
         out.set(name, { shape: [...first.shape], values: first.values.slice() });
         continue;
       }
-      const values = tf.tidy(() => {
-        let acc: tf.Tensor | undefined;
-        coefs.forEach((c, k) => {
-          if (c === 0) return;
-          const term = tf.mul(this.tensors[k].get(name)!, c);
-          acc = acc ? tf.add(acc, term) : term;
-        });
-        return acc ?? tf.zerosLike(this.tensors[0].get(name)!);
+      const values = new Float32Array(first.values.length);
+      let started = false;
+      coefs.forEach((c, k) => {
+        if (c === 0) return;
+        accumulateScaled(values, this.endpoints[k].get(name)!.values, c, !started);
+        started = true;
       });
-      out.set(name, { shape: [...first.shape], values: values.dataSync() as Float32Array });
-      values.dispose();
+      out.set(name, { shape: [...first.shape], values });
     }
     return out;
   }
 
   dispose(): void {
-    for (const m of this.tensors) for (const t of m.values()) t.dispose();
+    // Nothing held beyond the endpoints (the caller's).
   }
 }
 

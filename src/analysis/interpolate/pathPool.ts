@@ -11,7 +11,8 @@ import { runThreadPool } from '../core/threadPool';
 import type { Dataset } from '../data/dataset';
 import { type BackendName, currentBackend } from '../model/backend';
 import { ortThreads, setOrtThreads } from '../model/onnx/ortModel';
-import { type PathSetup, PointEvaluator, type PointResult } from './pointEvaluator';
+import { firstLayerOutputs } from './firstLayerCache';
+import { type PathSetup, PointEvaluator, type PointResult, hasBatchNorm } from './pointEvaluator';
 import { type CalibrationRunners, planPool } from './poolPlan';
 
 export type PathRequest = { type: 'point'; index: number; coefs: number[] };
@@ -50,9 +51,20 @@ export function poolThreads(points: number, requested?: number): number {
   return Math.max(1, Math.min(requested ?? dflt, points));
 }
 
-/** A copy of the dataset owning exactly its examples (a subarray view would clone its whole buffer). */
-function compact(ds: Dataset): Dataset {
-  return { ...ds, x: { ...ds.x, values: ds.x.values.slice() as Dataset['x']['values'] }, y: ds.y?.slice() };
+type TypedArray = Dataset['x']['values'];
+
+/** A copy of `a` in a SharedArrayBuffer: pool threads then share one copy instead of each cloning it. */
+export function sharedCopy<T extends TypedArray>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  const out = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
+  out.set(a as never);
+  return out;
+}
+
+/** The dataset with its arrays in shared memory, owning exactly its examples. */
+function shareDataset(ds: Dataset): Dataset {
+  const opt = <T extends TypedArray>(a: T | undefined): T | undefined => a && sharedCopy(a);
+  return { ...ds, x: { ...ds.x, values: sharedCopy(ds.x.values as TypedArray) as Dataset['x']['values'] }, y: opt(ds.y), attentionMask: opt(ds.attentionMask), tokenTypes: opt(ds.tokenTypes) };
 }
 
 /** Loss and accuracy at each point (coefficients over setup.endpoints), in point order. */
@@ -71,12 +83,17 @@ export async function evaluatePoints(setup: PathSetup, points: readonly number[]
     threads = plan.workers;
     intraOpThreads = plan.intraOpThreads;
   }
-  // Caching the first layer costs about half a point per endpoint and thread: worth it when a thread has a few more points than endpoints.
-  setup = { ...setup, cacheFirstLayer: setup.cacheFirstLayer ?? points.length / threads >= setup.endpoints.length + 2 };
+  // Caching the first layer costs about half a point per endpoint: worth it when there are a few more points than endpoints.
+  setup = { ...setup, cacheFirstLayer: setup.cacheFirstLayer ?? points.length >= setup.endpoints.length + 2 };
   if (threads === 1) return evaluateHere(setup, points, opts, out);
 
   const backend = currentBackend()?.name;
   if (!backend) throw new Error('no tfjs backend: call initBackend first');
+  if (setup.cacheFirstLayer && !setup.firstLayer && !(setup.bn.reset && hasBatchNorm(setup.graph))) {
+    // Computed once here, on every core, into shared memory: the threads read the one copy.
+    const firstLayer = await firstLayerOutputs(setup.graph, setup.endpoints, setup.data, { batchSize: setup.batchSize, isCancelled: opts.isCancelled, shared: true });
+    setup = { ...setup, firstLayer };
+  }
   await runPool(setup, threads, intraOpThreads, points, opts, (i, result) => {
     out[i] = result;
     opts.onPoint?.(i, result);
@@ -101,7 +118,13 @@ async function evaluateHere(setup: PathSetup, points: readonly number[][], opts:
 
 function runPool(setup: PathSetup, threads: number, intraOpThreads: number, points: readonly number[][], opts: PathPoolOptions, onResult: (i: number, r: PointResult) => void, onRequest?: (i: number) => void): Promise<void> {
   const backend = currentBackend()!.name;
-  const shared: PathSetup = { ...setup, data: compact(setup.data), bnData: setup.bnData && compact(setup.bnData) };
+  // Data, endpoints and first-layer outputs in shared memory: one copy however many threads.
+  const shared: PathSetup = {
+    ...setup,
+    data: shareDataset(setup.data),
+    bnData: setup.bnData && shareDataset(setup.bnData),
+    endpoints: setup.endpoints.map((sd) => new Map([...sd].map(([k, t]) => [k, { shape: t.shape, values: sharedCopy(t.values) }]))),
+  };
   return runThreadPool<PointResult>({
     script: opts.workerScript ?? join(__dirname, 'pathWorker.js'),
     workerData: { setup: shared, backend, wasmDir: opts.wasmDir, intraOpThreads } satisfies Omit<PathWorkerData, 'cancelFlag'>,

@@ -9,7 +9,7 @@ import { evaluate } from '../model/evaluate';
 import { type Model, createModel } from '../model/execute';
 import type { ModelGraph } from '../model/ir';
 import type { StateDict } from '../model/stateDict';
-import { FirstLayerCache } from './firstLayerCache';
+import { FirstLayerCache, type FirstLayerOutputs, splitAtFirstLinear } from './firstLayerCache';
 import { StateDictCombiner } from './lerp';
 
 export interface BatchNormSettings {
@@ -37,6 +37,8 @@ export interface PathSetup {
   batchSize?: number;
   /** Cache the endpoints' first-layer outputs when the network allows (firstLayerCache.ts). */
   cacheFirstLayer?: boolean;
+  /** Those outputs, already computed (a pool computes them once and shares them with its threads). */
+  firstLayer?: FirstLayerOutputs;
 }
 
 export interface PointResult {
@@ -60,6 +62,9 @@ export async function resetBatchNorm(model: Model, setup: Pick<PathSetup, 'graph
   return true;
 }
 
+/** Batches per part of the data the tail of a cached network evaluates at once. */
+const TAIL_PART_BATCHES = 8;
+
 export class PointEvaluator {
   private readonly combiner: StateDictCombiner;
   private model?: Model;
@@ -82,14 +87,25 @@ export class PointEvaluator {
     const { setup } = this;
     // The BatchNorm reset runs the whole network on other data: no cache then.
     if (setup.cacheFirstLayer && !(setup.bn.reset && hasBatchNorm(setup.graph))) {
-      this.cache ??= FirstLayerCache.build(setup.graph, setup.endpoints, setup.data, { batchSize: setup.batchSize, isCancelled });
+      this.cache ??= setup.firstLayer
+        ? Promise.resolve(new FirstLayerCache(splitAtFirstLinear(setup.graph)!, setup.data, setup.firstLayer))
+        : FirstLayerCache.build(setup.graph, setup.endpoints, setup.data, { batchSize: setup.batchSize, isCancelled });
       const cache = await this.cache;
       if (cache) {
         const sd = this.combiner.at(coefs);
         if (this.tailModel) this.tailModel.update(sd);
         else this.tailModel = createModel(cache.split.tail, sd);
-        const r = await evaluate(this.tailModel, cache.at(coefs), { batchSize: setup.batchSize, isCancelled });
-        return { loss: r.loss, accuracy: r.accuracy, n: r.n, bnReset: false };
+        // Part by part (whole batches each): a small buffer for the combined first layer.
+        const batchSize = setup.batchSize ?? 256;
+        let lossSum = 0, correct = 0, scored = 0, n = 0;
+        for (const part of cache.parts(coefs, batchSize * TAIL_PART_BATCHES)) {
+          const r = await evaluate(this.tailModel, part, { batchSize, isCancelled });
+          lossSum += r.loss * r.predictions;
+          correct += Math.round(r.accuracy * r.predictions);
+          scored += r.predictions;
+          n += r.n;
+        }
+        return { loss: lossSum / scored, accuracy: correct / scored, n, bnReset: false };
       }
     }
     const { model, bnReset } = await this.modelAt(coefs, isCancelled);

@@ -118,8 +118,13 @@ export interface CapturedFeatures {
   values: Float32Array;
 }
 
+export interface CaptureOptions extends RunOptions {
+  /** Arrays to write some points' values into (e.g. SharedArrayBuffer-backed), each exactly their size. */
+  into?: Record<string, Float32Array>;
+}
+
 /** The values at `points` (block names, node ids, 'input', 'logits') for the dataset's examples. */
-export async function captureFeatures(model: Model, data: Dataset, points: readonly string[], opts: RunOptions = {}): Promise<Record<string, CapturedFeatures>> {
+export async function captureFeatures(model: Model, data: Dataset, points: readonly string[], opts: CaptureOptions = {}): Promise<Record<string, CapturedFeatures>> {
   const plan = planInputs(data, model.graph);
   opts = { ...opts, batchSize: opts.batchSize ?? defaultBatchSize(plan, model) };
   const total = Math.min(data.n - (opts.start ?? 0), opts.count ?? Infinity);
@@ -133,7 +138,7 @@ export async function captureFeatures(model: Model, data: Dataset, points: reado
         for (const name of points) {
           const f = features[name];
           const per = f.size / f.shape[0];
-          const dst = (out[name] ??= { shape: [total, ...f.shape.slice(1)], values: new Float32Array(total * per) });
+          const dst = (out[name] ??= { shape: [total, ...f.shape.slice(1)], values: intoOrNew(opts.into?.[name], total * per) });
           dst.values.set((await f.data()) as Float32Array, done * per);
         }
       } finally {
@@ -147,4 +152,9 @@ export async function captureFeatures(model: Model, data: Dataset, points: reado
     }
   }
   return out;
+}
+
+function intoOrNew(into: Float32Array | undefined, size: number): Float32Array {
+  if (into && into.length !== size) throw new RangeError(`capture buffer of ${into.length} values for ${size}`);
+  return into ?? new Float32Array(size);
 }

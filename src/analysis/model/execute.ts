@@ -381,11 +381,16 @@ function prepareIn(n: Node, sd: StateDict): Params {
 export interface CreateOptions {
   /** 'tfjs' for models that gradients flow through; default: the forward engine chosen by initBackend. */
   engine?: 'tfjs';
+  /**
+   * A one-off architecture (a dropped configuration) no later model will share: onnxruntime
+   * sessions made for this model only and disposed with it, not kept in the shared cache.
+   */
+  oneOff?: boolean;
 }
 
 /** A model on the forward engine in use (onnxruntime when chosen and loaded, else tfjs). */
 export function createModel(graph: ModelGraph, stateDict: StateDict, opts: CreateOptions = {}): Model {
   const ort = opts.engine === 'tfjs' ? undefined : ortForForward();
-  if (ort) return new OrtModel(graph, stateDict, ort, () => new TfjsModel(graph, stateDict));
+  if (ort) return new OrtModel(graph, stateDict, ort, () => new TfjsModel(graph, stateDict), { ownSessions: opts.oneOff });
   return new TfjsModel(graph, stateDict);
 }

@@ -59,6 +59,12 @@ export function cachedSessionCount(): number {
   return sessions.size;
 }
 
+/** A new session for `req`; with `weights`, they are baked in as initializers (a frozen session). */
+function makeSession(ort: Ort, graph: ModelGraph, req: LowerRequest, weights?: StateDict): CachedSession {
+  const lowered = lowerToOnnx(graph, req, weights);
+  return { session: ort.createSession(lowered.bytes, sessionOptions()), lowered, fetches: fetchesOf(lowered) };
+}
+
 function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest): CachedSession {
   const key = `${archKey}|${JSON.stringify(req)}`;
   const hit = sessions.get(key);
@@ -67,8 +73,7 @@ function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest
     sessions.set(key, hit);
     return hit;
   }
-  const lowered = lowerToOnnx(graph, req);
-  const made = { session: ort.createSession(lowered.bytes, sessionOptions()), lowered, fetches: fetchesOf(lowered) };
+  const made = makeSession(ort, graph, req);
   sessions.set(key, made);
   while (sessions.size > MAX_SESSIONS) {
     const [oldest, v] = sessions.entries().next().value as [string, CachedSession];
@@ -101,12 +106,23 @@ function hasConv(g: ModelGraph): boolean {
   return g.nodes.some((n) => n.op === 'conv2d');
 }
 
+export interface OrtModelOptions {
+  /**
+   * The model's sessions are its own, made for it and disposed with it, instead of shared
+   * through the per-architecture cache: for a one-off architecture (a dropped configuration)
+   * that no later model will reuse. A conv graph's weights are then baked in from the first run.
+   */
+  ownSessions?: boolean;
+}
+
 export class OrtModel implements Model {
   private readonly stateDict: StateDict;
   /** Runs per request key since the weights last changed, and the frozen sessions made for them. */
   private readonly runs = new Map<string, number>();
   private readonly frozen = new Map<string, CachedSession>();
   private readonly freezes: boolean;
+  /** Sessions with weights as inputs, when the model owns its sessions (else the shared cache). */
+  private readonly own?: Map<string, CachedSession>;
   private readonly tensors = new Map<string, OrtTensor>();
   private readonly archKey: string;
   private tfjs?: Model;
@@ -119,11 +135,13 @@ export class OrtModel implements Model {
     stateDict: StateDict,
     private readonly ort: Ort,
     private readonly makeTfjs: () => Model,
+    opts: OrtModelOptions = {},
   ) {
     checkStateDict(graph, stateDict);
     this.stateDict = new Map(stateDict);
     this.archKey = architectureKey(graph);
     this.freezes = hasConv(graph) && process.env.CKPT_LENS_ORT_FREEZE !== '0';
+    if (opts.ownSessions) this.own = new Map();
   }
 
   update(changes: StateDict): void {
@@ -158,6 +176,8 @@ export class OrtModel implements Model {
     this.disposed = true;
     this.tfjs?.dispose();
     this.thaw();
+    for (const s of this.own?.values() ?? []) s.session.dispose();
+    this.own?.clear();
     this.tensors.clear();
     this.stateDict.clear();
   }
@@ -180,22 +200,33 @@ export class OrtModel implements Model {
    * onnxruntime fuses and prepacks. Both compute the same function.
    */
   private sessionFor(req: LowerRequest): CachedSession {
-    if (!this.freezes) return session(this.ort, this.archKey, this.graph, req);
     const key = JSON.stringify(req);
-    const hit = this.frozen.get(key);
-    if (hit) return hit;
-    const n = (this.runs.get(key) ?? 0) + 1;
-    this.runs.set(key, n);
-    if (n <= FREEZE_AFTER_RUNS) return session(this.ort, this.archKey, this.graph, req);
-    const lowered = lowerToOnnx(this.graph, req, this.stateDict);
-    const made = { session: this.ort.createSession(lowered.bytes, sessionOptions()), lowered, fetches: fetchesOf(lowered) };
-    this.frozen.set(key, made);
-    return made;
+    if (this.freezes) {
+      const hit = this.frozen.get(key);
+      if (hit) return hit;
+      const n = (this.runs.get(key) ?? 0) + 1;
+      this.runs.set(key, n);
+      // A model with its own sessions would make one with weights as inputs just for two runs.
+      if (n > FREEZE_AFTER_RUNS || this.own) {
+        const made = makeSession(this.ort, this.graph, req, this.stateDict);
+        this.frozen.set(key, made);
+        return made;
+      }
+    }
+    if (!this.own) return session(this.ort, this.archKey, this.graph, req);
+    let s = this.own.get(key);
+    if (!s) this.own.set(key, (s = makeSession(this.ort, this.graph, req)));
+    return s;
   }
 
   /** Sessions of this model's own, with its weights baked in (tests). */
   get frozenSessionCount(): number {
     return this.frozen.size;
+  }
+
+  /** Sessions of this model's own, frozen or not (tests). */
+  get ownSessionCount(): number {
+    return this.frozen.size + (this.own?.size ?? 0);
   }
 
   private onTfjs(): Model {
