@@ -152,6 +152,8 @@ export interface WorkerEvaluateRequest {
   split?: 'test' | 'train';
   arch?: string;
   backend: 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Cores onnxruntime may use (checkpointLens.onnxruntimeThreads); absent or 0: all of them. */
+  threads?: number;
   cancelFlag: SharedArrayBuffer;
 }
 
@@ -179,6 +181,8 @@ export interface WorkerAnalysisRequest {
   /** JSON options of the analysis (file paths and settings); validated by the worker. */
   params: Record<string, JsonValue>;
   backend: 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Cores onnxruntime may use (checkpointLens.onnxruntimeThreads); absent or 0: all of them. */
+  threads?: number;
   cancelFlag: SharedArrayBuffer;
 }
 
@@ -737,6 +741,7 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
     split: opt(lit('test', 'train')),
     arch: opt(name),
     backend: lit('auto', 'onnxruntime', 'tensorflow', 'wasm', 'cpu'),
+    threads: opt((v): v is number => count(v) && v <= 1024),
     cancelFlag: isSab,
   }),
   analysis: obj<WorkerAnalysisRequest>({
@@ -745,6 +750,7 @@ export const isHostToWorker: Guard<HostToWorker> = tagged<HostToWorker>({
     kind: lit(...ANALYSIS_KINDS),
     params: record(jsonValue()),
     backend: lit('auto', 'onnxruntime', 'tensorflow', 'wasm', 'cpu'),
+    threads: opt((v): v is number => count(v) && v <= 1024),
     cancelFlag: isSab,
   }),
   cancel: obj<WorkerCancelRequest>({ type: lit('cancel'), id: count }),

@@ -7,11 +7,10 @@ import { basename, dirname, join } from 'node:path';
 import type { AnalysisKind, AnalysisView, JsonValue } from '../analysis/protocol';
 import { AnalysisPanel } from './analysisPanel';
 import { archSidecar, pickCheckpoint, pickData } from './pickers';
+import { engineSettings } from './engineSettings';
 import { causeFirst, checkpointSlots, describeFailure } from './failureAdvice';
 import { applyRerun, currentValues, measuredOn, rerunFields } from './rerunOptions';
 import type { Logger, WorkerHost } from './workerHost';
-
-type Backend = 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface AnalysisDeps {
   context: vscode.ExtensionContext;
@@ -24,7 +23,7 @@ export let lastPanel: AnalysisPanel | undefined;
 
 /** Runs `kind` in the worker and shows it in a new panel titled `title`. */
 export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params: Record<string, JsonValue>, title: string, opts: { live?: boolean } = {}): Promise<AnalysisView | undefined> {
-  const backend = vscode.workspace.getConfiguration('checkpointLens').get<Backend>('backend', 'auto');
+  const engine = engineSettings();
   const panel = new AnalysisPanel(deps.context, title, deps.log);
   lastPanel = panel;
   // "Run again with …": a new panel beside, so the two results can be compared.
@@ -50,7 +49,7 @@ export async function runInPanel(deps: AnalysisDeps, kind: AnalysisKind, params:
   return vscode.window.withProgress({ location, title, cancellable: !opts.live }, async (progress, token) => {
     let last = 0;
     const job = deps.worker.analysis(
-      { kind, params, backend },
+      { kind, params, ...engine },
       {
         onProgress: (f, _tensor, message) => {
           // A live job says what it watches (no percentage: it runs until stopped).

@@ -1,6 +1,7 @@
 // "Checkpoint Lens: Evaluate checkpoint…": picks a checkpoint and a dataset (remembered per
 // workspace), evaluates in the worker with progress and cancel, and reports loss and accuracy.
 import * as vscode from 'vscode';
+import { engineSettings } from './engineSettings';
 import { causeFirst } from './failureAdvice';
 import type { EvalSummary } from '../analysis/protocol';
 import { LAST_CHECKPOINT, LAST_DATA, archSidecar, pickCheckpoint, pickData } from './pickers';
@@ -14,8 +15,6 @@ export interface EvaluateArgs {
   arch?: string;
 }
 
-type Backend = 'auto' | 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
-
 export function registerEvaluateCommand(context: vscode.ExtensionContext, worker: WorkerHost, log: Logger): vscode.Disposable {
   return vscode.commands.registerCommand('checkpointLens.evaluate', async (uri?: unknown, args?: unknown): Promise<EvalSummary | undefined> => {
     // From the explorer the first argument is the clicked file; from tests, an EvaluateArgs object.
@@ -26,7 +25,7 @@ export function registerEvaluateCommand(context: vscode.ExtensionContext, worker
     if (!data) return undefined;
     await context.workspaceState.update(LAST_CHECKPOINT, checkpoint);
     await context.workspaceState.update(LAST_DATA, data);
-    const backend = vscode.workspace.getConfiguration('checkpointLens').get<Backend>('backend', 'auto');
+    const engine = engineSettings();
     const arch = given.arch ?? archSidecar(checkpoint);
 
     const name = vscode.workspace.asRelativePath(checkpoint);
@@ -35,7 +34,7 @@ export function registerEvaluateCommand(context: vscode.ExtensionContext, worker
       async (progress, token) => {
         let last = 0;
         const job = worker.evaluate(
-          { checkpoint, data, labels: given.labels, split: given.split, arch, backend },
+          { checkpoint, data, labels: given.labels, split: given.split, arch, ...engine },
           {
             onProgress: (f) => {
               progress.report({ increment: Math.max(0, 100 * (f - last)), message: `${Math.round(100 * f)}%` });

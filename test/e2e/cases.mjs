@@ -203,6 +203,20 @@ export const EDITOR_CASES = [
         const own = ctx.mode === 'vsix' ? path.join(ctx.extDir, 'dist', 'node_modules', 'onnxruntime-node') : ctx.extDir;
         assert.ok([...mapped].some((p) => p.startsWith(own)), `libonnxruntime is not mapped from ${own}: ${[...mapped].join(', ') || 'nowhere'}`);
       }
+      // checkpointLens.onnxruntimeThreads reaches the worker with the next job, without a reload.
+      const settings = withWorkspaceSettings(ctx.ws, { 'checkpointLens.onnxruntimeThreads': 1 });
+      try {
+        await COMMAND_CASES['checkpointLens.evaluate'](ctx);
+        let later = '';
+        for (let i = 0; i < 20 && !/onnxruntime 1\.\d+\.\d+, (now )?1 thread\b/.test(later); i++) {
+          await new Promise((r) => setTimeout(r, 250));
+          later = fs.readFileSync(logFile, 'utf8').slice(text.length);
+        }
+        assert.match(later, /\[worker\] forward passes: onnxruntime 1\.\d+\.\d+, (now )?1 thread\b/, `the thread setting did not reach the worker:\n${later}`);
+        ctx.log(`  ${later.split('\n').find((l) => /1 thread\b/.test(l)).replace(/^.*\[worker\] /, 'worker, onnxruntimeThreads 1: ')}`);
+      } finally {
+        settings.restore();
+      }
     },
   },
 ];

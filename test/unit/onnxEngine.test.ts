@@ -18,7 +18,8 @@ import { type Model, createModel } from '../../src/analysis/model/execute';
 import { capturePoints } from '../../src/analysis/model/ir';
 import { loadOrt, loadProblem, simulateOrtLoadFailure } from '../../src/analysis/model/onnx/loadOrt';
 import { modelProto, rawOf, ProtoWriter } from '../../src/analysis/model/onnx/proto';
-import { OrtModel, cachedSessionCount, clearSessions } from '../../src/analysis/model/onnx/ortModel';
+import { OrtModel, cachedSessionCount, clearSessions, defaultOrtThreads, ortThreads } from '../../src/analysis/model/onnx/ortModel';
+import { poolThreads } from '../../src/analysis/interpolate/pathPool';
 import { type OpenedModel, openModel } from '../../src/analysis/model/openModel';
 import { MODEL_FIXTURES, fixture } from '../helpers';
 import { maxAbsDiff } from '../modelHelpers';
@@ -293,6 +294,48 @@ test('a one-off model (a dropped configuration) owns its sessions: the shared ca
       m.model.dispose();
     }
   }
+});
+
+test('features(x, [\'input\']) alone runs no session (and keeps onnxruntime for what follows); evaluate reports the engine of the model it ran', { skip }, async () => {
+  await initBackend('onnxruntime');
+  clearSessions();
+  const m = await openModel(fixture('models', MODEL_FIXTURES.mlp));
+  const arrays = await npz(fixture('models', 'mlp.batch.npz'));
+  const data: Dataset = { name: 'fixed batch', n: arrays.get('x')!.shape[0], x: arrays.get('x')!, y: Int32Array.from(arrays.get('y')!.values, Number) };
+  const x = float32(arrays.get('x')!);
+  const model = createModel(m.graph, m.stateDict);
+  const onTfjs = createModel(m.graph, m.stateDict, { engine: 'tfjs' });
+  try {
+    const f = model.features(x, ['input']);
+    assert.deepEqual(f.input.dataSync(), x.dataSync());
+    tf.dispose(Object.values(f));
+    assert.equal(cachedSessionCount(), 0, 'no session was tried');
+    assert.equal(model.engine, 'onnxruntime', 'not marked as rejected');
+    assert.equal((await evaluate(model, data)).backend, 'onnxruntime');
+    assert.equal(cachedSessionCount(), 1);
+    const r = await evaluate(onTfjs, data);
+    assert.equal(r.backend, tf.getBackend());
+    assert.notEqual(r.backend, 'onnxruntime');
+  } finally {
+    x.dispose();
+    model.dispose();
+    onTfjs.dispose();
+    m.model.dispose();
+  }
+});
+
+test('the thread count set for a later job applies to onnxruntime (the setting changed while the worker ran)', { skip }, async () => {
+  const first = await initBackend('onnxruntime', { threads: 2 });
+  assert.equal(ortThreads(), 2);
+  const logs: string[] = [];
+  const again = await initBackend('onnxruntime', { threads: 1, log: (s) => logs.push(s) });
+  assert.equal(again, first, 'the same engines');
+  assert.equal(ortThreads(), 1);
+  assert.equal(again.onnxruntime?.threads, 1);
+  assert.match(logs.join('\n'), /onnxruntime [\d.]+, now 1 thread$/);
+  assert.equal(poolThreads(25), 1, 'a point pool keeps to the cores onnxruntime may use');
+  await initBackend('onnxruntime', { threads: defaultOrtThreads() });
+  assert.equal(ortThreads(), defaultOrtThreads());
 });
 
 test('fallback: when onnxruntime cannot load, auto runs everything on tfjs with the same results and says why; an explicit onnxruntime is an error', { skip }, async () => {

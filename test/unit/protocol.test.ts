@@ -57,6 +57,11 @@ describe('host → worker', () => {
     assert.ok(isHostToWorker({ type: 'slice2d', id: 3, path: '/a', tensor: 'x', maxRows: 128, maxCols: 128, cancelFlag: sab }));
     assert.ok(isHostToWorker({ type: 'cancel', id: 2 }));
     assert.ok(isHostToWorker({ type: 'debug', id: 4, action: 'spin' }));
+    // The onnxruntime thread setting rides with evaluations and analyses (absent: every core).
+    assert.ok(isHostToWorker({ type: 'evaluate', id: 5, checkpoint: '/a', data: '/d', backend: 'auto', threads: 1, cancelFlag: sab }));
+    assert.ok(isHostToWorker({ type: 'analysis', id: 6, kind: 'drop', params: {}, backend: 'onnxruntime', threads: 2, cancelFlag: sab }));
+    assert.ok(isHostToWorker({ type: 'analysis', id: 6, kind: 'drop', params: {}, backend: 'onnxruntime', cancelFlag: sab }));
+    for (const threads of [-1, 1.5, '2', 5000]) assert.ok(!isHostToWorker({ type: 'analysis', id: 6, kind: 'drop', params: {}, backend: 'auto', threads, cancelFlag: sab }), `threads ${threads}`);
   });
   test('malformed requests are rejected', () => {
     for (const bad of [

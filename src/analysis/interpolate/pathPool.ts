@@ -45,9 +45,14 @@ export interface PathPoolOptions {
   threadsRequested?: boolean;
 }
 
-/** Threads a pool would use for `points` points. */
+/**
+ * Threads a pool would use for `points` points: by default the cores, or with onnxruntime the
+ * cores it may use (CKPT_LENS_ORT_THREADS, the threads setting), so that a 1-thread setting
+ * means one thread in all; 1 with the multi-threaded tensorflow backend.
+ */
 export function poolThreads(points: number, requested?: number): number {
-  const dflt = currentBackend()?.name === 'tensorflow' ? 1 : availableParallelism();
+  const backend = currentBackend()?.name;
+  const dflt = backend === 'tensorflow' ? 1 : backend === 'onnxruntime' ? ortThreads() : availableParallelism();
   return Math.max(1, Math.min(requested ?? dflt, points));
 }
 

@@ -96,7 +96,7 @@ function firstLine(e: unknown): string {
  * Calling again with the same choice returns the engines already set up.
  */
 export async function initBackend(choice: BackendChoice = 'auto', opts: BackendOptions = {}): Promise<BackendInfo> {
-  if (pending && (choiceMade === choice || choice === 'auto')) return pending;
+  if (pending && (choiceMade === choice || choice === 'auto')) return pending.then((info) => applyThreads(info, opts));
   choiceMade = choice;
   const attempt = (async (): Promise<BackendInfo> => {
     // PROD silences tfjs's console advice ("install tfjs-node…") and debug checks.
@@ -134,6 +134,15 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: BackendO
     if (pending === attempt) pending = choiceMade = undefined;
   });
   return attempt;
+}
+
+/** A later job's thread count (the setting may have changed since the engines were set up). */
+function applyThreads(info: BackendInfo, opts: BackendOptions): BackendInfo {
+  if (!info.onnxruntime || opts.threads === undefined || opts.threads === ortThreads()) return info;
+  setOrtThreads(opts.threads);
+  info.onnxruntime.threads = opts.threads;
+  opts.log?.(`forward passes: onnxruntime ${info.onnxruntime.version}, now ${opts.threads} thread${opts.threads > 1 ? 's' : ''}`);
+  return info;
 }
 
 /** Tests: forget the choice made, so the next initBackend chooses again (e.g. 'auto' after a simulated load failure). */

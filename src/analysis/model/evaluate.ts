@@ -5,7 +5,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError, CheckpointError } from '../core/errors';
 import type { Dataset } from '../data/dataset';
 import { type BatchOptions, type InputPlan, batches, planInputs } from '../data/inputs';
-import { currentBackend } from './backend';
 import type { Model } from './execute';
 import { inferShapes } from './ir';
 
@@ -107,7 +106,7 @@ export async function evaluate(model: Model, data: Dataset, opts: RunOptions = {
     accuracy: correct / scored,
     n: done,
     predictions: scored,
-    backend: currentBackend()?.name ?? tf.getBackend(),
+    backend: model.engine,
     seconds: (performance.now() - t0) / 1000,
   };
 }

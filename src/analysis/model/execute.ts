@@ -63,6 +63,8 @@ interface Fold {
  */
 export interface Model {
   readonly graph: ModelGraph;
+  /** What runs this model's forward passes: 'onnxruntime', or the tfjs backend's name ('wasm', …). */
+  readonly engine: string;
   /** Runs a batch. `input` is [B, F], [B, C, H, W] (float32) or [B, T] token ids (int32). */
   forward(input: tf.Tensor, opts?: ForwardOptions): ForwardResult;
   /**
@@ -96,6 +98,10 @@ export class TfjsModel implements Model {
     checkStateDict(graph, stateDict);
     for (const n of graph.nodes) this.params.set(n.id, prepare(n, stateDict));
     this.folds = this.findFolds();
+  }
+
+  get engine(): string {
+    return tf.getBackend();
   }
 
   /**

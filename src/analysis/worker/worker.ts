@@ -31,6 +31,7 @@ import { computeTensorStats } from '../stats/tensorStats';
 import { checkpointTotals } from '../stats/totals';
 import { loadDataset } from '../data/dataset';
 import { initBackend } from '../model/backend';
+import { defaultOrtThreads } from '../model/onnx/ortModel';
 import { evaluate } from '../model/evaluate';
 import { openModel } from '../model/openModel';
 import { recognizeCheckpoint } from '../model/recognize';
@@ -345,7 +346,7 @@ async function runSlice(job: Job, path: string, name: string, maxRows: number, m
 
 async function runEvaluate(job: Job, req: WorkerEvaluateRequest): Promise<EvalSummary> {
   // The wasm binaries are copied beside the bundles (scripts/build.mjs).
-  await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
+  await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m), threads: req.threads || defaultOrtThreads() });
   job.progress(0, undefined, true);
   const data = await loadDataset(req.data, { labels: req.labels, split: req.split });
   job.check();
@@ -362,7 +363,7 @@ async function runEvaluate(job: Job, req: WorkerEvaluateRequest): Promise<EvalSu
 async function runAnalysisJob(job: Job, req: WorkerAnalysisRequest): Promise<AnalysisView> {
   job.progress(0, undefined, true, 'starting');
   // Weight spectra run no model: no tfjs backend to load (the editor's diagnostics start at once).
-  if (req.kind !== 'spectra') await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m) });
+  if (req.kind !== 'spectra') await initBackend(req.backend, { wasmDir: __dirname, log: (m) => log('info', m), threads: req.threads || defaultOrtThreads() });
   const started = Date.now();
   // At most one partial view per progress interval; the newest one held back is sent when the
   // interval ends (a watched run folder may only change once more), unless the job has ended.

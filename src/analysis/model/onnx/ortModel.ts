@@ -14,12 +14,12 @@ import type { NativeSession, Ort, OrtSessionOptions, OrtTensor } from './loadOrt
 import { type LowerRequest, type LoweredGraph, lowerToOnnx } from './lowerGraph';
 
 /** Threads from CKPT_LENS_ORT_THREADS (CLI, extension host) when it is a positive integer, else the cores. */
-function defaultThreads(): number {
+export function defaultOrtThreads(): number {
   const n = Number(process.env.CKPT_LENS_ORT_THREADS);
   return Number.isInteger(n) && n > 0 ? n : availableParallelism();
 }
 
-let intraOpThreads = defaultThreads();
+let intraOpThreads = defaultOrtThreads();
 let log: ((message: string) => void) | undefined;
 
 /** Intra-op threads of sessions made from now on (default: CKPT_LENS_ORT_THREADS, else the cores). */
@@ -144,6 +144,11 @@ export class OrtModel implements Model {
     if (opts.ownSessions) this.own = new Map();
   }
 
+  /** onnxruntime, unless it rejected this graph and tfjs runs it. */
+  get engine(): string {
+    return this.rejected ? this.onTfjs().engine : 'onnxruntime';
+  }
+
   update(changes: StateDict): void {
     for (const [name, t] of changes) {
       this.stateDict.set(name, t);
@@ -162,6 +167,8 @@ export class OrtModel implements Model {
   features(input: tf.Tensor, points: readonly string[]): Record<string, tf.Tensor> {
     this.checkLive();
     if (this.rejected) return this.onTfjs().features(input, points);
+    // Only the input asked for: nothing to run (an empty graph is no session to try).
+    if (points.every((p) => resolveCapture(this.graph, p) === INPUT)) return Object.fromEntries(points.map((p) => [p, input.clone()]));
     return this.run(input, points, false, {}).features;
   }
 
