@@ -18,42 +18,37 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "test", "fixtures"))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "fixtures", "basins"))
-import interp_reference as ref  # noqa: E402  (IDX reader, safetensors reader/writer)
+from pylib import fmnist  # noqa: E402
+from pylib.models import mlp as make_mlp  # noqa: E402
+from pylib.safetensors_io import load_torch, save_safetensors  # noqa: E402
+from pylib.training import train_adam  # noqa: E402
 from make_basins_fixtures import bump_height  # noqa: E402  (the authors' loop)
 
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
 
 
 def mlp():
-    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    return make_mlp([784, 512, 512, 10])
 
 
 def train(data_dir, out_dir):
-    x, y = ref.load_split(data_dir, "train")
+    x, y = fmnist.flat("train", data_dir)
     for seed in range(6):
         torch.manual_seed(seed)
         model = mlp()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-        for i in range(0, len(x), 256):
-            idx = order[i:i + 256]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        ref.save_safetensors(model.state_dict(), os.path.join(out_dir, f"mlp6_seed{seed}.safetensors"))
+        train_adam(model, x, y, 1, lr=1e-3, batch=256, seed=seed)
+        save_safetensors(model.state_dict(), os.path.join(out_dir, f"mlp6_seed{seed}.safetensors"), {"format": "pt"})
 
 
 def matrix(data_dir, limit, steps, paths):
     t0 = time.perf_counter()
-    x, y = ref.load_split(data_dir, "t10k")
+    x, y = fmnist.flat("test", data_dir)
     x, y = x[:limit], y[:limit]
-    sds = [ref.load_safetensors(p) for p in paths]
+    sds = [load_torch(p) for p in paths]
     model = mlp()
     alphas = np.linspace(0, 1, steps)
 

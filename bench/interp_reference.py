@@ -11,105 +11,50 @@
       loss barrier, the wall time of the whole job (reading data and weights included, as ours)
       and this process's peak resident memory (peakRssMB). Threads: TORCH_THREADS (default 2).
 """
-import gzip
 import json
 import os
-import struct
+import resource
 import sys
 import time
 
-import resource
-
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib import fmnist  # noqa: E402
+from pylib.models import mlp as make_mlp  # noqa: E402
+from pylib.safetensors_io import load_torch, save_safetensors  # noqa: E402
+from pylib.training import loss_accuracy, train_adam  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def load_split(data_dir, stem):
-    x = read_idx(os.path.join(data_dir, f"{stem}-images-idx3-ubyte.gz"))
-    y = read_idx(os.path.join(data_dir, f"{stem}-labels-idx1-ubyte.gz"))
-    return torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
-
-
 def mlp():
-    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                         nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-
-
-def save_safetensors(sd, path):
-    header, offset, blobs = {"__metadata__": {"format": "pt"}}, 0, []
-    for name, t in sd.items():
-        b = t.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", name
-        a, b = info["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype="<f4").reshape(info["shape"]).copy())
-    return out
+    return make_mlp([784, 512, 512, 512, 10])
 
 
 def train(data_dir, out_dir):
-    x, y = load_split(data_dir, "train")
+    x, y = fmnist.flat("train", data_dir)
     for seed in (0, 1):
         torch.manual_seed(seed)
         model = mlp()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        g = torch.Generator().manual_seed(seed)
-        for _ in range(5):
-            order = torch.randperm(len(x), generator=g)
-            for i in range(0, len(x), 256):
-                idx = order[i:i + 256]
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        save_safetensors(model.state_dict(), os.path.join(out_dir, f"mlp_seed{seed}.safetensors"))
+        train_adam(model, x, y, 5, lr=1e-3, batch=256, seed=seed)
+        save_safetensors(model.state_dict(), os.path.join(out_dir, f"mlp_seed{seed}.safetensors"), {"format": "pt"})
 
 
 def path(a, b, data_dir, steps, batch):
     t0 = time.perf_counter()
-    x, y = load_split(data_dir, "t10k")
-    sa, sb = load_safetensors(a), load_safetensors(b)
+    x, y = fmnist.flat("test", data_dir)
+    sa, sb = load_torch(a), load_torch(b)
     model = mlp()
     alphas = np.linspace(0, 1, steps)
     losses, accs = [], []
     with torch.no_grad():
         for al in alphas:
             model.load_state_dict({k: (1 - al) * sa[k] + al * sb[k] for k in sa})
-            total, correct = 0.0, 0
-            for i in range(0, len(x), batch):
-                logits = model(x[i:i + batch])
-                total += F.cross_entropy(logits, y[i:i + batch], reduction="sum").item()
-                correct += int((logits.argmax(1) == y[i:i + batch]).sum())
-            losses.append(total / len(x))
-            accs.append(correct / len(x))
+            loss, acc = loss_accuracy(model, x, y, batch)
+            losses.append(loss)
+            accs.append(acc)
     seconds = time.perf_counter() - t0
     L = np.array(losses)
     barrier = float(np.max(L - ((1 - alphas) * L[0] + alphas * L[-1])))

@@ -9,7 +9,6 @@ cross-entropy over blocks of a nanoGPT-style uint16 .bin and prints one JSON lin
 import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -17,28 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"F16": np.float16, "BF16": None, "F32": np.float32}
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        arr = np.frombuffer(data[a:b], dtype=DTYPES[t["dtype"]]).reshape(t["shape"])
-        out[name] = torch.from_numpy(arr.astype(np.float32))
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import load_torch  # noqa: E402
 
 
 class Llama:
     def __init__(self, ckpt_dir):
         self.cfg = json.load(open(os.path.join(ckpt_dir, "config.json")))
-        self.w = load_safetensors(os.path.join(ckpt_dir, "model.safetensors"))
+        self.w = load_torch(os.path.join(ckpt_dir, "model.safetensors"), np.float32)
         c = self.cfg
         self.h, self.kv = c["num_attention_heads"], c["num_key_value_heads"]
         self.hd = c.get("head_dim") or c["hidden_size"] // self.h

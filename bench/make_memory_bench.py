@@ -10,12 +10,13 @@ Writes (once; existing files are kept):
   metadata_10m.safetensors    a `__metadata__` holding a 10 000 000-element array (not str->str: the
                               reference refuses it; we must refuse it clearly or show it, under 1 GB)
 """
-import json
 import os
-import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import header_bytes  # noqa: E402
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -24,12 +25,11 @@ CAP = 250_000
 
 
 def safetensors(path, header, data_len):
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
+    """The header, then data_len zero bytes (a sparse file)."""
+    raw = header_bytes(header)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
-        f.truncate(8 + len(raw) + data_len)
+        f.truncate(len(raw) + data_len)
 
 
 p = os.path.join(out, "million_tensors.pt")

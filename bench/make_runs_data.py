@@ -1,28 +1,14 @@
 """Benchmark data for `runs`: one training run of 50 checkpoints of a ~25M-parameter MLP
 (1024-4096-4096-1024, float32 safetensors, names layers.0/2/4), a random walk from a scaled
 normal initialisation. Usage: make_runs_data.py DIR  (writes DIR/step_0000.safetensors …)."""
-import json, os, struct, sys
+import os, sys
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import save_safetensors  # noqa: E402
 
 STEPS = 50
 SIZES = [1024, 4096, 4096, 1024]
-
-
-def save(sd, path):
-    header, offset, blobs = {}, 0, []
-    for name, a in sd.items():
-        b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def main():
@@ -34,7 +20,7 @@ def main():
         sd[f"layers.{2 * i}.weight"] = (rng.standard_normal((b, a), dtype=np.float32) / np.sqrt(a)).astype(np.float32)
         sd[f"layers.{2 * i}.bias"] = np.zeros(b, dtype=np.float32)
     for step in range(STEPS):
-        save(sd, os.path.join(out, f"step_{step * 100:05d}.safetensors"))
+        save_safetensors(sd, os.path.join(out, f"step_{step * 100:05d}.safetensors"))
         for k, v in sd.items():
             v += (1e-3 * rng.standard_normal(v.shape, dtype=np.float32))
     print(f"{STEPS} checkpoints of {sum(v.size for v in sd.values())} parameters in {out}")

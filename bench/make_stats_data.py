@@ -1,8 +1,11 @@
 """Generates the statistics benchmark input: ~1 GB of float32 tensors, written both as
-safetensors (by a few lines of struct+json following the format spec) and as a torch.save
+safetensors (by test/fixtures/pylib/safetensors_io.py: struct+json following the format spec) and as a torch.save
 zip file with the same tensors. Run with /usr/bin/python3 (Debian python3-torch)."""
-import json, os, struct, sys
+import os, sys
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import save_safetensors  # noqa: E402
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -13,19 +16,6 @@ for i in range(64):
     tensors[f"layers.{i}.bias"] = torch.randn(4096, generator=g)
     tensors[f"blocks.{i}.mlp.weight"] = torch.randn(1024, 1536, generator=g)
 
-st_path = os.path.join(out, "bench.safetensors")
-header, offset, order = {}, 0, sorted(tensors)
-for name in order:
-    n = tensors[name].numel() * 4
-    header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + n]}
-    offset += n
-h = json.dumps(header, separators=(",", ":")).encode()
-h += b" " * (-len(h) % 8)
-with open(st_path + ".tmp", "wb") as f:
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for name in order:
-        f.write(tensors[name].contiguous().numpy().tobytes())
-os.replace(st_path + ".tmp", st_path)
+save_safetensors({name: tensors[name] for name in sorted(tensors)}, os.path.join(out, "bench.safetensors"))
 torch.save(tensors, os.path.join(out, "bench.pt"))
-print(f"wrote {offset / 1e9:.2f} GB of tensors to {out}")
+print(f"wrote {sum(t.numel() * 4 for t in tensors.values()) / 1e9:.2f} GB of tensors to {out}")

@@ -18,20 +18,22 @@
       results and the wall time of the whole job (reading data and weights included, as ours).
 Threads: TORCH_THREADS (default 2). Every mode ends its JSON with peakRssMB (this process's).
 """
-import gzip
 import json
+import math
 import os
-import struct
+import resource
 import sys
 import time
 
-import math
-import resource
-
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib import fmnist  # noqa: E402
+from pylib.models import mlp as make_mlp  # noqa: E402
+from pylib.resnet import BasicBlock, ResNet  # noqa: E402
+from pylib.safetensors_io import load_torch, save_safetensors  # noqa: E402
+from pylib.training import loss_accuracy, train_adam  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
 
@@ -40,140 +42,40 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def read_idx(path):
-    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def load_split(data_dir, split):
-    stem = "train" if split == "train" else "t10k"
-    x = read_idx(os.path.join(data_dir, f"{stem}-images-idx3-ubyte.gz"))
-    y = read_idx(os.path.join(data_dir, f"{stem}-labels-idx1-ubyte.gz"))
-    return torch.from_numpy(x.copy()), torch.from_numpy(y.astype(np.int64))
-
-
 def mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                         nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    return make_mlp([784, 512, 512, 512, 10], flatten=True)
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        idt = x if self.downsample is None else self.downsample(x)
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + idt)
+def resnet():
+    return ResNet(BasicBlock, [2, 2, 2, 2], [16, 32, 64, 128], 1, 10, True)
 
 
-class ResNet(nn.Module):
-    """torchvision's ResNet layout (parameter names included) with the small-image stem."""
-
-    def __init__(self, widths=(16, 32, 64, 128), depths=(2, 2, 2, 2)):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        inplanes = widths[0]
-        for i, (w, d) in enumerate(zip(widths, depths)):
-            blocks = [BasicBlock(inplanes, w, 1 if i == 0 else 2)] + [BasicBlock(w, w) for _ in range(d - 1)]
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-            inplanes = w
-        self.fc = nn.Linear(inplanes, 10)
-
-    def forward(self, x, skip=(), taps=None):
-        """skip: names of blocks to drop (they must have an identity shortcut); taps: a dict that
-        receives each block's input and output under its name."""
-        x = F.relu(self.bn1(self.conv1(x)))
-        for i in range(1, 5):
-            for j, block in enumerate(getattr(self, f"layer{i}")):
-                name = f"layer{i}.{j}"
-                y = x if name in skip else block(x)
-                if taps is not None:
-                    taps[name] = (x, y)
-                x = y
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-    def droppable(self):
-        return [f"layer{i}.{j}" for i in range(1, 5) for j, b in enumerate(getattr(self, f"layer{i}")) if b.downsample is None]
-
-
-def save_safetensors(sd, path):
-    header, offset, blobs = {}, 0, []
-    for name, t in sd.items():
-        t = t.detach().contiguous()
-        dt, b = ("I64", t.numpy().astype("<i8").tobytes()) if t.dtype == torch.int64 else ("F32", t.numpy().astype("<f4").tobytes())
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        dt = np.int64 if info["dtype"] == "I64" else np.float32
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dt).reshape(info["shape"]).copy())
-    return out
-
-
-def train(model, x, y, epochs, image):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 128):
-            idx = perm[i:i + 128]
-            xb = x[idx].float() / 255
-            loss = F.cross_entropy(model(xb.unsqueeze(1) if image else xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
+def scaled(image):
+    """A batch of uint8 pixels as the network's input: / 255, with a channel axis for images."""
+    return (lambda xb: (xb.float() / 255).unsqueeze(1)) if image else (lambda xb: xb.float() / 255)
 
 
 def main():
     if sys.argv[1] == "train":
         data_dir, out = sys.argv[2], sys.argv[3]
-        x, y = load_split(data_dir, "train")
+        x, y = fmnist.pixels("train", data_dir)
         torch.manual_seed(0)
         m = mlp()
-        train(m, x, y, 2, False)
+        train_adam(m, x, y, 2, lr=1e-3, batch=128, seed=0, transform=scaled(False))
         save_safetensors(m.state_dict(), os.path.join(out, "fmnist_mlp.safetensors"))
         torch.manual_seed(0)
-        r = ResNet()
-        train(r, x[:10000], y[:10000], 1, True)
+        r = resnet()
+        train_adam(r, x[:10000], y[:10000], 1, lr=1e-3, batch=128, seed=0, transform=scaled(True))
         save_safetensors(r.state_dict(), os.path.join(out, "fmnist_resnet.safetensors"))
         return
     if sys.argv[1] == "drop":
         drop(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else None)
         return
     kind, ckpt, data_dir, batch = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-    model = mlp() if kind == "mlp" else ResNet()
-    model.load_state_dict(load_safetensors(ckpt))
+    model = mlp() if kind == "mlp" else resnet()
+    model.load_state_dict(load_torch(ckpt))
     model.eval()
-    x, y = load_split(data_dir, "test")
+    x, y = fmnist.pixels("test", data_dir)
     t0 = time.perf_counter()
     loss, acc = evaluate(model, x, y, batch, image=kind != "mlp")
     seconds = time.perf_counter() - t0
@@ -182,22 +84,16 @@ def main():
 
 
 def evaluate(model, x, y, batch, image, skip=()):
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            xb = x[i:i + batch].float() / 255
-            logits = model(xb.unsqueeze(1), skip) if image else model(xb)
-            loss_sum += F.cross_entropy(logits, y[i:i + batch], reduction="sum").item()
-            correct += (logits.argmax(1) == y[i:i + batch]).sum().item()
-    return loss_sum / len(x), correct / len(x)
+    net = (lambda xb: model(xb, skip)) if image else model
+    return loss_accuracy(net, x, y, batch, scaled(image))
 
 
 def drop(ckpt, data_dir, batch, limit=None):
     t0 = time.perf_counter()
-    x, y = load_split(data_dir, "test")
+    x, y = fmnist.pixels("test", data_dir)
     ex, ey = (x[:limit], y[:limit]) if limit else (x, y)
-    model = ResNet()
-    model.load_state_dict(load_safetensors(ckpt))
+    model = resnet()
+    model.load_state_dict(load_torch(ckpt))
     model.eval()
     blocks = model.droppable()
     # Ranking on the first 512 images, batches of 64 (src/analysis/dropping/blockSimilarity.ts).
@@ -237,4 +133,5 @@ def drop(ckpt, data_dir, batch, limit=None):
                       "torch": torch.__version__, "peakRssMB": peak_rss_mb()}))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -3,23 +3,16 @@ folder of safetensors checkpoints (per weight matrix and checkpoint: norm, dista
 checkpoint, update from the previous one; float64 sums), reading each file once and keeping the
 first and previous checkpoints' weights in memory, as ours does.
 Usage: reference_runs.py DIR  -> one JSON line on stdout (seconds, peak RSS, a checksum)."""
-import json, os, re, resource, struct, sys, time
+import json, os, re, resource, sys, time
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import load_numpy  # noqa: E402
 
 
 def read_weights(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        base = 8 + n
-        out = {}
-        for name, h in header.items():
-            if name == "__metadata__" or len(h["shape"]) < 2 or h["dtype"] != "F32":
-                continue
-            b, e = h["data_offsets"]
-            f.seek(base + b)
-            out[name] = np.frombuffer(f.read(e - b), dtype="<f4").reshape(h["shape"])
-        return out
+    """The F32 weight matrices (2 or more dimensions), read one at a time."""
+    return load_numpy(path, select=lambda name, h: len(h["shape"]) >= 2 and h["dtype"] == "F32")
 
 
 def norm64(x):

@@ -1,9 +1,12 @@
 """PyTorch reference for the statistics benchmark: time to list, and per-tensor statistics
 (min, max, mean, std, L2 norm, zeros, NaN and Inf counts, 64-bin histogram), with peak RSS.
 Usage: reference_stats.py {safetensors|pt} FILE  -> one JSON line on stdout."""
-import json, resource, struct, sys, time, warnings
+import json, os, resource, sys, time, warnings
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import read_header  # noqa: E402
 
 torch.set_num_threads(2)
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -29,10 +32,8 @@ def stats(t):
 t0 = time.perf_counter()
 if kind == "safetensors":
     # What safetensors' safe_open does: read the header, memory-map the data.
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    mm = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
+    header, start = read_header(path)
+    mm = np.memmap(path, dtype=np.uint8, mode="r", offset=start)
     names = [k for k in header if k != "__metadata__"]
     list_s = time.perf_counter() - t0
 

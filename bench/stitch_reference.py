@@ -7,7 +7,7 @@
       initialisation, the top after the point; both frozen in eval mode; Adam lr 1e-3 with cosine
       decay over STEPS steps of BATCH training images (uint8 / 255, shuffled with a fixed seed).
       Prints one JSON line: steps, seconds (the training loop only), the last loss, threads.
-The models are bench/reference_eval.py's (its definitions are executed here).
+The models and the data loader are bench/reference_eval.py's (imported).
 """
 import json
 import math
@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-src = open(os.path.join(HERE, "reference_eval.py")).read()
-ns = {"__name__": "reference_eval"}
-exec(compile(src[:src.rindex("\nmain()")], "reference_eval.py", "exec"), ns)
-# After the definitions (reference_eval.py sets its own thread count): one thread, as tfjs-wasm.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_eval as ref  # noqa: E402
+from pylib import fmnist  # noqa: E402  (reference_eval put test/fixtures on the path)
+from pylib.safetensors_io import load_torch  # noqa: E402
+
+# After the import (reference_eval.py sets its own thread count): one thread, as tfjs-wasm.
 torch.set_num_threads(1)
 
 
@@ -50,8 +51,8 @@ def split(kind, model):
 
 def main():
     kind, ckpt, data_dir, steps, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    model = ns["mlp"]() if kind == "mlp" else ns["ResNet"]()
-    model.load_state_dict(ns["load_safetensors"](ckpt))
+    model = ref.mlp() if kind == "mlp" else ref.resnet()
+    model.load_state_dict(load_torch(ckpt))
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -61,7 +62,7 @@ def main():
     s.train()
     opt = torch.optim.Adam(s.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    x, y = ns["load_split"](data_dir, "train")
+    x, y = fmnist.pixels("train", data_dir)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     t0 = time.perf_counter()
     for i in range(steps):
@@ -78,4 +79,5 @@ def main():
     print(json.dumps({"steps": steps, "seconds": seconds, "loss": loss.item(), "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
-main()
+if __name__ == "__main__":
+    main()

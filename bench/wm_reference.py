@@ -30,13 +30,16 @@ rank 2, in name order).
 """
 import argparse
 import json
-import struct
+import os
 import sys
 import time
 from collections import defaultdict
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.safetensors_io import load_numpy  # noqa: E402
 
 
 class PermutationSpec:
@@ -154,20 +157,11 @@ def objective(ps, perm, params_a, params_b):
 
 
 def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    dtypes = {"F32": "<f4", "F64": "<f8"}
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] not in dtypes:
-            raise SystemExit(f"{path}: tensor {name} is {info['dtype']}; the reference reads F32/F64 only")
-        a, b = info["data_offsets"]
-        dt = np.dtype(dtypes[info["dtype"]])
-        out[name] = np.frombuffer(raw, dtype=dt, offset=8 + n + a, count=(b - a) // dt.itemsize).reshape(info["shape"])
+    """The F32/F64 tensors of a safetensors file as numpy arrays (in their own dtype)."""
+    out = load_numpy(path)
+    for name, a in out.items():
+        if a.dtype not in (np.float32, np.float64):
+            raise SystemExit(f"{path}: tensor {name} is {a.dtype}; the reference reads F32/F64 only")
     return out
 
 
