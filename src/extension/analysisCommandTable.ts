@@ -282,7 +282,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     id: 'checkpointLens.estimateLlc',
     kind: 'llc',
     async gather(deps, args, first) {
-      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Local learning coefficient: checkpoint (an MLP)'));
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'Local learning coefficient: checkpoint'));
       if (!a) return undefined;
       const data = await dataFor(deps, args);
       if (!data) return undefined;
@@ -296,7 +296,7 @@ export const ANALYSIS_COMMANDS: AnalysisCommand[] = [
     id: 'checkpointLens.llcSweep',
     kind: 'llc-sweep',
     async gather(deps, args, first) {
-      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'LLC calibration sweep: checkpoint (an MLP)'));
+      const a = str(args.a) ?? clicked(first) ?? activeCheckpoint() ?? (await pickCheckpoint(deps.context, 'LLC calibration sweep: checkpoint'));
       if (!a) return undefined;
       const data = await dataFor(deps, args);
       if (!data) return undefined;

@@ -687,8 +687,9 @@ export const COMMAND_CASES = {
   'checkpointLens.llcSweep': async (ctx) => {
     await paletteSelect(ctx.page, 'Checkpoint Lens: LLC Calibration Sweep');
     await ctx.page.keyboard.press('Enter');
-    await pickRow(ctx.page, 'LLC calibration sweep: checkpoint', 'mlp_seed0.safetensors');
-    await pickRow(ctx.page, 'Dataset', 'data/digits.npz');
+    // A ResNet (BatchNorm, convolutions): the graph engine, every cell on one pool of threads.
+    await pickRow(ctx.page, 'LLC calibration sweep: checkpoint', 'resnet_digits.safetensors');
+    await pickRow(ctx.page, 'Dataset', 'data/digits_images.npz');
     await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'step sizes' }).waitFor({ timeout: 15000 });
     await ctx.page.locator('.quick-input-widget input').fill('1e-4,1e-3');
     await ctx.page.keyboard.press('Enter');

@@ -14,7 +14,7 @@ import { CancelledError } from '../../src/analysis/core/errors';
 import { RHAT_SETTLED, estimateLlc, loadTask, resolveHyperparameters, defaultNbeta, splitRhat } from '../../src/analysis/dynamics/llc';
 import { textOnViridis } from '../../src/analysis/views/viewParts';
 import { initLoss, runChain } from '../../src/analysis/dynamics/llcChain';
-import { DenseNet } from '../../src/analysis/dynamics/mlpNet';
+import { DenseNet, type DenseNetSpec } from '../../src/analysis/dynamics/mlpNet';
 import { XnnDenseNet } from '../../src/analysis/dynamics/xnnDense';
 import { Rng } from '../../src/analysis/dynamics/gaussian';
 import { initBackend } from '../../src/analysis/model/backend';
@@ -53,7 +53,7 @@ describe('SGLD step against PyTorch (float64, fixed noise)', () => {
   test('gradient, update and MALA acceptance equal the PyTorch reference to rounding', async () => {
     const e = expected.sgldStep;
     const task = await loadTask({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz') });
-    const net = new DenseNet(task.spec);
+    const net = new DenseNet(task.spec as DenseNetSpec);
     const idx = Int32Array.from({ length: task.data.n }, (_, i) => i);
     const mk = new BatchMaker(task.data, 32);
     const w = Float64Array.from(e.w);
@@ -153,7 +153,7 @@ describe('the XNNPACK engine (float32, as devinterp runs) against PyTorch', () =
     const e = expected.sgldStep;
     const f32 = JSON.parse(readFileSync(F('float32_step.json'), 'utf8')) as { loss: number; grad: number[] };
     const task = await loadTask({ checkpoint: F('mlp.safetensors'), data: F('mlp.npz') });
-    const net = new XnnDenseNet(task.spec);
+    const net = new XnnDenseNet(task.spec as DenseNetSpec);
     const idx = Int32Array.from({ length: task.data.n }, (_, i) => i);
     const mk = new BatchMaker(task.data, 32);
     const grad = new Float64Array(task.spec.size);
@@ -369,8 +369,8 @@ describe('CLI', () => {
     await assert.rejects(run('node', [CLI, 'llc', F('mlp.safetensors'), '--data', F('mlp.npz'), '--loss', 'mse']), (e: { code: number; stderr: string }) => e.code === 1 && /targets have 1 values per example, the model outputs 3/.test(e.stderr));
   });
 
-  test('a CNN is refused with the reason', async () => {
-    await assert.rejects(run('node', [CLI, 'llc', fixture('models', 'cnn.safetensors'), '--data', F('mlp.npz')]), (e: { code: number; stderr: string }) => e.code === 1 && /MLPs/.test(e.stderr));
+  test('data that does not fit the model is refused with the reason', async () => {
+    await assert.rejects(run('node', [CLI, 'llc', fixture('models', 'cnn.safetensors'), '--data', F('mlp.npz')]), (e: { code: number; stderr: string }) => e.code === 1 && /do not fit the cnn model/.test(e.stderr));
   });
 });
 

@@ -6,8 +6,9 @@ import type { LossChoice } from '../dynamics/taskData';
 import { UsageError, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { fmtNum, table } from './textTable';
 
-const COMMON = `  --data PATH     the data the loss is taken over (IDX, MNIST folder, .npz/safetensors with x and y);
-                  a float y with non-integral values (or several columns) is a regression target
+const COMMON = `  --data PATH     the data the loss is taken over (IDX, MNIST folder, .npz/safetensors with x and y,
+                  token ids: .npz x [N, T], nanoGPT .bin, text with a tokenizer.json); a float y with
+                  non-integral values (or several columns) is a regression target
   --labels FILE   labels for an inputs-only file
   --split S       train or test (folders and x_train/x_test files; default test)
   --loss L        auto (default), cross_entropy or mse
@@ -27,7 +28,9 @@ export const LLC_USAGE = `usage: ckpt-lens llc CKPT --data PATH [--epsilon E] [-
                      [--burn-in N] [--batch-size M] [--seed S] [--loss L] [--json]
 
   The local learning coefficient λ̂ = nβ · (mean SGLD loss − L(w*)) (Lau et al. 2023; devinterp's
-  estimate_learning_coeff_with_summary). MLP checkpoints (Linear layers and activations).
+  estimate_learning_coeff_with_summary). Any recognised model: MLPs, CNNs, ResNets (BatchNorm on
+  batch statistics, as devinterp samples in train mode), ViTs, and language models (GPT-2, Llama,
+  GPT-NeoX, ...; next-token cross-entropy over token data without labels).
 ${COMMON}
   --json          print the report as one JSON object`;
 
@@ -121,7 +124,7 @@ function humanLlc(r: LlcReport): string {
   const h = r.hyperparameters;
   const lines = [
     `checkpoint ${r.checkpoint}`,
-    `data       ${r.data} (${r.n} examples, ${r.loss === 'mse' ? 'mean squared error' : 'cross-entropy'}), ${r.parameters} parameters`,
+    `data       ${r.data} (${r.n} ${r.nextToken ? 'sequences' : 'examples'}, ${r.loss === 'mse' ? 'mean squared error' : r.nextToken ? 'next-token cross-entropy' : 'cross-entropy'}), ${r.parameters} parameters`,
     `settings   ε ${h.epsilon}  γ ${h.gamma}  nβ ${fmtNum(h.nbeta)}  chains ${h.chains}  draws ${h.draws}  burn-in ${h.burnIn}  batch ${h.batchSize}  seed ${h.seed}`,
     `L(w*)      ${fmtNum(r.lossAtCheckpoint)}`,
     `λ̂          ${fmtNum(r.llc.mean)} ± ${fmtNum(r.llc.std)} (std over chains)`,

@@ -24,7 +24,8 @@ export const RUNS_USAGE = `usage: ckpt-lens runs DIR... [--align auto|on|off] [-
   --watch       keep watching the folders; print lines (or a JSON report) per new checkpoint, with
                 its dynamics (and its LLC with --llc, the same hyper-parameters at every step)
   --debounce-ms N  with --watch: quiet time before a new or growing file is read (default 500)
-  --data PATH   also the loss and accuracy per checkpoint on this data, and (MLPs) the activation-
+  --data PATH   also the loss and accuracy per checkpoint on this data (BatchNorm in eval mode;
+                language models: next-token), and (MLPs) the activation-
                 pattern change and kernel distance from the first checkpoint on its first --probe N
                 examples (default 64; --probe-data FILE takes them from another file). Without
                 it: the conserved quantities and relative weight change only (weights alone)

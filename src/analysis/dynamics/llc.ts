@@ -8,11 +8,12 @@
 // λ̂ < 0 and of draws below L(w*), the MALA acceptance (≈ 0.9 for a healthy step size) and
 // split-R̂ of the loss traces (settled below 1.1); problems are put in plain words in `warnings`.
 import type { OpenModelOptions } from '../model/openModel';
-import { openDense } from './openDense';
+import { openNet } from './openDense';
+import { GraphNet, type NetSpec, isGraphSpec } from './graphNet';
+import { initBackend } from '../model/backend';
 import { batchesPerPass, type ChainResult, type ChainSettings, initLoss } from './llcChain';
-import { type ChainEngine, type ChainJob, ENGINE_NOTES, chainEngine, chainThreads, runChains } from './llcPool';
-import type { DenseNetSpec } from './mlpNet';
-import { type LossChoice, type TaskData, type TaskLoss, loadTaskData } from './taskData';
+import { type ChainEngine, type ChainJob, ChainPool, ENGINE_NOTES, type PoolOptions, chainEngine, chainThreads, runChains } from './llcPool';
+import type { LossChoice, TaskData, TaskLoss } from './taskData';
 
 export interface LlcHyperparameters {
   epsilon: number;
@@ -58,6 +59,8 @@ export interface LlcReport {
   checkpoint: string;
   data: string;
   loss: TaskLoss;
+  /** Language-model data without labels: the cross-entropy of every next token. */
+  nextToken?: boolean;
   /** Examples the losses are taken over. */
   n: number;
   parameters: number;
@@ -149,17 +152,32 @@ export function resolveHyperparameters(h: Partial<LlcHyperparameters>, n: number
 }
 
 export interface LoadedTask {
-  spec: DenseNetSpec;
+  spec: NetSpec;
   wStar: Float64Array;
   data: TaskData;
   family: string;
 }
 
-/** Opens the checkpoint as a dense network and the data for it. */
+/** Opens the checkpoint (a dense network, or any graph) and the data for it. */
 export async function loadTask(opts: LlcOptions | (OpenModelOptions & { checkpoint: string; data: string; labels?: string; split?: 'train' | 'test'; loss?: LossChoice; limit?: number })): Promise<LoadedTask> {
-  const opened = await openDense(opts.checkpoint, { archFile: opts.archFile, isCancelled: opts.isCancelled });
-  const data = await loadTaskData(opts.data, opened.graph, opened.spec, { labels: opts.labels, split: opts.split, loss: opts.loss, limit: opts.limit });
-  return { spec: opened.spec, wStar: opened.params, data, family: opened.graph.family };
+  const opened = await openNet(opts.checkpoint, { labels: opts.labels, split: opts.split, loss: opts.loss, limit: opts.limit, data: opts.data }, { archFile: opts.archFile, isCancelled: opts.isCancelled });
+  return { spec: opened.spec, wStar: opened.params, data: opened.data, family: opened.graph.family };
+}
+
+/**
+ * L(w*) as devinterp's init_loss takes it. Dense nets: float64 on this thread. Graph nets: float32
+ * on this thread's tfjs backend, BatchNorm in training mode (devinterp's get_init_loss_multi_batch
+ * calls model.train()).
+ */
+async function checkpointLoss(task: LoadedTask, h: LlcHyperparameters): Promise<number> {
+  if (!isGraphSpec(task.spec)) return initLoss(task.spec, task.wStar, task.data, h.batchSize, h.chains);
+  await initBackend();
+  const net = new GraphNet(task.spec, task.wStar);
+  try {
+    return initLoss(task.spec, task.wStar, task.data, h.batchSize, h.chains, net);
+  } finally {
+    net.dispose();
+  }
 }
 
 const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
@@ -257,18 +275,18 @@ function fmt(v: number): string {
   return Number.isFinite(v) ? Number(v.toPrecision(4)).toString() : String(v);
 }
 
-/** Runs the estimate on an opened task (the CLI, the runs view and the sweep share this). */
-export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ctx: LlcContext & { threads?: number; workerScript?: string } = {}): Promise<Omit<LlcReport, 'checkpoint' | 'data'>> {
+/** Runs the estimate on an opened task (the CLI, the runs view and the sweep share this); `pool`, when given, holds this task (made by chainPoolFor) and is reused. */
+export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ctx: LlcContext & { threads?: number; workerScript?: string; pool?: { pool: ChainPool; threads: number } } = {}): Promise<Omit<LlcReport, 'checkpoint' | 'data'>> {
   const t0 = performance.now();
-  // L(w*) in float64 on this thread: the chains' float32 losses differ from it by ~1e-7 relative,
-  // a shift of λ̂ far below its spread over chains.
-  const init = initLoss(task.spec, task.wStar, task.data, h.batchSize, h.chains);
+  // L(w*) in float64 on this thread (dense nets): the chains' float32 losses differ from it by
+  // ~1e-7 relative, a shift of λ̂ far below its spread over chains.
+  const init = await checkpointLoss(task, h);
   const settings: ChainSettings = { ...h };
-  const engine = chainEngine();
+  const engine = chainEngine(task.spec);
   const job: ChainJob = { spec: task.spec, wStar: task.wStar, data: task.data, settings, ...engine };
   let done = 0;
-  const threads = chainThreads(h.chains, ctx.threads);
-  const results = await runChains(job, h.chains, {
+  const threads = ctx.pool?.threads ?? chainThreads(h.chains, ctx.threads);
+  const runOpts: PoolOptions = {
     threads,
     workerScript: ctx.workerScript,
     isCancelled: ctx.isCancelled,
@@ -277,7 +295,8 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
       done++;
       ctx.onProgress?.({ chain: r.chain, draw: r.trace.length, draws: h.draws, chains: h.chains, loss: r.trace[r.trace.length - 1] ?? NaN, done });
     },
-  });
+  };
+  const results = ctx.pool ? await ctx.pool.pool.run(settings, h.chains, runOpts) : await runChains(job, h.chains, runOpts);
   const s = summarizeChains(results, init, h);
   const warnings = [...s.warnings];
   if (h.burnIn < h.draws) warnings.push(`burn-in (${h.burnIn}) is shorter than the draws (${h.draws}): devinterp warns that LLC estimates will then likely be underestimates; check that the loss traces have flattened.`);
@@ -286,6 +305,7 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
   if (h.draws > perPass) warnings.push(`more draws (${h.draws}) than batches per pass over the data (${perPass}): batches repeat (reshuffled each pass).`);
   return {
     loss: task.data.loss,
+    ...(task.data.nextToken ? { nextToken: true } : {}),
     n: task.data.n,
     parameters: task.spec.size,
     llc: s.llc,
@@ -299,6 +319,12 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
     engine: { name: engine.engine, note: ENGINE_NOTES[engine.engine] },
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** A thread pool holding `task` for several estimates at once (the sweep's cells). */
+export function chainPoolFor(task: LoadedTask, chains: number, ctx: { threads?: number; workerScript?: string } = {}): { pool: ChainPool; threads: number } {
+  const threads = chainThreads(chains, ctx.threads);
+  return { pool: new ChainPool({ spec: task.spec, wStar: task.wStar, data: task.data, ...chainEngine(task.spec) }, threads, ctx.workerScript), threads };
 }
 
 export async function estimateLlc(opts: LlcOptions, ctx: LlcContext = {}): Promise<LlcReport> {

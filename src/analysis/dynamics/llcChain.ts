@@ -4,7 +4,8 @@
 // minibatch loss at the weights *before* that step. The chain's own generator (seed, chain)
 // drives both the data order and the noise.
 import { Rng } from './gaussian';
-import { DenseNet, type DenseNetSpec, type LossGrad } from './mlpNet';
+import { type NetSpec, isGraphSpec } from './graphNet';
+import { DenseNet, type LossGrad } from './mlpNet';
 import { NOISE_BLOCK, type SgldParams, malaFromSums, sgldDrawStep } from './sgld';
 import { BatchMaker, type TaskData } from './taskData';
 
@@ -40,8 +41,7 @@ export function batchesPerPass(n: number, batchSize: number): number {
  * min(chains, batches per pass) batches in dataset order (get_init_loss_multi_batch on an
  * unshuffled loader).
  */
-export function initLoss(spec: DenseNetSpec, w: Float64Array, data: TaskData, batchSize: number, chains: number): number {
-  const net = new DenseNet(spec);
+export function initLoss(spec: NetSpec, w: Float64Array, data: TaskData, batchSize: number, chains: number, net: LossGrad = denseNet(spec)): number {
   const bs = Math.min(batchSize, data.n);
   const mk = new BatchMaker(data, bs);
   const count = Math.min(chains, batchesPerPass(data.n, bs));
@@ -64,8 +64,14 @@ export interface ChainHooks {
 
 export class CancelledChain extends Error {}
 
-/** Runs chain `chain` from the weights `wStar`; `net` computes the losses and gradients (default: the float64 engine). */
-export function runChain(spec: DenseNetSpec, wStar: Float64Array, data: TaskData, s: ChainSettings, chain: number, hooks: ChainHooks = {}, net: LossGrad = new DenseNet(spec)): ChainResult {
+/** The float64 engine of a dense net (graph nets need a GraphNet on a tfjs backend). */
+function denseNet(spec: NetSpec): LossGrad {
+  if (isGraphSpec(spec)) throw new Error('a graph network needs its GraphNet engine');
+  return new DenseNet(spec);
+}
+
+/** Runs chain `chain` from the weights `wStar`; `net` computes the losses and gradients (default: the float64 engine of a dense net). */
+export function runChain(spec: NetSpec, wStar: Float64Array, data: TaskData, s: ChainSettings, chain: number, hooks: ChainHooks = {}, net: LossGrad = denseNet(spec)): ChainResult {
   const t0 = performance.now();
   const P = spec.size;
   const w = wStar.slice();

@@ -8,30 +8,37 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CancelledError } from '../core/errors';
-import { runThreadPool } from '../core/threadPool';
+import { type TaskReply, ThreadPool } from '../core/threadPool';
 import { findWasmDir } from '../model/backend';
 import type { ChainResult, ChainSettings } from './llcChain';
-import type { DenseNetSpec } from './mlpNet';
+import { type NetSpec, isGraphSpec } from './graphNet';
 import type { TaskData } from './taskData';
 
 /** How a chain computes its losses and gradients. */
-export type ChainEngine = 'xnnpack' | 'float64';
+export type ChainEngine = 'xnnpack' | 'float64' | 'graph-wasm' | 'graph-cpu';
 
+const GRAPH_NOTE = 'the graph IR\'s tfjs ops and their gradients (tf.valueAndGrads) in float32, as devinterp runs in float32, with BatchNorm in training mode (batch statistics, as devinterp samples in model.train()); the SGLD update in float64';
 export const ENGINE_NOTES: Record<ChainEngine, string> = {
   xnnpack: 'products in float32 on XNNPACK (tfjs-wasm), as devinterp runs in float32; the SGLD update in float64',
   float64: 'in float64 JS loops (tfjs-wasm binaries not found)',
+  'graph-wasm': `${GRAPH_NOTE}, on tfjs-wasm (XNNPACK)`,
+  'graph-cpu': `${GRAPH_NOTE}, on tfjs's plain JS backend (tfjs-wasm binaries not found)`,
 };
 
-export interface ChainJob {
-  spec: DenseNetSpec;
+/** What every thread of a pool holds: the network, w*, the data and the engine (settings come per chain). */
+export interface ChainTask {
+  spec: NetSpec;
   wStar: Float64Array;
   data: TaskData;
-  settings: ChainSettings;
   engine: ChainEngine;
   wasmDir?: string;
 }
 
-export type LlcWorkerRequest = { type: 'chain'; index: number };
+export interface ChainJob extends ChainTask {
+  settings: ChainSettings;
+}
+
+export type LlcWorkerRequest = { type: 'chain'; index: number; settings: ChainSettings };
 export type LlcWorkerReply =
   | { type: 'ready' }
   | { type: 'draw'; chain: number; draw: number; loss: number }
@@ -39,7 +46,7 @@ export type LlcWorkerReply =
   | { type: 'error'; message: string; cancelled?: boolean };
 
 export interface LlcWorkerData {
-  job: ChainJob;
+  job: ChainTask;
   cancelFlag: SharedArrayBuffer;
 }
 
@@ -57,9 +64,10 @@ export function chainThreads(chains: number, requested?: number): number {
   return Math.max(1, Math.min(requested ?? availableParallelism(), chains));
 }
 
-/** The engine chains use here: XNNPACK when tfjs-wasm's binaries are found. */
-export function chainEngine(wasmDir?: string): { engine: ChainEngine; wasmDir?: string } {
+/** The engine chains of `spec` use here: XNNPACK when tfjs-wasm's binaries are found. */
+export function chainEngine(spec: NetSpec, wasmDir?: string): { engine: ChainEngine; wasmDir?: string } {
   const dir = findWasmDir(wasmDir);
+  if (isGraphSpec(spec)) return dir ? { engine: 'graph-wasm', wasmDir: dir } : { engine: 'graph-cpu' };
   return dir ? { engine: 'xnnpack', wasmDir: dir } : { engine: 'float64' };
 }
 
@@ -77,31 +85,65 @@ export function reportsDraw(draw: number, draws: number): boolean {
   return draw % every === every - 1 || draw === draws - 1;
 }
 
-/** Runs `chains` chains of `job`; results in chain order. */
+/**
+ * Threads holding one task, started once and given runs of chains with any settings: the
+ * sweep's cells share one pool (each thread sets up its engine once, not per cell).
+ */
+export class ChainPool {
+  private readonly pool: ThreadPool<ChainResult>;
+  private onDraw?: PoolOptions['onDraw'];
+
+  constructor(task: ChainTask, threads: number, workerScript?: string) {
+    this.pool = new ThreadPool<ChainResult>({
+      script: workerScript ?? defaultWorkerScript(),
+      workerData: { job: task } satisfies Omit<LlcWorkerData, 'cancelFlag'>,
+      threads,
+      decode: (raw): TaskReply<ChainResult> => {
+        const m = raw as LlcWorkerReply;
+        if (m.type === 'draw') {
+          this.onDraw?.(m.chain, m.draw, m.loss);
+          return { type: 'progress' };
+        }
+        if (m.type === 'error') return { type: 'error', error: m.cancelled ? new CancelledError() : new Error(m.message) };
+        return m;
+      },
+      waitReady: true,
+      threadError: (what) => new Error(`SGLD thread ${what}`),
+    });
+  }
+
+  /** Runs `chains` chains with `settings`; results in chain order. */
+  async run(settings: ChainSettings, chains: number, opts: Omit<PoolOptions, 'threads' | 'workerScript'> = {}): Promise<ChainResult[]> {
+    const out: ChainResult[] = new Array(chains);
+    this.onDraw = opts.onDraw;
+    try {
+      await this.pool.runTasks({
+        order: Array.from({ length: chains }, (_, i) => i),
+        request: (index) => ({ type: 'chain', index, settings }) satisfies LlcWorkerRequest,
+        isCancelled: opts.isCancelled,
+        onResult: (i, r) => {
+          out[i] = r;
+          opts.onChain?.(r);
+        },
+      });
+    } finally {
+      this.onDraw = undefined;
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** Runs `chains` chains of `job` on a pool of their own; results in chain order. */
 export async function runChains(job: ChainJob, chains: number, opts: PoolOptions = {}): Promise<ChainResult[]> {
-  const out: ChainResult[] = new Array(chains);
-  await runThreadPool<ChainResult>({
-    script: opts.workerScript ?? defaultWorkerScript(),
-    workerData: { job } satisfies Omit<LlcWorkerData, 'cancelFlag'>,
-    threads: chainThreads(chains, opts.threads),
-    order: Array.from({ length: chains }, (_, i) => i),
-    request: (index) => ({ type: 'chain', index }) satisfies LlcWorkerRequest,
-    decode: (raw) => {
-      const m = raw as LlcWorkerReply;
-      if (m.type === 'draw') {
-        opts.onDraw?.(m.chain, m.draw, m.loss);
-        return { type: 'progress' };
-      }
-      if (m.type === 'error') return { type: 'error', error: m.cancelled ? new CancelledError() : new Error(m.message) };
-      return m;
-    },
-    waitReady: true,
-    isCancelled: opts.isCancelled,
-    onResult: (i, r) => {
-      out[i] = r;
-      opts.onChain?.(r);
-    },
-    threadError: (what) => new Error(`SGLD thread ${what}`),
-  });
-  return out;
+  const { settings, ...task } = job;
+  const pool = new ChainPool(task, chainThreads(chains, opts.threads), opts.workerScript);
+  try {
+    return await pool.run(settings, chains, opts);
+  } finally {
+    await pool.close();
+  }
 }

@@ -2,7 +2,7 @@
 // and inverse temperatures nβ, at fixed γ, chains, draws, batch size and seed, with each cell's
 // stationarity, divergence and MALA acceptance. A trustworthy setting sits where λ̂ is flat in
 // ε (and λ̂/nβ flat in nβ), the chains have settled and none diverged.
-import { type LlcContext, type LlcHyperparameters, type LlcOptions, type LoadedTask, defaultNbeta, estimateOnTask, loadTask, resolveHyperparameters } from './llc';
+import { type LlcContext, type LlcHyperparameters, type LlcOptions, type LoadedTask, chainPoolFor, defaultNbeta, estimateOnTask, loadTask, resolveHyperparameters } from './llc';
 
 export interface SweepCell {
   epsilon: number;
@@ -47,29 +47,36 @@ export async function sweepOnTask(task: LoadedTask, base: LlcHyperparameters, gr
   const t0 = performance.now();
   const cells: SweepCell[] = [];
   const total = grid.epsilons.length * grid.nbetas.length;
-  for (const nbeta of grid.nbetas) {
-    for (const epsilon of grid.epsilons) {
-      const r = await estimateOnTask(task, { ...base, epsilon, nbeta }, { isCancelled: ctx.isCancelled, threads: ctx.threads, workerScript: ctx.workerScript });
-      const cell: SweepCell = {
-        epsilon,
-        nbeta,
-        llc: r.llc.mean,
-        std: r.llc.std,
-        llcOverNbeta: r.llc.mean / nbeta,
-        rhat: r.diagnostics.rhat,
-        stationary: r.diagnostics.stationary,
-        diverged: r.diagnostics.divergedChains,
-        malaAcceptance: r.diagnostics.malaAcceptance,
-        drawsBelowInit: r.diagnostics.drawsBelowInit,
-      };
-      cells.push(cell);
-      ctx.onCell?.(cells.length, total, cell);
+  // One pool for every cell: threads and their engines start once.
+  const pool = chainPoolFor(task, base.chains, ctx);
+  ctx.log?.(`sweep: ${total} cells on one pool of ${pool.threads} thread${pool.threads > 1 ? 's' : ''}`);
+  try {
+    for (const nbeta of grid.nbetas) {
+      for (const epsilon of grid.epsilons) {
+        const r = await estimateOnTask(task, { ...base, epsilon, nbeta }, { isCancelled: ctx.isCancelled, pool });
+        const cell: SweepCell = {
+          epsilon,
+          nbeta,
+          llc: r.llc.mean,
+          std: r.llc.std,
+          llcOverNbeta: r.llc.mean / nbeta,
+          rhat: r.diagnostics.rhat,
+          stationary: r.diagnostics.stationary,
+          diverged: r.diagnostics.divergedChains,
+          malaAcceptance: r.diagnostics.malaAcceptance,
+          drawsBelowInit: r.diagnostics.drawsBelowInit,
+        };
+        cells.push(cell);
+        ctx.onCell?.(cells.length, total, cell);
+      }
     }
+  } finally {
+    await pool.pool.close();
   }
   const healthy = cells.filter((c) => c.stationary && c.diverged === 0 && c.llc > 0 && Number.isFinite(c.malaAcceptance));
   const atDefault = healthy.filter((c) => Math.abs(c.nbeta - base.nbeta) < 1e-9 * base.nbeta);
-  const pool = atDefault.length ? atDefault : healthy;
-  const best = pool.sort((a, b) => Math.abs(a.malaAcceptance - 0.9) - Math.abs(b.malaAcceptance - 0.9))[0];
+  const candidates = atDefault.length ? atDefault : healthy;
+  const best = candidates.sort((a, b) => Math.abs(a.malaAcceptance - 0.9) - Math.abs(b.malaAcceptance - 0.9))[0];
   const { epsilon: _e, nbeta: _n, ...shared } = base;
   return { epsilons: grid.epsilons, nbetas: grid.nbetas, hyperparameters: shared, cells, suggestion: best && { epsilon: best.epsilon, nbeta: best.nbeta }, seconds: (performance.now() - t0) / 1000 };
 }

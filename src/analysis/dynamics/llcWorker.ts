@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../model/backend';
 import { CancelledChain, runChain } from './llcChain';
 import { type LlcWorkerData, type LlcWorkerReply, type LlcWorkerRequest, reportsDraw } from './llcPool';
+import { GraphNet, isGraphSpec } from './graphNet';
 import { DenseNet, type LossGrad } from './mlpNet';
 import { XnnDenseNet } from './xnnDense';
 
@@ -13,9 +14,14 @@ const flag = new Int32Array(cancelFlag);
 const post = (m: LlcWorkerReply): void => parentPort!.postMessage(m);
 
 const ready: Promise<LossGrad> = (async () => {
-  if (job.engine === 'float64') return new DenseNet(job.spec);
+  const spec = job.spec;
+  if (isGraphSpec(spec)) {
+    await initBackend(job.engine === 'graph-wasm' ? 'wasm' : 'cpu', { wasmDir: job.wasmDir });
+    return new GraphNet(spec, job.wStar);
+  }
+  if (job.engine === 'float64') return new DenseNet(spec);
   await initBackend('wasm', { wasmDir: job.wasmDir });
-  return new XnnDenseNet(job.spec);
+  return new XnnDenseNet(spec);
 })();
 
 ready.then(
@@ -26,10 +32,10 @@ ready.then(
 parentPort!.on('message', async (m: LlcWorkerRequest) => {
   try {
     const net = await ready;
-    const result = runChain(job.spec, job.wStar, job.data, job.settings, m.index, {
+    const result = runChain(job.spec, job.wStar, job.data, m.settings, m.index, {
       isCancelled: () => Atomics.load(flag, 0) === 1,
       onDraw: (draw, loss) => {
-        if (reportsDraw(draw, job.settings.draws)) post({ type: 'draw', chain: m.index, draw, loss });
+        if (reportsDraw(draw, m.settings.draws)) post({ type: 'draw', chain: m.index, draw, loss });
       },
     }, net);
     post({ type: 'result', index: m.index, result });

@@ -66,7 +66,7 @@ export function denseSpec(graph: ModelGraph): DenseNetSpec {
     } else if (n.op === 'flatten') {
       if (layers.length) throw new GraphError(`${n.id}: flatten inside the network is not supported here`);
     } else {
-      throw new GraphError(`this is a ${graph.family} network (${n.op} at ${n.id}): the LLC and the per-checkpoint loss and lazy/rich measures run on MLPs only (Linear layers with relu, leaky_relu, tanh, sigmoid, silu, elu or no activation between them); CNNs, ResNets and transformers are not supported yet`);
+      throw new GraphError(`this is a ${graph.family} network (${n.op} at ${n.id}), not a plain MLP`);
     }
   }
   if (prev !== graph.output) throw new GraphError('the graph output is not the end of the chain');
@@ -150,7 +150,7 @@ export function actBackward(fn: DenseActivation, z: Values, d: Values): void {
 }
 
 /** The task a loss scores: class indices or real-valued targets ([B, outputs]). */
-export type Targets = { kind: 'classes'; y: Int32Array } | { kind: 'regression'; y: Float64Array | Float32Array };
+export type Targets = { kind: 'classes'; y: Int32Array } | { kind: 'regression'; y: Float64Array | Float32Array } | { kind: 'next_token' };
 
 /** What an SGLD chain needs of a network: the batch loss, and its gradient. */
 export interface LossGrad {
@@ -383,6 +383,7 @@ export function taskLoss(out: Float64Array, t: Targets, B: number, K: number, dO
     }
     return total / B;
   }
+  if (t.kind !== 'regression') throw new Error('next-token targets need a token model');
   const n = B * K;
   for (let i = 0; i < n; i++) {
     const e = out[i] - t.y[i];

@@ -13,8 +13,10 @@ import type { StateDict } from '../model/stateDict';
 import { type PairQuantities, conservationVerdict, layerPairs, pairDrift, pairQuantities } from './conserved';
 import { type KernelKind, type ProbeSnapshot, kernelDistance, kernelKindFor, lossAndAccuracy, patternChange, probeSnapshot } from './lazyRich';
 import { type LlcHyperparameters, estimateOnTask, resolveHyperparameters } from './llc';
-import { type DenseNetSpec, denseSpec, flattenParams } from './mlpNet';
-import { openGraph } from './openDense';
+import { type DenseNetSpec, flattenParams } from './mlpNet';
+import { GraphNet, flattenGraphParams, graphLossAndAccuracy, graphOutputShape, graphSpec } from './graphNet';
+import { initBackend } from '../model/backend';
+import { openGraph, tryDense } from './openDense';
 import { type LossChoice, type TaskData, loadTaskData } from './taskData';
 
 export interface DynamicsOptions {
@@ -139,18 +141,17 @@ export async function runDynamics(report: RunsReport, opts: DynamicsOptions = {}
         graph = g.graph;
         pairs = layerPairs(graph);
         layers = weightLayers(graph);
-        try {
-          spec = denseSpec(graph);
-        } catch (e) {
-          spec = undefined;
-          if (opts.data) warnings.push(`${run.name}: loss, activation patterns, kernels and the LLC are computed for MLPs only (${(e as Error).message})`);
-        }
-        if (spec && opts.data && !data) {
-          data = await loadTaskData(opts.data, graph, spec, { labels: opts.labels, split: opts.split, loss: opts.loss, limit: opts.limit });
-          const from = opts.probeData ? await loadTaskData(opts.probeData, graph, spec, { loss: 'cross_entropy' }) : data;
-          const B = Math.min(opts.probe ?? 64, from.n);
-          probe = { x: Float64Array.from(from.x.subarray(0, B * from.inputSize)), B };
-          kernel = kernelKindFor(spec, B);
+        spec = tryDense(graph);
+        if (!spec && opts.data) warnings.push(`${run.name}: activation patterns and kernels are computed for MLPs only (this is a ${graph.family} network); the loss${opts.llc ? ' and the LLC' : ''} are computed`);
+        if (opts.data && !data) {
+          const outputs = graphOutputShape(graph, graph.input.shape);
+          data = await loadTaskData(opts.data, graph, spec ?? { outputSize: outputs[outputs.length - 1] }, { labels: opts.labels, split: opts.split, loss: opts.loss, limit: opts.limit });
+          if (spec) {
+            const from = opts.probeData ? await loadTaskData(opts.probeData, graph, spec, { loss: 'cross_entropy' }) : data;
+            const B = Math.min(opts.probe ?? 64, from.n);
+            probe = { x: Float64Array.from(from.x.subarray(0, B * from.inputSize)), B };
+            kernel = kernelKindFor(spec, B);
+          } else await initBackend();
           if (opts.llc) llcH = resolveHyperparameters(opts.llc, data.n);
         }
       }
@@ -171,15 +172,26 @@ export async function runDynamics(report: RunsReport, opts: DynamicsOptions = {}
         row.patternChange = patternChange(snap.pattern, first.snap.pattern);
         row.kernelDistance = kernelDistance(snap.kernel, first.snap.kernel);
       }
-      if (spec && w && data) {
-        const la = lossAndAccuracy(spec, w, data.x, data.y, data.n, data.loss === 'mse');
+      // A graph net's spec per checkpoint: its BatchNorm running statistics change with the weights.
+      const gspec = !spec && data ? graphSpec(graph!, g.stateDict, data.exampleShape) : undefined;
+      const net = spec ? { spec, w } : gspec ? { spec: gspec, w: flattenGraphParams(gspec, g.stateDict) } : undefined;
+      if (net && net.w && data) {
+        let la: { loss: number; accuracy?: number };
+        if (gspec) {
+          const eval_ = new GraphNet(gspec, net.w, false);
+          try {
+            la = graphLossAndAccuracy(eval_, net.w, data);
+          } finally {
+            eval_.dispose();
+          }
+        } else la = lossAndAccuracy(spec!, net.w, data.x, data.y, data.n, data.loss === 'mse');
         row.loss = la.loss;
         if (la.accuracy !== undefined) row.accuracy = la.accuracy;
         if (llcH) {
           const key = opts.llcCache ? await checkpointKey(path) : undefined;
           let kept = key !== undefined ? opts.llcCache!.get(key) : undefined;
           if (!kept && !opts.llcCachedOnly) {
-            const r = await estimateOnTask({ spec, wStar: w, data, family: graph.family }, llcH, {
+            const r = await estimateOnTask({ spec: net.spec, wStar: net.w, data, family: graph!.family }, llcH, {
               isCancelled: ctx.isCancelled,
               threads: opts.threads,
               workerScript: opts.workerScript,

@@ -8,7 +8,7 @@ import { isIntegerDType, listArrays } from '../data/arrays';
 import { type Dataset, type DatasetOptions, loadDataset } from '../data/dataset';
 import { planInputs } from '../data/inputs';
 import type { ModelGraph } from '../model/ir';
-import type { DenseNetSpec, Targets } from './mlpNet';
+import type { Targets } from './mlpNet';
 
 export type LossChoice = 'auto' | 'cross_entropy' | 'mse';
 export type TaskLoss = 'cross_entropy' | 'mse';
@@ -16,9 +16,15 @@ export type TaskLoss = 'cross_entropy' | 'mse';
 export interface TaskData {
   name: string;
   n: number;
-  /** Model inputs [n, inputSize], scaled and normalised, in a SharedArrayBuffer. */
+  /** Model inputs [n, inputSize], scaled (and normalised for dense nets), in a SharedArrayBuffer; token ids as floats. */
   x: Float32Array;
   inputSize: number;
+  /** Per-example input shape, PyTorch layout ([F], [C, H, W], [T]). */
+  exampleShape: number[];
+  /** Token ids, scored by next-token cross-entropy (no y) or at the last position (y). */
+  tokens: boolean;
+  /** Language-model data without labels: cross-entropy of every next token (y is empty). */
+  nextToken: boolean;
   loss: TaskLoss;
   /** Int32 class indices, or float targets [n, outputs]. */
   y: Int32Array | Float32Array;
@@ -60,8 +66,19 @@ async function regressionArrays(path: string, force: boolean): Promise<{ x: Data
   }
 }
 
-/** Loads `path` for the dense network `spec` of `graph`. */
-export async function loadTaskData(path: string, graph: ModelGraph, spec: DenseNetSpec, opts: TaskDataOptions = {}): Promise<TaskData> {
+/**
+ * What the data must fit: the outputs per example (classes, regression values, or the vocabulary
+ * of a language model), and for dense nets the inputs per example and the normalisation to apply
+ * here (graph nets normalise in the executor).
+ */
+export interface TaskNet {
+  outputSize: number;
+  inputSize?: number;
+  normalize?: { mean: number[]; std: number[] };
+}
+
+/** Loads `path` for the network `net` of `graph`. */
+export async function loadTaskData(path: string, graph: ModelGraph, spec: TaskNet, opts: TaskDataOptions = {}): Promise<TaskData> {
   const choice = opts.loss ?? 'auto';
   const reg = choice === 'cross_entropy' ? undefined : await regressionArrays(path, choice === 'mse');
   let ds: Dataset;
@@ -78,21 +95,36 @@ export async function loadTaskData(path: string, graph: ModelGraph, spec: DenseN
   } else {
     if (choice === 'mse') throw new CheckpointError(path, 'mean squared error needs real-valued targets: an .npz/safetensors file with x and a float y');
     ds = await loadDataset(path, opts);
-    if (!ds.y) throw new CheckpointError(path, 'the dataset has no labels or targets (give --labels, or an .npz with x and y)');
     loss = 'cross_entropy';
-    y = ds.y;
+    if (!ds.y && graph.input.kind !== 'tokens') throw new CheckpointError(path, 'the dataset has no labels or targets (give --labels, or an .npz with x and y)');
+    y = ds.y ?? new Int32Array(0);
     for (let i = 0; i < y.length; i++) if (y[i] >= spec.outputSize) throw new CheckpointError(path, `label ${y[i]} (example ${i}) is not below the model's ${spec.outputSize} outputs`);
   }
   const n = Math.min(ds.n, opts.limit ?? Infinity);
+  // Padding masks and segment ids would change the loss; the dynamics' batches carry token ids only.
+  if (ds.attentionMask?.some((v) => v === 0) || ds.tokenTypes?.some((v) => v !== 0)) {
+    throw new CheckpointError(path, 'padded or two-segment token data (an attention_mask with padding, or token_type_ids) is not supported by the training-dynamics analyses yet: give unpadded single-segment sequences');
+  }
   const plan = planInputs(ds, graph);
-  const F = spec.inputSize;
+  const F = spec.inputSize ?? plan.perExample;
   if (plan.perExample !== F) throw new CheckpointError(path, `${plan.perExample} values per example, the model takes ${F}`);
+  const nextToken = plan.tokens && !ds.y;
+  if (nextToken && plan.exampleShape[0] < 2) throw new CheckpointError(path, 'next-token cross-entropy needs sequences of at least 2 tokens');
+  if (plan.tokens) {
+    const V = graph.input.vocabSize ?? Infinity;
+    const ids = ds.x.values;
+    for (let i = 0; i < n * F; i++) if (!(ids[i] >= 0 && ids[i] < V)) throw new CheckpointError(path, `token id ${ids[i]} (example ${Math.floor(i / F)}) is outside the vocabulary of ${V}`);
+  }
   const x = new Float32Array(new SharedArrayBuffer(n * F * 4));
   const src = ds.x.values;
   const norm = spec.normalize;
+  // [H, W, C] examples become [C, H, W].
+  const [C, H, W] = plan.fromHwc ? plan.exampleShape : [1, 1, F];
+  const HW = H * W;
   for (let e = 0; e < n; e++) {
     for (let j = 0; j < F; j++) {
-      let v = src[e * F + j] * plan.scale;
+      const from = plan.fromHwc ? e * F + (j % HW) * C + Math.floor(j / HW) : e * F + j;
+      let v = src[from] * plan.scale;
       if (norm) {
         const k = norm.mean.length === 1 ? 0 : j;
         v = (v - norm.mean[k]) / norm.std[k];
@@ -101,9 +133,10 @@ export async function loadTaskData(path: string, graph: ModelGraph, spec: DenseN
     }
   }
   const outputs = loss === 'mse' ? spec.outputSize : 1;
-  const ys = loss === 'mse' ? new Float32Array(new SharedArrayBuffer(n * outputs * 4)) : new Int32Array(new SharedArrayBuffer(n * 4));
-  ys.set(y.subarray(0, n * outputs));
-  return { name: ds.name, n, x, inputSize: F, loss, y: ys, outputs: spec.outputSize };
+  const count = nextToken ? 0 : n * outputs;
+  const ys = loss === 'mse' ? new Float32Array(new SharedArrayBuffer(count * 4)) : new Int32Array(new SharedArrayBuffer(count * 4));
+  ys.set(y.subarray(0, count));
+  return { name: ds.name, n, x, inputSize: F, exampleShape: plan.exampleShape, tokens: plan.tokens, nextToken, loss, y: ys, outputs: spec.outputSize };
 }
 
 /** Batch buffers: copies of examples `idx` (float64 inputs and their targets). */
@@ -118,7 +151,7 @@ export class BatchMaker {
   ) {
     this.x = new Float64Array(maxBatch * data.inputSize);
     if (data.loss === 'mse') this.reg = new Float64Array(maxBatch * data.outputs);
-    else this.cls = new Int32Array(maxBatch);
+    else if (!data.nextToken) this.cls = new Int32Array(maxBatch);
   }
 
   /** Fills the buffers with the examples `idx[from..to)`; returns the targets for the batch. */
@@ -138,7 +171,8 @@ export class BatchMaker {
       }
       return { kind: 'regression', y: this.reg.subarray(0, B * K) };
     }
-    for (let b = 0; b < B; b++) this.cls![b] = this.data.y[idx[from + b]];
+    if (!this.cls) return { kind: 'next_token' };
+    for (let b = 0; b < B; b++) this.cls[b] = this.data.y[idx[from + b]];
     return { kind: 'classes', y: this.cls!.subarray(0, B) };
   }
 }

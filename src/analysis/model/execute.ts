@@ -90,12 +90,17 @@ export class TfjsModel implements Model {
   /** Nodes to run per (start, targets), see plan(). */
   private plans = new Map<string, Node[]>();
   private disposed = false;
+  /** Per-node params for this call only (forwardWith); the model's own otherwise. */
+  private override?: Map<string, Params>;
+  /** The state-dict values the model was made from (forwardWith reads the tensors it is not given from here). */
+  private readonly values: StateDict;
 
   constructor(
     readonly graph: ModelGraph,
     stateDict: StateDict,
   ) {
     checkStateDict(graph, stateDict);
+    this.values = new Map(stateDict);
     for (const n of graph.nodes) this.params.set(n.id, prepare(n, stateDict));
     this.folds = this.findFolds();
   }
@@ -110,6 +115,7 @@ export class TfjsModel implements Model {
    */
   update(changes: StateDict): void {
     this.dropFolded();
+    for (const [k, v] of changes) this.values.set(k, v);
     for (const n of this.graph.nodes) {
       const names = nodeTensors(n);
       if (!names.some((t) => changes.has(t))) continue;
@@ -136,6 +142,33 @@ export class TfjsModel implements Model {
       const run = this.execute(INPUT, this.prepareInput(input), [this.graph.output, ...wanted.values()], input, opts);
       return this.result(run, wanted, input) as unknown as tf.TensorContainer;
     }) as unknown as ForwardResult;
+  }
+
+  /**
+   * Runs a batch with `given` state-dict tensors (PyTorch layout, by graph tensor name) in place
+   * of the model's own: differentiable with respect to them (tf.grad, tf.valueAndGrads), so any
+   * graph's parameter gradient comes from its ops' own lowerings. Each op module's prepare turns
+   * the given tensors into its layout inside the caller's gradient scope; the tensors not given
+   * (BatchNorm's running statistics) come from the model's values. Nothing is folded or fused.
+   */
+  forwardWith(given: Record<string, tf.Tensor>, input: tf.Tensor, opts: Omit<ForwardOptions, 'differentiable'> = {}): ForwardResult {
+    this.checkLive();
+    const override = new Map<string, Params>();
+    for (const n of this.graph.nodes) {
+      const names = nodeTensors(n);
+      if (!names.some((t) => t in given)) continue;
+      override.set(n.id, opOf(n).prepare(n, {
+        // A copy on the tape, so an op's prepare may dispose what it read.
+        tensor: (name) => (name in given ? tf.clone(given[name]) : tf.tensor(this.values.get(name)!.values.slice(), this.values.get(name)!.shape, 'float32')),
+        raw: (name) => this.values.get(name)!.values,
+      }));
+    }
+    this.override = override;
+    try {
+      return this.forward(input, { ...opts, differentiable: true });
+    } finally {
+      this.override = undefined;
+    }
   }
 
   /**
@@ -227,7 +260,7 @@ export class TfjsModel implements Model {
     nodes.forEach((n, i) => n.inputs.forEach((id) => lastUse.set(id, i)));
     const absorbed = new Set<string>();
     nodes.forEach((n, i) => {
-      const fold = training ? undefined : this.folds.get(n.id);
+      const fold = training || this.override ? undefined : this.folds.get(n.id);
       if (fold && !keep.has(n.id) && !(fold.act && keep.has(fold.bn.id))) {
         // conv → BatchNorm (→ ReLU) as one convolution with the BatchNorm folded in.
         const y = this.runFolded(n, fold, values.get(n.inputs[0])!, opts.differentiable === true);
@@ -344,7 +377,7 @@ export class TfjsModel implements Model {
 
   private run(n: Node, ins: tf.Tensor[], stats: Record<string, BatchStats> | undefined, unfused: boolean, onHeads?: (t: tf.Tensor) => void, extra: ForwardInputs = {}): tf.Tensor {
     const ctx: LowerContext = {
-      params: this.params.get(n.id)!,
+      params: this.override?.get(n.id) ?? this.params.get(n.id)!,
       unfused,
       batchStats: stats,
       onHeads,

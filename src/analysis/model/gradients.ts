@@ -73,3 +73,86 @@ if (conv2dGrad) {
     },
   });
 }
+
+/** [top, bottom, left, right] zero padding of a convolution's attrs (PyTorch's symmetric padding arrives explicit or 'valid'). */
+function explicitPadding(pad: unknown): [number, number, number, number] | undefined {
+  if (pad === 'valid') return [0, 0, 0, 0];
+  if (typeof pad === 'number') return [pad, pad, pad, pad];
+  if (Array.isArray(pad) && pad.length === 4) return [pad[1][0], pad[1][1], pad[2][0], pad[2][1]];
+  return undefined;
+}
+
+/**
+ * Conv2D's filter gradient from ops every backend has, for backends without a
+ * Conv2DBackpropFilter kernel (tfjs-wasm): for each tap (dh, dw) of the kernel, the input
+ * window it saw — a strided slice of the padded input, [N = B·Ho·Wo, Ci] — against dy [N, Co]:
+ *   dW[dh, dw] = dyᵀ[Co, N] · x_window[N, Ci]   (then [Co, Ci] → [Ci, Co]).
+ * kh·kw plain products on XNNPACK; dy is transposed once (wasm's flagged matMul is slow).
+ */
+export function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: [number, number], pad: [number, number, number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, ci, co] = filterShape;
+    const [B, Ho, Wo] = dy.shape;
+    const [sh, sw] = strides;
+    const N = B * Ho * Wo;
+    const xp = pad.some((p) => p !== 0) ? tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]) : x;
+    const dyT = tf.transpose(tf.reshape(dy, [N, co]));
+    const taps: tf.Tensor[] = [];
+    for (let dh = 0; dh < kh; dh++) {
+      for (let dw = 0; dw < kw; dw++) {
+        const win = kh === 1 && kw === 1 && sh === 1 && sw === 1 ? xp : tf.stridedSlice(xp, [0, dh, dw, 0], [B, dh + (Ho - 1) * sh + 1, dw + (Wo - 1) * sw + 1, ci], [1, sh, sw, 1]);
+        taps.push(tf.matMul(dyT, tf.reshape(win, [N, ci]) as tf.Tensor2D));
+      }
+    }
+    return tf.reshape(tf.transpose(tf.stack(taps), [0, 2, 1]), [kh, kw, ci, co]) as tf.Tensor4D;
+  });
+}
+
+// The filter gradient where the backend has no Conv2DBackpropFilter (tfjs-wasm): see convFilterGrad.
+const conv2dGradNow = tf.getGradient('Conv2D');
+if (conv2dGradNow) {
+  tf.registerGradient({
+    ...conv2dGradNow,
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap | undefined) => {
+      const grads = conv2dGradNow.gradFunc(dy, saved, attrs ?? {});
+      if (tf.getKernel('Conv2DBackpropFilter', tf.getBackend())) return grads;
+      const { strides, pad, dataFormat, dilations } = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dilations: number | [number, number] };
+      const [x, filter] = saved;
+      const p = explicitPadding(pad);
+      const dil = Array.isArray(dilations) ? dilations : [dilations, dilations];
+      if (dataFormat !== 'NHWC' || !p || dil.some((d) => d !== 1)) return grads;
+      const s: [number, number] = Array.isArray(strides) ? strides : [strides, strides];
+      return { ...grads, filter: () => convFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, filter.shape, s, p) };
+    },
+  });
+}
+
+// GatherV2's gradient (embedding tables) is an UnsortedSegmentSum, which tfjs-wasm lacks: a
+// kernel in JS over the wasm heap, rows of dy added into the rows their ids name.
+if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
+  tf.registerKernel({
+    kernelName: 'UnsortedSegmentSum',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const { numSegments } = attrs as unknown as { numSegments: number };
+      const b = backend as unknown as { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array };
+      const tail = x.shape.slice(segmentIds.shape.length);
+      const inner = tail.reduce((a, c) => a * c, 1);
+      const out = b.makeOutput([numSegments, ...tail], x.dtype);
+      // Views after makeOutput: allocating may grow (and move) the heap.
+      const o = b.typedArrayFromHeap(out);
+      const xv = b.typedArrayFromHeap(x);
+      const ids = b.typedArrayFromHeap(segmentIds);
+      o.fill(0);
+      for (let i = 0; i < ids.length; i++) {
+        const s = ids[i];
+        if (s < 0 || s >= numSegments) continue;
+        const src = i * inner;
+        const dst = s * inner;
+        for (let j = 0; j < inner; j++) o[dst + j] += xv[src + j];
+      }
+      return out;
+    },
+  });
+}

@@ -32,14 +32,14 @@ export function llcView(r: LlcReport, complete = true): AnalysisView {
     subtitle: `${r.checkpoint} on ${r.data}`,
     facts: [
       { label: 'λ̂', value: `${fmt(r.llc.mean)} ± ${fmt(r.llc.std)}`, definition: 'nβ · (mean SGLD minibatch loss over the draws − L(w*)) per chain; mean ± standard deviation over chains (Lau et al. 2023; devinterp v1.3.2)' },
-      { label: 'L(w*)', value: fmt(r.lossAtCheckpoint), definition: `mean ${r.loss === 'mse' ? 'squared error' : 'cross-entropy'} of the first ${Math.min(h.chains, Math.ceil(r.n / h.batchSize))} batches in dataset order (devinterp's init_loss)` },
+      { label: 'L(w*)', value: fmt(r.lossAtCheckpoint), definition: `mean ${r.loss === 'mse' ? 'squared error' : r.nextToken ? 'next-token cross-entropy' : 'cross-entropy'} of the first ${Math.min(h.chains, Math.ceil(r.n / h.batchSize))} batches in dataset order (devinterp's init_loss)` },
       { label: 'Settings', value: hyperparameterText(h), definition: 'SGLD: Δw = −(ε/2)(nβ ∇L_batch + γ (w − w*)) + √ε · N(0, 1); draws after burn-in, one step apart' },
       { label: 'Chains with λ̂ < 0', value: `${Math.round(d.negativeChains * (h.chains - d.divergedChains))} of ${h.chains - d.divergedChains}`, definition: 'the chain found lower loss than the checkpoint: w* is not a local minimum at this resolution, γ too small or ε too large' },
       { label: 'Draws below L(w*)', value: `${fmt(100 * d.drawsBelowInit, 3)} %`, definition: "devinterp's percent_neg_steps" },
       { label: 'MALA acceptance', value: fmt(d.malaAcceptance, 3), definition: 'mean Metropolis-adjusted acceptance of the SGLD moves; ≈ 0.9 when ε suits the posterior, near 0 when ε is too large' },
       { label: 'Diverged chains', value: String(d.divergedChains), definition: 'loss NaN/∞ or ≥ 10⁴ × its start: the chain is stopped and left out' },
       { label: 'Split-R̂', value: `${fmt(d.rhat, 3)} (${d.stationary ? 'settled' : 'not settled'})`, definition: `settled: ${SETTLED_CRITERION}` },
-      { label: 'Data', value: `${r.n} examples, ${r.parameters} parameters, ${r.loss === 'mse' ? 'mean squared error' : 'cross-entropy'}` },
+      { label: 'Data', value: `${r.n} ${r.nextToken ? 'sequences' : 'examples'}, ${r.parameters} parameters, ${r.loss === 'mse' ? 'mean squared error' : r.nextToken ? 'next-token cross-entropy' : 'cross-entropy'}` },
     ],
     charts: [
       chart('llc-traces', 'Loss traces per chain', trace, {

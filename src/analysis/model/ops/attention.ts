@@ -162,7 +162,8 @@ export const attention: OpModule<AttentionOp> = {
     // fused matMul reads a reshaped tensor's original rank).
     const parts = tf.tidy(() => {
       const ws = tf.split(w, [h * hd, kv * hd, kv * hd], 1).map((t) => tf.add(t, 0));
-      const bs = fused ? tf.split(fused, [h * hd, kv * hd, kv * hd], 0).map((t) => tf.tensor1d(t.dataSync() as Float32Array)) : [];
+      // tf.add, not a copy through JS: gradients (the LLC's) flow back to the stored bias.
+      const bs = fused ? tf.split(fused, [h * hd, kv * hd, kv * hd], 0).map((t) => tf.add(t, 0)) : [];
       return [...ws, ...bs];
     });
     tf.dispose([w, fused].filter((t): t is tf.Tensor => t !== undefined));
