@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { estimateLlc, loadTask } from '../src/analysis/dynamics/llc';
 import { runChain } from '../src/analysis/dynamics/llcChain';
-import { DenseNet } from '../src/analysis/dynamics/mlpNet';
+import { DenseNet, type DenseNetSpec } from '../src/analysis/dynamics/mlpNet';
 import { XnnDenseNet } from '../src/analysis/dynamics/xnnDense';
 import { initBackend } from '../src/analysis/model/backend';
 
@@ -24,8 +24,9 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(c);
     return { wall: r.steps / ((performance.now() - t) / 1000), cpu: r.steps / ((cpu.user + cpu.system) / 1e6) };
   };
-  const xnn = rate(new XnnDenseNet(task.spec), Number(steps));
-  const f64 = rate(new DenseNet(task.spec), Math.max(5, Math.floor(Number(steps) / 4)));
+  const spec = task.spec as DenseNetSpec;
+  const xnn = rate(new XnnDenseNet(spec), Number(steps));
+  const f64 = rate(new DenseNet(spec), Math.max(5, Math.floor(Number(steps) / 4)));
   const stepsPerSecond = xnn.wall;
   const stepsPerCpuSecond = xnn.cpu;
   const float64StepsPerSecond = f64.wall;

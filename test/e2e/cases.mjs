@@ -694,7 +694,7 @@ export const COMMAND_CASES = {
     await ctx.page.locator('.quick-input-widget input').fill('1e-4,1e-3');
     await ctx.page.keyboard.press('Enter');
     await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'shared settings' }).waitFor({ timeout: 15000 });
-    await ctx.page.locator('.quick-input-widget input').fill('nbetas=15 gamma=100 chains=2 draws=30 burnIn=30 batchSize=64 seed=0');
+    await ctx.page.locator('.quick-input-widget input').fill('nbetas=15 gamma=100 chains=2 draws=10 burnIn=5 batchSize=16 seed=0');
     await ctx.page.keyboard.press('Enter');
     await analysisPanel(ctx, 'llc-sweep-heatmap');
     await ctx.shot('cmd-llcSweep');

@@ -28,13 +28,25 @@ interface LayerBufs {
   /** Pre-activations and activations, transposed [O, B]. */
   zT: Float32Array;
   aT: Float32Array;
+  /** This layer's input [B, I] (not transposed), for its weight gradient. */
+  a: Float32Array;
+  /** The gradient at this layer's output, transposed [O, B]. */
+  dzT: Float32Array;
+}
+
+/** Per batch size: the layers' buffers and the network's input and output buffers (reused every step). */
+interface BatchBufs {
+  layers: LayerBufs[];
+  xT: Float32Array;
+  out: Float64Array;
+  dOut: Float64Array;
 }
 
 export class XnnDenseNet implements LossGrad {
   readonly size: number;
   /** Each layer's weight matrix in its own buffer (tfjs-wasm misreads some inputs made from views). */
   private readonly w32: Float32Array[];
-  private bufs = new Map<number, LayerBufs[]>();
+  private bufs = new Map<number, BatchBufs>();
 
   constructor(readonly spec: DenseNetSpec) {
     if (tf.getBackend() !== 'wasm') throw new Error(`the XNNPACK dense engine needs the tfjs wasm backend (this thread has ${tf.getBackend()})`);
@@ -42,10 +54,18 @@ export class XnnDenseNet implements LossGrad {
     this.w32 = spec.layers.map((l) => new Float32Array(l.inFeatures * l.outFeatures));
   }
 
-  private layerBufs(B: number): LayerBufs[] {
+  private batchBufs(B: number): BatchBufs {
     let b = this.bufs.get(B);
     if (!b) {
-      b = this.spec.layers.map((l) => ({ zT: new Float32Array(l.outFeatures * B), aT: new Float32Array(l.outFeatures * B) }));
+      const L = this.spec.layers;
+      const K = this.spec.outputSize;
+      b = {
+        layers: L.map((l) => ({ zT: new Float32Array(l.outFeatures * B), aT: new Float32Array(l.outFeatures * B), a: new Float32Array(l.inFeatures * B), dzT: new Float32Array(l.outFeatures * B) })),
+        xT: new Float32Array(L[0].inFeatures * B),
+        out: new Float64Array(B * K),
+        dOut: new Float64Array(B * K),
+      };
+      // Keep a few sizes only (the last batch of a pass is smaller).
       if (this.bufs.size > 4) this.bufs.clear();
       this.bufs.set(B, b);
     }
@@ -64,9 +84,10 @@ export class XnnDenseNet implements LossGrad {
   /** Runs the layers; returns the last layer's outputs as [B, K] float64 (logits) and keeps zᵀ, aᵀ per layer. */
   private forward(w: Float64Array, W: tf.Tensor2D[], x: Float64Array, B: number): { out: Float64Array; bufs: LayerBufs[] } {
     const L = this.spec.layers;
-    const bufs = this.layerBufs(B);
+    const all = this.batchBufs(B);
+    const bufs = all.layers;
     const I0 = L[0].inFeatures;
-    const xT = new Float32Array(I0 * B);
+    const xT = all.xT;
     for (let b = 0; b < B; b++) for (let i = 0; i < I0; i++) xT[i * B + b] = x[b * I0 + i];
     let inT = tf.tensor2d(xT, [I0, B], 'float32');
     for (let li = 0; li < L.length; li++) {
@@ -84,11 +105,12 @@ export class XnnDenseNet implements LossGrad {
         }
       }
       actForward(l.act, zT, bufs[li].aT);
-      if (li + 1 < L.length) inT = tf.tensor2d(bufs[li].aT.slice(), [l.outFeatures, B], 'float32');
+      // tensor2d copies the values into the wasm heap at once: the buffer is free again after.
+      if (li + 1 < L.length) inT = tf.tensor2d(bufs[li].aT, [l.outFeatures, B], 'float32');
     }
     const K = L[L.length - 1].outFeatures;
     const aT = bufs[L.length - 1].aT;
-    const out = new Float64Array(B * K);
+    const out = all.out;
     for (let k = 0; k < K; k++) for (let b = 0; b < B; b++) out[b * K + k] = aT[k * B + b];
     return { out, bufs };
   }
@@ -109,10 +131,10 @@ export class XnnDenseNet implements LossGrad {
     try {
       const { out, bufs } = this.forward(w, W, x, B);
       const K = this.spec.outputSize;
-      const dOut = new Float64Array(B * K);
+      const dOut = this.batchBufs(B).dOut;
       const loss = taskLoss(out, t, B, K, dOut);
       // dzᵀ of the last layer.
-      let dzT = new Float32Array(K * B);
+      let dzT = bufs[L.length - 1].dzT;
       for (let k = 0; k < K; k++) for (let b = 0; b < B; b++) dzT[k * B + b] = dOut[b * K + k];
       for (let li = L.length - 1; li >= 0; li--) {
         const l = L[li];
@@ -120,7 +142,7 @@ export class XnnDenseNet implements LossGrad {
         const O = l.outFeatures;
         actBackward(l.act, bufs[li].zT, dzT);
         // The layer's input a[B, I] (not transposed).
-        const a = new Float32Array(B * I);
+        const a = bufs[li].a;
         if (li === 0) a.set(x.subarray(0, a.length));
         else {
           const aT = bufs[li - 1].aT;
@@ -149,7 +171,7 @@ export class XnnDenseNet implements LossGrad {
         const dx = tf.matMul(dz, W[li]);
         dz.dispose();
         const dxv = heapView(dx);
-        const next = new Float32Array(I * B);
+        const next = bufs[li - 1].dzT;
         for (let b = 0; b < B; b++) for (let i = 0; i < I; i++) next[i * B + b] = dxv[b * I + i];
         dx.dispose();
         dzT = next;
