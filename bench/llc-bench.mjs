@@ -1,5 +1,5 @@
 // LLC benchmark: SGLD steps per second on the Fashion-MNIST MLP (784-512-512-512-10, 932k
-// parameters) at batch 64, one chain on one thread, ours (float32 products on XNNPACK, the engine
+// parameters) at batch 64, and on the ResNet fixture (the graph engine), one chain on one thread, ours (float32 products on XNNPACK, the engine
 // estimates use; and the float64 JS engine) against PyTorch CPU (float32, 1 thread, the devinterp
 // update); then a whole estimate, 4 chains × 200 draws on 2 threads, whose goal is under a minute. Usage: npm run bench:llc  (needs /usr/bin/python3 with torch and
 // Debian's dataset-fashion-mnist; LLC_BENCH_BATCH=N changes the batch size)
@@ -19,7 +19,9 @@ if (!existsSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))) {
   console.log(`Fashion-MNIST not found at ${fmnist} (apt-get install dataset-fashion-mnist)`);
   process.exit(0);
 }
-await esbuild.build({ entryPoints: [join(root, 'bench', 'ours_llc.ts')], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', 'ours_llc.js'), logLevel: 'warning' });
+for (const name of ['ours_llc', 'ours_llc_graph']) {
+  await esbuild.build({ entryPoints: [join(root, 'bench', `${name}.ts`)], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', `${name}.js`), logLevel: 'warning' });
+}
 const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop());
 const ref = run(py, [join(root, 'bench', 'llc_reference.py'), ckpt, fmnist, String(BATCH), String(STEPS), '1']);
 const ours = run(process.execPath, [join(root, 'bench', 'out', 'ours_llc.js'), ckpt, fmnist, String(BATCH), String(STEPS), join(root, 'dist')]);
@@ -30,3 +32,15 @@ console.log(`${'Checkpoint Lens (XNNPACK, float32)'.padEnd(34)} ${ours.stepsPerS
 console.log(`${'Checkpoint Lens (JS, float64)'.padEnd(34)} ${ours.float64StepsPerSecond.toFixed(2).padStart(7)}`);
 console.log(`\nratio: ${(ours.stepsPerSecond / ref.stepsPerSecond).toFixed(2)}× PyTorch's speed in wall-clock time, ${(ours.stepsPerCpuSecond / ref.stepsPerCpuSecond).toFixed(2)}× per CPU second (> 1: we are faster)`);
 console.log(`LLC estimate, 4 chains × 200 draws, batch ${BATCH}, on ${ours.threads} threads (${ours.engine}): ${ours.llcSeconds.toFixed(1)} s (goal < 60 s); λ̂ = ${ours.llc.mean.toFixed(2)} ± ${ours.llc.std.toFixed(2)}`);
+
+// Graph networks (the tfjs executor's gradients): the ResNet fixture on 8×8 digits, BatchNorm in training mode.
+const digits = join(root, 'test', 'fixtures', 'dynamics', 'digits.npz');
+const resnet = join(root, 'test', 'fixtures', 'models', 'resnet_basic.safetensors');
+const GRAPH_STEPS = 30;
+const gref = run(py, [join(root, 'bench', 'llc_graph_reference.py'), digits, String(BATCH), String(GRAPH_STEPS), '1']);
+const gours = run(process.execPath, [join(root, 'bench', 'out', 'ours_llc_graph.js'), resnet, digits, String(BATCH), String(GRAPH_STEPS), join(root, 'dist')]);
+console.log(`\nSGLD on the ResNet fixture (${gours.parameters} parameters, BatchNorm in training mode), batch ${BATCH}, ${GRAPH_STEPS} steps, one chain on one thread\n`);
+console.log('contender                          steps/s   steps per CPU second');
+console.log(`${`PyTorch ${gref.torch} (float32, 1 thread)`.padEnd(34)} ${gref.stepsPerSecond.toFixed(2).padStart(7)}   ${gref.stepsPerCpuSecond.toFixed(2).padStart(7)}`);
+console.log(`${'Checkpoint Lens (graph, tfjs-wasm)'.padEnd(34)} ${gours.stepsPerSecond.toFixed(2).padStart(7)}   ${gours.stepsPerCpuSecond.toFixed(2).padStart(7)}`);
+console.log(`\nratio: ${(gours.stepsPerSecond / gref.stepsPerSecond).toFixed(2)}× PyTorch's speed in wall-clock time, ${(gours.stepsPerCpuSecond / gref.stepsPerCpuSecond).toFixed(2)}× per CPU second (> 1: we are faster)`);

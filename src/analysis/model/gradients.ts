@@ -84,27 +84,24 @@ function explicitPadding(pad: unknown): [number, number, number, number] | undef
 
 /**
  * Conv2D's filter gradient from ops every backend has, for backends without a
- * Conv2DBackpropFilter kernel (tfjs-wasm): for each tap (dh, dw) of the kernel, the input
- * window it saw — a strided slice of the padded input, [N = B·Ho·Wo, Ci] — against dy [N, Co]:
- *   dW[dh, dw] = dyᵀ[Co, N] · x_window[N, Ci]   (then [Co, Ci] → [Ci, Co]).
- * kh·kw plain products on XNNPACK; dy is transposed once (wasm's flagged matMul is slow).
+ * Conv2DBackpropFilter kernel (tfjs-wasm), as one forward convolution:
+ *   dW[dh, dw, ci, co] = Σ_{b, h, w} x_pad[b, s·h + dh, s·w + dw, ci] · dy[b, h, w, co]
+ * is a convolution of the padded input with the batch as its channels, x' = [Ci, Hp, Wp, B], by
+ * dy as a filter dilated by the stride, dy' = [Ho, Wo, B, Co]; its [Ci, ≥kh, ≥kw, Co] output's
+ * first kh × kw positions are the gradient. XNNPACK runs it as one product with K = B·Ho·Wo
+ * (measured on the ResNet fixture: 3× faster a step than kh·kw strided slices and products,
+ * whose slices tfjs-wasm copies in JS).
  */
 export function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: [number, number], pad: [number, number, number, number]): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, ci, co] = filterShape;
-    const [B, Ho, Wo] = dy.shape;
     const [sh, sw] = strides;
-    const N = B * Ho * Wo;
     const xp = pad.some((p) => p !== 0) ? tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]) : x;
-    const dyT = tf.transpose(tf.reshape(dy, [N, co]));
-    const taps: tf.Tensor[] = [];
-    for (let dh = 0; dh < kh; dh++) {
-      for (let dw = 0; dw < kw; dw++) {
-        const win = kh === 1 && kw === 1 && sh === 1 && sw === 1 ? xp : tf.stridedSlice(xp, [0, dh, dw, 0], [B, dh + (Ho - 1) * sh + 1, dw + (Wo - 1) * sw + 1, ci], [1, sh, sw, 1]);
-        taps.push(tf.matMul(dyT, tf.reshape(win, [N, ci]) as tf.Tensor2D));
-      }
-    }
-    return tf.reshape(tf.transpose(tf.stack(taps), [0, 2, 1]), [kh, kw, ci, co]) as tf.Tensor4D;
+    const xT = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D;
+    const dyT = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+    let g = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', [sh, sw]);
+    if (g.shape[1] !== kh || g.shape[2] !== kw) g = tf.slice(g, [0, 0, 0, 0], [ci, kh, kw, co]);
+    return tf.transpose(g, [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
 
