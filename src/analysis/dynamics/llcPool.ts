@@ -17,7 +17,7 @@ import type { TaskData } from './taskData';
 /** How a chain computes its losses and gradients. */
 export type ChainEngine = 'xnnpack' | 'float64' | 'graph-wasm' | 'graph-cpu';
 
-const GRAPH_NOTE = 'the graph IR\'s tfjs ops and their gradients (tf.valueAndGrads) in float32, as devinterp runs in float32, with BatchNorm in training mode (batch statistics, as devinterp samples in model.train()); the SGLD update in float64';
+const GRAPH_NOTE = 'the graph IR\'s tfjs ops and their gradients (tf.valueAndGrads) in float32, as devinterp runs in float32, with BatchNorm in training mode (batch statistics, as devinterp samples in model.train()) and no dropout (checkpoints do not record it); the SGLD update in float64';
 export const ENGINE_NOTES: Record<ChainEngine, string> = {
   xnnpack: 'products in float32 on XNNPACK (tfjs-wasm), as devinterp runs in float32; the SGLD update in float64',
   float64: 'in float64 JS loops (tfjs-wasm binaries not found)',
