@@ -52,6 +52,8 @@ const DEMO_ANALYSES: { kind: AnalysisKind; params: Record<string, JsonValue> }[]
   // small MLP — plain SGD (small lr, no weight decay) keeps the layer balances, Adam drifts them.
   { kind: 'llc', params: { a: ckpt('mlp_seed0.safetensors'), data: DIGITS, epsilon: 1e-4, gamma: 100, chains: 4, draws: 200, burnIn: 200, batchSize: 64 } },
   { kind: 'llc-sweep', params: { a: ckpt('mlp_seed0.safetensors'), data: DIGITS, epsilons: '1e-5,1e-4,1e-3', gamma: 100, chains: 2, draws: 80, burnIn: 80, batchSize: 64 } },
+  // The LLC of a ResNet (convolutions, BatchNorm on batch statistics as devinterp samples): the graph engine.
+  { kind: 'llc', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz'), epsilon: 1e-5, gamma: 100, chains: 2, draws: 40, burnIn: 40, batchSize: 32 } },
   { kind: 'runs', params: { dirs: [join(ROOT, 'test', 'fixtures', 'dynamics', 'runs', 'sgd'), join(ROOT, 'test', 'fixtures', 'dynamics', 'runs', 'adam')], align: 'off', data: join(ROOT, 'test', 'fixtures', 'dynamics', 'runs_data.npz'), probe: 24, llc: true, epsilon: 1e-4, gamma: 100, chains: 2, draws: 100, burnIn: 100, batchSize: 64 } },
   { kind: 'stitch', params: { a: ckpt('mlp_seed0.safetensors'), b: ckpt('mlp_seed1.safetensors'), data: DIGITS, both: true, epochs: 2 } },
   { kind: 'drop', params: { a: ckpt('resnet_digits.safetensors'), data: join(ROOT, 'demo', 'data', 'digits_images.npz') } },
