@@ -1,13 +1,16 @@
 // Our dequantization kernels on every tensor of the benchmark GGUF: the stored bytes read into
 // memory first (like the numpy reference), then best of 3 runs of the kernel over all blocks, in
 // 1 MiB-of-output pieces as the readers call it (wall and CPU time), and into one fresh whole-tensor array. Prints one JSON line {type: {s, cpu_s, whole_s, values}}.
+// TYPES=Q8_0,Q8_K limits it to those types.
 import { openCheckpoint } from '../src/analysis/open';
 
 async function main(path: string): Promise<void> {
   const c = await openCheckpoint(path);
   const out: Record<string, { s: number; cpu_s: number; whole_s: number; values: number }> = {};
+  const only = process.env.TYPES ? new Set(process.env.TYPES.split(',')) : undefined;
   for (const t of c.tensors) {
     const q = t.quant!;
+    if (only && !only.has(q.type)) continue;
     const raw = await t.location.source.read(t.location.storageByteOffset, t.nbytes);
     const perCall = Math.max(1, Math.floor((1 << 20) / 4 / q.blockElems));
     const buf = new Float32Array(perCall * q.blockElems);

@@ -1,9 +1,10 @@
 """gguf-py's numpy dequantize() on every tensor of the benchmark GGUF: best of 3 runs per tensor,
 data already in memory. Prints one JSON line {type: {"s": wall seconds, "cpu_s": CPU seconds, "values": n}}.
 Q8_1 and Q8_K, which gguf-py does not dequantize, use the one-line numpy equivalent (d · q).
-Usage: /work/.venv-fixtures/bin/python bench/reference_dequant.py FILE.gguf
+Usage: /work/.venv-fixtures/bin/python bench/reference_dequant.py FILE.gguf   (TYPES=Q8_0,Q8_K: only those)
 """
 import json
+import os
 import sys
 import time
 
@@ -25,9 +26,12 @@ def q8(raw, qt):
 def main(path):
     r = gguf.GGUFReader(path)
     out = {}
+    only = set(os.environ['TYPES'].split(',')) if os.environ.get('TYPES') else None
     for t in r.tensors:
-        raw = np.array(t.data, copy=True).reshape(-1)
         qt = t.tensor_type
+        if only and qt.name not in only:
+            continue
+        raw = np.array(t.data, copy=True).reshape(-1)
         best = cpu_best = float('inf')
         for _ in range(3):
             t0, c0 = time.perf_counter(), time.process_time()

@@ -9,6 +9,8 @@ export interface TestProxy {
   url: string;
   /** What the proxy saw: method, target, and the Proxy-Authorization header if any. */
   seen: { method: string; target: string; proxyAuth?: string; auth?: string }[];
+  /** TCP connections accepted from clients (each CONNECT tunnel is one). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -61,10 +63,13 @@ export async function startProxy(route: (host: string, port: number) => { host: 
     up.on('error', () => client.destroy());
     client.on('error', () => up.destroy());
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
+    connections: () => connections,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

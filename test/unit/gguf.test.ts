@@ -11,6 +11,9 @@ import { computeTensorStats } from '../../src/analysis/stats/tensorStats';
 import { checkpointTotals } from '../../src/analysis/stats/totals';
 import { REPO_ROOT, close, fixture } from '../helpers';
 import { buildGguf, str, u32, u64 } from '../ggufBuilder';
+import { JS_KERNELS, KERNELS } from '../../src/analysis/formats/gguf/dequant';
+import { GGML_TYPES } from '../../src/analysis/formats/gguf/ggmlTypes';
+import { SIMD_TYPES, simdModule } from '../../src/analysis/formats/gguf/simdKernels';
 
 const TYPES = fixture('gguf', 'types.gguf');
 interface Expected {
@@ -125,6 +128,29 @@ test('GGUF: a grid-coded type is listed, and reading its values says they are no
     assert.equal(t.quant?.type, 'IQ2_XXS');
     await assert.rejects(readTensor(t), /IQ2_XXS: values not decoded/);
   });
+});
+
+test('GGUF: the WebAssembly SIMD kernels equal the JavaScript ones bit for bit, across chunk boundaries and on any bytes', () => {
+  assert.ok(simdModule(), 'WebAssembly SIMD is available in Node 20, so the SIMD kernels are the ones in use');
+  for (const type of SIMD_TYPES) {
+    const info = [...GGML_TYPES.values()].find((t) => t.name === type)!;
+    assert.equal(info.kernel, KERNELS[type]);
+    assert.notEqual(KERNELS[type], JS_KERNELS[type]);
+    // Random bytes: scales of every kind (subnormal, NaN, infinite) and 1000+ blocks, more than one chunk.
+    for (const nBlocks of [1, 3, 1001, 4099]) {
+      const src = new Uint8Array(nBlocks * info.blockBytes + 7);
+      let x = 12345 + nBlocks;
+      for (let i = 0; i < src.length; i++) src[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24;
+      const a = new Float32Array(nBlocks * info.blockElems + 5).fill(7);
+      const b = new Float32Array(a.length).fill(7);
+      KERNELS[type](src, nBlocks, a);
+      JS_KERNELS[type](src, nBlocks, b);
+      const ai = new Uint32Array(a.buffer), bi = new Uint32Array(b.buffer);
+      let bad = -1;
+      for (let i = 0; i < a.length && bad < 0; i++) if (ai[i] !== bi[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) bad = i;
+      assert.equal(bad, -1, `${type} × ${nBlocks} blocks: value ${bad} is ${a[bad]} (SIMD) vs ${b[bad]} (JS)`);
+    }
+  }
 });
 
 // --- malformed files: each must fail with a clear message, never hang or allocate wildly ----------

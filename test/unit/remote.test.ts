@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { REPO_ROOT, fixture } from '../helpers';
 import { startServer, type TestServer } from '../httpServer';
+import { buildGguf, str, u32, u64 } from '../ggufBuilder';
 
 const bytesOf = (...p: string[]): Uint8Array => new Uint8Array(readFileSync(fixture(...p)));
 const FAST = { backoffMs: 5, idleTimeoutMs: 2000 };
@@ -117,6 +118,38 @@ test('a multi-GB sharded model is listed through a few KB of range requests', as
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a remote GGUF costs little more than its header: the header window starts small and grows with the metadata', async () => {
+  // 4 MiB of F32 values behind a header of a few hundred bytes: the old 1 MiB window fetched 1 MiB.
+  const values = new Float32Array(1 << 20).map((_, i) => Math.cos(i));
+  const small = buildGguf({ kv: [[str('general.architecture'), u32(8), str('llama')]], tensors: [{ name: 'w', ne: [1024, 1024], type: 0, data: new Uint8Array(values.buffer) }] });
+  // A 150k-token vocabulary: about 2 MB of strings to read before the tensor list.
+  const tokens = Array.from({ length: 150_000 }, (_, i) => `tok_${i}_${'x'.repeat(i % 7)}`);
+  const vocab = buildGguf({
+    kv: [[str('general.architecture'), u32(8), str('llama')], [str('tokenizer.ggml.tokens'), u32(9), u32(8), u64(tokens.length), ...tokens.map((t) => str(t))]],
+    tensors: [{ name: 'w', ne: [1024, 1024], type: 0, data: new Uint8Array(values.buffer) }],
+  });
+  server.files.set('/small.gguf', { data: small });
+  server.files.set('/vocab.gguf', { data: vocab });
+  for (const [path, file] of [['/small.gguf', small], ['/vocab.gguf', vocab]] as const) {
+    const before = server.bytesSent, requests = server.requests.length;
+    const c = await openRemoteCheckpoint(server.url + path, FAST);
+    try {
+      const sent = server.bytesSent - before;
+      const headerBytes = file.length - values.byteLength;
+      assert.equal(c.tensors.length, 1);
+      assert.equal(c.bytesFetched(), sent);
+      // Past the header: at most the last (doubled) window and the rounding to 64 KiB cache blocks.
+      assert.ok(sent <= 2 * headerBytes + 2 * 65536, `${path}: listing fetched ${sent} bytes for a ${headerBytes}-byte header`);
+      assert.ok(server.requests.length - requests <= 12, `${path}: ${server.requests.length - requests} requests`);
+      if (path === '/small.gguf') assert.ok(sent <= 65537, `${sent} bytes`);
+      // Values still read correctly after the header.
+      assert.deepEqual(await readTensor(c.tensors[0]), values);
+    } finally {
+      await c.close();
+    }
   }
 });
 

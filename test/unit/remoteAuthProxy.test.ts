@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Checkpoint } from '../../src/analysis/core/checkpoint';
 import { proxyFor } from '../../src/analysis/io/httpTransport';
+import { MAX_SOCKETS, closeProxyConnections } from '../../src/analysis/io/proxyAgents';
 import { hubToken } from '../../src/analysis/io/hub';
 import { openRemoteCheckpoint } from '../../src/analysis/io/remote';
 import { openCheckpoint } from '../../src/analysis/open';
@@ -17,6 +18,7 @@ import { computeTensorStats } from '../../src/analysis/stats/tensorStats';
 import { REPO_ROOT, fixture } from '../helpers';
 import { startServer, type TestServer } from '../httpServer';
 import { startProxy, type TestProxy } from '../httpProxy';
+import { startSocks, type TestSocks } from '../socksProxy';
 
 const GGUF = new Uint8Array(readFileSync(fixture('gguf', 'types.gguf')));
 const CERT = readFileSync(fixture('tls', 'cert.pem'), 'utf8');
@@ -25,7 +27,7 @@ const FAST = { backoffMs: 5, idleTimeoutMs: 5000 };
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'dist', 'cli.js');
 
-let hub: TestServer, cdn: TestServer, tlsServer: TestServer, proxy: TestProxy;
+let hub: TestServer, cdn: TestServer, tlsServer: TestServer, proxy: TestProxy, socks: TestSocks, socksAuth: TestSocks;
 before(async () => {
   cdn = await startServer({ '/blob/types.gguf': { data: GGUF } });
   hub = await startServer({
@@ -38,10 +40,14 @@ before(async () => {
   const tlsPort = Number(new URL(tlsServer.url).port);
   const hubPort = Number(new URL(hub.url).port);
   // checkpoint.test resolves nowhere but in this proxy.
-  proxy = await startProxy((host, port) => (host !== 'checkpoint.test' ? undefined : port === 443 ? { host: '127.0.0.1', port: tlsPort } : { host: '127.0.0.1', port: hubPort }));
+  const route = (host: string, port: number): { host: string; port: number } | undefined => (host !== 'checkpoint.test' ? undefined : port === 443 ? { host: '127.0.0.1', port: tlsPort } : { host: '127.0.0.1', port: hubPort });
+  proxy = await startProxy(route);
+  socks = await startSocks(route);
+  socksAuth = await startSocks(route, { user: 'u', pass: 'p@ss' });
 });
 after(async () => {
-  await Promise.all([hub.close(), cdn.close(), tlsServer.close(), proxy.close()]);
+  closeProxyConnections();
+  await Promise.all([hub.close(), cdn.close(), tlsServer.close(), proxy.close(), socks.close(), socksAuth.close()]);
 });
 
 async function statsOf(c: Checkpoint): Promise<unknown[]> {
@@ -127,7 +133,8 @@ test('proxy settings: scheme-specific variables, ALL_PROXY, NO_PROXY lists, loop
   ] as const) {
     assert.equal(proxyFor(u(url), { ...p, NO_PROXY: noProxy }) === undefined, direct, `${url} with NO_PROXY=${noProxy}`);
   }
-  assert.throws(() => proxyFor(u('https://x.org/'), { HTTPS_PROXY: 'socks5://p:1080' }), /only http:\/\/ proxies/);
+  assert.equal(proxyFor(u('https://x.org/'), { ALL_PROXY: 'socks5h://p:1080' })?.protocol, 'socks5h:');
+  assert.throws(() => proxyFor(u('https://x.org/'), { HTTPS_PROXY: 'socks4://p:1080' }), /only http:\/\/, socks5:\/\/ and socks5h:\/\/ proxies are supported \(the environment names a socks4: proxy\)/);
 });
 
 test('http through HTTP_PROXY (absolute form, Proxy-Authorization from the proxy URL): values equal the local file', async () => {
@@ -136,28 +143,50 @@ test('http through HTTP_PROXY (absolute form, Proxy-Authorization from the proxy
   // The hub server has no /blob.gguf: a 404 through the proxy proves the request went through it.
   assert.ok(c instanceof Error && /HTTP 404/.test(c.message), String(c));
   hub.files.set('/plain/types.gguf', { data: GGUF });
-  const r = await openRemoteCheckpoint('http://checkpoint.test/plain/types.gguf', { ...FAST, env: { HTTP_PROXY: `http://user:p%40ss@${new URL(proxy.url).host}` } });
+  closeProxyConnections();
+  const before = proxy.connections();
+  hub.requests.length = 0;
+  // No block cache: every tensor is its own range request.
+  const r = await openRemoteCheckpoint('http://checkpoint.test/plain/types.gguf', { ...FAST, cacheBytes: 0, env: { HTTP_PROXY: `http://user:p%40ss@${new URL(proxy.url).host}` } });
   try {
     assert.deepEqual(await statsOf(r), local);
   } finally {
     await r.close();
   }
+  // Every request of the listing and the reads went over one kept-alive connection to the proxy.
+  assert.ok(hub.requests.length >= 3, `${hub.requests.length} requests`);
+  assert.equal(proxy.connections() - before, 1, 'connections to the proxy');
   assert.ok(proxy.seen.some((s) => s.method === 'GET' && s.target === 'http://checkpoint.test/plain/types.gguf'));
   assert.ok(proxy.seen.every((s) => s.proxyAuth === `Basic ${Buffer.from('user:p@ss').toString('base64')}`));
 });
 
-test('https through HTTPS_PROXY by a CONNECT tunnel: TLS end to end, the token never visible to the proxy', async () => {
+test('https through HTTPS_PROXY by a CONNECT tunnel: TLS end to end, the token never visible to the proxy, one tunnel reused', async () => {
+  closeProxyConnections();
   proxy.seen.length = 0;
   tlsServer.requests.length = 0;
+  const before = proxy.connections();
   const opts = { ...FAST, env: { HTTPS_PROXY: proxy.url }, ca: CERT, endpoint: 'https://checkpoint.test', token: 'hf_tunnel' };
-  const c = await openRemoteCheckpoint('https://checkpoint.test/types.gguf', opts);
+  const c = await openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...opts, cacheBytes: 0 });
   try {
     assert.deepEqual(await statsOf(c), local);
   } finally {
     await c.close();
   }
-  assert.ok(proxy.seen.length >= 2 && proxy.seen.every((s) => s.method === 'CONNECT' && s.target === 'checkpoint.test:443' && s.auth === undefined));
-  assert.ok(tlsServer.requests.length >= 2 && tlsServer.requests.every((r) => r.auth === 'Bearer hf_tunnel'));
+  assert.ok(proxy.seen.every((s) => s.method === 'CONNECT' && s.target === 'checkpoint.test:443' && s.auth === undefined));
+  assert.ok(tlsServer.requests.length >= 3 && tlsServer.requests.every((r) => r.auth === 'Bearer hf_tunnel'));
+  // The probe, the header and every tensor read shared one tunnel (was one per request).
+  assert.equal(proxy.seen.length, 1, 'CONNECT tunnels');
+  assert.equal(proxy.connections() - before, 1, 'connections to the proxy');
+  // Parallel reads open more tunnels, at most MAX_SOCKETS, and reuse them.
+  closeProxyConnections();
+  proxy.seen.length = 0;
+  const p = await openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...opts, cacheBytes: 0 });
+  try {
+    for (let round = 0; round < 3; round++) await Promise.all(p.tensors.filter((t) => !t.quant || t.quant.kernel).map((t) => computeTensorStats(t)));
+  } finally {
+    await p.close();
+  }
+  assert.ok(proxy.seen.length >= 1 && proxy.seen.length <= MAX_SOCKETS, `${proxy.seen.length} tunnels for parallel reads`);
   // NO_PROXY sends it direct, where checkpoint.test does not resolve.
   await assert.rejects(openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...opts, retries: 0, env: { HTTPS_PROXY: proxy.url, NO_PROXY: 'checkpoint.test' } }), /cannot connect|no response within/);
   // A proxy refusing the tunnel fails at once, cause first.
@@ -169,4 +198,43 @@ test('ckpt-lens goes through HTTPS_PROXY (the certificate trusted through NODE_E
   const remote = await run(process.execPath, [CLI, 'inspect', 'https://checkpoint.test/types.gguf', '--stats', '--json', '--threads', '1'], { env });
   const localOut = await run(process.execPath, [CLI, 'inspect', fixture('gguf', 'types.gguf'), '--stats', '--json', '--threads', '1']);
   assert.deepEqual(JSON.parse(remote.stdout).tensors, JSON.parse(localOut.stdout).tensors);
+});
+
+test('ALL_PROXY=socks5h:// (the proxy resolves names): https and http through one reused SOCKS tunnel each, values equal the local file', async () => {
+  closeProxyConnections();
+  const env = { ALL_PROXY: socks.url('socks5h') };
+  tlsServer.requests.length = 0;
+  const c = await openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...FAST, cacheBytes: 0, env, ca: CERT, endpoint: 'https://checkpoint.test', token: 'hf_socks' });
+  try {
+    assert.deepEqual(await statsOf(c), local);
+  } finally {
+    await c.close();
+  }
+  assert.deepEqual(socks.tunnels, [{ target: 'checkpoint.test:443', user: undefined }]);
+  assert.equal(socks.connections(), 1);
+  assert.ok(tlsServer.requests.length >= 3 && tlsServer.requests.every((r) => r.auth === 'Bearer hf_socks'));
+  hub.files.set('/plain/types.gguf', { data: GGUF });
+  const h = await openRemoteCheckpoint('http://checkpoint.test/plain/types.gguf', { ...FAST, env });
+  try {
+    assert.deepEqual(await statsOf(h), local);
+  } finally {
+    await h.close();
+  }
+  assert.deepEqual(socks.tunnels.map((t) => t.target), ['checkpoint.test:443', 'checkpoint.test:80']);
+});
+
+test('SOCKS5 with user and password; refusals and failures name the cause', async () => {
+  closeProxyConnections();
+  const c = await openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...FAST, env: { HTTPS_PROXY: socksAuth.url('socks5h', 'u:p%40ss') }, ca: CERT });
+  try {
+    assert.deepEqual(await statsOf(c), local);
+  } finally {
+    await c.close();
+  }
+  assert.deepEqual(socksAuth.tunnels, [{ target: 'checkpoint.test:443', user: 'u' }]);
+  await assert.rejects(openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...FAST, env: { ALL_PROXY: socksAuth.url('socks5h', 'u:wrong') }, ca: CERT }), /SOCKS proxy 127\.0\.0\.1:\d+ rejected the user name and password/);
+  await assert.rejects(openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...FAST, env: { ALL_PROXY: socksAuth.url('socks5h') }, ca: CERT }), /accepts none of our authentication methods \(it may want a user name and password/);
+  await assert.rejects(openRemoteCheckpoint('https://elsewhere.test/types.gguf', { ...FAST, env: { ALL_PROXY: socks.url('socks5h') }, ca: CERT }), /could not connect to elsewhere\.test:443: host unreachable/);
+  // socks5:// resolves locally, where checkpoint.test does not exist.
+  await assert.rejects(openRemoteCheckpoint('https://checkpoint.test/types.gguf', { ...FAST, env: { ALL_PROXY: socks.url('socks5') }, ca: CERT }), /cannot resolve checkpoint\.test for the SOCKS proxy .*socks5h:\/\/ lets the proxy resolve them/);
 });

@@ -295,10 +295,15 @@ async function request(url: string, label: string, opts: HttpOptions, headers: R
   for (let attempt = 0; ; attempt++) {
     const ctl = new AbortController();
     const idle = opts.idleTimeoutMs ?? 30_000;
-    const timer = setTimeout(() => ctl.abort(), idle);
+    // Armed when the request leaves the proxy pool's queue (at once when direct), re-armed per redirect.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ctl.abort(), idle);
+    };
     let problem: string;
     try {
-      const res = await httpGet(url, label, { ...opts.headers, ...headers, 'Accept-Encoding': 'identity' }, ctl.signal, opts);
+      const res = await httpGet(url, label, { ...opts.headers, ...headers, 'Accept-Encoding': 'identity' }, ctl.signal, opts, arm);
       clearTimeout(timer);
       if (res.status === 200 || res.status === 206) return res;
       await res.body?.cancel().catch(() => undefined);

@@ -1,16 +1,17 @@
 // How one GET reaches a server. Node's fetch ignores the proxy variables researchers set on
 // clusters and behind firewalls, so when HTTPS_PROXY / HTTP_PROXY (or ALL_PROXY) name one and
 // NO_PROXY does not exempt the host, the request goes through it: https by a CONNECT tunnel with
-// TLS inside it, http in absolute form. Loopback hosts never use a proxy (as Go's net/http).
+// TLS inside it, http in absolute form, or either over SOCKS5; connections are kept alive and
+// reused (proxyAgents.ts). Loopback hosts never use a proxy (as Go's net/http).
 // Redirects are followed here rather than by fetch, so an Authorization header never reaches
 // another origin: the Hub sends LFS files to a CDN on a signed URL, and huggingface_hub drops the
 // token there too; same-origin redirects (a renamed repo) keep it.
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { CheckpointError } from '../core/errors';
+import { isSocks, ProxyError, proxyAuthorization, proxyPool } from './proxyAgents';
 
 export interface TransportOptions {
   /** Environment to read proxy settings from (default: process.env). */
@@ -23,15 +24,15 @@ const MAX_REDIRECTS = 10;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
 /**
- * GET `url`, following up to 10 redirects; an Authorization header is dropped at the first hop
+ * GET `url`, following up to 10 redirects (`onStart` is called as each request leaves our queue); an Authorization header is dropped at the first hop
  * to a different origin (scheme, host or port) and not restored. Network failures reject with
  * the cause as thrown by the socket; a redirect that cannot be followed is a CheckpointError.
  */
-export async function httpGet(url: string, label: string, headers: Record<string, string>, signal: AbortSignal, opts: TransportOptions = {}): Promise<Response> {
+export async function httpGet(url: string, label: string, headers: Record<string, string>, signal: AbortSignal, opts: TransportOptions = {}, onStart?: () => void): Promise<Response> {
   let current = new URL(url);
   let sent = headers;
   for (let hop = 0; ; hop++) {
-    const res = await getOnce(current, label, sent, signal, opts);
+    const res = await getOnce(current, label, sent, signal, opts, onStart);
     const location = res.headers.get('location');
     if (!REDIRECT.has(res.status) || !location) return res;
     await res.body?.cancel().catch(() => undefined);
@@ -52,10 +53,13 @@ function withoutAuthorization(h: Record<string, string>): Record<string, string>
   return Object.fromEntries(Object.entries(h).filter(([k]) => k.toLowerCase() !== 'authorization'));
 }
 
-function getOnce(url: URL, label: string, headers: Record<string, string>, signal: AbortSignal, opts: TransportOptions): Promise<Response> {
+function getOnce(url: URL, label: string, headers: Record<string, string>, signal: AbortSignal, opts: TransportOptions, onStart?: () => void): Promise<Response> {
   const proxy = proxyFor(url, opts.env ?? process.env);
-  if (!proxy) return fetch(url, { headers, redirect: 'manual', signal });
-  return viaProxy(url, label, proxy, headers, signal, opts);
+  if (!proxy) {
+    onStart?.();
+    return fetch(url, { headers, redirect: 'manual', signal });
+  }
+  return viaProxy(url, label, proxy, headers, signal, opts, onStart);
 }
 
 /** The proxy a request to `url` goes through, from the environment; undefined: direct. */
@@ -69,7 +73,7 @@ export function proxyFor(url: URL, env: Record<string, string | undefined> = pro
   } catch {
     throw new CheckpointError('proxy', `the proxy set in the environment is not a URL (${JSON.stringify(raw.replace(/\/\/[^@/]*@/, '//…@'))})`);
   }
-  if (proxy.protocol !== 'http:') throw new CheckpointError('proxy', `only http:// proxies are supported (the environment names a ${proxy.protocol} proxy)`);
+  if (proxy.protocol !== 'http:' && !isSocks(proxy)) throw new CheckpointError('proxy', `only http://, socks5:// and socks5h:// proxies are supported (the environment names a ${proxy.protocol} proxy)`);
   return proxy;
 }
 
@@ -113,42 +117,40 @@ function inCidr(ip: string, base: string, bits: number): boolean {
   return ((ipv4(ip) & mask) >>> 0) === ((ipv4(base) & mask) >>> 0);
 }
 
-/** One GET through an http:// proxy; the response as a fetch Response, so callers see one API. */
-function viaProxy(url: URL, label: string, proxy: URL, headers: Record<string, string>, signal: AbortSignal, opts: TransportOptions): Promise<Response> {
-  const proxyAuth: OutgoingHttpHeaders = proxy.username
-    ? { 'Proxy-Authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` }
-    : {};
-  const proxyPort = Number(proxy.port || 80);
+/**
+ * One GET through a proxy, on a pooled connection (proxyAgents.ts): an https target by a tunnel
+ * with TLS end to end inside it (the proxy sees no headers, so the token stays between us and the
+ * server), an http target in absolute form to an http proxy or over a SOCKS tunnel. The response
+ * as a fetch Response, so callers see one API. `onStart` is called once the request has its
+ * connection slot (time queued behind other reads is not the server's).
+ */
+async function viaProxy(url: URL, label: string, proxy: URL, headers: Record<string, string>, signal: AbortSignal, opts: TransportOptions, onStart?: () => void): Promise<Response> {
+  const { agent, slots } = proxyPool(proxy, url.protocol as 'http:' | 'https:', opts.ca);
+  const release = await slots.acquire(signal);
+  onStart?.();
   // The message names the proxy, so "cannot connect" says which hop failed.
-  const failed = (e: Error): Error => (e instanceof CheckpointError || e.name === 'AbortError' ? e : new Error(`via proxy ${proxy.host}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+  const failed = (e: Error): Error =>
+    e instanceof ProxyError ? new CheckpointError(label, e.message) : e instanceof CheckpointError || e.name === 'AbortError' ? e : new Error(`via proxy ${proxy.host}: ${(e as NodeJS.ErrnoException).code ?? e.message}`);
   return new Promise<Response>((resolve, reject) => {
-    const onResponse = (res: IncomingMessage): void => resolve(toResponse(res));
-    if (url.protocol === 'http:') {
-      // Plain http: the request in absolute form to the proxy, which forwards it.
-      const req = httpRequest({ host: proxy.hostname, port: proxyPort, method: 'GET', path: url.href, headers: { ...headers, ...proxyAuth, Host: url.host }, signal, agent: false }, onResponse);
-      req.on('error', (e) => reject(failed(e)));
-      req.end();
-      return;
-    }
-    // https: a CONNECT tunnel to host:port, then TLS end to end inside it (the proxy sees no
-    // headers, so the token stays between us and the server).
-    const target = `${url.hostname}:${url.port || 443}`;
-    const connect = httpRequest({ host: proxy.hostname, port: proxyPort, method: 'CONNECT', path: target, headers: { Host: target, ...proxyAuth }, signal, agent: false });
-    connect.on('connect', (res, socket) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
-        const why = res.statusCode === 407 ? ' (proxy authentication required: put user:password in the proxy URL)' : '';
-        reject(new CheckpointError(label, `the proxy ${proxy.host} refused a tunnel to ${target}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''}${why}`));
-        return;
-      }
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      const tls = tlsConnect({ socket, servername: isIP(host) ? undefined : host, ca: opts.ca ? [...rootCertificates, opts.ca] : undefined, ALPNProtocols: ['http/1.1'] });
-      const req = httpsRequest(url, { method: 'GET', headers, signal, createConnection: () => tls }, onResponse);
-      req.on('error', (e) => reject(failed(e)));
-      req.end();
+    const req =
+      url.protocol === 'https:'
+        ? httpsRequest(url, { method: 'GET', headers, signal, agent })
+        : isSocks(proxy)
+          ? httpRequest(url, { method: 'GET', headers, signal, agent })
+          : httpRequest({ host: proxy.hostname, port: Number(proxy.port || 80), method: 'GET', path: url.href, headers: { ...headers, ...proxyAuthorization(proxy), Host: url.host }, signal, agent });
+    let answered = false;
+    // The slot is held until the body has been read or dropped.
+    req.on('response', (res: IncomingMessage) => {
+      answered = true;
+      res.on('close', release);
+      resolve(toResponse(res));
     });
-    connect.on('error', (e) => reject(failed(e)));
-    connect.end();
+    req.on('close', () => !answered && release());
+    req.on('error', (e) => {
+      if (!answered) release();
+      reject(failed(e));
+    });
+    req.end();
   });
 }
 

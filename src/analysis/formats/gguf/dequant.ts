@@ -4,6 +4,7 @@
 // ggml's float32 arithmetic here (each product of a half-precision scale and a small integer is
 // exact, so only the last operation rounds). Block layouts: research/anchors.md §3.2.
 import { halfTable } from '../../core/dtype';
+import { SIMD_TYPES, simdKernel } from './simdKernels';
 
 /** Decodes `nBlocks` consecutive blocks starting at `src[0]` into `out[0 .. nBlocks·blockElems)`. */
 export type Kernel = (src: Uint8Array, nBlocks: number, out: Float32Array) => void;
@@ -19,7 +20,9 @@ const KV_FP4 = new Int8Array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8
 // int→double conversion, a multiply and a rounding store. The inner loops are unrolled by four so
 // V8 checks bounds and advances indices once per group, scales are hoisted into locals (a typed
 // array read inside the loop is re-read per element), and the per-block scales of the FP4 types,
-// which take one of 256 byte values, come from global tables of all their products.
+// which take one of 256 byte values, come from global tables of all their products. The types
+// where numpy's vectorised arithmetic stays close (8-bit, 2-bit, Q6_K, TQ1_0) run as WebAssembly
+// SIMD kernels instead (simdKernels.ts); these JavaScript ones remain their fallback and reference.
 
 const q4_0: Kernel = (src, nBlocks, out) => {
   const h = halfTable();
@@ -438,7 +441,8 @@ const tq2_0: Kernel = (src, nBlocks, out) => {
   }
 };
 
-export const KERNELS: Record<string, Kernel> = {
+/** The JavaScript kernels (every decoded type); tests check them as well as the SIMD ones. */
+export const JS_KERNELS: Record<string, Kernel> = {
   Q4_0: q4_0,
   Q4_1: q4_1,
   Q5_0: q5_0,
@@ -457,4 +461,10 @@ export const KERNELS: Record<string, Kernel> = {
   NVFP4: nvfp4,
   TQ1_0: tq1_0,
   TQ2_0: tq2_0,
+};
+
+/** The kernels in use: WebAssembly SIMD for the types it serves (simdKernels.ts), JavaScript for the rest. */
+export const KERNELS: Record<string, Kernel> = {
+  ...JS_KERNELS,
+  ...Object.fromEntries(SIMD_TYPES.map((t) => [t, simdKernel(t, JS_KERNELS[t])])),
 };

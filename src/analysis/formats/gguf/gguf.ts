@@ -18,7 +18,10 @@ const MAX_DIMS = 4;
 /** Arrays longer than this keep only their first elements (the rest are skipped, not stored). */
 export const ARRAY_KEEP = 64;
 const MAX_NESTING = 4;
-const WINDOW = 1 << 20;
+/** The header is read in windows that start small and double: a file on a server costs little
+ * more than its header, whether that is 2 KB (no tokenizer) or 10 MB (a 150k-token vocabulary). */
+const FIRST_WINDOW = 16 * 1024;
+const MAX_WINDOW = 8 << 20;
 
 export const VALUE_TYPES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'] as const;
 const VALUE_SIZES = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8]; // the least bytes one element takes
@@ -59,6 +62,7 @@ class Cursor {
   private buf: Uint8Array = new Uint8Array(0);
   private dv = new DataView(this.buf.buffer);
   private start = 0;
+  private window = FIRST_WINDOW;
   pos = 0;
   constructor(private readonly src: ByteSource) {}
 
@@ -74,8 +78,19 @@ class Cursor {
     if (n > this.left) this.fail(`${what} at byte ${this.pos} needs ${n} bytes, but the file ends at ${this.src.size} (truncated?)`);
     const end = this.start + this.buf.length;
     if (this.pos + n > end) {
-      const len = Math.min(this.src.size - this.pos, Math.max(n, WINDOW));
-      this.buf = await this.src.read(this.pos, len);
+      // The unread tail of the window is kept; only the bytes after it are read.
+      const tail = this.pos < end ? this.buf.subarray(this.pos - this.start) : new Uint8Array(0);
+      const from = this.pos + tail.length;
+      const len = Math.min(this.src.size - from, Math.max(n - tail.length, this.window));
+      this.window = Math.min(2 * this.window, MAX_WINDOW);
+      const next = await this.src.read(from, len);
+      if (tail.length) {
+        this.buf = new Uint8Array(tail.length + next.length);
+        this.buf.set(tail);
+        this.buf.set(next, tail.length);
+      } else {
+        this.buf = next;
+      }
       this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
       this.start = this.pos;
     }
