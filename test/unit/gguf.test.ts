@@ -191,6 +191,35 @@ test('malformed GGUF files get clear errors', async () => {
   }
 });
 
+test('a 26 MB GGUF header (2M-token vocabulary) is read in bounded windows and kept bounded', async () => {
+  // Memory stays bounded however large the metadata: the header is read in windows of at most
+  // 8 MiB, and long arrays keep their first 64 elements.
+  const n = 2_000_000;
+  const body = new Uint8Array(n * 13);
+  const dv = new DataView(body.buffer);
+  for (let i = 0; i < n; i++) {
+    dv.setUint32(13 * i, 5, true); // u64 length 5, little-endian
+    body.set([116, 111, 107, 101, 110], 13 * i + 8); // "token"
+  }
+  const file = buildGguf({ kv: [[str('tokenizer.ggml.tokens'), u32(9), u32(8), u64(n), body]], tensors: [{ name: 'w', ne: [32], type: 0, data: new Uint8Array(128) }] });
+  let maxRead = 0, total = 0;
+  const inner = new MemorySource(file, 'vocab.gguf');
+  const src = Object.assign(Object.create(inner) as MemorySource, {
+    read: async (offset: number, length: number) => {
+      maxRead = Math.max(maxRead, length);
+      total += length;
+      return inner.read(offset, length);
+    },
+  });
+  const h = await readGgufHeader(src);
+  const tokens = h.kv.get('tokenizer.ggml.tokens')!;
+  assert.equal(tokens.length, n);
+  assert.equal((tokens.value as unknown[]).length, 64);
+  assert.equal(h.tensors[0].name, 'w');
+  assert.ok(maxRead <= 8 << 20, `largest read ${maxRead} bytes`);
+  assert.ok(total <= file.length, `read ${total} bytes of a ${file.length}-byte file`);
+});
+
 // --- real files written by llama.cpp (vocab-only GGUFs from its repository) ---------------------
 
 const REAL = join(REPO_ROOT, '..', 'shared', 'realworld', 'github');

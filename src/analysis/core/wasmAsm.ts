@@ -34,7 +34,7 @@ function sleb(n: number): number[] {
 
 /** SIMD opcodes (after the 0xFD prefix) used by our kernels. */
 const SIMD = {
-  load: 0x00, store: 0x0b, load32_zero: 0x5c, i8x16_splat: 0x0f, i16x8_splat: 0x10, f32x4_splat: 0x13,
+  load: 0x00, load8x8_s: 0x01, store: 0x0b, load32_zero: 0x5c, i8x16_splat: 0x0f, i16x8_splat: 0x10, f32x4_splat: 0x13,
   and: 0x4e, or: 0x50, i8x16_narrow_i16x8_s: 0x65, i8x16_shl: 0x6b, i8x16_shr_u: 0x6d, i8x16_sub: 0x71,
   i16x8_shr_u: 0x8d, i16x8_sub: 0x91, i16x8_mul: 0x95,
   i16x8_extend_low_i8x16_s: 0x87, i16x8_extend_high_i8x16_s: 0x88,
@@ -78,6 +78,8 @@ export class Body {
   f32Load(offset: number): this { return this.op(0x2a, 2, ...uleb(offset)); }
   v128Load(offset: number): this { return this.op(0xfd, ...uleb(SIMD.load), 0, ...uleb(offset)); }
   v128Store(offset: number): this { return this.op(0xfd, ...uleb(SIMD.store), 0, ...uleb(offset)); }
+  /** v128.load8x8_s: eight int8 at the address, sign-extended to i16x8. */
+  v128Load8x8S(offset: number): this { return this.op(0xfd, ...uleb(SIMD.load8x8_s), 0, ...uleb(offset)); }
   v128Load32Zero(offset: number): this { return this.op(0xfd, ...uleb(SIMD.load32_zero), 0, ...uleb(offset)); }
   simd(op: SimdOp): this { return this.op(0xfd, ...uleb(SIMD[op])); }
   /** `block … end` that the body of `fn` may leave with br 1 (inside a loop) or br 0. */

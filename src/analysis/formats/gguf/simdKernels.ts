@@ -40,6 +40,14 @@ function store16(b: Body, v: number, w: number, off: number, d: number, m?: numb
   }
 }
 
+/** Widens the i16x8 on the stack into two f32x4 of `d`·q stored at out + off … off + 31. */
+function store8(b: Body, w: number, off: number, d: number): void {
+  b.set(w);
+  for (const high of [false, true]) {
+    b.get(P_OUT).get(w).simd(high ? 'i32x4_extend_high_i16x8_s' : 'i32x4_extend_low_i16x8_s').simd('f32x4_convert_i32x4_s').get(d).simd('f32x4_mul').v128Store(off + (high ? 16 : 0));
+  }
+}
+
 /** The loop over blocks: `perBlock` emits one block's code; the pointers then advance. */
 function blockLoop(b: Body, blockBytes: number, blockElems: number, perBlock: () => void): Body {
   return b.block(() => {
@@ -61,12 +69,13 @@ function half(b: Body, at: number): Body {
 /** Q8_0, Q8_1 (f16 scale) and Q8_K (f32 scale): y = d · int8. */
 function q8(blockBytes: number, qsAt: number, values: number, f16: boolean): Body {
   const b = new Body(3);
-  const d = b.local(V128), v = b.local(V128), w = b.local(V128);
+  const d = b.local(V128), w = b.local(V128);
   return blockLoop(b, blockBytes, values, () => {
     (f16 ? half(b, 0) : b.get(P_SRC).f32Load(0)).simd('f32x4_splat').set(d);
-    for (let j = 0; j < values; j += 16) {
-      b.get(P_SRC).v128Load(qsAt + j);
-      store16(b, v, w, 4 * j, d);
+    // Eight int8 per load, sign-extended by the load itself.
+    for (let j = 0; j < values; j += 8) {
+      b.get(P_SRC).v128Load8x8S(qsAt + j);
+      store8(b, w, 4 * j, d);
     }
   });
 }
