@@ -5,11 +5,13 @@
 import type { BarrierSet, BasinsProgress, BasinsReport } from '../sets/barrierMatrix';
 import type { AnalysisView, ChartView, Fact, TableView, ViewJson } from '../report/analysisView';
 import { type Row, chartSpec, fmt, jsonSafe, pct } from './viewHelpers';
+import { heatColours, heatLabels } from './viewParts';
 
 function heatmap(id: string, title: string, names: string[], m: (number | null)[][], order: number[], unit: 'nats' | 'error', caption: string): ChartView {
   const sorted = order.map((i) => names[i]);
+  const colours = heatColours(order.flatMap((i) => order.map((j) => m[i][j])), 'viridis', { zero: true });
   const rows: Row[] = [];
-  for (const i of order) for (const j of order) rows.push({ a: names[i], b: names[j], barrier: m[i][j] });
+  for (const i of order) for (const j of order) rows.push({ a: names[i], b: names[j], barrier: m[i][j], labelColour: colours.labelColour(m[i][j]) });
   return {
     id, title, rows, caption,
     spec: chartSpec(rows, {
@@ -21,14 +23,16 @@ function heatmap(id: string, title: string, names: string[], m: (number | null)[
           encoding: {
             x: { field: 'b', type: 'nominal', sort: sorted as ViewJson, title: null, axis: { labelAngle: -40 } },
             y: { field: 'a', type: 'nominal', sort: sorted as ViewJson, title: null },
-            color: { field: 'barrier', type: 'quantitative', title: unit === 'nats' ? 'loss barrier (nats)' : 'error barrier', scale: { scheme: 'viridis', zero: true }, legend: { format: unit === 'nats' ? '.3~g' : '.1~%' } },
+            color: { field: 'barrier', type: 'quantitative', title: unit === 'nats' ? 'loss barrier (nats)' : 'error barrier', scale: colours.scale, legend: { format: unit === 'nats' ? '.3~g' : '.1~%' } },
             tooltip: [{ field: 'a', title: 'model' }, { field: 'b', title: 'with' }, { field: 'barrier', type: 'quantitative', format: unit === 'nats' ? '.4f' : '.2%' }],
           },
         },
         ...(names.length <= 12
-          ? [{ mark: { type: 'text', fontSize: 10 }, encoding: { x: { field: 'b', type: 'nominal', sort: sorted as ViewJson }, y: { field: 'a', type: 'nominal', sort: sorted as ViewJson }, text: { field: 'barrier', type: 'quantitative', format: unit === 'nats' ? '.2f' : '.0%' } } }]
+          ? [heatLabels({ field: 'b', type: 'nominal', sort: sorted as ViewJson }, { field: 'a', type: 'nominal', sort: sorted as ViewJson }, { field: 'barrier', type: 'quantitative', format: unit === 'nats' ? '.2f' : '.0%' })]
           : []),
       ],
+      // The labels' colours are literal (black or white by their cell's fill), not the cells' scale.
+      resolve: { scale: { color: 'independent' } },
     }, { description: `${title}: ${names.length}×${names.length} heatmap` }),
   };
 }

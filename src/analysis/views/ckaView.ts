@@ -4,10 +4,12 @@
 import type { CkaReport } from '../sets/ckaAnalysis';
 import type { AnalysisView, ChartView, ViewJson } from '../report/analysisView';
 import { type Row, chartSpec, jsonSafe } from './viewHelpers';
+import { heatColours, heatLabels } from './viewParts';
 
 function heatmap(id: string, title: string, r: CkaReport, m: (number | null)[][], caption: string): ChartView {
+  const colours = heatColours(m.flat(), 'viridis', { domain: [0, 1] });
   const rows: Row[] = [];
-  r.a.forEach((a, i) => r.b.forEach((b, j) => rows.push({ row: a, col: b, cka: m[i][j] })));
+  r.a.forEach((a, i) => r.b.forEach((b, j) => rows.push({ row: a, col: b, cka: m[i][j], labelColour: colours.labelColour(m[i][j]) })));
   const step = Math.max(16, Math.min(40, Math.floor(480 / Math.max(r.a.length, r.b.length))));
   const rowTitle = r.mode === 'run' ? 'checkpoint' : r.models[0].name;
   const colTitle = r.mode === 'run' ? `capture point (against ${r.reference})` : r.models[r.mode === 'pair' ? 1 : 0].name;
@@ -21,14 +23,16 @@ function heatmap(id: string, title: string, r: CkaReport, m: (number | null)[][]
           encoding: {
             x: { field: 'col', type: 'nominal', sort: r.b as ViewJson, title: colTitle, axis: { labelAngle: -40 } },
             y: { field: 'row', type: 'nominal', sort: r.a as ViewJson, title: rowTitle },
-            color: { field: 'cka', type: 'quantitative', title: 'CKA', scale: { scheme: 'viridis', domain: [0, 1], clamp: true } },
+            color: { field: 'cka', type: 'quantitative', title: 'CKA', scale: colours.scale },
             tooltip: [{ field: 'row', title: rowTitle }, { field: 'col', title: colTitle }, { field: 'cka', type: 'quantitative', format: '.4f' }],
           },
         },
         ...(r.a.length * r.b.length <= 144
-          ? [{ mark: { type: 'text', fontSize: 10 }, encoding: { x: { field: 'col', type: 'nominal', sort: r.b as ViewJson }, y: { field: 'row', type: 'nominal', sort: r.a as ViewJson }, text: { field: 'cka', type: 'quantitative', format: '.2f' } } }]
+          ? [heatLabels({ field: 'col', type: 'nominal', sort: r.b as ViewJson }, { field: 'row', type: 'nominal', sort: r.a as ViewJson }, { field: 'cka', type: 'quantitative', format: '.2f' })]
           : []),
       ],
+      // The labels' colours are literal (black or white by their cell's fill), not the cells' scale.
+      resolve: { scale: { color: 'independent' } },
     }, { description: `${title}: ${r.a.length}×${r.b.length} heatmap` }),
   };
 }

@@ -3,6 +3,7 @@
 // similarity metrics the ranking uses.
 import type { DropPartial, DropReport } from '../dropping/runDrop';
 import type { AnalysisView, ChartView, ViewJson } from '../report/analysisView';
+import { heatColours, heatLabels } from './viewParts';
 
 const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
 
@@ -187,20 +188,30 @@ function extraDropCharts(report: DropReport | DropPartial): ChartView[] {
   }
   const span = report.results.filter((r) => r.strategy === 'span');
   if (span.length) {
-    const rows = span.map((r) => ({ start: report.blocks[r.start ?? 0], k: r.k, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', ') }));
+    const colours = heatColours(span.map((r) => r.accuracy), 'viridis', { domain: [0, 1] });
+    const rows = span.map((r) => ({ start: report.blocks[r.start ?? 0], k: r.k, accuracy: r.accuracy, loss: r.loss, dropped: r.dropped.join(', '), labelColour: colours.labelColour(r.accuracy) }));
+    const x = { field: 'start', type: 'nominal', sort: report.blocks as unknown as ViewJson };
+    const y = { field: 'k', type: 'ordinal' };
     out.push({
       id: 'drop-span',
       title: 'Contiguous spans dropped: first block × span length',
       spec: {
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
         data: { values: rows },
-        mark: { type: 'rect', tooltip: true },
-        encoding: {
-          x: { field: 'start', type: 'nominal', sort: report.blocks as unknown as ViewJson, title: 'first dropped block', axis: { labelAngle: -40 } },
-          y: { field: 'k', type: 'ordinal', title: 'blocks dropped (k)' },
-          color: { field: 'accuracy', type: 'quantitative', scale: { scheme: 'viridis', domain: [0, 1] } },
-          tooltip: [{ field: 'dropped' }, { field: 'k' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }],
-        },
+        layer: [
+          {
+            mark: { type: 'rect', tooltip: true },
+            encoding: {
+              x: { ...x, title: 'first dropped block', axis: { labelAngle: -40 } },
+              y: { ...y, title: 'blocks dropped (k)' },
+              color: { field: 'accuracy', type: 'quantitative', scale: colours.scale },
+              tooltip: [{ field: 'dropped' }, { field: 'k' }, { field: 'accuracy', format: '.4f' }, { field: 'loss', format: '.4f' }],
+            },
+          },
+          // Each cell's accuracy, black or white by its fill (small grids only).
+          ...(rows.length <= 144 ? [heatLabels(x, y, { field: 'accuracy', type: 'quantitative', format: '.0%' })] : []),
+        ],
+        resolve: { scale: { color: 'independent' } },
       },
       rows,
       caption: 'Every span of k contiguous blocks removed, at every start (Gromov et al. prune the span ℓ*..ℓ*+k−1 of least change).',

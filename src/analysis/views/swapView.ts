@@ -3,13 +3,16 @@
 import type { SwapReport } from '../sets/runSwap';
 import type { AnalysisView, ChartView, ViewJson } from '../report/analysisView';
 import { type Row, chartSpec, fmt, jsonSafe, pct } from './viewHelpers';
+import { heatColours, heatLabels } from './viewParts';
 
 function heatmap(id: string, title: string, r: SwapReport, field: 'deltaLoss' | 'accuracy', caption: string): ChartView {
-  const rows: Row[] = [];
-  r.blocks.forEach((a, i) => r.blocks.forEach((b, j) => {
+  const cells = r.blocks.flatMap((_, i) => r.blocks.map((__, j) => {
     const loss = r.loss[i][j], acc = r.accuracy[i][j];
-    rows.push({ i: a, j: b, loss, accuracy: acc, deltaLoss: loss === null ? null : loss - r.baseline.loss });
+    return { i: r.blocks[i], j: r.blocks[j], loss, accuracy: acc, deltaLoss: loss === null ? null : loss - r.baseline.loss };
   }));
+  // Accuracy on viridis; Δ loss on inferno reversed (light for no change, dark for a large rise).
+  const colours = heatColours(cells.map((c) => c[field]), field === 'accuracy' ? 'viridis' : 'inferno', { reverse: field !== 'accuracy' });
+  const rows: Row[] = cells.map((c) => ({ ...c, labelColour: colours.labelColour(c[field]) }));
   const step = Math.max(18, Math.min(44, Math.floor(480 / r.blocks.length)));
   const fmtS = field === 'accuracy' ? '.1%' : '.3~g';
   return {
@@ -22,12 +25,14 @@ function heatmap(id: string, title: string, r: SwapReport, field: 'deltaLoss' | 
           encoding: {
             x: { field: 'j', type: 'nominal', sort: r.blocks as ViewJson, title: 'block j', axis: { labelAngle: -40 } },
             y: { field: 'i', type: 'nominal', sort: r.blocks as ViewJson, title: 'block i' },
-            color: { field, type: 'quantitative', title: field === 'accuracy' ? 'accuracy' : 'Δ loss (nats)', scale: { scheme: field === 'accuracy' ? 'viridis' : 'inferno', reverse: field !== 'accuracy' }, legend: { format: fmtS } },
+            color: { field, type: 'quantitative', title: field === 'accuracy' ? 'accuracy' : 'Δ loss (nats)', scale: colours.scale, legend: { format: fmtS } },
             tooltip: [{ field: 'i' }, { field: 'j' }, { field: 'loss', type: 'quantitative', format: '.4f' }, { field: 'deltaLoss', type: 'quantitative', format: '+.4f' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
           },
         },
-        ...(r.blocks.length <= 12 ? [{ mark: { type: 'text', fontSize: 10 }, encoding: { x: { field: 'j', type: 'nominal', sort: r.blocks as ViewJson }, y: { field: 'i', type: 'nominal', sort: r.blocks as ViewJson }, text: { field, type: 'quantitative', format: field === 'accuracy' ? '.0%' : '.2f' } } }] : []),
+        ...(r.blocks.length <= 12 ? [heatLabels({ field: 'j', type: 'nominal', sort: r.blocks as ViewJson }, { field: 'i', type: 'nominal', sort: r.blocks as ViewJson }, { field, type: 'quantitative', format: field === 'accuracy' ? '.0%' : '.2f' })] : []),
       ],
+      // The labels' colours are literal (black or white by their cell's fill), not the cells' scale.
+      resolve: { scale: { color: 'independent' } },
     }, { description: `${title}: ${r.blocks.length}×${r.blocks.length} heatmap` }),
   };
 }

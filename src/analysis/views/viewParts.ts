@@ -49,8 +49,12 @@ export function sequentialColours(n: number): string[] {
   return out;
 }
 
-/** Viridis at t = 0, 0.1, …, 1 (the matplotlib/d3 map Vega's 'viridis' scheme draws). */
-const VIRIDIS = ['#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884', '#44bf70', '#7ad151', '#bddf26', '#fde725'];
+/** Viridis and inferno at t = 0, 0.1, …, 1 (the matplotlib/d3 maps Vega's schemes draw). */
+const SCHEMES = {
+  viridis: ['#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884', '#44bf70', '#7ad151', '#bddf26', '#fde725'],
+  inferno: ['#000004', '#160b39', '#420a68', '#6a176e', '#932667', '#bc3754', '#dd513a', '#f37819', '#fca50a', '#f6d746', '#fcffa4'],
+} as const;
+export type SchemeName = keyof typeof SCHEMES;
 
 /** WCAG relative luminance of an sRGB colour given as 0–255 channels. */
 function luminance([r, g, b]: number[]): number {
@@ -59,17 +63,54 @@ function luminance([r, g, b]: number[]): number {
 }
 
 /**
- * The colour for text on a viridis cell at t ∈ [0, 1] of the scale: black or white, whichever
- * has the higher WCAG contrast with the cell's fill (white on the dark purples and blues, black
- * from the greens on).
+ * The colour for text on a cell of `scheme` at t ∈ [0, 1] of the scale: black or white,
+ * whichever has the higher WCAG contrast with the cell's fill (on viridis: white on the dark
+ * purples and blues, black from the greens on).
  */
-export function textOnViridis(t: number): '#000000' | '#ffffff' {
-  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
-  const k = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const [a, b] = [VIRIDIS[k], VIRIDIS[k + 1]].map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
+export function textOnScheme(scheme: SchemeName, t: number): '#000000' | '#ffffff' {
+  const stops = SCHEMES[scheme];
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1);
+  const k = Math.min(stops.length - 2, Math.floor(x));
+  const [a, b] = [stops[k], stops[k + 1]].map((h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)));
   const L = luminance(a.map((c, i) => c + (x - k) * (b[i] - c)));
   // Contrast with black is (L + 0.05)/0.05, with white 1.05/(L + 0.05).
   return (L + 0.05) / 0.05 >= 1.05 / (L + 0.05) ? '#000000' : '#ffffff';
+}
+
+export function textOnViridis(t: number): '#000000' | '#ffffff' {
+  return textOnScheme('viridis', t);
+}
+
+/**
+ * A heatmap's colour scale with its domain set explicitly (so each label's colour can follow
+ * its cell's fill) and the matching label colour of every value: null where there is no value.
+ */
+export function heatColours(values: (number | null)[], scheme: SchemeName, opts: { domain?: [number, number]; zero?: boolean; reverse?: boolean } = {}): { scale: Record<string, ViewJson>; labelColour: (v: number | null) => '#000000' | '#ffffff' | null } {
+  const finite = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  let [lo, hi] = opts.domain ?? [finite.length ? Math.min(...finite) : 0, finite.length ? Math.max(...finite) : 1];
+  if (opts.zero && !opts.domain) [lo, hi] = [Math.min(0, lo), Math.max(0, hi)];
+  if (hi <= lo) hi = lo + 1;
+  return {
+    scale: { scheme, domain: [lo, hi], nice: false, zero: false, clamp: true, ...(opts.reverse ? { reverse: true } : {}) },
+    labelColour: (v) => {
+      if (v === null || !Number.isFinite(v)) return null;
+      const t = (v - lo) / (hi - lo);
+      return textOnScheme(scheme, opts.reverse ? 1 - t : t);
+    },
+  };
+}
+
+/**
+ * The text layer of a heatmap: each cell's value in `labelColour` (black or white by its fill;
+ * cells without a value get no label). The layer's colours are literal (scale: null), so the
+ * chart needs `resolve: { scale: { color: 'independent' } }`.
+ */
+export function heatLabels(x: Record<string, ViewJson>, y: Record<string, ViewJson>, text: Record<string, ViewJson>, fontSize = 10): ViewJson {
+  return {
+    transform: [{ filter: 'datum.labelColour != null' }],
+    mark: { type: 'text', fontSize },
+    encoding: { x, y, text, color: { field: 'labelColour', type: 'nominal', scale: null } },
+  };
 }
 
 export interface PathMark {

@@ -1,0 +1,121 @@
+// What the analysis charts draw, read from Vega's scene graph (vega-lite → vega, headless): the
+// labels on colour-map heatmaps reach 4.5:1 against their own cell's fill (Vega's viridis and
+// inferno, not our table of it).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AnalysisView, ChartView } from '../../src/analysis/report/analysisView';
+import type { CkaReport } from '../../src/analysis/sets/ckaAnalysis';
+import type { BasinsProgress } from '../../src/analysis/sets/barrierMatrix';
+import type { SwapReport } from '../../src/analysis/sets/runSwap';
+import type { DropReport } from '../../src/analysis/dropping/runDrop';
+import { ckaView } from '../../src/analysis/views/ckaView';
+import { basinsView } from '../../src/analysis/views/basinsView';
+import { swapView } from '../../src/analysis/views/swapView';
+import { dropView } from '../../src/analysis/views/dropView';
+import { textOnScheme } from '../../src/analysis/views/viewParts';
+import { type SceneItem, contrast, scene, vegaScheme } from '../vegaScene';
+import { checkView } from '../viewCheck';
+
+const chartOf = (v: AnalysisView, id: string): ChartView => {
+  const c = v.charts.find((x) => x.id === id);
+  assert.ok(c, `${v.kind}: no chart ${id} (${v.charts.map((x) => x.id).join(', ')})`);
+  return c;
+};
+
+/** Every text label drawn inside a rect of the same group, with that rect's fill. */
+function labelsOnCells(items: SceneItem[]): { text: string; colour: string; cell: string }[] {
+  const rects = items.filter((i) => i.marktype === 'rect' && typeof i.fill === 'string' && i.width && i.height);
+  const texts = items.filter((i) => i.marktype === 'text' && i.role === 'mark' && i.text !== undefined && i.text !== '');
+  return texts.flatMap((t) => {
+    const r = rects.find((c) => c.group === t.group && t.x! >= c.x! && t.x! <= c.x! + c.width! && t.y! >= c.y! && t.y! <= c.y! + c.height!);
+    return r ? [{ text: String(t.text), colour: t.fill ?? '#000000', cell: r.fill! }] : [];
+  });
+}
+
+// The text colours the panel's theme config gives (VS Code Dark Modern and Light Modern editor
+// foregrounds): a label that keeps the theme's colour fails on one end of the scale.
+const THEMES = { dark: '#cccccc', light: '#3b3b3b' };
+
+/** Draws the chart in both themes; every label on a cell reads at 4.5:1 or better. Returns how many were checked. */
+async function labelsReadable(chart: ChartView): Promise<number> {
+  const counts = [];
+  for (const [theme, fg] of Object.entries(THEMES)) {
+    const labels = labelsOnCells(await scene(chart.spec, { config: { text: { color: fg } } }));
+    for (const l of labels) {
+      const c = contrast(l.colour, l.cell);
+      assert.ok(c >= 4.5, `${chart.id} (${theme} theme): label "${l.text}" in ${l.colour} on a ${l.cell} cell: ${c.toFixed(2)}:1`);
+    }
+    counts.push(labels.length);
+  }
+  assert.equal(counts[0], counts[1]);
+  return counts[0];
+}
+
+// A value grid spanning the whole scale: dark and light cells both get labels.
+const grid = (n: number, lo: number, hi: number): number[][] => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => lo + ((hi - lo) * (i * n + j)) / (n * n - 1)));
+
+describe('heatmap labels follow their cell\'s fill', () => {
+  test('black or white by WCAG contrast with Vega\'s own viridis and inferno, across the scale', async () => {
+    for (const name of ['viridis', 'inferno'] as const) {
+      const map = await vegaScheme(name);
+      for (let k = 0; k <= 100; k++) {
+        const fill = map(k / 100);
+        const ours = textOnScheme(name, k / 100);
+        const other = ours === '#000000' ? '#ffffff' : '#000000';
+        assert.ok(contrast(ours, fill) >= contrast(other, fill) - 0.05, `${name} at ${k / 100} (${fill}): ${ours} is the weaker choice`);
+        assert.ok(contrast(ours, fill) >= 4.5, `${name} at ${k / 100} (${fill}): ${contrast(ours, fill).toFixed(2)}:1`);
+      }
+    }
+  });
+
+  test('CKA', async () => {
+    const m = grid(4, 0, 1);
+    const names = ['0', '2', '4', '6'];
+    const r = {
+      kind: 'cka', complete: true, mode: 'pair', a: names, b: names, linear: m, debiased: m,
+      models: [{ name: 'a', path: 'a', description: 'MLP' }, { name: 'b', path: 'b', description: 'MLP' }],
+      features: {}, data: 'd', n: 10, definitions: { linear: 'linear', debiased: 'debiased' }, backend: 'cpu', seconds: 0,
+    } as unknown as CkaReport;
+    const v = ckaView(r);
+    await checkView(v);
+    assert.equal(await labelsReadable(chartOf(v, 'cka-debiased')), 16);
+  });
+
+  test('barrier matrix (filling in: pending pairs get no label)', async () => {
+    const names = ['a', 'b', 'c', 'd'];
+    const loss: (number | null)[][] = grid(4, 0, 2.5);
+    loss[0][3] = loss[3][0] = null;
+    const r: BasinsProgress = { kind: 'basins', complete: false, names, barrier: 'linear' as BasinsProgress['barrier'], loss, error: grid(4, 0, 0.9), pairsDone: 5, pairsTotal: 6 };
+    const v = basinsView(r);
+    await checkView(v);
+    assert.equal(await labelsReadable(chartOf(v, 'basins-loss')), 14);
+  });
+
+  test('layer swaps: accuracy (viridis) and Δ loss (inferno, reversed)', async () => {
+    const blocks = ['h.0', 'h.1', 'h.2', 'h.3'];
+    const r: SwapReport = {
+      kind: 'swap', complete: true, model: 'm', description: 'GPT-2', data: 'd', n: 10, baseline: { loss: 1, accuracy: 0.9 }, blocks,
+      loss: grid(4, 1, 6), accuracy: grid(4, 0, 1), windows: [], window: 3, otherGroups: [], backend: 'cpu', seconds: 0,
+    };
+    const v = swapView(r);
+    await checkView(v);
+    assert.equal(await labelsReadable(chartOf(v, 'swap-accuracy')), 16);
+    assert.equal(await labelsReadable(chartOf(v, 'swap-loss')), 16);
+  });
+
+  test('layer dropping: contiguous spans', async () => {
+    const blocks = ['b0', 'b1', 'b2', 'b3'];
+    const results = blocks.flatMap((_, start) => blocks.slice(start).map((__, j) => {
+      const k = j + 1;
+      const accuracy = Math.max(0, 1 - 0.3 * k - 0.05 * start);
+      return { strategy: 'span' as const, k, start, dropped: blocks.slice(start, start + k), loss: 1 + k, accuracy, deltaLoss: k, deltaAccuracy: accuracy - 1 };
+    }));
+    const r = {
+      model: 'm', family: 'resnet', description: 'ResNet', data: 'd', n: 10, baseline: { loss: 1, accuracy: 1 }, blocks, strategies: ['span'],
+      results, ranking: [], rankBy: 'angularDistance', batchNorm: null, notes: [], seconds: 0,
+    } as unknown as DropReport;
+    const v = dropView(r);
+    await checkView(v);
+    assert.equal(await labelsReadable(chartOf(v, 'drop-span')), results.length);
+  });
+});
