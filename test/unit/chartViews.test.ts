@@ -1,6 +1,6 @@
 // What the analysis charts draw, read from Vega's scene graph (vega-lite → vega, headless): the
 // labels on colour-map heatmaps reach 4.5:1 against their own cell's fill (Vega's viridis and
-// inferno, not our table of it).
+// inferno, not our table of it), and the interpolation legend shows the dashes the lines have.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnalysisView, ChartView } from '../../src/analysis/report/analysisView';
@@ -12,7 +12,7 @@ import { ckaView } from '../../src/analysis/views/ckaView';
 import { basinsView } from '../../src/analysis/views/basinsView';
 import { swapView } from '../../src/analysis/views/swapView';
 import { dropView } from '../../src/analysis/views/dropView';
-import { textOnScheme } from '../../src/analysis/views/viewParts';
+import { pathLineChart, textOnScheme } from '../../src/analysis/views/viewParts';
 import { type SceneItem, contrast, scene, vegaScheme } from '../vegaScene';
 import { checkView } from '../viewCheck';
 
@@ -117,5 +117,26 @@ describe('heatmap labels follow their cell\'s fill', () => {
     const v = dropView(r);
     await checkView(v);
     assert.equal(await labelsReadable(chartOf(v, 'drop-span')), results.length);
+  });
+});
+
+describe('interpolation paths: the legend shows what the lines draw', () => {
+  test('LMC (naive dashed, aligned solid): each legend entry is a line segment with its path\'s dash, long enough to show it', async () => {
+    const rows = [0, 0.25, 0.5, 0.75, 1].flatMap((alpha) => ['naive', 'aligned'].map((path) => ({ alpha, path, value: 0.3 + (path === 'naive' ? 0.8 : 0.1) * Math.sin(Math.PI * alpha) })));
+    const chart = pathLineChart('interpolate-loss', 'Loss along the path', rows, 'loss (nats)', 'caption', undefined, { marks: [{ path: 'naive', alpha: 0.5, label: 'barrier 0.8 nats' }] });
+    const items = await scene(chart.spec);
+    const lines = items.filter((i) => i.marktype === 'line' && i.role === 'mark');
+    const symbols = items.filter((i) => i.role === 'legend-symbol');
+    assert.equal(symbols.length, 2, 'one legend entry per path');
+    for (const s of symbols) {
+      const line = lines.find((l) => l.stroke === s.stroke);
+      assert.ok(line, `no line drawn in the legend's ${s.stroke}`);
+      assert.equal(s.shape, 'stroke', 'a line segment, not a dot');
+      assert.deepEqual(s.strokeDash, line.strokeDash, `legend dash of the ${s.stroke} path`);
+      const [on, off] = line.strokeDash ?? [1, 0];
+      // A 'stroke' symbol is √size long: at least two dash periods of a dashed line.
+      if (off > 0) assert.ok(Math.sqrt(s.size!) >= 2 * (on + off), `legend segment ${Math.sqrt(s.size!)} px for a ${on}-${off} dash`);
+    }
+    assert.ok(symbols.some((s) => (s.strokeDash ?? [1, 0])[1] > 0), 'the naive path is dashed in the legend');
   });
 });

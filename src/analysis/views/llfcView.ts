@@ -3,7 +3,7 @@
 // scale); the coef per layer around 1; everything as a table.
 import { LLFC_CONVENTION, LLFC_DEFINITIONS, type LlfcReport } from '../interpolate/llfc';
 import type { AnalysisView, ViewJson } from '../report/analysisView';
-import { type Row, spec } from './viewParts';
+import { LINE_LEGEND, type Row, spec } from './viewParts';
 
 export function llfcView(report: LlfcReport): AnalysisView {
   const curves = (l: LlfcReport['layers'][number]) => [{ path: 'naive', c: l.naive }, ...(l.aligned ? [{ path: 'aligned', c: l.aligned }] : [])];
@@ -88,7 +88,7 @@ export function llfcView(report: LlfcReport): AnalysisView {
                 x: { field: 'layer', type: 'nominal', sort: layers, title: 'layer' },
                 y: { field: 'coef', type: 'quantitative', title: '⟨u, v⟩ / ‖v‖²' },
                 detail: { field: 'alpha', type: 'ordinal' },
-                strokeDash: { field: 'path', type: 'nominal', scale: { domain: paths, range: paths.map((p) => (p === 'naive' ? [6, 4] : [1, 0])) } },
+                strokeDash: { field: 'path', type: 'nominal', scale: { domain: paths, range: paths.map((p) => (p === 'naive' ? [6, 4] : [1, 0])) }, legend: LINE_LEGEND },
                 tooltip: [{ field: 'layer', type: 'nominal' }, { field: 'path', type: 'nominal' }, { field: 'alpha', type: 'quantitative' }, { field: 'coef', type: 'quantitative', format: '.4f' }],
               },
             },

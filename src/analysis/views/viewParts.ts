@@ -27,6 +27,13 @@ export function comparisonColour(label: string): string {
   return NAIVE_NAMES.test(label) ? NAIVE_COLOUR : ALIGNED_COLOUR;
 }
 
+/**
+ * Legend entries for dashed lines: a line segment 25 px long (symbol size is its length
+ * squared), two and a half periods of the 6-4 dash, so a dashed path reads as dashed there too.
+ * Without it a line with point markers gets dots as its legend symbols, and no dash shows.
+ */
+export const LINE_LEGEND: Record<string, ViewJson> = { symbolType: 'stroke', symbolSize: 625, symbolStrokeWidth: 2 };
+
 /** A colour encoding for a naive/aligned field, with the shared colours. */
 export function comparisonEncoding(field: string, labels: string[], title: string | null = null): Record<string, ViewJson> {
   return { field, type: 'nominal', title, sort: labels, scale: { domain: labels, range: labels.map(comparisonColour) } };
@@ -144,8 +151,8 @@ export function pathLineChart(id: string, title: string, rows: Row[], yTitle: st
     encoding: {
       x: { field: 'alpha', type: 'quantitative', title: opts.xTitle ?? 'α (0 = A, 1 = B)', scale: { domain: [0, 1] } },
       y,
-      color: comparisonEncoding('path', paths, 'path'),
-      strokeDash: { field: 'path', type: 'nominal', title: 'path', sort: paths, scale: { domain: paths, range: paths.map((p) => dashes[p] ?? [1, 0]) } },
+      color: { ...comparisonEncoding('path', paths, 'path'), legend: LINE_LEGEND },
+      strokeDash: { field: 'path', type: 'nominal', title: 'path', sort: paths, scale: { domain: paths, range: paths.map((p) => dashes[p] ?? [1, 0]) }, legend: LINE_LEGEND },
       tooltip: [
         { field: 'path', type: 'nominal' },
         { field: 'alpha', type: 'quantitative', format: '.3f', title: 'α' },
