@@ -1,6 +1,7 @@
 // What the analysis charts draw, read from Vega's scene graph (vega-lite → vega, headless): the
 // labels on colour-map heatmaps reach 4.5:1 against their own cell's fill (Vega's viridis and
-// inferno, not our table of it), and the interpolation legend shows the dashes the lines have.
+// inferno, not our table of it), the interpolation legend shows the dashes the lines have, and
+// MLI says "no rise" where Δ = 0 instead of drawing a rule on the axis.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnalysisView, ChartView } from '../../src/analysis/report/analysisView';
@@ -12,6 +13,9 @@ import { ckaView } from '../../src/analysis/views/ckaView';
 import { basinsView } from '../../src/analysis/views/basinsView';
 import { swapView } from '../../src/analysis/views/swapView';
 import { dropView } from '../../src/analysis/views/dropView';
+import { mliView } from '../../src/analysis/views/mliView';
+import { type MliReport } from '../../src/analysis/interpolate/mli';
+import { monotonicityGap } from '../../src/analysis/interpolate/barriers';
 import { pathLineChart, textOnScheme } from '../../src/analysis/views/viewParts';
 import { type SceneItem, contrast, scene, vegaScheme } from '../vegaScene';
 import { checkView } from '../viewCheck';
@@ -138,5 +142,42 @@ describe('interpolation paths: the legend shows what the lines draw', () => {
       if (off > 0) assert.ok(Math.sqrt(s.size!) >= 2 * (on + off), `legend segment ${Math.sqrt(s.size!)} px for a ${on}-${off} dash`);
     }
     assert.ok(symbols.some((s) => (s.strokeDash ?? [1, 0])[1] > 0), 'the naive path is dashed in the legend');
+  });
+});
+
+describe('MLI: the largest rise', () => {
+  const report = (loss: number[]): MliReport => {
+    const alphas = loss.map((_, i) => i / (loss.length - 1));
+    const gap = monotonicityGap(alphas, loss);
+    return {
+      kind: 'mli', complete: true, init: 'init.pt', final: 'final.pt', data: 'd', n: 10, family: 'mlp', description: 'MLP', alphas, loss, accuracy: loss.map(() => 0.5),
+      monotonic: gap.delta <= 0, tol: 0, delta: gap.delta, deltaAlpha: gap.alpha, maxIncrease: Math.max(...loss) - loss[0], distance: 1, relativeDistance: 0.5, layers: [],
+      batchNorm: { note: '' }, definitions: {}, backend: 'cpu', threads: 1, seconds: 0,
+    } as unknown as MliReport;
+  };
+
+  test('Δ = 0: no rule on the axis; the chart, its caption and the facts say "no rise"', async () => {
+    const v = mliView(report([2.3, 1.9, 1.2, 0.6, 0.2]));
+    await checkView(v);
+    const chart = chartOf(v, 'mli-loss');
+    const items = await scene(chart.spec);
+    assert.equal(items.filter((i) => i.marktype === 'rule' && i.role === 'mark').length, 0, 'no rule drawn');
+    const note = items.find((i) => i.marktype === 'text' && i.role === 'mark' && /no rise/.test(String(i.text)));
+    assert.ok(note, `no "no rise" text in the chart: ${items.filter((i) => i.marktype === 'text').map((i) => i.text).join(' | ')}`);
+    assert.ok(note.x! > 240 && note.x! <= 480 && note.y! >= 0, `the note sits in the plot's top right (${note.x}, ${note.y})`);
+    assert.match(chart.caption ?? '', /no rise/);
+    assert.equal(v.facts.find((f) => f.label === 'largest rise Δ')?.value, 'no rise (Δ = 0)');
+  });
+
+  test('Δ > 0: a rule at the rise\'s α, labelled with Δ; no "no rise"', async () => {
+    const v = mliView(report([2.3, 1.2, 1.5, 0.6, 0.2]));
+    const chart = chartOf(v, 'mli-loss');
+    const items = await scene(chart.spec);
+    const rules = items.filter((i) => i.marktype === 'rule' && i.role === 'mark');
+    assert.equal(rules.length, 1);
+    assert.ok(Math.abs(rules[0].x! - 0.5 * 480) < 1, `the rule at α = 0.5 (x ${rules[0].x} of 480 px)`);
+    assert.ok(items.some((i) => i.marktype === 'text' && /largest rise Δ 0\.300 nats/.test(String(i.text))));
+    assert.ok(!items.some((i) => /no rise/.test(String(i.text ?? ''))));
+    assert.match(v.facts.find((f) => f.label === 'largest rise Δ')?.value ?? '', /^0\.3000 nats at α = 0\.500$/);
   });
 });

@@ -7,10 +7,14 @@ import { type Row, alphaText, nats, pathLineChart, spec } from './viewParts';
 
 export function mliView(report: MliReport | MliProgress): AnalysisView {
   const rows = (key: 'loss' | 'accuracy'): Row[] => report.alphas.flatMap((alpha, i) => (report[key][i] === null ? [] : [{ path: 'init → final', alpha, value: report[key][i] }]));
+  // Δ = 0 (the loss never rises above an earlier value): no rule to draw, the chart says so.
+  const rise = report.complete && report.delta > 0;
+  const noRise = report.complete && !rise;
   const charts: ChartView[] = [
-    pathLineChart('mli-loss', 'Loss from initialisation to the trained weights', rows('loss'), 'loss (nats)', `mean cross-entropy at ${MLI_DEFINITIONS.path} (α = 0: init, α = 1: final); the rule marks the largest rise Δ`, undefined, {
+    pathLineChart('mli-loss', 'Loss from initialisation to the trained weights', rows('loss'), 'loss (nats)', `mean cross-entropy at ${MLI_DEFINITIONS.path} (α = 0: init, α = 1: final); ${noRise ? 'no rise: the loss never goes above an earlier value (Δ = 0)' : 'the rule marks the largest rise Δ'}`, undefined, {
       xTitle: 'α (0 = init → 1 = final)',
-      marks: report.complete && report.delta > 0 ? [{ path: 'init → final', alpha: report.deltaAlpha, label: `largest rise Δ ${report.delta.toFixed(3)} nats` }] : [],
+      marks: rise ? [{ path: 'init → final', alpha: report.deltaAlpha, label: `largest rise Δ ${report.delta.toFixed(3)} nats` }] : [],
+      ...(noRise ? { note: 'no rise (Δ = 0)' } : {}),
     }),
     pathLineChart('mli-accuracy', 'Accuracy from initialisation to the trained weights', rows('accuracy'), 'accuracy', `accuracy at ${MLI_DEFINITIONS.path} (axis zoomed to the data)`, '.1%', { xTitle: 'α (0 = init → 1 = final)', zoom: true }),
   ];
@@ -20,7 +24,7 @@ export function mliView(report: MliReport | MliProgress): AnalysisView {
   if (report.complete) {
     facts.push(
       { label: 'monotonic (MLI)', value: report.monotonic ? `yes (Δ ≤ ${report.tol})` : `no (Δ > ${report.tol})`, definition: MLI_DEFINITIONS.delta },
-      { label: 'largest rise Δ', value: `${nats(report.delta)} at ${alphaText(report.deltaAlpha)}`, definition: MLI_DEFINITIONS.delta },
+      { label: 'largest rise Δ', value: report.delta > 0 ? `${nats(report.delta)} at ${alphaText(report.deltaAlpha)}` : 'no rise (Δ = 0)', definition: MLI_DEFINITIONS.delta },
       { label: 'max loss − initial loss', value: nats(report.maxIncrease), definition: MLI_DEFINITIONS.maxIncrease },
       { label: 'distance travelled', value: report.distance.toPrecision(5), definition: MLI_DEFINITIONS.distance },
       { label: 'relative distance', value: report.relativeDistance.toPrecision(5), definition: MLI_DEFINITIONS.relativeDistance },

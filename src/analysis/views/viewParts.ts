@@ -141,7 +141,7 @@ function zoomedDomain(rows: Row[], pad = 0.08): [number, number] | undefined {
  * colours and dashes, so either tells them apart). `marks` draw the answer on the chart: a
  * rule at each barrier's α with its value. `zoom` fits the y axis to the data.
  */
-export function pathLineChart(id: string, title: string, rows: Row[], yTitle: string, caption: string, yFormat?: string, opts: { marks?: PathMark[]; zoom?: boolean; xTitle?: string } = {}): ChartView {
+export function pathLineChart(id: string, title: string, rows: Row[], yTitle: string, caption: string, yFormat?: string, opts: { marks?: PathMark[]; zoom?: boolean; xTitle?: string; note?: string } = {}): ChartView {
   const paths = [...new Set(rows.map((r) => String(r.path)))];
   const dashes: Record<string, ViewJson> = { naive: [6, 4], aligned: [1, 0], 'init → final': [1, 0] };
   const domain = opts.zoom ? zoomedDomain(rows) : undefined;
@@ -178,6 +178,8 @@ export function pathLineChart(id: string, title: string, rows: Row[], yTitle: st
       },
     );
   }
+  // A one-line answer in the plot's top-right corner, where there is no mark to draw ("no rise").
+  if (opts.note) layers.push({ data: { values: [{ note: opts.note }] }, mark: { type: 'text', align: 'right', baseline: 'top', x: 'width', y: 0, dx: -4, dy: 4, fontWeight: 600 }, encoding: { text: { field: 'note', type: 'nominal' } } });
   return {
     id,
     title,
