@@ -108,12 +108,12 @@ test('layer dropping keeps no session of a dropped configuration (each is an arc
   assert.ok(cachedSessionCount() <= 2, `${cachedSessionCount()} sessions cached`);
 });
 
-test('stitching: identity stitches (forward captures only) and a trained one (captures on onnxruntime, training on tfjs)', { skip }, async (t) => {
+test('stitching: identity stitches and trained ones (with the control) agree between engines', { skip }, async (t) => {
   await bothEngines(t, 'resnet_basic identity', () => runStitch({ a: MODEL('resnet_basic'), b: MODEL('resnet_basic'), data: BATCH('resnet_basic'), epochs: 0, init: 'identity', control: false }));
-  // Adam turns the engines' 1e-6 differences in near-zero gradient components into steps of the
-  // learning rate's size (g/√v), so trained stitches agree to 1e-2 relative, not 1e-5 (the same
-  // holds for any two float32 libraries; training itself is tfjs on both sides).
-  await bothEngines(t, 'mlp trained', () => runStitch({ a: MODEL('mlp'), b: MODEL('mlp'), data: BATCH('mlp'), epochs: 1, batchSize: 16 }), { atol: 1e-5, rel: 1e-2 });
+  // Stitches train and are measured on tfjs whatever the forward engine (Adam would turn the
+  // engines' 1e-6 feature differences into steps of the learning rate's size, g/√v): only the
+  // baselines come from onnxruntime, so trained stitches agree as closely as a forward pass.
+  await bothEngines(t, 'mlp trained', () => runStitch({ a: MODEL('mlp'), b: MODEL('mlp'), data: BATCH('mlp'), epochs: 1, batchSize: 16 }));
 });
 
 test('layer swaps (ResNet, GPT-2) and activation matching', { skip }, async (t) => {

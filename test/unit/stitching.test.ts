@@ -15,7 +15,9 @@ import { findFashionMnist } from '../../src/analysis/data/dataset';
 import { initBackend } from '../../src/analysis/model/backend';
 import { openModel } from '../../src/analysis/model/openModel';
 import { stitchPoints } from '../../src/analysis/model/ir';
-import { runStitch } from '../../src/analysis/stitch/runStitch';
+import { type StitchReport, runStitch } from '../../src/analysis/stitch/runStitch';
+import { forwardEngine } from '../../src/analysis/model/engine';
+import { loadOrt, loadProblem } from '../../src/analysis/model/onnx/loadOrt';
 import { StitchLayer } from '../../src/analysis/stitch/stitchLayer';
 import { crossEntropies, scoredLogits } from '../../src/analysis/stitch/taskLoss';
 import { stitchView } from '../../src/analysis/views/stitchView';
@@ -168,6 +170,27 @@ test('ckpt-lens stitch --json: points with loss, accuracy and penalties, the con
   assert.ok(r.notes.some((n) => n.includes('test data itself')));
   await assert.rejects(run(process.execPath, [cli, 'stitch', m, '--data', 'x']), (e: { code: number; stderr: string }) => e.code === 2 && e.stderr.includes('two checkpoints'));
   await assert.rejects(run(process.execPath, [cli, 'stitch', m, m, '--data', fixture('models', 'gpt2_hf.batch.npz'), '--points', 'nowhere', '--backend', 'wasm']), (e: { code: number; stderr: string }) => e.code === 1 && e.stderr.includes('no stitch point nowhere'));
+});
+
+test('runStitch: one seed, one result: twice in a row and on either forward engine, the random-bottom control too', async (t) => {
+  // The demo's pair, whose control once read +49.08 points on tfjs-wasm and +49.47 on onnxruntime.
+  const opts = { a: join(REPO_ROOT, 'demo', 'checkpoints', 'mlp_seed0.safetensors'), b: join(REPO_ROOT, 'demo', 'checkpoints', 'mlp_seed1.safetensors'), data: join(REPO_ROOT, 'demo', 'data', 'digits.npz') };
+  const stitched = (r: StitchReport) => [...r.points, ...r.control!.points].map((p) => ({ name: p.name, loss: p.loss, accuracy: p.accuracy, trainLoss: p.trainLoss }));
+  const first = await runStitch(opts);
+  t.diagnostic(`control at ${first.control!.points.map((p) => `${p.name}: +${(100 * p.penalty).toFixed(2)}`).join(', ')} points`);
+  assert.equal(first.control!.points.length, 2);
+  assert.deepEqual(stitched(await runStitch(opts)), stitched(first), 'a second run');
+  if (!loadOrt()) {
+    t.diagnostic(`onnxruntime-node does not load here (${loadProblem()}): the engine comparison is skipped`);
+    return;
+  }
+  await initBackend('onnxruntime');
+  try {
+    assert.equal(forwardEngine(), 'onnxruntime');
+    assert.deepEqual(stitched(await runStitch(opts)), stitched(first), 'onnxruntime as the forward engine');
+  } finally {
+    await initBackend('wasm');
+  }
 });
 
 const FMNIST_A = fixture('fmnist', 'mlp_seed0.safetensors');

@@ -10,7 +10,7 @@ import { type Dataset, type Split, loadDataset } from '../data/dataset';
 import { type InputPlan, planInputs } from '../data/inputs';
 import type { AnalysisContext } from '../report/analysisView';
 import { evaluate } from '../model/evaluate';
-import { type Model, createModel } from '../model/execute';
+import { type Model, TfjsModel, createModel } from '../model/execute';
 import { type CapturePoint, stitchPoints } from '../model/ir';
 import { type OpenedModel, openModel } from '../model/openModel';
 import { randomStateDict } from './randomInit';
@@ -121,10 +121,22 @@ export async function runStitch(opts: StitchOptions, ctx: AnalysisContext = {}):
   const train = await trainingData(opts, test, notes);
   const hint = test.x.shape.slice(1);
   const opened: OpenedModel[] = [];
+  const tfjsModels: Model[] = [];
   try {
     opened.push(await openModel(opts.a, { archFile: opts.archA, inputHint: hint, isCancelled }));
     opened.push(await openModel(opts.b, { archFile: opts.archB ?? opts.archA, inputHint: hint, isCancelled }));
     const [A, B] = opened;
+    // Stitches train and are measured on tfjs models, bottom and top alike (gradients need tfjs;
+    // onnxruntime only serves the baselines). With the bottom's features from onnxruntime, its
+    // ~1e-6 differences from tfjs reached Adam's normalised steps g/√v, and the same seed gave a
+    // different stitch per forward engine (the random-bottom control +49.47 points on
+    // onnxruntime, +49.08 on tfjs-wasm). Now a seed gives one result whichever engine is in use.
+    const stitchModels = new Map(opened.map((o): [OpenedModel, Model] => {
+      if (o.model instanceof TfjsModel) return [o, o.model];
+      const m = createModel(o.graph, o.stateDict, { engine: 'tfjs' });
+      tfjsModels.push(m);
+      return [o, m];
+    }));
     const settings = { ...DEFAULTS, ...definedOnly({ epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed }) };
     const evalOpts = { count: opts.limit, batchSize: settings.batchSize, isCancelled };
     ctx.onProgress?.(0, 'evaluating A and B');
@@ -153,15 +165,15 @@ export async function runStitch(opts: StitchOptions, ctx: AnalysisContext = {}):
     for (const [r, [bottom, top, label]] of runs.entries()) {
       const dir: StitchDirection = { label, bottom: label === 'A→B' ? opts.a : opts.b, top: label === 'A→B' ? opts.b : opts.a, topBaseline: label === 'A→B' ? baselines.b : baselines.a, points: [], control: control ? [] : null };
       report.directions.push(dir);
-      const random = control ? createModel(bottom.graph, randomStateDict(bottom.graph, settings.seed + 1)) : undefined;
+      const random = control ? createModel(bottom.graph, randomStateDict(bottom.graph, settings.seed + 1), { engine: 'tfjs' }) : undefined;
       try {
         const pairs = pairsPer[r];
         for (const [i, [pa, pb]] of pairs.entries()) {
-          for (const [list, model, what] of [[dir.points, bottom.model, label], ...(random ? [[dir.control!, random, `${label} control`]] : [])] as [StitchPointResult[], Model, string][]) {
+          for (const [list, model, what] of [[dir.points, stitchModels.get(bottom)!, label], ...(random ? [[dir.control!, random, `${label} control`]] : [])] as [StitchPointResult[], Model, string][]) {
             const base = done / jobs;
             const say = (f: number): void => ctx.onProgress?.(base + f / jobs, `${what} at ${pa.name}${settings.epochs ? `: training ${Math.round(100 * f)}%` : ''}`);
             say(0);
-            list.push(await stitchAt(model, pa, top.model, pb, i / Math.max(1, pairs.length - 1), dir.topBaseline, train, test, settings, opts, isCancelled, say));
+            list.push(await stitchAt(model, pa, stitchModels.get(top)!, pb, i / Math.max(1, pairs.length - 1), dir.topBaseline, train, test, settings, opts, isCancelled, say));
             done++;
             if (r === 0) {
               report.points = dir.points;
@@ -177,6 +189,7 @@ export async function runStitch(opts: StitchOptions, ctx: AnalysisContext = {}):
     ctx.onProgress?.(1, 'done');
     return { ...report, seconds: (performance.now() - t0) / 1000 };
   } finally {
+    for (const m of tfjsModels) m.dispose();
     for (const o of opened) o.model.dispose();
   }
 }
