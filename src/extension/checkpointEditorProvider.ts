@@ -584,7 +584,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
             { label: 'CSV', description: 'one row per tensor with its statistics', format: 'csv' as const },
             { label: 'JSON', description: 'metadata, totals, tensors and full statistics with histograms', format: 'json' as const },
           ],
-          { title: 'Export the tensor table as' },
+          { title: 'Export the tensor table as', ignoreFocusOut: true },
         )
       )?.format;
     if (!picked) return undefined;

@@ -109,7 +109,10 @@ async function showJobs(worker: WorkerHost): Promise<string[]> {
     detail: `${j.state === 'queued' ? 'waiting' : 'running'} for ${Math.round(j.ageMs / 1000)} s${j.state === 'cancelling' ? '' : ' · pick to cancel'}`,
     job: j,
   }));
-  const picked = await vscode.window.showQuickPick(items, { title: 'Checkpoint Lens jobs (pick one to cancel it)' });
+  // ignoreFocusOut, as every picker of ours: run from the palette over a checkpoint editor, the
+  // focus goes back into the editor's webview after the palette has closed (asynchronously), and
+  // that blur would close this list just after it opened.
+  const picked = await vscode.window.showQuickPick(items, { title: 'Checkpoint Lens jobs (pick one to cancel it)', ignoreFocusOut: true });
   if (picked && picked.job.state !== 'cancelling') {
     const ok = await vscode.window.showWarningMessage(`Cancel ${picked.job.label}?`, 'Cancel job');
     if (ok) picked.job.cancel();

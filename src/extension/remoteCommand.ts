@@ -31,7 +31,7 @@ export function registerRemoteCommand(context: vscode.ExtensionContext, hub: Hub
           const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Listing ${ref.repo}…` }, () => listRepoFiles(ref, opts));
           const items = checkpointFiles(files).map((f) => ({ label: f.path, description: f.size ? formatBytes(f.size) : undefined }));
           if (!items.length) throw new Error(`${ref.repo} lists no checkpoint files (safetensors, GGUF, PyTorch)`);
-          const picked = await vscode.window.showQuickPick(items, { title: `Checkpoint in ${ref.repo}@${ref.revision}`, matchOnDescription: true });
+          const picked = await vscode.window.showQuickPick(items, { title: `Checkpoint in ${ref.repo}@${ref.revision}`, matchOnDescription: true, ignoreFocusOut: true });
           if (!picked) return undefined;
           url = hubFileUrl(ref, picked.label, opts);
         } else {
