@@ -38,7 +38,10 @@ const DESCRIBE_MAX = 60;
 
 /**
  * A quick pick shown at once, whose checkpoint rows gain their recognised model family as the
- * worker reads their headers (the row under the cursor stays where it is).
+ * worker reads their headers, until the user types or moves: replacing the items moves VS Code's
+ * cursor to the first row, and putting it back (activeItems) races the user's own keys, since
+ * this side learns of a move only after it happened. Seen in e2e under load: Enter took the
+ * row the cursor had been on before an arrow key.
  */
 function pickDescribed(items: vscode.QuickPickItem[], title: string, describe: Describer): Promise<vscode.QuickPickItem | undefined> {
   const qp = vscode.window.createQuickPick<vscode.QuickPickItem>();
@@ -47,6 +50,15 @@ function pickDescribed(items: vscode.QuickPickItem[], title: string, describe: D
   qp.ignoreFocusOut = true;
   qp.items = items;
   let open = true;
+  // The row VS Code puts the cursor on by itself (the first item); any other means the user moved.
+  const first = items.find((it) => it.kind !== vscode.QuickPickItemKind.Separator)?.detail;
+  let userActed = false;
+  qp.onDidChangeValue(() => {
+    userActed = true;
+  });
+  qp.onDidChangeActive((active) => {
+    if (active.length && active[0].detail !== first) userActed = true;
+  });
   return new Promise((resolve) => {
     qp.onDidAccept(() => {
       resolve(qp.selectedItems[0] ?? qp.activeItems[0]);
@@ -65,17 +77,14 @@ function pickDescribed(items: vscode.QuickPickItem[], title: string, describe: D
       let flush: NodeJS.Timeout | undefined;
       const apply = (): void => {
         flush = undefined;
-        if (!open || !dirty) return;
+        if (!open || !dirty || userActed) return;
         dirty = false;
-        const active = qp.activeItems[0]?.detail;
         current = current.map((it) => ({ ...it, description: labels.has(it.detail!) && it.detail ? withFamily(it.description, labels.get(it.detail)!) : it.description }));
         qp.items = current;
-        const again = active ? current.find((it) => it.detail === active) : undefined;
-        if (again) qp.activeItems = [again];
       };
       const labels = new Map<string, string>();
       for (const it of rows) {
-        if (!open) return;
+        if (!open || userActed) return;
         const family = await describe(it.detail!).catch(() => undefined);
         if (!family) continue;
         labels.set(it.detail!, family);
