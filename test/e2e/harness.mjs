@@ -182,8 +182,48 @@ async function pressEnterAndClose(page) {
   await settleFocus(page);
 }
 
+/** Quick input list now: each row's aria label (focused one starred), and whether it is busy. */
+async function quickListState(page) {
+  return page.evaluate(() => {
+    const rows = [...document.querySelectorAll('.quick-input-list .monaco-list-row')];
+    const focused = document.querySelector('.quick-input-list .monaco-list-row.focused .label-name')?.textContent?.trim() ?? '';
+    const busy = [...document.querySelectorAll('.quick-input-widget .monaco-progress-container')].some((p) => p.classList.contains('active') || p.classList.contains('infinite'));
+    return { focused, busy, sig: rows.slice(0, 8).map((r) => `${r.classList.contains('focused') ? '*' : ''}${r.getAttribute('aria-label')}`).join(' | ') };
+  }).catch(() => ({ focused: '', busy: false, sig: '' }));
+}
+
+/**
+ * Waits until the quick input's focused row is labelled exactly `label` and the list has not
+ * changed for 400 ms (and is not busy): Quick Open fills its list in steps (editor history
+ * first, file results later), so a row seen focused once may not be the one Enter takes.
+ */
+async function listSettledOn(page, label, timeoutMs = 8000) {
+  const end = Date.now() + timeoutMs;
+  let last = null;
+  let since = Date.now();
+  while (Date.now() < end) {
+    const st = await quickListState(page);
+    if (!last || st.sig !== last.sig || st.busy !== last.busy) { last = st; since = Date.now(); }
+    else if (st.focused === label && !st.busy && Date.now() - since >= 400) return { ok: true, state: st };
+    await page.waitForTimeout(100);
+  }
+  return { ok: false, state: last };
+}
+
 export async function quickOpen(page, fileName) {
-  await quickInputSelect(page, 'Control+P', fileName, fileName);
+  for (let attempt = 1; ; attempt++) {
+    await quickInputSelect(page, 'Control+P', fileName, fileName);
+    const seen = await quickListState(page);
+    const settled = await listSettledOn(page, fileName);
+    if (settled.ok) {
+      if (settled.state.sig !== seen.sig) log(`  (Quick Open's list changed after showing "${fileName}": [${seen.sig}] → [${settled.state.sig}])`);
+      break;
+    }
+    log(`  (Quick Open did not settle on "${fileName}": [${seen.sig}] → [${settled.state?.sig}]${attempt < 3 ? '; again' : ''})`);
+    if (attempt === 3) throw new Error(`Quick Open did not settle on ${fileName}`);
+    await page.keyboard.press('Escape');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
+  }
   await pressEnterAndClose(page);
 }
 
@@ -208,6 +248,21 @@ export async function closeAllEditors(page) {
     const closed = await page.locator('.tabs-container .tab').first().waitFor({ state: 'detached', timeout: 10000 }).then(() => true, () => false);
     if (closed) return;
   }
+  // A case must start with no editor: the commands take the active checkpoint editor as their input.
+  const left = await page.locator('.tabs-container .tab .label-name').allInnerTexts().catch(() => []);
+  throw new Error(`Close All Editors left ${left.join(', ') || 'editors'} open`);
+}
+
+/** What the window shows now, for a failure's log line: tabs, quick input title, value and focused row. */
+export async function uiState(page) {
+  const tabs = await page.locator('.tabs-container .tab .label-name').allInnerTexts().catch(() => []);
+  const q = await page.evaluate(() => {
+    const w = document.querySelector('.quick-input-widget');
+    if (!w || w.style.display === 'none') return 'no quick input';
+    return `quick input "${w.querySelector('.quick-input-title')?.textContent ?? ''}" value "${w.querySelector('input')?.value ?? ''}"`;
+  }).catch(() => '?');
+  const list = await quickListState(page);
+  return `tabs [${tabs.join(', ')}]; active ${await page.locator('.tabs-container .tab.active .label-name').first().innerText({ timeout: 500 }).catch(() => 'none')}; ${q}; rows [${list.sig}]`;
 }
 
 /** Moves keyboard focus out of any webview frame into the workbench (the side bar's title). */

@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { BIG_RANDOM, COMMAND_CASES, EDITOR_CASES, MAX_AUTO_BYTES, SPARSE } from './cases.mjs';
 import {
   CS_ENTRY, E2E, closeAllEditors, installVsix, launchBrowser, log, makeRunDir, quickOpen, startCodeServer,
-  waitForWorkbench, webviewFrame, writeUserSettings,
+  uiState, waitForWorkbench, webviewFrame, writeUserSettings,
 } from './harness.mjs';
 import { writeRandomSafetensors, writeSparseSafetensors } from './reference.mjs';
 import { REPO, makeWorkspace } from './workspace.mjs';
@@ -184,13 +184,15 @@ async function main() {
         // One retry, logged: a few palette/quick-pick cases miss a UI event about once per full
         // run on a loaded machine (Compare Training Runs' second picker, Running Jobs' list).
         for (let attempt = 1; ; attempt++) {
-          await closeAllEditors(page);
           try {
+            await closeAllEditors(page);
             await fn(ctx);
             return;
           } catch (e) {
             if (attempt === 2) throw e;
             log(`  (RETRY: the first attempt failed: ${String(e?.message ?? e).split('\n')[0]})`);
+            log(`  (at the failure: ${await uiState(page)})`);
+            await page.screenshot({ path: path.join(SHOTS, `RETRY-${id}.png`) }).catch(() => {});
             retried.push(id);
             await page.keyboard.press('Escape');
             await page.keyboard.press('Escape');
