@@ -102,9 +102,11 @@ async function pickRow(page, title, label) {
 }
 
 /**
- * In the multi-select quick pick titled `title`: filters to `label`, ticks that row's checkbox
- * (again until it shows as ticked: a click while the list re-renders can miss), then accepts
- * from the input (Enter with nothing ticked would accept an empty selection).
+ * In the multi-select quick pick titled `title`: filters to `label`, ticks that row by clicking
+ * its label (the whole row is a <label> whose click toggles the checkbox once; a click on the
+ * checkbox itself could toggle it and then again through the label), checks that it shows as
+ * ticked before clicking again, then accepts from the input (Enter with nothing ticked would
+ * accept an empty selection).
  */
 async function tickRowAndAccept(page, title, label) {
   const shown = await quickPickTitled(page, title);
@@ -116,8 +118,9 @@ async function tickRowAndAccept(page, title, label) {
   const end = Date.now() + 20000;
   while (!(await ticked())) {
     assert.ok(Date.now() < end, `the row "${label}" of the quick pick "${title}" could not be ticked`);
-    await box.click({ timeout: 5000 }).catch(() => {});
-    await page.waitForTimeout(300);
+    await row.locator('.label-name').first().click({ timeout: 5000 }).catch(() => {});
+    // Give the list time to show the new state before looking (a second click would untick it).
+    for (let i = 0; i < 10 && !(await ticked()); i++) await page.waitForTimeout(100);
   }
   await input.focus();
   await acceptQuickPick(page, shown);
