@@ -14,9 +14,10 @@ import torch.nn.functional as F
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "dynamics"))
-sys.path.insert(0, os.path.join(ROOT, "test", "fixtures", "models"))
-from fixture_models import BasicBlock, ResNet, load_safetensors  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "test", "fixtures"))
 from llc_reference import sgld_step  # noqa: E402
+from pylib.resnet import BasicBlock, ResNet  # noqa: E402
+from pylib.safetensors_io import load_torch as load_safetensors  # noqa: E402
 
 data, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
