@@ -5,7 +5,7 @@ Writes (once; existing files are kept):
   million_tensors.pt          torch.save of a dict of 1 000 000 one-element tensors (real torch, zip format:
                               a million storages, so a million zip members)
   million_views.pt            torch.save of 1 000 000 one-element views of one storage (one member)
-  cap_views.pt                the same with 250 000 views (the tensor cap)
+  cap_views_1600000.pt        the same with 1 600 000 views (the tensor cap of src/analysis/formats/pickle.ts)
   million_tensors.safetensors a safetensors header listing 1 000 000 one-element F32 tensors
   metadata_10m.safetensors    a `__metadata__` holding a 10 000 000-element array (not str->str: the
                               reference refuses it; we must refuse it clearly or show it, under 1 GB)
@@ -21,7 +21,7 @@ from pylib.safetensors_io import header_bytes  # noqa: E402
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 N = 1_000_000
-CAP = 250_000
+CAP = 1_600_000  # PICKLE_LIMITS.maxTensors
 
 
 def safetensors(path, header, data_len):
@@ -41,7 +41,7 @@ if not os.path.exists(p):
     base = torch.arange(N, dtype=torch.float32)
     torch.save({f"layer{i // 1000}.unit{i % 1000}": base[i:i + 1] for i in range(N)}, p + ".tmp")
     os.replace(p + ".tmp", p)
-p = os.path.join(out, "cap_views.pt")
+p = os.path.join(out, f"cap_views_{CAP}.pt")
 if not os.path.exists(p):
     base = torch.arange(CAP, dtype=torch.float32)
     torch.save({f"layer{i // 1000}.unit{i % 1000}": base[i:i + 1] for i in range(CAP)}, p + ".tmp")

@@ -24,6 +24,8 @@ export interface TensorRow {
   nbytes: number;
   storageId?: string;
   sharesStorageWith?: string[];
+  /** How the values were obtained when not a plain read (dequantized, sparse, broadcast, a note). */
+  stored?: string;
 }
 
 // Statistics cross every boundary as computed; one definition, in the statistics module.
@@ -616,6 +618,7 @@ export const isTensorRow: Guard<TensorRow> = obj<TensorRow>({
   nbytes: count,
   storageId: opt(str),
   sharesStorageWith: opt(arr(str)),
+  stored: opt(str),
 });
 
 export const isHistogram: Guard<Histogram> = obj<Histogram>({ lo: finite, hi: finite, counts: arr(count, 4096) });

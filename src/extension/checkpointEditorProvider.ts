@@ -342,7 +342,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           // Remote files: statistics would download every tensor, so they wait to be asked for.
           const decision = doc.listing.remote
             ? { run: false, reason: `A remote checkpoint: statistics download the tensors (${formatBytes(doc.listing.totals.bytes)}), so they run only when asked (select a tensor, or Compute statistics).` }
-            : autoComputeDecision(readSettings(doc.uri), doc.listing.totals.bytes);
+            : autoComputeDecision(readSettings(doc.uri), doc.listing.totals.bytes, doc.listing.tensors.length);
           if (decision.run) this.startBackground(doc);
           else doc.setProgress({ state: 'skipped', done: doc.stats.size, total: doc.listing.tensors.length, fraction: 0, reason: decision.reason }, true);
         }

@@ -1,5 +1,6 @@
 // vscode-free helpers of the editor host: table exports, safe file writes, the auto-compute
 // decision. Unit-tested without VS Code.
+import { StorageSharing } from '../analysis/core/storageSharing';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -33,6 +34,7 @@ function statsMap(stats: Iterable<StatsEntry>): Map<string, StatsEntry> {
 /** The tensor table as CSV (RFC 4180, CRLF line ends, a header row). */
 export function tableCsv(listing: Listing, stats: Iterable<StatsEntry>): string {
   const byName = statsMap(stats);
+  const sharing = new StorageSharing(listing.tensors);
   const lines = [CSV_COLUMNS.join(',')];
   for (const t of listing.tensors) {
     const e = byName.get(t.name);
@@ -43,7 +45,7 @@ export function tableCsv(listing: Listing, stats: Iterable<StatsEntry>): string 
       t.shape.join('x'),
       t.numel,
       t.nbytes,
-      t.sharesStorageWith?.join(' ') ?? '',
+      sharing.of(t)?.others.join(' ') ?? '',
       s?.mean ?? null,
       s?.std ?? null,
       s?.min ?? null,
@@ -73,6 +75,7 @@ export interface TableJson {
 /** The tensor table with metadata and full statistics (histograms included) as JSON. */
 export function tableJson(listing: Listing, stats: Iterable<StatsEntry>): string {
   const byName = statsMap(stats);
+  const sharing = new StorageSharing(listing.tensors);
   const out: TableJson = {
     file: basename(listing.path),
     format: listing.format,
@@ -82,7 +85,8 @@ export function tableJson(listing: Listing, stats: Iterable<StatsEntry>): string
     warnings: listing.warnings,
     tensors: listing.tensors.map((t) => {
       const e = byName.get(t.name);
-      return { ...t, stats: e?.stats ?? null, ...(e?.error ? { statsError: e.error } : {}) };
+      const shared = t.sharesStorageWith ? undefined : sharing.of(t);
+      return { ...t, ...(shared ? { sharesStorageWith: shared.others } : {}), stats: e?.stats ?? null, ...(e?.error ? { statsError: e.error } : {}) };
     }),
   };
   return JSON.stringify(out, null, 2) + '\n';
@@ -129,10 +133,20 @@ export interface AutoComputeDecision {
   reason?: string;
 }
 
-export function autoComputeDecision(settings: { autoCompute: boolean; maxAutoBytes: number }, totalBytes: number): AutoComputeDecision {
+/**
+ * Tensors above which statistics wait to be asked for: each tensor's statistics (with its
+ * histogram) cross to the page, so a million small tensors would send a gigabyte for numbers
+ * nobody scrolls to. Selecting a tensor still computes its own at once.
+ */
+export const MAX_AUTO_TENSORS = 100_000;
+
+export function autoComputeDecision(settings: { autoCompute: boolean; maxAutoBytes: number }, totalBytes: number, tensors = 0): AutoComputeDecision {
   if (!settings.autoCompute) return { run: false, reason: 'Automatic statistics are off (checkpointLens.statistics.autoCompute).' };
   if (totalBytes > settings.maxAutoBytes) {
     return { run: false, reason: `The checkpoint holds ${formatBytes(totalBytes)} of tensors, more than checkpointLens.statistics.maxAutoBytes (${formatBytes(settings.maxAutoBytes)}).` };
+  }
+  if (tensors > MAX_AUTO_TENSORS) {
+    return { run: false, reason: `The checkpoint holds ${tensors.toLocaleString('en-US')} tensors: statistics are computed for the tensor you select, or for all with Compute statistics.` };
   }
   return { run: true };
 }

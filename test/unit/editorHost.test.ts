@@ -114,6 +114,9 @@ describe('table export', () => {
     assert.deepEqual(autoComputeDecision({ autoCompute: true, maxAutoBytes: 100 }, 100), { run: true });
     assert.equal(autoComputeDecision({ autoCompute: true, maxAutoBytes: 100 }, 101).run, false);
     assert.match(autoComputeDecision({ autoCompute: false, maxAutoBytes: 100 }, 1).reason!, /autoCompute/);
+    // A million small tensors: statistics wait to be asked for (the selected tensor's still come at once).
+    assert.deepEqual(autoComputeDecision({ autoCompute: true, maxAutoBytes: 1e9 }, 4e6, 100_000), { run: true });
+    assert.match(autoComputeDecision({ autoCompute: true, maxAutoBytes: 1e9 }, 4e6, 1_000_000).reason!, /1,000,000 tensors: statistics are computed for the tensor you select/);
   });
 });
 

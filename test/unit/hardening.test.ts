@@ -12,6 +12,7 @@ import { deflateRawSync } from 'node:zlib';
 import { CheckpointError } from '../../src/analysis/core/errors';
 import { openCheckpoint } from '../../src/analysis/open';
 import { ZipArchive } from '../../src/analysis/formats/zip';
+import { PICKLE_LIMITS } from '../../src/analysis/formats/pickle';
 import { FileSource } from '../../src/analysis/io/byteSource';
 import { computeTensorStats } from '../../src/analysis/stats/tensorStats';
 import { REPO_ROOT, bytes, fixture } from '../helpers';
@@ -259,6 +260,94 @@ step();`);
     const doc = JSON.parse(text) as { tensors: unknown[] };
     assert.equal(doc.tensors.length, 20_000);
   } finally {
+    t.done();
+  }
+});
+
+test('many storages: 20 000 stored members open with every value in place, a mutated one fails its CRC by name, and the counts past the caps are one clear line', async () => {
+  const t = tmp();
+  try {
+    const n = 20_000;
+    const parts: Uint8Array[] = [bytes('\x80\x02}(')];
+    const members: Array<[string, Uint8Array]> = [];
+    for (let i = 0; i < n; i++) {
+      parts.push(s(`layer${Math.floor(i / 100)}.unit${i % 100}`), tensorV2(String(i), 1, [1], [1]));
+      members.push([`m/data/${i}`, new Uint8Array(new Float32Array([i]).buffer)]);
+    }
+    parts.push(enc('u.'));
+    const zip = makeZip([['m/data.pkl', bytes(...parts)], ...members, ['m/version', enc('3\n')]]);
+    const p = join(t.dir, 'many.pt');
+    writeFileSync(p, zip);
+    const c = await openCheckpoint(p);
+    try {
+      assert.equal(c.tensors.length, n);
+      for (const i of [0, 1, 4321, n - 1]) {
+        const tensor = c.tensors[i];
+        assert.equal(tensor.name, `layer${Math.floor(i / 100)}.unit${i % 100}`);
+        assert.deepEqual(tensor.shape, [1]);
+        assert.equal((await computeTensorStats(tensor)).mean, i);
+      }
+      // Shapes and strides are shared, frozen arrays: a mutation throws instead of changing every tensor.
+      assert.equal(c.tensors[0].shape, c.tensors[1].shape);
+      assert.throws(() => (c.tensors[0].shape as number[]).push(2), TypeError);
+    } finally {
+      await c.close();
+    }
+    // One byte changed inside member 4321's payload: its tensor's read names the member.
+    const at = Buffer.from(zip).indexOf(Buffer.from('m/data/4321')) + 'm/data/4321'.length;
+    const bad = Uint8Array.from(zip);
+    bad[at] ^= 0xff;
+    writeFileSync(p, bad);
+    const c2 = await openCheckpoint(p);
+    try {
+      await refused(computeTensorStats(c2.tensors[4321]), /zip member "m\/data\/4321" fails its CRC-32 check/);
+      assert.equal((await computeTensorStats(c2.tensors[4320])).mean, 4320);
+    } finally {
+      await c2.close();
+    }
+  } finally {
+    t.done();
+  }
+});
+
+test('caps: more tensors than the pickle cap, or more zip members than the directory cap, are refused with one line', async () => {
+  const t = tmp();
+  const saved = PICKLE_LIMITS.maxTensors;
+  try {
+    PICKLE_LIMITS.maxTensors = 10;
+    const parts: Uint8Array[] = [bytes('\x80\x02}(')];
+    for (let i = 0; i < 11; i++) parts.push(s(`t${i}`), tensorV2('0', 16, [1], [1]));
+    parts.push(enc('u.'));
+    const p = join(t.dir, 'over.pt');
+    writeFileSync(p, makeZip([['o/data.pkl', bytes(...parts)], ['o/data/0', new Uint8Array(64)]]));
+    await refused(openCheckpoint(p), /more than 10 tensors \(a cap that keeps reading under 1 GB/);
+    PICKLE_LIMITS.maxTensors = saved;
+    // A ZIP64 end record claiming two million members (a directory cannot list them under the cap).
+    const eocd64 = new Uint8Array(56);
+    const v = new DataView(eocd64.buffer);
+    v.setUint32(0, 0x06064b50, true);
+    v.setBigUint64(4, 44n, true);
+    v.setBigUint64(24, 2_000_000n, true);
+    v.setBigUint64(32, 2_000_000n, true);
+    v.setBigUint64(40, 100_000_000n, true);
+    v.setBigUint64(48, 0n, true);
+    const loc = new Uint8Array(20);
+    const lv = new DataView(loc.buffer);
+    lv.setUint32(0, 0x07064b50, true);
+    lv.setBigUint64(8, 0n, true);
+    lv.setUint32(16, 1, true);
+    const end = new Uint8Array(22);
+    const ev = new DataView(end.buffer);
+    ev.setUint32(0, 0x06054b50, true);
+    ev.setUint16(8, 0xffff, true);
+    ev.setUint16(10, 0xffff, true);
+    ev.setUint32(12, 0xffffffff, true);
+    ev.setUint32(16, 0xffffffff, true);
+    const z = join(t.dir, 'members.pt');
+    writeFileSync(z, bytes(eocd64, loc, end));
+    await refused(ZipArchive.open(await FileSource.open(z)), /2000000 members is more than the 1600000 this reader accepts/);
+  } finally {
+    PICKLE_LIMITS.maxTensors = saved;
     t.done();
   }
 });

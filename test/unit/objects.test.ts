@@ -261,3 +261,25 @@ test('Lightning hyper-parameters: OmegaConf DictConfig/ListConfig and AttributeD
     }
   }
 });
+
+test('every other pickle fixture that opens: its risk report lists exactly the globals pickletools finds (test/fixtures/pickle_globals.json)', async () => {
+  const all = JSON.parse(readFileSync(fixture('pickle_globals.json'), 'utf8')) as Record<string, string[]>;
+  let opened = 0;
+  for (const [rel, want] of Object.entries(all)) {
+    let c;
+    try {
+      c = await openCheckpoint(fixture(rel));
+    } catch (e) {
+      // Refused files are covered, with their reasons, by the bad-input tests.
+      assert.ok(e instanceof CheckpointError, `${rel}: ${String(e)}`);
+      continue;
+    }
+    try {
+      opened++;
+      assert.deepEqual([...new Set(c.risk?.globals.map((g) => g.written ?? g.name))].sort(), want, rel);
+    } finally {
+      await c.close();
+    }
+  }
+  assert.ok(opened >= 20, `only ${opened} fixtures opened`);
+});

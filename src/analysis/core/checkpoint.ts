@@ -77,6 +77,32 @@ export function storedType(t: TensorInfo): string {
   return t.quant?.type ?? t.dtype;
 }
 
+/**
+ * How a tensor's values were obtained when that is not a plain read, in a line for the editor:
+ * dequantized, densified from a sparse layout, a broadcast view, or the reader's note.
+ */
+export function storedDescription(t: TensorInfo): string | undefined {
+  const parts: string[] = [];
+  const q = t.quantization;
+  if (q) {
+    const params = q.scheme === 'per_tensor_affine'
+      ? `scale ${String(q.scale)}, zero point ${String(q.zeroPoint)}`
+      : `per channel along axis ${String(q.axis)}${q.scales ? ` (scales ${q.scales.slice(0, 3).join(', ')}${q.scales.length > 3 ? ', …' : ''})` : ''}`;
+    parts.push(`quantized ${q.qdtype} (${q.scheme.replace(/_/g, ' ')}: ${params}); values dequantized as torch's dequantize()`);
+  }
+  if (t.sparse) {
+    parts.push(`sparse ${t.sparse.layout === 'sparse_coo' ? 'COO' : 'CSR'}: ${t.sparse.nnz.toLocaleString('en-US')} stored values; statistics of the dense tensor`);
+  }
+  const strides = t.location.strides;
+  if (!t.sparse && !t.quant && strides.some((s, i) => s === 0 && t.shape[i] > 1)) {
+    let stored = 1;
+    for (let i = 0; i < t.shape.length; i++) if (strides[i] !== 0) stored *= t.shape[i];
+    parts.push(`broadcast view (stride 0): ${stored.toLocaleString('en-US')} stored values repeat to ${t.numel.toLocaleString('en-US')}; statistics weighted by repeat count`);
+  }
+  if (t.note) parts.push(t.note);
+  return parts.length ? parts.join('; ') : undefined;
+}
+
 export interface QuantizationInfo {
   /** torch's quantized dtype (qint8, quint8, qint32). */
   qdtype: string;
@@ -155,17 +181,21 @@ const MAX_SHARED_NAMES = 16;
 
 /** Groups tensors that share a storage id and fills `sharesStorageWith` (the first 16 others). */
 export function linkSharedStorages(tensors: TensorInfo[]): void {
-  const byId = new Map<string, TensorInfo[]>();
+  // A storage with one tensor (the usual case) keeps the tensor itself, not a list of one: a
+  // million storages would otherwise cost a million arrays.
+  const byId = new Map<string, TensorInfo | TensorInfo[]>();
   for (const t of tensors) {
     if (t.storageId === undefined) continue;
-    const list = byId.get(t.storageId);
-    if (list) list.push(t);
-    else byId.set(t.storageId, [t]);
+    const seen = byId.get(t.storageId);
+    if (seen === undefined) byId.set(t.storageId, t);
+    else if (Array.isArray(seen)) seen.push(t);
+    else byId.set(t.storageId, [seen, t]);
   }
   for (const list of byId.values()) {
-    if (list.length < 2) continue;
+    if (!Array.isArray(list)) continue;
     // Capped, so ten thousand views of one storage stay linear in time and memory; every
-    // tensor past the first few gets the same (frozen) list of the first 16 names.
+    // tensor past the first 17 gets the same frozen list of the first 16 names (the listing
+    // leaves that list out of its rows: core/storageSharing.ts derives it).
     const head = list.slice(0, MAX_SHARED_NAMES + 1);
     const common = Object.freeze(head.slice(0, MAX_SHARED_NAMES).map((o) => o.name)) as string[];
     for (const [i, t] of list.entries()) t.sharesStorageWith = i < head.length ? head.filter((o) => o !== t).slice(0, MAX_SHARED_NAMES).map((o) => o.name) : common;

@@ -26,6 +26,7 @@ import {
   type Quantization,
   StorageRef,
   TensorRef,
+  internDims,
   isTuple,
   pyTypeName,
   tuple,
@@ -58,11 +59,11 @@ export const PICKLE_LIMITS = {
   /** Distinct globals in one pickle. */
   maxGlobals: 100_000,
   /**
-   * Tensors rebuilt by one pickle: listing a million one-element views of one storage took
-   * 1.4 GB, half a million 1.07 GB (JavaScript objects per tensor, name and view); a quarter
-   * million stay well under 1 GB.
+   * Tensors rebuilt by one pickle. A million must open (a real torch.save of a million small
+   * tensors); each costs a few hundred bytes while the pickle is read and its listing built,
+   * and this cap keeps an absurd count under 1 GB (bench/memory-bench.mjs measures it).
    */
-  maxTensors: 250_000,
+  maxTensors: 1_600_000,
 };
 
 // --- The machine -------------------------------------------------------------------------
@@ -106,7 +107,9 @@ class Machine {
   /** Stack heights at each MARK (a flat metastack). */
   private readonly marks: number[] = [];
   /** An array, not a Map: a million-tensor state dict memoizes eight million values (a Map took 300 MB more). */
-  private readonly memo: (PyValue | undefined)[] = [];
+  private readonly memo: (PyValue | typeof UNREAD | undefined)[] = [];
+  /** Memo indices the pickle ever reads back (GET); null: keep every entry (the scan gave up). */
+  private readonly reads: Set<number> | null;
   private memoCount = 0;
   private tensorCount = 0;
   private readonly globals = new Map<string, PyGlobal>();
@@ -121,6 +124,7 @@ class Machine {
     this.pos = opts.start ?? 0;
     this.dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.where = opts.where ?? 'pickle';
+    this.reads = memoReads(data, this.pos);
   }
 
   private fail(problem: string): never {
@@ -457,12 +461,15 @@ class Machine {
       if (this.memoCount >= PICKLE_LIMITS.maxMemo) this.fail(`pickle memo exceeds ${PICKLE_LIMITS.maxMemo} entries`);
       this.memoCount++;
     }
-    this.memo[i] = this.top();
+    // An entry nothing reads back is not kept: torch.save memoizes every tuple, dict and string
+    // (eight per tensor), which would otherwise all stay alive to the end of the pickle.
+    this.memo[i] = this.reads && !this.reads.has(i) ? UNREAD : this.top();
   }
 
   private get(i: number): void {
     const v = this.memo[i];
     if (v === undefined) this.fail(`pickle memo has no entry ${i}`);
+    if (v === UNREAD) this.fail(`pickle memo entry ${i} is read although the scan found no read of it`);
     this.push(v as PyValue);
   }
 
@@ -814,8 +821,8 @@ class Machine {
 
   private tensor(storage: PyValue, offset: PyValue, size: PyValue, stride: PyValue, requiresGrad: boolean, dtype: DType | undefined): TensorRef {
     if (!(storage instanceof StorageRef)) this.fail(`tensor storage must come from a persistent id, not ${pyTypeName(storage)}`);
-    const shape = this.ints(size, 'tensor size');
-    const strides = this.ints(stride, 'tensor stride');
+    const shape = internDims(this.ints(size, 'tensor size'));
+    const strides = internDims(this.ints(stride, 'tensor stride'));
     if (shape.length !== strides.length) this.fail(`tensor size [${shape}] and stride [${strides}] differ in length`);
     if (++this.tensorCount > PICKLE_LIMITS.maxTensors) this.fail(`more than ${PICKLE_LIMITS.maxTensors} tensors (a cap that keeps reading under 1 GB of memory; real checkpoints hold tens of thousands)`);
     return new TensorRef(storage, dtype ?? storage.dtype, this.int(offset, 'storage offset'), shape, strides, requiresGrad);
@@ -823,6 +830,80 @@ class Machine {
 }
 
 // --- small pure helpers --------------------------------------------------------------------
+
+/** Stands in the memo for an entry the pickle never reads back. */
+const UNREAD = Symbol('unread memo entry');
+
+/** Bytes of each fixed-size opcode argument (opcodes not listed take none, or are handled below). */
+const FIXED_ARG: Record<number, number> = {
+  0x80: 1, 0x4b: 1, 0x71: 1, 0x68: 1, 0x82: 1, // PROTO BININT1 BINPUT BINGET EXT1
+  0x4d: 2, 0x83: 2, // BININT2 EXT2
+  0x4a: 4, 0x72: 4, 0x6a: 4, 0x84: 4, // BININT LONG_BINPUT LONG_BINGET EXT4
+  0x47: 8, 0x95: 8, // BINFLOAT FRAME
+};
+/** Counted arguments: bytes of the count, then that many bytes. */
+const COUNTED_ARG: Record<number, number> = {
+  0x8a: 1, 0x8c: 1, 0x55: 1, 0x43: 1, // LONG1 SHORT_BINUNICODE SHORT_BINSTRING SHORT_BINBYTES
+  0x58: 4, 0x54: 4, 0x42: 4, 0x8b: 4, // BINUNICODE BINSTRING BINBYTES LONG4
+  0x8d: 8, 0x8e: 8, 0x96: 8, // BINUNICODE8 BINBYTES8 BYTEARRAY8
+};
+/** Arguments ending at a newline (GLOBAL and INST take two lines). */
+const LINE_ARGS: Record<number, number> = { 0x49: 1, 0x4c: 1, 0x46: 1, 0x53: 1, 0x56: 1, 0x70: 1, 0x67: 1, 0x50: 1, 0x63: 2, 0x69: 2 };
+const NO_ARG = new Set([
+  0x2e, 0x4e, 0x88, 0x89, 0x28, 0x29, 0x74, 0x85, 0x86, 0x87, 0x5d, 0x6c, 0x7d, 0x64, 0x8f, 0x91, 0x61, 0x65, 0x73, // STOP … SETITEM
+  0x75, 0x90, 0x30, 0x31, 0x32, 0x52, 0x81, 0x92, 0x62, 0x51, 0x94, 0x97, 0x98, 0x93, 0x6f, // SETITEMS … OBJ
+]);
+
+/**
+ * The memo indices a pickle reads back (BINGET, LONG_BINGET, GET), by one walk over its opcodes
+ * without building anything; null (keep every entry) if the walk meets anything unexpected —
+ * the machine then reports the problem itself.
+ */
+function memoReads(data: Uint8Array, start: number): Set<number> | null {
+  const reads = new Set<number>();
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let p = start;
+  const n = data.length;
+  while (p < n) {
+    const op = data[p++];
+    if (op === 0x2e) return reads; // STOP
+    const fixed = FIXED_ARG[op];
+    if (fixed !== undefined) {
+      if (p + fixed > n) return null;
+      if (op === 0x68) reads.add(data[p]);
+      else if (op === 0x6a) reads.add(dv.getUint32(p, true));
+      p += fixed;
+      continue;
+    }
+    const counted = COUNTED_ARG[op];
+    if (counted !== undefined) {
+      if (p + counted > n) return null;
+      let len: number;
+      if (counted === 1) len = data[p];
+      else if (counted === 4) len = op === 0x54 || op === 0x8b ? dv.getInt32(p, true) : dv.getUint32(p, true);
+      else len = dv.getUint32(p + 4, true) * 4294967296 + dv.getUint32(p, true);
+      if (len < 0 || p + counted + len > n) return null;
+      p += counted + len;
+      continue;
+    }
+    const lines = LINE_ARGS[op];
+    if (lines !== undefined) {
+      for (let k = 0; k < lines; k++) {
+        const nl = data.indexOf(0x0a, p);
+        if (nl < 0) return null;
+        if (op === 0x67) {
+          const idx = Number(latin1(data.subarray(p, nl)));
+          if (!Number.isSafeInteger(idx)) return null;
+          reads.add(idx);
+        }
+        p = nl + 1;
+      }
+      continue;
+    }
+    if (!NO_ARG.has(op)) return null;
+  }
+  return null;
+}
 
 function narrow(b: bigint): number | bigint {
   return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;

@@ -18,12 +18,51 @@ export type PyValue =
   | StorageRef
   | TensorRef;
 
-/** dict / OrderedDict / Counter: a Map keeps insertion order and cannot be prototype-polluted. */
-export class PyDict extends Map<PyValue, PyValue> {
+const NO_ITEMS: ReadonlyMap<PyValue, PyValue> = new Map();
+
+/**
+ * dict / OrderedDict / Counter: a Map keeps insertion order and cannot be prototype-polluted.
+ * The Map is made on the first item: every tensor of a state dict pickles an empty
+ * OrderedDict (its backward hooks), and a million eager Maps cost 150 MB.
+ */
+export class PyDict implements Iterable<[PyValue, PyValue]> {
   /** Instance attributes set by BUILD (an OrderedDict's `_metadata`); never mixed into the items. */
   attrs: PyValue = null;
-  constructor(readonly pyType: string = 'dict') {
-    super();
+  private map: Map<PyValue, PyValue> | undefined = undefined;
+  constructor(readonly pyType: string = 'dict') {}
+  private get contents(): ReadonlyMap<PyValue, PyValue> {
+    return this.map ?? NO_ITEMS;
+  }
+  get size(): number {
+    return this.map ? this.map.size : 0;
+  }
+  get(k: PyValue): PyValue | undefined {
+    return this.map?.get(k);
+  }
+  has(k: PyValue): boolean {
+    return this.map ? this.map.has(k) : false;
+  }
+  set(k: PyValue, v: PyValue): this {
+    (this.map ??= new Map()).set(k, v);
+    return this;
+  }
+  delete(k: PyValue): boolean {
+    return this.map ? this.map.delete(k) : false;
+  }
+  keys(): IterableIterator<PyValue> {
+    return this.contents.keys();
+  }
+  values(): IterableIterator<PyValue> {
+    return this.contents.values();
+  }
+  entries(): IterableIterator<[PyValue, PyValue]> {
+    return this.contents.entries();
+  }
+  forEach(f: (v: PyValue, k: PyValue) => void): void {
+    this.contents.forEach((v, k) => f(v, k));
+  }
+  [Symbol.iterator](): IterableIterator<[PyValue, PyValue]> {
+    return this.contents.entries();
   }
 }
 
@@ -117,6 +156,8 @@ export interface Quantization {
   qdtype: string;
 }
 
+export { internDims } from '../core/dims';
+
 /** What torch._utils._rebuild_tensor* describes: a strided view into a storage. */
 export class TensorRef {
   isParameter = false;
@@ -152,18 +193,20 @@ export interface NdArrayRef {
   note?: string;
 }
 
-/** Tuples are arrays carrying this mark: a WeakSet of millions of tuples costs the GC seconds. */
-const TUPLE_MARK = Symbol('tuple');
-type Marked = PyValue[] & { [TUPLE_MARK]?: true };
+/**
+ * Tuples are arrays whose prototype is this (an Array.prototype child): a WeakSet of millions of
+ * tuples costs the GC seconds, and a symbol-keyed mark gives every tuple a property store of
+ * its own (40 bytes each; a state dict pickles four tuples per tensor).
+ */
+const TUPLE_PROTO: object = Object.create(Array.prototype);
 
 /** Marks an array as a Python tuple (immutable: APPEND refuses it). */
 export function tuple(items: PyValue[]): PyValue[] {
-  (items as Marked)[TUPLE_MARK] = true;
-  return items;
+  return Object.setPrototypeOf(items, TUPLE_PROTO) as PyValue[];
 }
 
 export function isTuple(v: PyValue): v is PyValue[] {
-  return Array.isArray(v) && (v as Marked)[TUPLE_MARK] === true;
+  return Array.isArray(v) && Object.getPrototypeOf(v) === TUPLE_PROTO;
 }
 
 export function isContainer(v: PyValue): v is PyValue[] | PyDict | PySet {

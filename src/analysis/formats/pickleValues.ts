@@ -49,7 +49,7 @@ export function objectEntries(o: PyObject): Array<[string, PyValue]> {
   } else if (isModuleObject(o)) {
     // A pickled nn.Module: its public attributes, and the internal tables only when non-empty.
     const st = new PyDict();
-    for (const [k, v] of o.state) if (!(typeof k === 'string' && k.startsWith('_') && isEmpty(v))) st.set(k, v);
+    for (const [k, v] of o.state as PyDict) if (!(typeof k === 'string' && k.startsWith('_') && isEmpty(v))) st.set(k, v);
     out.push(['state', st]);
   } else if (o.state !== undefined) out.push(['state', o.state]);
   if (o.items) out.push(['items', o.items]);

@@ -11,10 +11,12 @@ import {
   PyDict,
   PyGlobal,
   PyObject,
+  PySet,
   type PyValue,
   StorageRef,
   TensorRef,
   dtypeOfGlobal,
+  internDims,
   isModuleObject,
   isTuple,
   keyString,
@@ -76,11 +78,11 @@ export async function readTorch(src: ByteSource, path: string, opts: TorchOption
   const head = await src.read(0, Math.min(src.size, 16));
   if (!isZip(head)) return buildCheckpoint(await parseLegacyOrExplain(src, path), src, path, opts.storageIdPrefix ?? '');
   const zip = await ZipArchive.open(src);
-  const first = zip.entries[0];
-  const slash = first ? first.name.indexOf('/') : -1;
-  if (!first || slash <= 0) throw new CheckpointError(path, 'a zip file, but not a PyTorch archive (its first entry is not inside a folder)');
+  const first = zip.names[0];
+  const slash = first !== undefined ? first.indexOf('/') : -1;
+  if (first === undefined || slash <= 0) throw new CheckpointError(path, 'a zip file, but not a PyTorch archive (its first entry is not inside a folder)');
   // The folder is the saved file's stem or "archive": take it from the first entry, as torch does.
-  const folder = first.name.slice(0, slash + 1);
+  const folder = first.slice(0, slash + 1);
   if (isPt2Archive(zip, folder)) return readPt2(zip, folder, path, readTorch, () => src.close());
   return buildCheckpoint(await parseZip(zip, folder, path), src, path, opts.storageIdPrefix ?? '');
 }
@@ -97,6 +99,7 @@ interface StorageBytes {
 
 interface Parsed {
   format: 'pytorch-zip' | 'pytorch-legacy';
+  /** Set to null once the tensor list no longer needs it. */
   root: PyValue;
   risk: RiskReport;
   sourceFiles?: SourceFile[];
@@ -104,7 +107,7 @@ interface Parsed {
   warnings: string[];
   byteOrder: 'little' | 'big';
   /** Where a storage's bytes are; throws a CheckpointError naming the record if they are not. */
-  locate(ref: StorageRef): Promise<StorageBytes>;
+  locate(ref: StorageRef): StorageBytes | Promise<StorageBytes>;
 }
 
 function isZip(head: Uint8Array): boolean {
@@ -132,14 +135,14 @@ function storageArgs(items: PyValue[], path: string): { dtype: DType; key: strin
 async function parseZip(zip: ZipArchive, folder: string, path: string): Promise<Parsed> {
   const record = (name: string): ZipEntry | undefined => zip.get(folder + name);
 
-  const torchScript = record('constants.pkl') !== undefined || zip.entries.some((e) => e.name.startsWith(`${folder}code/`));
-  if (zip.entries.some((e) => e.name.endsWith('/serialized_exported_program.json'))) {
+  const torchScript = record('constants.pkl') !== undefined || zip.names.some((n) => n.startsWith(`${folder}code/`));
+  if (zip.names.some((n) => n.endsWith('/serialized_exported_program.json'))) {
     throw new CheckpointError(path, 'an early torch.export archive (serialized_exported_program.json, before the pt2 archive format of torch 2.6); re-save it with a current torch.export.save to open its weights');
   }
   const pklEntry = record('data.pkl');
   if (!pklEntry) {
-    const names = zip.entries.slice(0, 5).map((e) => e.name).join(', ');
-    throw new CheckpointError(path, `a zip file without ${folder}data.pkl, so not a torch.save checkpoint (entries: ${names}${zip.entries.length > 5 ? ', …' : ''})`);
+    const names = zip.names.slice(0, 5).join(', ');
+    throw new CheckpointError(path, `a zip file without ${folder}data.pkl, so not a torch.save checkpoint (entries: ${names}${zip.size > 5 ? ', …' : ''})`);
   }
 
   const text = async (name: string): Promise<string | undefined> => {
@@ -192,15 +195,20 @@ async function parseZip(zip: ZipArchive, folder: string, path: string): Promise<
     }
     sourceFiles = await readSourceFiles(zip, folder);
   }
+  // The closures below share this scope: drop the storage table so it does not outlive the pickle.
+  storages.clear();
 
+  // Deflated records (not written by torch.save) get a source each, inflated on first read.
   const located = new Map<string, Promise<StorageBytes>>();
   const locate = async (ref: StorageRef): Promise<StorageBytes> => {
     const e = record(`${ref.dir}/${ref.key}`);
     if (!e) throw new CheckpointError(path, `storage record ${folder}${ref.dir}/${ref.key} is missing from the archive`);
-    // Lazy: a stored record's CRC is checked, a deflated one inflated, on its first read.
     const member = await zip.entrySource(e, { maxInflatedBytes: MAX_INFLATED_STORAGE });
     return { source: member, byteOffset: 0, bytes: member.size };
   };
+  // Stored records (what torch.save writes) are read in place through one source for the whole
+  // archive, their CRC checked on first read: nothing is kept per storage.
+  const stored = zip.storedMembers();
   return {
     format: 'pytorch-zip',
     root,
@@ -210,7 +218,10 @@ async function parseZip(zip: ZipArchive, folder: string, path: string): Promise<
     warnings,
     byteOrder: byteorder,
     locate: (ref) => {
-      const id = `${ref.dir}/${ref.key}`;
+      const id = `${folder}${ref.dir}/${ref.key}`;
+      const i = zip.indexOf(id);
+      const at = i >= 0 ? zip.storedOffset(i) : undefined;
+      if (at !== undefined) return { source: stored, byteOffset: at, bytes: zip.entry(i).uncompressedSize };
       let p = located.get(id);
       if (!p) located.set(id, (p = locate(ref)));
       return p;
@@ -222,9 +233,10 @@ async function parseZip(zip: ZipArchive, folder: string, path: string): Promise<
 async function readSourceFiles(zip: ZipArchive, folder: string): Promise<SourceFile[]> {
   const out: SourceFile[] = [];
   let budget = MAX_SOURCE_BYTES;
-  for (const e of zip.entries) {
-    if (!e.name.startsWith(`${folder}code/`) || !e.name.endsWith('.py')) continue;
+  for (const [i, n] of zip.names.entries()) {
+    if (!n.startsWith(`${folder}code/`) || !n.endsWith('.py')) continue;
     if (out.length >= MAX_SOURCE_FILES) break;
+    const e = zip.entry(i);
     const take = Math.min(e.uncompressedSize, Math.max(0, budget));
     const bytes = take > 0 ? await zip.readEntry(e, MAX_SOURCE_BYTES, take) : new Uint8Array(0);
     budget -= take;
@@ -315,6 +327,7 @@ async function parseLegacy(src: ByteSource, path: string): Promise<Parsed> {
   const keysPickle = await pickleAt(src, path, obj.end, 'storage key list');
   const keys = keysPickle.value;
   if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new CheckpointError(path, 'legacy storage key list is not a list of strings');
+  views.clear(); // shared with locate's scope: not needed past the pickle
 
   // Storages follow as [int64 element count][data], in key-list order: index them by reading
   // only the counts.
@@ -335,6 +348,7 @@ async function parseLegacy(src: ByteSource, path: string): Promise<Parsed> {
     index.set(key, { source: src, byteOffset: at + 8, bytes });
     at += 8 + bytes;
   }
+  roots.clear();
   const warnings: string[] = [];
   if (at < src.size) warnings.push(`${src.size - at} unexpected bytes after the last storage`);
   return {
@@ -424,7 +438,7 @@ function entriesOf(v: Expandable): Array<[string, PyValue]> {
   if (isModuleObject(v)) {
     const st = v.state;
     const nonPersistent = st.get('_non_persistent_buffers_set');
-    const skipped = new Set(nonPersistent && typeof nonPersistent === 'object' && 'items' in nonPersistent ? (nonPersistent.items as PyValue[]).map(keyString) : []);
+    const skipped = new Set(nonPersistent instanceof PySet ? nonPersistent.items.map(keyString) : []);
     dictEntries(st.get('_parameters'), (_, x) => x === null);
     dictEntries(st.get('_buffers'), (k, x) => x === null || skipped.has(k));
     dictEntries(st.get('_modules'), (_, x) => x === null);
@@ -441,6 +455,18 @@ function entriesOf(v: Expandable): Array<[string, PyValue]> {
   if (v.list) v.list.forEach((x, i) => out.push([String(i), x]));
   v.args.forEach((x, i) => out.push([`args.${i}`, x]));
   return out;
+}
+
+/** entriesOf, lazily for dicts: a million-key state dict makes no million pairs at once. */
+function entriesIter(v: Expandable): Iterator<[string, PyValue]> {
+  if (!(v instanceof PyDict)) return entriesOf(v)[Symbol.iterator]();
+  const it = v.entries();
+  return {
+    next: (): IteratorResult<[string, PyValue]> => {
+      const n = it.next();
+      return n.done ? { done: true, value: undefined } : { done: false, value: [keyString(n.value[0]), n.value[1]] };
+    },
+  };
 }
 
 function childValues(v: Expandable): Iterable<PyValue> {
@@ -493,6 +519,8 @@ interface Flat {
 }
 
 const INERT_TENSOR_PREFIX = 'torch._utils._rebuild_';
+/** Put in place of a flat entry once its tensor is built. */
+const RELEASED: Flat['tensors'][number] = { name: '', ref: new TensorRef(new StorageRef('', 'U8', 0, 'cpu'), 'U8', 0, [], [], false), top: '' };
 
 /** Collects warnings, keeping the first few hundred and counting the rest. */
 class Warnings {
@@ -562,17 +590,18 @@ function flatten(root: PyValue, holders: Set<Expandable>, path: string, warn: Wa
   // A tensor-free object at the root (HF TrainingArguments) stays one tree, its class shown.
   else if (!isExpandable(root) || (root instanceof PyObject && !holders.has(root))) leaf('value', root, '');
   else {
-    interface Frame { node: Expandable; entries: Array<[string, PyValue]>; next: number; name: string; top: string }
+    interface Frame { node: Expandable; entries: Iterator<[string, PyValue]>; name: string; top: string }
     const onPath = new Set<Expandable>([root]);
-    const stack: Frame[] = [{ node: root, entries: entriesOf(root), next: 0, name: '', top: '' }];
+    const stack: Frame[] = [{ node: root, entries: entriesIter(root), name: '', top: '' }];
     while (stack.length) {
       const f = stack[stack.length - 1];
-      if (f.next >= f.entries.length) {
+      const next = f.entries.next();
+      if (next.done) {
         onPath.delete(f.node);
         stack.pop();
         continue;
       }
-      const [key, child] = f.entries[f.next++];
+      const [key, child] = next.value;
       const name = f.name ? `${f.name}.${key}` : key;
       const top = stack.length === 1 ? key : f.top;
       if (child instanceof PyObject && OMEGA_NODE.test(child.type)) {
@@ -591,7 +620,7 @@ function flatten(root: PyValue, holders: Set<Expandable>, path: string, warn: Wa
       if (stack.length >= MAX_NESTING) throw new CheckpointError(path, `containers are nested more than ${MAX_NESTING} levels deep; refusing`);
       budget(name);
       onPath.add(child);
-      stack.push({ node: child, entries: entriesOf(child), next: 0, name, top });
+      stack.push({ node: child, entries: entriesIter(child), name, top });
     }
   }
   return flat;
@@ -626,16 +655,24 @@ function chooseStateDictPrefix(root: PyValue, holders: Set<Expandable>, tensorsB
 }
 
 async function buildCheckpoint(parsed: Parsed, src: ByteSource, path: string, idPrefix: string): Promise<Checkpoint> {
-  const { root, warnings } = parsed;
+  const { warnings } = parsed;
   const warn = new Warnings(warnings);
-  const holders = tensorHolders(root, path);
+  let root: PyValue = parsed.root;
+  let holders: Set<Expandable> | null = tensorHolders(root, path);
   const flat = flatten(root, holders, path, warn);
   const tensorsByTop = new Map<string, number>();
   for (const t of flat.tensors) tensorsByTop.set(t.top, (tensorsByTop.get(t.top) ?? 0) + 1);
+  const stateDictPrefix = chooseStateDictPrefix(root, holders, tensorsByTop);
+  // The unpickled tree is not needed past here: let it go while the tensor list is built (a
+  // million tensors' descriptors, storages and containers would otherwise stay alive with it).
+  parsed.root = root = null;
+  holders = null;
 
   const tensors: TensorInfo[] = [];
   let arrays = 0;
-  for (const { name, ref } of flat.tensors) {
+  for (let k = 0; k < flat.tensors.length; k++) {
+    const { name, ref } = flat.tensors[k];
+    flat.tensors[k] = RELEASED;
     if (!(ref instanceof TensorRef) && !(ref instanceof PyObject)) {
       const sp = ref;
       try {
@@ -678,7 +715,7 @@ async function buildCheckpoint(parsed: Parsed, src: ByteSource, path: string, id
     metadata: parsed.metadata,
     values: flat.values,
     tensors,
-    stateDictPrefix: chooseStateDictPrefix(root, holders, tensorsByTop),
+    stateDictPrefix,
     warnings,
     risk: parsed.risk,
     ...(parsed.sourceFiles ? { sourceFiles: parsed.sourceFiles } : {}),
@@ -738,10 +775,11 @@ function tensorInfo(name: string, ref: TensorRef, rec: StorageBytes, byteOrder: 
       `tensor "${name}": its view (offset ${ref.storageOffset}, shape [${ref.shape}], strides [${ref.stride}]) reaches outside its storage of ${storageBytes} bytes`,
     );
   }
+  // Shapes and strides are the pickle's interned, frozen arrays: shared, never copied.
   return {
     name,
     dtype: ref.dtype,
-    shape: ref.shape.slice(),
+    shape: internDims(ref.shape),
     numel,
     nbytes: numel * size,
     location: {
@@ -749,9 +787,9 @@ function tensorInfo(name: string, ref: TensorRef, rec: StorageBytes, byteOrder: 
       storageByteOffset: rec.byteOffset + storageStart,
       storageBytes,
       elementOffset: ref.storageOffset,
-      strides: ref.stride.slice(),
+      strides: internDims(ref.stride),
       byteOrder,
     },
-    storageId: idPrefix + s.key,
+    storageId: idPrefix ? idPrefix + s.key : s.key,
   };
 }

@@ -12,6 +12,8 @@ import { CheckpointError } from '../core/errors';
 import type { ByteSource } from '../io/byteSource';
 
 export interface ZipEntry {
+  /** Position in the central directory. */
+  index: number;
   name: string;
   /** 0 = stored, 8 = deflate. */
   method: number;
@@ -30,33 +32,90 @@ const EOCD64_LOCATOR_SIG = 0x07064b50;
 const CEN_SIG = 0x02014b50;
 const LOC_SIG = 0x04034b50;
 const MAX_COMMENT = 0xffff;
-/** Central directories beyond this are refused (≈ a million entries). */
+/** Central directories beyond this are refused (≈ three million torch members). */
 const MAX_CENTRAL_DIR = 256 * 1024 * 1024;
-/** Members listed at most (torch.save of a million tensors writes a million and six: refused, as the pickle's tensor cap would). */
-const MAX_ENTRIES = 1_000_000;
+/**
+ * Members listed at most. torch.save of a million tensors writes a million and six; a member
+ * costs about 130 bytes here (its name, a map slot, typed-array columns), so the cap keeps the
+ * directory under 250 MB while the pickle's own tensor cap bounds the rest.
+ */
+export const MAX_ENTRIES = 1_600_000;
 /** Default cap on an inflated entry, against zip bombs. */
 export const DEFAULT_MAX_INFLATED = 512 * 1024 * 1024;
 /** Inflated members kept in memory at once per archive (re-inflated on demand when evicted). */
 const INFLATED_CACHE_BYTES = 512 * 1024 * 1024;
 /** Bytes read per step when checking a stored member's CRC. */
 const CRC_CHUNK = 4 * 1024 * 1024;
+/** Local headers that lie within this span of each other are read in one request. */
+const HEADER_WINDOW = 1 << 20;
+
+/**
+ * The central directory as columns (one typed array per field, names in one array), not one
+ * object per member: an archive of a million storages stays a few tens of MB.
+ */
+interface Columns {
+  names: string[];
+  method: Uint8Array;
+  compressedSize: Float64Array;
+  uncompressedSize: Float64Array;
+  localHeaderOffset: Float64Array;
+  dataOffset: Float64Array;
+  crc32: Uint32Array;
+}
 
 export class ZipArchive {
-  private readonly byName = new Map<string, ZipEntry>();
-  /** CRC checks of stored members, by name (run once, shared by every reader of the member). */
-  private readonly verified = new Map<string, Promise<void>>();
+  private readonly byName = new Map<string, number>();
+  /** CRC checks of stored members, by index (run once, shared by every reader of the member). */
+  private readonly verified = new Map<number, Promise<void>>();
+  /** Members whose CRC check passed (kept as bits, not promises: a million storages stay small). */
+  private readonly verifiedOk: Uint8Array;
   private readonly cache: InflatedCache;
+  private stored: StoredMembersSource | undefined;
 
   private constructor(
     readonly source: ByteSource,
-    readonly entries: ZipEntry[],
+    private readonly cols: Columns,
   ) {
-    for (const e of entries) {
+    const names = cols.names;
+    for (let i = 0; i < names.length; i++) {
       // Python's zipfile takes the last of two same-named members, other readers the first.
-      if (this.byName.has(e.name)) throw new CheckpointError(source.label, `not a readable zip archive: two members are named "${printableName(e.name)}" (readers disagree on which one counts); refusing`);
-      this.byName.set(e.name, e);
+      if (this.byName.has(names[i])) throw new CheckpointError(source.label, `not a readable zip archive: two members are named "${printableName(names[i])}" (readers disagree on which one counts); refusing`);
+      this.byName.set(names[i], i);
     }
+    this.verifiedOk = new Uint8Array(names.length);
     this.cache = new InflatedCache(INFLATED_CACHE_BYTES);
+  }
+
+  /** Number of members. */
+  get size(): number {
+    return this.cols.names.length;
+  }
+
+  /** Member names in directory order (do not modify). */
+  get names(): readonly string[] {
+    return this.cols.names;
+  }
+
+  /** Every member as an object, built on each call: for small archives (npz, pt2); large ones use names/get. */
+  get entries(): ZipEntry[] {
+    const out: ZipEntry[] = new Array(this.size);
+    for (let i = 0; i < out.length; i++) out[i] = this.entry(i);
+    return out;
+  }
+
+  /** The member at directory position `i`. */
+  entry(i: number): ZipEntry {
+    const c = this.cols;
+    return {
+      index: i,
+      name: c.names[i],
+      method: c.method[i],
+      compressedSize: c.compressedSize[i],
+      uncompressedSize: c.uncompressedSize[i],
+      localHeaderOffset: c.localHeaderOffset[i],
+      dataOffset: c.dataOffset[i],
+      crc32: c.crc32[i],
+    };
   }
 
   static async open(src: ByteSource): Promise<ZipArchive> {
@@ -97,14 +156,24 @@ export class ZipArchive {
       cdSize = readU64(rv, 40, fail);
       cdOffset = readU64(rv, 48, fail);
     }
-    if (count > MAX_ENTRIES) fail(`${count} entries is more than this reader accepts`);
+    if (count > MAX_ENTRIES) fail(`${count} members is more than the ${MAX_ENTRIES} this reader accepts`);
     if (cdSize > MAX_CENTRAL_DIR) fail(`central directory of ${cdSize} bytes is too large`);
     if (cdOffset + cdSize > src.size) fail('central directory lies outside the file (truncated?)');
+    // Every record takes at least 46 bytes: a count the directory cannot hold is a lie, refused before allocating for it.
+    if (count * 46 > cdSize) fail(`the end record counts ${count} members, more than its ${cdSize}-byte central directory can hold`);
 
     const cd = await src.read(cdOffset, cdSize);
     const cv = new DataView(cd.buffer, cd.byteOffset, cd.byteLength);
     const utf8 = new TextDecoder('utf-8');
-    const entries: ZipEntry[] = [];
+    const cols: Columns = {
+      names: new Array<string>(count),
+      method: new Uint8Array(count),
+      compressedSize: new Float64Array(count),
+      uncompressedSize: new Float64Array(count),
+      localHeaderOffset: new Float64Array(count),
+      dataOffset: new Float64Array(count).fill(-1),
+      crc32: new Uint32Array(count),
+    };
     let p = 0;
     for (let i = 0; i < count; i++) {
       if (p + 46 > cdSize || cv.getUint32(p, true) !== CEN_SIG) fail(`central directory entry ${i} is damaged`);
@@ -139,36 +208,127 @@ export class ZipArchive {
         }
         x += 4 + len;
       }
-      entries.push({ name, method, compressedSize, uncompressedSize, localHeaderOffset, dataOffset: -1, crc32 });
+      cols.names[i] = name;
+      // Methods other than stored/deflate are refused when the member is read, with its name.
+      cols.method[i] = method > 255 ? 255 : method;
+      cols.compressedSize[i] = compressedSize;
+      cols.uncompressedSize[i] = uncompressedSize;
+      cols.localHeaderOffset[i] = localHeaderOffset;
+      cols.crc32[i] = crc32;
       p += 46 + nameLen + extraLen + commentLen;
     }
     // Python's zipfile reads central-directory records until the directory's size runs out;
     // a directory holding more records than the end record counts would be read differently.
     if (p + 46 <= cdSize && cv.getUint32(p, true) === CEN_SIG) fail(`the central directory holds more members than its end record counts (${count})`);
-    const archive = new ZipArchive(src, entries);
-    // Payload offsets come from each local header: 30 bytes each, read in parallel batches.
-    for (let i = 0; i < entries.length; i += 64) await Promise.all(entries.slice(i, i + 64).map((e) => archive.locate(e)));
+    const archive = new ZipArchive(src, cols);
+    await archive.locateAll();
     return archive;
   }
 
-  get(name: string): ZipEntry | undefined {
-    return this.byName.get(name);
+  /**
+   * Payload offsets from every local header (30 bytes each). Headers close together in the file
+   * (a million small storages) are read a window at a time, not one request each.
+   */
+  private async locateAll(): Promise<void> {
+    const { localHeaderOffset: lho, dataOffset, compressedSize, names } = this.cols;
+    const src = this.source;
+    const n = names.length;
+    let order = new Uint32Array(n);
+    let sorted = true;
+    for (let i = 0; i < n; i++) {
+      order[i] = i;
+      if (i && lho[i] < lho[i - 1]) sorted = false;
+    }
+    if (!sorted) order = order.sort((a, b) => lho[a] - lho[b]);
+    for (let k = 0; k < n; ) {
+      const start = lho[order[k]];
+      let j = k;
+      while (j + 1 < n && lho[order[j + 1]] + 30 - start <= HEADER_WINDOW) j++;
+      const end = Math.min(src.size, lho[order[j]] + 30);
+      const buf = start < src.size ? await src.read(start, Math.max(0, end - start)) : new Uint8Array(0);
+      const hv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      for (; k <= j; k++) {
+        const i = order[k];
+        const at = lho[i] - start;
+        if (at + 30 > buf.length) throw new CheckpointError(src.label, `zip entry "${printableName(names[i])}" lies outside the file (truncated?)`);
+        if (hv.getUint32(at, true) !== LOC_SIG) throw new CheckpointError(src.label, `zip entry "${printableName(names[i])}" has a damaged local header`);
+        const off = lho[i] + 30 + hv.getUint16(at + 26, true) + hv.getUint16(at + 28, true);
+        if (off + compressedSize[i] > src.size) {
+          throw new CheckpointError(src.label, `zip entry "${printableName(names[i])}" (${compressedSize[i]} bytes at ${off}) runs past the end of the file (truncated?)`);
+        }
+        dataOffset[i] = off;
+      }
+    }
   }
 
-  /** Resolves the payload offset from the local header (cached on the entry). */
+  get(name: string): ZipEntry | undefined {
+    const i = this.byName.get(name);
+    return i === undefined ? undefined : this.entry(i);
+  }
+
+  /** Directory position of the member named `name`, or -1. */
+  indexOf(name: string): number {
+    return this.byName.get(name) ?? -1;
+  }
+
+  /** The payload offset (resolved from every local header when the archive was opened). */
   async locate(e: ZipEntry): Promise<number> {
-    if (e.dataOffset >= 0) return e.dataOffset;
-    const src = this.source;
-    if (e.localHeaderOffset + 30 > src.size) throw new CheckpointError(src.label, `zip entry "${e.name}" lies outside the file (truncated?)`);
-    const h = await src.read(e.localHeaderOffset, 30);
-    const hv = new DataView(h.buffer);
-    if (hv.getUint32(0, true) !== LOC_SIG) throw new CheckpointError(src.label, `zip entry "${e.name}" has a damaged local header`);
-    const dataOffset = e.localHeaderOffset + 30 + hv.getUint16(26, true) + hv.getUint16(28, true);
-    if (dataOffset + e.compressedSize > src.size) {
-      throw new CheckpointError(src.label, `zip entry "${e.name}" (${e.compressedSize} bytes at ${dataOffset}) runs past the end of the file (truncated?)`);
+    return this.cols.dataOffset[e.index];
+  }
+
+  /**
+   * Stored members read in place, through one source over the whole archive: a read must lie
+   * inside one stored member, whose CRC-32 is checked on its first read. Offsets are archive
+   * offsets (`storedOffset`). One object for all members, so a million storages cost no more.
+   */
+  storedMembers(): ByteSource {
+    this.stored ??= new StoredMembersSource(this);
+    return this.stored;
+  }
+
+  /** Archive offset of a stored member's payload, or undefined if it is not stored. */
+  storedOffset(i: number): number | undefined {
+    const c = this.cols;
+    if (c.method[i] !== 0) return undefined;
+    if (c.compressedSize[i] !== c.uncompressedSize[i]) throw new CheckpointError(this.source.label, `stored zip entry "${printableName(c.names[i])}" has inconsistent sizes`);
+    return c.dataOffset[i];
+  }
+
+  /** Stored members by payload offset, for StoredMembersSource's lookups (built on first use). */
+  private byOffset: { order: Uint32Array; starts: Float64Array } | undefined;
+
+  /** The stored member whose payload holds [offset, offset + length), or -1. */
+  storedMemberAt(offset: number, length: number): number {
+    if (!this.byOffset) {
+      const c = this.cols;
+      const idx: number[] = [];
+      for (let i = 0; i < c.names.length; i++) if (c.method[i] === 0) idx.push(i);
+      const order = Uint32Array.from(idx).sort((a, b) => c.dataOffset[a] - c.dataOffset[b]);
+      this.byOffset = { order, starts: Float64Array.from(order, (i) => c.dataOffset[i]) };
     }
-    e.dataOffset = dataOffset;
-    return dataOffset;
+    const { order, starts } = this.byOffset;
+    let lo = 0;
+    let hi = starts.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // Zero-length members share their offset with the next member: step back to a member that holds the range.
+    for (let k = found; k >= 0 && starts[k] === starts[found]; k--) {
+      const i = order[k];
+      if (offset + length <= starts[k] + this.cols.uncompressedSize[i]) return i;
+    }
+    return -1;
+  }
+
+  /** Checks member i's CRC once (stored members); resolves when it passed. */
+  verifyIndex(i: number): Promise<void> {
+    if (this.verifiedOk[i]) return Promise.resolve();
+    return this.verify(this.entry(i));
   }
 
   /**
@@ -216,7 +376,8 @@ export class ZipArchive {
 
   /** Checks a stored member's CRC-32 by streaming it once. */
   verify(e: ZipEntry): Promise<void> {
-    let p = this.verified.get(e.name);
+    if (this.verifiedOk[e.index]) return Promise.resolve();
+    let p = this.verified.get(e.index);
     if (!p) {
       p = (async () => {
         const off = await this.locate(e);
@@ -229,8 +390,11 @@ export class ZipArchive {
           crc = crc32(view, crc);
         }
         this.checkCrc(e, crc);
+        // Passed: a bit, not a kept promise. A failure stays in the map and fails every read.
+        this.verifiedOk[e.index] = 1;
+        this.verified.delete(e.index);
       })();
-      this.verified.set(e.name, p);
+      this.verified.set(e.index, p);
     }
     return p;
   }
@@ -342,6 +506,30 @@ class MemberSource implements ByteSource {
     this.check(offset, target.length);
     const w = await this.get();
     return w.source.readInto(w.offset + offset, target);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Every stored member of an archive, read in place at archive offsets (ZipArchive.storedMembers). */
+class StoredMembersSource implements ByteSource {
+  readonly size: number;
+  readonly label: string;
+  constructor(private readonly zip: ZipArchive) {
+    this.size = zip.source.size;
+    this.label = zip.source.label;
+  }
+  private async check(offset: number, length: number): Promise<void> {
+    const i = this.zip.storedMemberAt(offset, length);
+    if (i < 0) throw new CheckpointError(this.label, `read of ${length} bytes at ${offset} is not inside one stored zip member`);
+    await this.zip.verifyIndex(i);
+  }
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    await this.check(offset, length);
+    return this.zip.source.read(offset, length);
+  }
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    await this.check(offset, target.length);
+    return this.zip.source.readInto(offset, target);
   }
   async close(): Promise<void> {}
 }

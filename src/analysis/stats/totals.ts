@@ -1,6 +1,7 @@
 // Parameter and byte totals of a checkpoint, per dtype and per top-level module.
 import { type Checkpoint, type TensorInfo, storedType } from '../core/checkpoint';
 import type { DType } from '../core/dtype';
+import { internDims } from '../core/dims';
 
 export interface TotalRow {
   tensors: number;
@@ -16,12 +17,6 @@ export interface CheckpointTotals extends TotalRow {
   byPrefix: (TotalRow & { prefix: string })[];
 }
 
-/** Identity of a tensor's values: tied tensors (same storage, offset, shape, strides) count once. */
-function viewKey(t: TensorInfo): string | undefined {
-  if (t.storageId === undefined) return undefined;
-  return `${t.storageId}|${t.location.elementOffset}|${t.shape}|${t.location.strides}|${t.dtype}`;
-}
-
 export function topPrefix(name: string, stateDictPrefix: string): string {
   const rest = stateDictPrefix && name.startsWith(stateDictPrefix + '.') ? name.slice(stateDictPrefix.length + 1) : name;
   const head = rest.split('.')[0];
@@ -29,14 +24,12 @@ export function topPrefix(name: string, stateDictPrefix: string): string {
 }
 
 export function checkpointTotals(c: Checkpoint): CheckpointTotals {
-  const seen = new Set<string>();
+  const dups = duplicateViews(c.tensors);
   const byDtype = new Map<string, TotalRow & { dtype: string }>();
   const byPrefix = new Map<string, TotalRow & { prefix: string }>();
   const all: TotalRow = { tensors: 0, params: 0, bytes: 0 };
   for (const t of c.tensors) {
-    const key = viewKey(t);
-    const dup = key !== undefined && seen.has(key);
-    if (key !== undefined) seen.add(key);
+    const dup = dups.has(t);
     const params = dup ? 0 : t.numel;
     const bytes = dup ? 0 : t.nbytes;
     const type = storedType(t);
@@ -52,13 +45,61 @@ export function checkpointTotals(c: Checkpoint): CheckpointTotals {
     byPrefix.set(p, q);
   }
   // The file's bytes: each storage once, however many views (overlapping or not) read it.
-  const storages = new Map<string, number>();
   let unshared = 0;
-  for (const t of c.tensors) {
-    if (t.storageId === undefined || t.quant) unshared += t.nbytes;
-    else storages.set(t.storageId, Math.max(storages.get(t.storageId) ?? 0, t.location.storageBytes));
+  for (const g of byStorage(c.tensors, (t) => (unshared += t.nbytes)).values()) {
+    if (!Array.isArray(g)) unshared += g.location.storageBytes;
+    else {
+      let most = 0;
+      for (const t of g) most = Math.max(most, t.location.storageBytes);
+      unshared += most;
+    }
   }
-  for (const b of storages.values()) unshared += b;
   all.bytes = unshared;
   return { ...all, byDtype: [...byDtype.values()], byPrefix: [...byPrefix.values()] };
+}
+
+/**
+ * Tensors by storage id: the tensor itself when it has the storage alone (a million storages
+ * make no million lists), else the list. Tensors without an id, and block-quantized ones, go to
+ * `alone` instead.
+ */
+function byStorage(tensors: readonly TensorInfo[], alone?: (t: TensorInfo) => void): Map<string, TensorInfo | TensorInfo[]> {
+  const out = new Map<string, TensorInfo | TensorInfo[]>();
+  for (const t of tensors) {
+    if (t.storageId === undefined || t.quant) {
+      alone?.(t);
+      continue;
+    }
+    const g = out.get(t.storageId);
+    if (g === undefined) out.set(t.storageId, t);
+    else if (Array.isArray(g)) g.push(t);
+    else out.set(t.storageId, [g, t]);
+  }
+  return out;
+}
+
+/**
+ * Tensors whose values repeat an earlier tensor's: same storage, offset, shape, strides and
+ * dtype (tied weights saved twice). Shapes and strides compare as interned arrays, offsets as
+ * numbers: no key string per tensor (a million views of one storage stay small).
+ */
+function duplicateViews(tensors: readonly TensorInfo[]): Set<TensorInfo> {
+  const dups = new Set<TensorInfo>();
+  for (const g of byStorage(tensors).values()) {
+    if (!Array.isArray(g)) continue;
+    const seen = new Map<string, Map<readonly number[], Map<readonly number[], Set<number>>>>();
+    for (const t of g) {
+      let byShape = seen.get(t.dtype);
+      if (!byShape) seen.set(t.dtype, (byShape = new Map()));
+      const shape = internDims(t.shape);
+      let byStrides = byShape.get(shape);
+      if (!byStrides) byShape.set(shape, (byStrides = new Map()));
+      const strides = internDims(t.location.strides);
+      let offsets = byStrides.get(strides);
+      if (!offsets) byStrides.set(strides, (offsets = new Set()));
+      if (offsets.has(t.location.elementOffset)) dups.add(t);
+      else offsets.add(t.location.elementOffset);
+    }
+  }
+  return dups;
 }

@@ -8,7 +8,7 @@
 // to return to its event loop. A `cancel` message sets the same flag for jobs that are waiting.
 import { parentPort, workerData } from 'node:worker_threads';
 import { basename } from 'node:path';
-import { type Checkpoint, type TensorInfo, storedType } from '../core/checkpoint';
+import { type Checkpoint, type TensorInfo, storedDescription, storedType } from '../core/checkpoint';
 import { CancelledError, CheckpointError, isCancelled as isCancelledError } from '../core/errors';
 import { readSlice2D } from '../core/tensorData';
 import { openCheckpoint } from '../open';
@@ -21,6 +21,7 @@ import {
   type EvalSummary,
   type Slice2D,
   type StatsJobResult,
+  type TensorRow,
   type WorkerEvaluateRequest,
   type WorkerAnalysisRequest,
   type AnalysisView,
@@ -132,6 +133,11 @@ async function modelOf(c: Checkpoint): Promise<Pick<Listing, 'model'>> {
   }
 }
 
+function storedRow(t: TensorInfo): Pick<TensorRow, 'stored'> {
+  const stored = storedDescription(t);
+  return stored ? { stored } : {};
+}
+
 function toListing(c: Checkpoint): Listing {
   return {
     path: c.path,
@@ -141,11 +147,14 @@ function toListing(c: Checkpoint): Listing {
     tensors: c.tensors.map((t) => ({
       name: t.name,
       dtype: storedType(t),
-      shape: t.shape.slice(),
+      shape: [...t.shape],
       numel: t.numel,
       nbytes: t.nbytes,
       ...(t.storageId !== undefined ? { storageId: t.storageId } : {}),
-      ...(t.sharesStorageWith?.length ? { sharesStorageWith: t.sharesStorageWith.slice() } : {}),
+      // Past a storage's first 17 tensors every list is one frozen array (linkSharedStorages):
+      // not repeated per row; the page derives it from storageId (core/storageSharing.ts).
+      ...(t.sharesStorageWith?.length && !Object.isFrozen(t.sharesStorageWith) ? { sharesStorageWith: t.sharesStorageWith.slice() } : {}),
+      ...storedRow(t),
     })),
     stateDictPrefix: c.stateDictPrefix,
     warnings: c.warnings.slice(),

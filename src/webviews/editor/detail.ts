@@ -2,6 +2,7 @@
 // slice, each chart exportable (SVG / PNG / data) through the host's save dialog.
 import { heatmapCells, heatmapSpec } from '../../analysis/charts/heatmapSpec';
 import { histogramBins, histogramSpec } from '../../analysis/charts/histogramSpec';
+import type { Sharing } from '../../analysis/core/storageSharing';
 import type { ChartFormat, ChartKind, ExportDataMessage, Slice2D, StatsEntry, TensorRow } from '../../analysis/protocol';
 import { button, checkbox, progressRing } from '../ui/toolkit';
 import { chartPng, chartSvg, renderChart, type RenderedChart } from './charts';
@@ -12,6 +13,8 @@ export interface DetailOptions {
   onLogScale(on: boolean): void;
   onSelect(name: string): void;
   onExport(msg: ExportDataMessage): void;
+  /** The other tensors on a tensor's storage (derived for large groups). */
+  sharing(t: TensorRow): Sharing | undefined;
 }
 
 function h(tag: string, className?: string, text?: string): HTMLElement {
@@ -108,10 +111,13 @@ export class DetailPane {
     const facts = h('p', 'facts');
     facts.textContent = `${t.dtype} · ${formatShape(t.shape)} · ${formatInt(t.numel)} elements (${formatCount(t.numel)}) · ${formatBytes(t.nbytes)}`;
     this.head.append(title, facts);
-    if (t.sharesStorageWith?.length) {
+    // Dequantized, densified, broadcast: how these values came from what the file stores.
+    if (t.stored) this.head.append(h('p', 'stored-line', t.stored));
+    const shared = this.opts.sharing(t);
+    if (shared) {
       const p = h('p', 'tied-line');
       p.append(document.createTextNode('Shares storage with '));
-      t.sharesStorageWith.slice(0, 20).forEach((other, i) => {
+      shared.others.slice(0, 20).forEach((other, i) => {
         if (i > 0) p.append(document.createTextNode(', '));
         const a = h('button', 'link-button mono', other);
         a.setAttribute('type', 'button');
@@ -119,7 +125,8 @@ export class DetailPane {
         a.addEventListener('click', () => this.opts.onSelect(other));
         p.append(a);
       });
-      if (t.sharesStorageWith.length > 20) p.append(document.createTextNode(` and ${t.sharesStorageWith.length - 20} more`));
+      const shown = Math.min(20, shared.others.length);
+      if (shared.count > shown) p.append(document.createTextNode(` and ${(shared.count - shown).toLocaleString('en-US')} more`));
       this.head.append(p);
     }
     this.renderStats();

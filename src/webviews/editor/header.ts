@@ -1,5 +1,6 @@
 // The header: file, format, totals (params, bytes, by dtype, by top-level module), warnings,
 // and collapsible metadata / values. Everything from the file is set as text, never as HTML.
+import { StorageSharing } from '../../analysis/core/storageSharing';
 import type { JsonValue, Listing } from '../../analysis/protocol';
 import { formatBytes, formatCount, formatInt } from './format';
 import { holdsObject, renderImports, renderObjectTree, renderRiskBanner, renderSourceFiles } from './objects';
@@ -36,7 +37,8 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
 
   const t = l.totals;
   const summary = h('div', 'summary');
-  const shared = l.tensors.some((x) => x.sharesStorageWith?.length);
+  const sharing = new StorageSharing(l.tensors);
+  const shared = l.tensors.some((x) => sharing.isShared(x));
   summary.append(
     stat('Tensors', formatInt(t.tensors)),
     // NumPy files are as often data as weights: their elements are not called parameters.

@@ -153,6 +153,7 @@ function onInit(m: InitMessage): void {
     },
     onSelect: (name) => select(name, true),
     onExport: (msg) => post(msg),
+    sharing: (t) => tree?.sharing.of(t),
   });
   const splitter = new Splitter({
     split,

@@ -1,6 +1,7 @@
 // The module tree: tensors grouped by dotted name prefix, with per-group totals, flattened into
 // the visible rows for a filter and a set of expanded groups. Pure (no DOM), fast for 10^4+ tensors.
 import type { TensorRow, TensorStats } from '../../analysis/protocol';
+import { StorageSharing } from '../../analysis/core/storageSharing';
 
 export interface GroupNode {
   kind: 'group';
@@ -49,10 +50,13 @@ export class TensorTree {
   readonly root: GroupNode;
   readonly byName = new Map<string, TensorNode>();
   readonly groups = new Map<string, GroupNode>();
+  /** Which tensors share a storage (rows name the others only for small groups). */
+  readonly sharing: StorageSharing;
   private readonly lowerNames: string[];
   private readonly leaves: TensorNode[];
 
   constructor(rows: TensorRow[]) {
+    this.sharing = new StorageSharing(rows);
     this.root = newGroup('', '', null);
     const all = new Map<string, GroupNode>([['', this.root]]);
     this.leaves = [];

@@ -199,7 +199,7 @@ export class TreeView {
     let flagChars = 0;
     for (const t of tensors) {
       const s = this.stats.get(t.name);
-      const chips = [t.sharesStorageWith?.length ? 'tied' : '', s?.stats?.nan ? 'NaN 1.2K' : '', s?.stats?.inf ? 'Inf 1.2K' : '', s?.error ? 'error' : ''].filter(Boolean);
+      const chips = [this.tree.sharing.isShared(t) ? 'tied' : '', s?.stats?.nan ? 'NaN 1.2K' : '', s?.stats?.inf ? 'Inf 1.2K' : '', s?.error ? 'error' : ''].filter(Boolean);
       flagChars = Math.max(flagChars, chips.join('  ').length);
     }
     const fit = fitColumns(tensors.map((t) => t.shape), new Set(tensors.map((t) => t.dtype)), flagChars > 0, flagChars);
@@ -482,9 +482,10 @@ export class TreeView {
       } else if (e?.error) {
         flags.append(chip('error', 'bad', e.error));
       }
-      if (t.sharesStorageWith?.length) {
-        const others = t.sharesStorageWith;
-        const tip = `Shares storage with ${others.slice(0, 5).join(', ')}${others.length > 5 ? ` and ${others.length - 5} more` : ''}`;
+      const shared = this.tree.sharing.of(t);
+      if (shared) {
+        const others = shared.others;
+        const tip = `Shares storage with ${others.slice(0, 5).join(', ')}${shared.count > 5 ? ` and ${(shared.count - 5).toLocaleString('en-US')} more` : ''}`;
         const tied = chip('tied', 'tied', tip);
         flags.append(tied);
         label.after(Object.assign(document.createElement('span'), { className: 'tied-mark', textContent: '⇄', title: tip }));
