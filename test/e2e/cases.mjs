@@ -152,9 +152,9 @@ async function analysisPanel(ctx, chartId, timeoutMs = 120000) {
 /** The lowest text contrast of each panel checked (the report's figures). */
 export const contrastLog = [];
 
-async function openInEditor(ctx, file, selector = '.tree-row.tensor') {
+async function openInEditor(ctx, file, selector = '.tree-row.tensor', timeoutMs = 30000) {
   await openActive(ctx.page, file);
-  return webviewFrame(ctx.page, selector);
+  return webviewFrame(ctx.page, selector, timeoutMs);
 }
 
 async function statusText(frame) {
@@ -954,5 +954,92 @@ EDITOR_CASES.push({
     assert.match(await linear.locator('pre.code').innerText(), /def forward/);
     assert.deepEqual((await tableRows(frame)).map((r) => r.name), ['0.weight', '0.bias', '2.weight', '2.bias']);
     await ctx.shot('editor-torchscript-code');
+  },
+});
+
+// Issue #12's other kinds in the editor, each against what torch/numpy load from the same file
+// (the fixture's .expected.json, made by test/fixtures/make_object_fixtures.py and
+// make_array_fixtures.py): the table's exact means (title) within 1e-6, and the line that says
+// how the values were obtained.
+const kindsExpected = (ws, file) => JSON.parse(fs.readFileSync(path.join(ws, 'kinds', `${file}.expected.json`), 'utf8'));
+
+/** Every rendered row is an expected tensor with its shape and mean; returns the rows. */
+async function checkKindRows(frame, ws, file) {
+  const exp = kindsExpected(ws, file);
+  await frame.locator('.stats-status', { hasText: 'Statistics of' }).waitFor({ timeout: 60000 });
+  const rows = await tableRows(frame);
+  assert.ok(rows.length >= Math.min(exp.tensors.length, 10), `only ${rows.length} rows rendered`);
+  for (const row of rows) {
+    const want = exp.tensors.find((t) => t.name === row.name);
+    assert.ok(want, `row ${row.name} is not in ${file}'s expectations`);
+    assert.equal(row.shape, `[${want.shape.join(', ')}]`, `shape of ${row.name}`);
+    if (want.stats?.mean != null) assert.ok(close(Number(row.mean), want.stats.mean, 1e-6, 1e-9), `mean of ${row.name}: table ${row.mean}, torch ${want.stats.mean}`);
+  }
+  return rows;
+}
+
+/** Selects a tensor; returns its detail pane's stored-values line and statistics text. */
+async function selectDetail(frame, name) {
+  await frame.locator(`.tree-row.tensor .c-name[title="${name}"]`).click();
+  await frame.locator('.detail .tensor-name', { hasText: name }).waitFor({ timeout: 20000 });
+  await frame.locator('.detail-stats .stats-table').waitFor({ timeout: 30000 });
+  const stored = await frame.locator('.detail .stored-line').innerText().catch(() => '');
+  return { stored, stats: await frame.locator('.detail-stats .stats-table').innerText() };
+}
+
+EDITOR_CASES.push({
+  name: 'custom editor: a torch.export .pt2 archive opens (weights, tied storage), an .npz shows its string/bytes values and longdouble note',
+  run: async (ctx) => {
+    // The first file this case opens may start the worker (90 s under load).
+    let frame = await openInEditor(ctx, 'exported.pt2', '.tree-row.tensor', 90000);
+    const rows = await checkKindRows(frame, ctx.ws, 'exported.pt2');
+    assert.deepEqual(rows.map((r) => r.name).sort(), kindsExpected(ctx.ws, 'exported.pt2').tensors.map((t) => t.name).sort());
+    assert.match(await frame.locator('.format-badge').innerText(), /PyTorch|pt2|export/i);
+    // emb.weight and head.weight are one storage in the archive (tied), as torch.export saved them.
+    const tied = await selectDetail(frame, 'head.weight');
+    assert.match(await frame.locator('.detail .tied-line').innerText(), /Shares storage with emb\.weight/);
+    assert.match(tied.stats, /Mean/);
+    await ctx.shot('editor-pt2');
+    await closeAllEditors(ctx.page);
+
+    frame = await openInEditor(ctx, 'npz_text_longdouble.npz');
+    await checkKindRows(frame, ctx.ws, 'npz_text_longdouble.npz');
+    await frame.locator('details.section > summary', { hasText: 'Values' }).click();
+    const values = await frame.locator('details.section', { has: frame.locator('summary', { hasText: 'Values' }) }).innerText();
+    const exp = kindsExpected(ctx.ws, 'npz_text_longdouble.npz').values;
+    assert.match(values, /run_name\s+run-7 été/);
+    assert.ok(values.includes(exp.tag), `bytes value ${exp.tag} shown: ${values}`);
+    for (const word of ['cat', 'dog', 'emu', "b'zzz'"]) assert.ok(values.includes(word), `${word} shown: ${values}`);
+    const ld = await selectDetail(frame, 'ld');
+    assert.match(ld.stored, /longdouble/);
+    await ctx.shot('editor-npz-text');
+  },
+});
+
+EDITOR_CASES.push({
+  name: 'custom editor: broadcast (stride-0), sparse COO/CSR, quantized and packed quint4x2 tensors with their statistics and how they were stored',
+  run: async (ctx) => {
+    let frame = await openInEditor(ctx, 'broadcast.pt');
+    await checkKindRows(frame, ctx.ws, 'broadcast.pt');
+    const col = await selectDetail(frame, 'col');
+    assert.match(col.stored, /broadcast view \(stride 0\): 3 stored values repeat to 3,000/);
+    await ctx.shot('editor-broadcast');
+    await closeAllEditors(ctx.page);
+
+    frame = await openInEditor(ctx, 'quantized_sparse.pt');
+    await checkKindRows(frame, ctx.ws, 'quantized_sparse.pt');
+    assert.match((await selectDetail(frame, 'coo')).stored, /sparse COO: 3 stored values; statistics of the dense tensor/);
+    assert.match((await selectDetail(frame, 'csr')).stored, /sparse CSR: 3 stored values/);
+    assert.match((await selectDetail(frame, 'per_channel')).stored, /quantized qint8 \(per channel affine: per channel along axis 0/);
+    await ctx.shot('editor-quantized-sparse');
+    await closeAllEditors(ctx.page);
+
+    frame = await openInEditor(ctx, 'quint4x2.pt');
+    await checkKindRows(frame, ctx.ws, 'quint4x2.pt');
+    const q4 = await selectDetail(frame, 'q4');
+    assert.match(q4.stored, /quantized quint4x2/);
+    const want = kindsExpected(ctx.ws, 'quint4x2.pt').tensors.find((t) => t.name === 'q4').stats;
+    assert.match(q4.stats, new RegExp(`Min\\s+${String(Number(want.min.toPrecision(4))).replace('.', '\\.')}`));
+    await ctx.shot('editor-quint4x2');
   },
 });

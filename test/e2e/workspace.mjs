@@ -26,9 +26,17 @@ export function makeWorkspace(dir) {
   // Pickles holding Python objects (test/fixtures/make_object_fixtures.py): a malicious one, an
   // argparse.Namespace + numpy one, a TorchScript archive.
   const objects = join(REPO, 'test', 'fixtures', 'objects');
+  mkdirSync(join(dir, 'kinds'), { recursive: true });
   copyFileSync(join(objects, 'malicious', 'nested_containers.pt'), join(dir, 'risk-nested.pt'));
   copyFileSync(join(objects, 'numpy_namespace.pt'), join(dir, 'objects-namespace.pt'));
   copyFileSync(join(objects, 'scripted.pt'), join(dir, 'torchscript-scripted.pt'));
+  // Issue #12's other kinds: a torch.export archive, an npz with text values and a longdouble
+  // array (test/fixtures/make_array_fixtures.py), broadcast, sparse, quantized and packed
+  // (quint4x2) tensors; each beside the values torch/numpy load from it (.expected.json).
+  for (const f of ['exported.pt2', 'broadcast.pt', 'quantized_sparse.pt', 'quint4x2.pt']) {
+    for (const x of [f, `${f}.expected.json`]) copyFileSync(join(objects, x), join(dir, 'kinds', x));
+  }
+  for (const x of ['npz_text_longdouble.npz', 'npz_text_longdouble.npz.expected.json']) copyFileSync(join(REPO, 'test', 'fixtures', 'arrays', x), join(dir, 'kinds', x));
   // A Llama-style model with its config.json, held-out text beside its tokenizer.json, and
   // transformers' validation loss (demo/train_kjv_llama.py).
   mkdirSync(join(dir, 'kjv'), { recursive: true });
