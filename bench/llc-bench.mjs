@@ -20,7 +20,7 @@ if (!existsSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))) {
   process.exit(0);
 }
 for (const name of ['ours_llc', 'ours_llc_graph']) {
-  await esbuild.build({ entryPoints: [join(root, 'bench', `${name}.ts`)], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', `${name}.js`), logLevel: 'warning' });
+  await esbuild.build({ entryPoints: [join(root, 'bench', `${name}.ts`)], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', `${name}.js`), external: ['onnxruntime-node', '@tensorflow/tfjs-node'], logLevel: 'warning' });
 }
 const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop());
 const ref = run(py, [join(root, 'bench', 'llc_reference.py'), ckpt, fmnist, String(BATCH), String(STEPS), '1']);

@@ -16,7 +16,7 @@ if (!existsSync(dir) || readdirSync(dir).filter((f) => f.endsWith('.safetensors'
   console.log('generating 50 checkpoints of a 25M-parameter MLP (~5 GB, once)…');
   execFileSync(py, [join(root, 'bench', 'make_runs_data.py'), dir], { stdio: 'inherit', env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } });
 }
-await esbuild.build({ entryPoints: [join(root, 'bench', 'ours_runs.ts')], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', 'ours_runs.js'), logLevel: 'warning' });
+await esbuild.build({ entryPoints: [join(root, 'bench', 'ours_runs.ts')], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', 'ours_runs.js'), external: ['onnxruntime-node', '@tensorflow/tfjs-node'], logLevel: 'warning' });
 
 const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } }).trim().split('\n').pop());
 const best = (f) => Array.from({ length: RUNS }, f).reduce((a, b) => (b.seconds < a.seconds ? b : a));
