@@ -1009,7 +1009,8 @@ EDITOR_CASES.push({
     const exp = kindsExpected(ctx.ws, 'npz_text_longdouble.npz').values;
     assert.match(values, /run_name\s+run-7 été/);
     assert.ok(values.includes(exp.tag), `bytes value ${exp.tag} shown: ${values}`);
-    for (const word of ['cat', 'dog', 'emu', "b'zzz'"]) assert.ok(values.includes(word), `${word} shown: ${values}`);
+    // The string arrays as JSON (long ones collapse after six lines behind "Show all").
+    for (const word of ['"cat"', '"dog"']) assert.ok(values.includes(word), `${word} shown: ${values}`);
     const ld = await selectDetail(frame, 'ld');
     assert.match(ld.stored, /longdouble/);
     await ctx.shot('editor-npz-text');
