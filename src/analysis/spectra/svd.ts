@@ -168,6 +168,8 @@ export interface TopKOptions {
   deadline?: number;
   /** Polled every step; a cancelled run throws CancelledError. */
   isCancelled?: () => boolean;
+  /** The clock `deadline` is read on (default performance.now; tests give a step counter). */
+  now?: () => number;
 }
 
 /**
@@ -253,7 +255,7 @@ export function topSingularValues(m: Matrix, k: number, opts: TopKOptions = {}):
   for (;;) {
     while (vs.length < next) {
       if (opts.isCancelled?.()) throw new CancelledError();
-      if (opts.deadline !== undefined && vs.length >= Math.min(10, full) && performance.now() > opts.deadline) {
+      if (opts.deadline !== undefined && vs.length >= Math.min(10, full) && (opts.now ?? performance.now)() > opts.deadline) {
         timedOut = true;
         break;
       }
