@@ -5,36 +5,24 @@ digits from different seeds, saved the ways researchers save them:
   mlp_seed0.pt                                    torch.save(state_dict) zip
   mlp_seed0_init.pt                               the seed-0 network before training
   mlp_seed1_lightning.ckpt                        a Lightning-style checkpoint dict
-The safetensors files are written with a few lines of struct+json (python3-safetensors is
-not in Debian bookworm)."""
-import json, os, struct
-import numpy as np
+The safetensors files are written by test/fixtures/pylib/safetensors_io.py (struct+json;
+python3-safetensors is not in Debian bookworm)."""
+import os, sys
 import torch
-from torch import nn
-from sklearn.datasets import load_digits
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures"))
+from pylib.digits import digits  # noqa: E402
+from pylib.models import mlp as make_mlp  # noqa: E402
+from pylib.safetensors_io import save_safetensors  # noqa: E402
+from pylib.training import train_adam  # noqa: E402
 
 here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 os.makedirs(here, exist_ok=True)
-digits = load_digits()
-x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
-y = torch.tensor(digits.target)
+x, y = digits()
 
 
 def mlp():
-    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
-
-
-def save_safetensors(sd, path, metadata):
-    header, offset, blobs = {"__metadata__": metadata}, 0, []
-    for name, t in sd.items():
-        b = t.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    return make_mlp([64, 128, 128, 10])
 
 
 for seed in (0, 1):
@@ -42,16 +30,7 @@ for seed in (0, 1):
     model = mlp()
     if seed == 0:
         torch.save(model.state_dict(), os.path.join(here, "mlp_seed0_init.pt"))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    for epoch in range(30):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 64):
-            idx = perm[i:i + 64]
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    opt = train_adam(model, x, y, 30, lr=1e-3, batch=64, seed=seed)
     with torch.no_grad():
         acc = (model(x).argmax(1) == y).float().mean().item()
     print(f"seed {seed}: train accuracy {acc:.3f}")
