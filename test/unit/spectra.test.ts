@@ -182,6 +182,9 @@ test('Lanczos under a time budget stops on time, says which values settled, and 
   const quick = topSingularValues(m, 32, { deadline: 250, now: () => (clock += 10) });
   assert.ok(quick.timedOut && !quick.converged, `steps ${quick.steps}`);
   assert.equal(quick.steps, 35, 'steps taken before a clock read past 250 ms');
+  // On the real clock (the editor's large-file path): a deadline already passed stops after the 10 minimum steps.
+  const late = topSingularValues(m, 32, { deadline: performance.now() - 1 });
+  assert.ok(late.timedOut && late.steps === 10, `steps ${late.steps}`);
   assert.ok(quick.sigma1Change !== undefined && quick.sigma1Change < 1e-3);
   assert.ok(quick.settled >= 1, `settled ${quick.settled} after ${quick.steps} steps`);
   assert.ok(quick.settled < 32);

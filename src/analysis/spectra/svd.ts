@@ -255,7 +255,7 @@ export function topSingularValues(m: Matrix, k: number, opts: TopKOptions = {}):
   for (;;) {
     while (vs.length < next) {
       if (opts.isCancelled?.()) throw new CancelledError();
-      if (opts.deadline !== undefined && vs.length >= Math.min(10, full) && (opts.now ?? performance.now)() > opts.deadline) {
+      if (opts.deadline !== undefined && vs.length >= Math.min(10, full) && (opts.now ? opts.now() : performance.now()) > opts.deadline) {
         timedOut = true;
         break;
       }
