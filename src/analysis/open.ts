@@ -7,6 +7,7 @@ import { CheckpointError } from './core/errors';
 import { openSafetensors } from './formats/safetensors';
 import { openSafetensorsIndex } from './formats/safetensorsIndex';
 import { openTorch } from './formats/torch';
+import { isTarHeader } from './formats/torchTar';
 import { openTorchShards } from './formats/torchShards';
 import { openNpy, openNpz } from './formats/numpy';
 import { openGguf } from './formats/gguf/gguf';
@@ -23,10 +24,13 @@ const FOLDER_CANDIDATES = [
   'pytorch_model.bin',
 ];
 
-export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'json' | 'gguf' | 'unknown';
+export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'tar' | 'json' | 'gguf' | 'unknown';
+
+/** Bytes of a file's start that sniff() looks at (a tar header is one 512-byte block). */
+export const SNIFF_BYTES = 512;
 
 /**
- * The format of a file from its first 16 bytes (and its size, when known). safetensors is
+ * The format of a file from its first bytes (up to SNIFF_BYTES; its size, when known). safetensors is
  * recognised by structure first: a little-endian header length that fits the file, then `{`.
  * Its first byte alone can look like a pickle protocol marker (a 640-byte header starts
  * `0x80 0x02`), so first-byte checks come after.
@@ -40,6 +44,8 @@ export function sniff(head: Uint8Array, fileSize?: number): Sniffed {
   if (head.length >= 6 && head[0] === 0x93 && String.fromCharCode(...head.subarray(1, 6)) === 'NUMPY') return 'npy';
   if (head.length >= 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46) return 'gguf';
   if (head.length >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'pickle';
+  // PyTorch ≤ 0.1.9 saved a tar archive (sys_info, pickle, tensors, storages); torch.load still reads it.
+  if (isTarHeader(head)) return 'tar';
   // safetensors: u64 header length, then a JSON object.
   if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
   const firstChar = head.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
@@ -62,20 +68,21 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
   // A FIFO would block the first read forever; a device (/dev/zero) never ends.
   if (!st.isFile()) throw new CheckpointError(path, `not a regular file (${st.isFIFO() ? 'a named pipe' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a file'}); refusing to read it`);
 
-  const head = new Uint8Array(16);
+  const head = new Uint8Array(SNIFF_BYTES);
   const fh = await fsp.open(path, 'r');
   try {
-    await fh.read(head, 0, 16, 0);
+    await fh.read(head, 0, SNIFF_BYTES, 0);
   } finally {
     await fh.close();
   }
-  const kind = st.size === 0 ? 'unknown' : sniff(head.subarray(0, Math.min(16, st.size)), st.size);
+  const kind = st.size === 0 ? 'unknown' : sniff(head.subarray(0, Math.min(SNIFF_BYTES, st.size)), st.size);
   switch (kind) {
     case 'safetensors':
       return openSafetensors(path);
     case 'npy':
       return openNpy(path);
     case 'pickle':
+    case 'tar':
       return openTorch(path);
     case 'zip':
       return /\.npz$/i.test(path) ? openNpz(path) : openTorch(path);

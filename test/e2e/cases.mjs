@@ -1044,3 +1044,18 @@ EDITOR_CASES.push({
     await ctx.shot('editor-quint4x2');
   },
 });
+
+EDITOR_CASES.push({
+  name: 'custom editor: a PyTorch ≤ 0.1.9 tar checkpoint opens with its tensors, views on shared storages and torch.load statistics',
+  run: async (ctx) => {
+    // The first file this case opens may start the worker (90 s under load).
+    const frame = await openInEditor(ctx, 'legacy_tar_views.pt', '.tree-row.tensor', 90000);
+    const rows = await checkKindRows(frame, ctx.ws, 'legacy_tar_views.pt');
+    assert.deepEqual(rows.map((r) => r.name).sort(), kindsExpected(ctx.ws, 'legacy_tar_views.pt').tensors.map((t) => t.name).sort());
+    assert.match(await frame.locator('.format-badge').innerText(), /PyTorch \(legacy\)/);
+    // rows and full are views of one storage in the tar, as torch 0.1 saved them.
+    await selectDetail(frame, 'rows');
+    assert.match(await frame.locator('.detail .tied-line').innerText(), /Shares storage with full/);
+    await ctx.shot('editor-legacy-tar');
+  },
+});

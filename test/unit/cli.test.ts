@@ -46,7 +46,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
-const files = [...expectedFiles(join(FIXTURES, 'torch')), ...expectedFiles(join(FIXTURES, 'arrays'))];
+const files = [...expectedFiles(join(FIXTURES, 'torch')), ...expectedFiles(join(FIXTURES, 'arrays')), ...expectedFiles(join(FIXTURES, 'legacy_tar'))];
 test('there are fixtures of every format to check', () => {
   const kinds = new Set(files.map((f) => (JSON.parse(readFileSync(f, 'utf8')) as Expected).format));
   for (const k of ['pytorch-zip', 'pytorch-legacy', 'pytorch-sharded', 'safetensors', 'safetensors-sharded', 'npy', 'npz']) assert.ok(kinds.has(k), k);

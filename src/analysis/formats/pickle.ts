@@ -77,6 +77,8 @@ export interface UnpickleOptions {
   start?: number;
   /** Receives the items of a `('storage', …)` persistent id; returns the storage value. */
   persistentLoad?: (pid: PyValue[]) => PyValue;
+  /** Receives every persistent id as it is (formats whose ids are not `('storage', …)` tuples). */
+  persistentId?: (pid: PyValue) => PyValue;
 }
 
 export interface UnpickleResult {
@@ -516,6 +518,7 @@ class Machine {
   }
 
   private persistent(pid: PyValue): PyValue {
+    if (this.opts.persistentId) return this.opts.persistentId(pid);
     // Legacy whole-module saves: ('module', cls, source_file, source); torch.load returns cls.
     if (isTuple(pid) && pid[0] === 'module' && pid.length === 4 && pid[1] instanceof PyGlobal && this.opts.persistentLoad) return pid[1];
     if (!isTuple(pid) || pid[0] !== 'storage') {

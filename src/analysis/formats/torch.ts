@@ -7,7 +7,6 @@ import { type DType, dtypeSize } from '../core/dtype';
 import { CheckpointError } from '../core/errors';
 import { type ByteSource, FileSource, MemorySource } from '../io/byteSource';
 import {
-  PickleTruncatedError,
   PyDict,
   PyGlobal,
   PyObject,
@@ -28,10 +27,10 @@ import {
 import { mergeRisk } from './pickleRisk';
 import { dequantizedTensor, sparseTensor } from './torchTensorKinds';
 import { isPt2Archive, readPt2 } from './pt2';
+import { MAX_PICKLE_BYTES, pickleAt } from './pickleStream';
+import { isTarHeader, parseTorchTar } from './torchTar';
 import { ZipArchive, type ZipEntry } from './zip';
 
-/** data.pkl and legacy object pickles larger than this are refused. */
-const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 /** Deflated storage records (not written by torch.save) are inflated up to this size. */
 const MAX_INFLATED_STORAGE = 256 * 1024 * 1024;
 /** TorchScript code shown as text: total bytes and files. */
@@ -89,7 +88,7 @@ export async function readTorch(src: ByteSource, path: string, opts: TorchOption
 
 // --- what both formats produce -----------------------------------------------------------
 
-interface StorageBytes {
+export interface StorageBytes {
   source: ByteSource;
   /** Offset of the record's first byte in `source`. */
   byteOffset: number;
@@ -97,7 +96,8 @@ interface StorageBytes {
   bytes: number;
 }
 
-interface Parsed {
+/** What a format's parser hands to buildCheckpoint. */
+export interface Parsed {
   format: 'pytorch-zip' | 'pytorch-legacy';
   /** Set to null once the tensor list no longer needs it. */
   root: PyValue;
@@ -255,37 +255,13 @@ async function parseLegacyOrExplain(src: ByteSource, path: string): Promise<Pars
   if (head.length >= 8 && ascii(0, 8) === 'PYTORCH1') {
     throw new CheckpointError(path, 'a PyTorch preview-release archive ("PYTORCH1"), which PyTorch itself no longer reads');
   }
-  if (head.length >= 262 && ascii(257, 262) === 'ustar') {
-    throw new CheckpointError(path, 'a tar archive: the PyTorch ≤ 0.3 tar format is not supported (re-save it with a newer PyTorch)');
-  }
+  // torch.load tries the tar format first: a valid first tar header is enough.
+  if (isTarHeader(head)) return parseTorchTar(src, path);
   if (head.length < 2 || head[0] !== 0x80) {
     const hex = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new CheckpointError(path, `not a PyTorch checkpoint: neither a zip archive nor a pickle stream (first bytes ${hex})`);
   }
   return parseLegacy(src, path);
-}
-
-/** Unpickles the pickle starting at `offset`, reading more of the file only as needed. */
-async function pickleAt(
-  src: ByteSource,
-  path: string,
-  offset: number,
-  where: string,
-  persistentLoad?: (items: PyValue[]) => PyValue,
-): Promise<{ value: PyValue; end: number; globals: string[]; risk: RiskReport }> {
-  const remaining = src.size - offset;
-  let window = Math.min(remaining, 4096);
-  for (;;) {
-    const bytes = await src.read(offset, window);
-    try {
-      const r = unpickle(bytes, { label: path, where, persistentLoad });
-      return { value: r.value, end: offset + r.end, globals: r.globals, risk: r.risk };
-    } catch (e) {
-      if (!(e instanceof PickleTruncatedError) || window === remaining) throw e;
-      if (window >= MAX_PICKLE_BYTES) throw new CheckpointError(path, `${where} is larger than ${MAX_PICKLE_BYTES} bytes; refusing`);
-      window = Math.min(remaining, window * 8, MAX_PICKLE_BYTES);
-    }
-  }
 }
 
 async function parseLegacy(src: ByteSource, path: string): Promise<Parsed> {
@@ -322,7 +298,7 @@ async function parseLegacy(src: ByteSource, path: string): Promise<Parsed> {
     if (!v) views.set(viewKey, (v = new StorageRef(a.key, a.dtype, size, a.device, off, a.typeName)));
     return v;
   };
-  const obj = await pickleAt(src, path, sysInfo.end, 'object pickle', persistentLoad);
+  const obj = await pickleAt(src, path, sysInfo.end, 'object pickle', { persistentLoad });
   metadata.pickleGlobals = obj.globals;
   const keysPickle = await pickleAt(src, path, obj.end, 'storage key list');
   const keys = keysPickle.value;
