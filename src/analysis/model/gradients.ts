@@ -39,47 +39,32 @@ tf.registerGradient({
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 
-/** A stride-1 convolution's padding as [top, bottom, left, right], or undefined when not plain. */
-function stride1Padding(pad: unknown, kh: number, kw: number): [number, number, number, number] | undefined {
-  if (pad === 'valid') return [0, 0, 0, 0];
-  if (pad === 'same') return [Math.floor((kh - 1) / 2), kh - 1 - Math.floor((kh - 1) / 2), Math.floor((kw - 1) / 2), kw - 1 - Math.floor((kw - 1) / 2)];
-  if (typeof pad === 'number') return [pad, pad, pad, pad];
-  if (Array.isArray(pad) && pad.length === 4) return [pad[1][0], pad[1][1], pad[2][0], pad[2][1]];
-  return undefined;
-}
-
-// Conv2D's input gradient: the wasm backend's Conv2DBackpropInput is a plain loop (1.2 s of a
-// 1.5 s ResNet training step). For stride-1 convolutions it is a forward convolution of dy with
-// the filter rotated by 180° and its channel axes swapped, padded by k − 1 − p, which runs on the
-// fast convolution kernel. Other cases, and the filter gradient, keep tfjs' own.
-const conv2dGrad = tf.getGradient('Conv2D');
-if (conv2dGrad) {
-  tf.registerGradient({
-    ...conv2dGrad,
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap | undefined) => {
-      const grads = conv2dGrad.gradFunc(dy, saved, attrs ?? {});
-      const { strides, pad, dataFormat, dilations } = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dilations: number | [number, number] };
-      const [filter] = [saved[1]];
-      const [kh, kw] = filter.shape;
-      const ones = (v: number | [number, number]): boolean => (Array.isArray(v) ? v.every((d) => d === 1) : v === 1);
-      const p = stride1Padding(pad, kh, kw);
-      if (!ones(strides) || !ones(dilations) || dataFormat !== 'NHWC' || !p) return grads;
-      const back: Pad4 = [[0, 0], [kh - 1 - p[0], kh - 1 - p[1]], [kw - 1 - p[2], kw - 1 - p[3]], [0, 0]];
-      if (back.some(([a, b]) => a < 0 || b < 0)) return grads;
-      return {
-        ...grads,
-        x: () => tf.conv2d(dy as tf.Tensor4D, tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D, 1, back),
-      };
-    },
-  });
-}
-
 /** [top, bottom, left, right] zero padding of a convolution's attrs (PyTorch's symmetric padding arrives explicit or 'valid'). */
 function explicitPadding(pad: unknown): [number, number, number, number] | undefined {
   if (pad === 'valid') return [0, 0, 0, 0];
   if (typeof pad === 'number') return [pad, pad, pad, pad];
   if (Array.isArray(pad) && pad.length === 4) return [pad[1][0], pad[1][1], pad[2][0], pad[2][1]];
   return undefined;
+}
+
+/** A stride-1 convolution's padding as [top, bottom, left, right], 'same' included. */
+function stride1Padding(pad: unknown, kh: number, kw: number): [number, number, number, number] | undefined {
+  if (pad === 'same') return [Math.floor((kh - 1) / 2), kh - 1 - Math.floor((kh - 1) / 2), Math.floor((kw - 1) / 2), kw - 1 - Math.floor((kw - 1) / 2)];
+  return explicitPadding(pad);
+}
+
+const pair = (v: number | [number, number]): [number, number] => (Array.isArray(v) ? v : [v, v]);
+
+/**
+ * Conv2D's input gradient for a stride-1 convolution: a forward convolution of dy with the
+ * filter rotated by 180° and its channel axes swapped, padded by k − 1 − p, which runs on the
+ * fast convolution kernel. Undefined where that padding would be negative.
+ */
+function stride1InputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, p: [number, number, number, number]): (() => tf.Tensor) | undefined {
+  const [kh, kw] = filter.shape;
+  const back: Pad4 = [[0, 0], [kh - 1 - p[0], kh - 1 - p[1]], [kw - 1 - p[2], kw - 1 - p[3]], [0, 0]];
+  if (back.some(([a, b]) => a < 0 || b < 0)) return undefined;
+  return () => tf.conv2d(dy, tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D, 1, back);
 }
 
 /**
@@ -105,21 +90,31 @@ export function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: num
   });
 }
 
-// The filter gradient where the backend has no Conv2DBackpropFilter (tfjs-wasm): see convFilterGrad.
-const conv2dGradNow = tf.getGradient('Conv2D');
-if (conv2dGradNow) {
+// Conv2D's gradient, one registration over tfjs' own (which keeps every case not listed here,
+// and checks that dilations are 1):
+// - input: tfjs-wasm's Conv2DBackpropInput is a plain loop (1.2 s of a 1.5 s ResNet training
+//   step), so stride-1 NHWC convolutions use stride1InputGrad on the fast kernel, on every backend;
+// - filter: where the backend has no Conv2DBackpropFilter (tfjs-wasm), convFilterGrad, for NHWC
+//   convolutions with explicit or 'valid' padding.
+const tfjsConv2dGrad = tf.getGradient('Conv2D');
+if (tfjsConv2dGrad) {
   tf.registerGradient({
-    ...conv2dGradNow,
+    ...tfjsConv2dGrad,
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap | undefined) => {
-      const grads = conv2dGradNow.gradFunc(dy, saved, attrs ?? {});
-      if (tf.getKernel('Conv2DBackpropFilter', tf.getBackend())) return grads;
+      const grads = tfjsConv2dGrad.gradFunc(dy, saved, attrs ?? {});
       const { strides, pad, dataFormat, dilations } = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dilations: number | [number, number] };
-      const [x, filter] = saved;
+      if (dataFormat !== 'NHWC' || pair(dilations).some((d) => d !== 1)) return grads;
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const s = pair(strides);
+      const p1 = s[0] === 1 && s[1] === 1 ? stride1Padding(pad, filter.shape[0], filter.shape[1]) : undefined;
+      const input = p1 && stride1InputGrad(dy as tf.Tensor4D, filter, p1);
       const p = explicitPadding(pad);
-      const dil = Array.isArray(dilations) ? dilations : [dilations, dilations];
-      if (dataFormat !== 'NHWC' || !p || dil.some((d) => d !== 1)) return grads;
-      const s: [number, number] = Array.isArray(strides) ? strides : [strides, strides];
-      return { ...grads, filter: () => convFilterGrad(x as tf.Tensor4D, dy as tf.Tensor4D, filter.shape, s, p) };
+      const noFilterKernel = !tf.getKernel('Conv2DBackpropFilter', tf.getBackend());
+      return {
+        ...grads,
+        ...(input ? { x: input } : {}),
+        ...(noFilterKernel && p ? { filter: () => convFilterGrad(x, dy as tf.Tensor4D, filter.shape, s, p) } : {}),
+      };
     },
   });
 }
