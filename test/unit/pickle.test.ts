@@ -10,11 +10,13 @@ import {
   type PyValue,
   StorageRef,
   TensorRef,
+  DEFAULT_VALUE_LIMITS,
   isTuple,
   toValue,
   unpickle,
 } from '../../src/analysis/formats/pickle';
 import { type Part, bytes, fixture } from '../helpers';
+import { countDictWalk } from '../workCounter';
 
 // --- a tiny pickle assembler for hand-made inputs --------------------------------------------
 
@@ -265,18 +267,35 @@ test('a 100 000-level nested pickle loads without recursion, and converts with a
   assert.doesNotThrow(() => toValue(d));
 });
 
-test('cycles and exponential sharing through the memo stay bounded', () => {
+/** Values in a converted tree, markers included. */
+function valueNodes(v: unknown): number {
+  if (v === null || typeof v !== 'object') return 1;
+  return 1 + Object.values(v).reduce((a: number, c) => a + valueNodes(c), 0);
+}
+
+test('cycles and exponential sharing through the memo stay bounded', async () => {
   // A list that contains itself.
   const cyc = toValue(load(bytes(PROTO2, ']', 'q', 0, 'h', 0, 'a', STOP)));
   assert.deepEqual(cyc.value, ['<cycle>']);
-  // l0 = []; l1 = [l0, l0]; … l60: 2^60 leaves if expanded naively.
+  // d0 = {}; d_i = {a: d_{i-1}, b: d_{i-1}} … d60: 2^60 leaves if expanded naively. The
+  // conversion stops at its node budget (plus one "…" per open level); its walk is counted:
+  // each opened dict's two entries, for at most the budget's dicts.
+  const { maxNodes, maxDepth } = DEFAULT_VALUE_LIMITS;
+  const dicts: Part[] = [PROTO2, '}', 'q', 0];
+  for (let i = 1; i <= 60; i++) dicts.push('}', str('a'), 'h', i - 1, 's', str('b'), 'h', i - 1, 's', 'q', i, '0');
+  dicts.push('h', 60, STOP);
+  const root = load(bytes(...dicts));
+  const run = await countDictWalk(2 * (maxNodes + 1), async () => toValue(root));
+  assert.ok('result' in run, `${(run as { error: Error }).error?.message}`);
+  assert.equal(run.result.truncated, true);
+  assert.ok(valueNodes(run.result.value) <= maxNodes + maxDepth + 1, `${valueNodes(run.result.value)} values`);
+  // The same DAG of lists (plain arrays, not counted).
   const parts: Part[] = [PROTO2, ']', 'q', 0];
   for (let i = 1; i <= 60; i++) parts.push('(', 'h', i - 1, 'h', i - 1, 'l', 'q', i, '0');
   parts.push('h', 60, STOP);
-  const started = Date.now();
   const c = toValue(load(bytes(...parts)));
   assert.equal(c.truncated, true);
-  assert.ok(Date.now() - started < 2000);
+  assert.ok(valueNodes(c.value) <= maxNodes + maxDepth + 1, `${valueNodes(c.value)} values`);
 });
 
 test('dict keys such as __proto__ and constructor never pollute prototypes', () => {

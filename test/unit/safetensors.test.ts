@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { CheckpointError } from '../../src/analysis/core/errors';
 import { readTensor } from '../../src/analysis/core/tensorData';
 import { computeTensorStats } from '../../src/analysis/stats/tensorStats';
-import { MemorySource, type ByteSource } from '../../src/analysis/io/byteSource';
+import { MemorySource } from '../../src/analysis/io/byteSource';
 import { findDuplicateTopLevelKey, openSafetensors, readSafetensorsHeader } from '../../src/analysis/formats/safetensors';
 import { openSafetensorsIndex, unsafeShardName } from '../../src/analysis/formats/safetensorsIndex';
 import { fixture } from '../helpers';
+import { CountingSource } from '../workCounter';
 import { assertStats, checkAgainstExpected, type ArrayExpected } from '../expectations';
 
 // --- fixtures made by test/fixtures/make_array_fixtures.py -----------------------------------
@@ -75,34 +76,15 @@ test('tensors are returned in data-offset order even when the header lists them 
 
 // --- header-only reading ----------------------------------------------------------------------
 
-/** Counts the bytes read through a source. */
-class CountingSource implements ByteSource {
-  bytesRead = 0;
-  constructor(private readonly inner: ByteSource) {}
-  get size(): number { return this.inner.size; }
-  get label(): string { return this.inner.label; }
-  read(offset: number, length: number): Promise<Uint8Array> {
-    this.bytesRead += length;
-    return this.inner.read(offset, length);
-  }
-  readInto(offset: number, target: Uint8Array): Promise<void> {
-    this.bytesRead += target.length;
-    return this.inner.readInto(offset, target);
-  }
-  close(): Promise<void> { return this.inner.close(); }
-}
-
 const tmp = mkdtempSync(join(tmpdir(), 'ckpt-st-'));
 
-test('a multi-GB file lists in milliseconds, reading only 8 + N bytes', async () => {
+test('a multi-GB file lists reading only 8 + N bytes', async () => {
   const header = padHeader(JSON.stringify({ big: { dtype: 'F32', shape: [750_000_000], data_offsets: [0, 3_000_000_000] } }));
   const path = join(tmp, 'huge.safetensors');
   writeFileSync(path, Buffer.concat([u64(header.length), header]));
   truncateSync(path, 8 + header.length + 3_000_000_000); // sparse: no data is written
-  const started = Date.now();
   const ckpt = await openSafetensors(path);
   try {
-    assert.ok(Date.now() - started < 1000);
     assert.equal(ckpt.tensors[0].numel, 750_000_000);
     assert.equal(ckpt.tensors[0].location.storageByteOffset, 8 + header.length);
   } finally {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Checkpoint } from '../../src/analysis/core/checkpoint';
 import { CheckpointError } from '../../src/analysis/core/errors';
-import { type ByteSource, FileSource, MemorySource } from '../../src/analysis/io/byteSource';
+import { FileSource, MemorySource } from '../../src/analysis/io/byteSource';
 import { openTorch, readTorch } from '../../src/analysis/formats/torch';
 import { openTorchShards } from '../../src/analysis/formats/torchShards';
 import { ZipArchive } from '../../src/analysis/formats/zip';
@@ -14,6 +14,7 @@ import { checkpointTotals } from '../../src/analysis/stats/totals';
 import { computeTensorStats, type TensorStats } from '../../src/analysis/stats/tensorStats';
 import { type Part, bytes, fixture } from '../helpers';
 import { makeZip } from '../zipBuilder';
+import { CountingSource, WorkBudgetError, countDictWalk } from '../workCounter';
 import { assertStats } from '../expectations';
 
 const TORCH = fixture('torch');
@@ -113,24 +114,6 @@ test('tied weights and views: one storage id, offsets and strides in elements', 
 
 // --- laziness ------------------------------------------------------------------------------------
 
-/** Records every read so tests can prove tensor bytes are not touched while opening. */
-class CountingSource implements ByteSource {
-  reads: Array<[number, number]> = [];
-  constructor(private readonly inner: ByteSource) {}
-  get size(): number { return this.inner.size; }
-  get label(): string { return this.inner.label; }
-  read(offset: number, length: number): Promise<Uint8Array> {
-    this.reads.push([offset, length]);
-    return this.inner.read(offset, length);
-  }
-  readInto(offset: number, target: Uint8Array): Promise<void> {
-    this.reads.push([offset, target.length]);
-    return this.inner.readInto(offset, target);
-  }
-  close(): Promise<void> { return this.inner.close(); }
-  get total(): number { return this.reads.reduce((n, [, l]) => n + l, 0); }
-}
-
 const BIG_FLOATS = 2 * 1024 * 1024; // an 8 MiB storage
 
 test('opening reads the zip directory and data.pkl, never the storages', async () => {
@@ -148,7 +131,7 @@ test('opening reads the zip directory and data.pkl, never the storages', async (
     const c = await readTorch(src, path);
     const zip = await ZipArchive.open(await FileSource.open(path));
     const rec = zip.get('big/data/0')!;
-    assert.ok(src.total < 256 * 1024, `read ${src.total} bytes`);
+    assert.ok(src.bytesRead < 256 * 1024, `read ${src.bytesRead} bytes`);
     for (const [off, len] of src.reads) assert.ok(off + len <= rec.dataOffset || off >= rec.dataOffset + rec.uncompressedSize - 64 * 1024 - 100, `read ${off}+${len} inside the storage`);
     const stats = await computeTensorStats(c.tensors[0]);
     assert.equal(stats.count, BIG_FLOATS);
@@ -171,7 +154,7 @@ test('opening a legacy stream reads only the pickles and the 8-byte storage coun
     ]));
     const src = new CountingSource(await FileSource.open(path));
     const c = await readTorch(src, path);
-    assert.ok(src.total < 128 * 1024, `read ${src.total} bytes`);
+    assert.ok(src.bytesRead < 128 * 1024, `read ${src.bytesRead} bytes`);
     assert.deepEqual(c.tensors.map((t) => [t.name, t.shape]), [['a', [BIG_FLOATS]], ['b', [3]]]);
     const b = await computeTensorStats(c.tensors[1]);
     assert.deepEqual([b.min, b.max, b.count], [11, 13, 3]);
@@ -322,24 +305,39 @@ test('100 000-level nesting: no stack overflow, a clear error', async () => {
   assert.equal(c.tensors[0].name, Array(50).fill('0').join('.'));
 });
 
-test('memo sharing cannot blow up flattening: exponential and quadratic DAGs end in a clear error', async () => {
+// The reader stops flattening at 2 × 2M entry steps (or 64M name characters); besides that it
+// walks each distinct container once. A walk that expands shared containers instead (2^40
+// entries below) trips this budget and fails at once instead of running for hours.
+const FLATTEN_WALK_BUDGET = 2 * 2_000_000 + 100_000;
+
+test('memo sharing cannot blow up flattening: exponential and quadratic DAGs end in a clear error after bounded work', async () => {
   const leaf = tensorV2('0', 1, 0, [1], [1]);
-  // l0 = [t]; l_i = [l_{i-1}, l_{i-1}]: 2^40 tensor names if expanded naively.
-  const parts: Part[] = ['\x80\x02', ']', leaf, 'a', 'r', u32(0)];
-  for (let i = 1; i <= 40; i++) parts.push('(', 'j', u32(i - 1), 'j', u32(i - 1), 'l', 'r', u32(i), '0');
-  parts.push('j', u32(40), '.');
-  const started = Date.now();
-  await assertRejects(readTorch(new MemorySource(makeZip([['e/data.pkl', bytes(...parts)], ['e/data/0', new Uint8Array(4)]]), 'exp.pt'), 'exp.pt'), 'exp.pt', /more than 2000000 entries|names add up to more than/);
+  const source = (name: string, parts: Part[]): MemorySource => new MemorySource(makeZip([[`${name}/data.pkl`, bytes(...parts)], [`${name}/data/0`, new Uint8Array(4)]]), `${name}.pt`);
+  const CAPS = /nested more than 1000 levels|more than 2000000 entries|names add up to more than/;
+  // d0 = {t: tensor}; d_i = {a: d_{i-1}, b: d_{i-1}}: 2^40 tensor names if expanded naively.
+  const dicts: Part[] = ['\x80\x02', '}', str('t'), leaf, 's', 'r', u32(0)];
+  for (let i = 1; i <= 40; i++) dicts.push('}', str('a'), 'j', u32(i - 1), 's', str('b'), 'j', u32(i - 1), 's', 'r', u32(i), '0');
+  dicts.push('j', u32(40), '.');
   // c_n = {t: tensor}; c_i = {n: c_{i+1}}; root = {k_n: c_n, …, k_1: c_1}: DFS depth stays small,
-  // but expanding every key walks ever longer chains.
+  // but expanding every key walks ever longer chains (n²/2 entries).
   const n = 3000;
   const chain: Part[] = ['\x80\x02', '}', str('t'), leaf, 's', 'r', u32(n)];
   for (let i = n - 1; i >= 1; i--) chain.push('}', str('n'), 'j', u32(i + 1), 's', 'r', u32(i), '0');
   chain.push('}');
   for (let i = n; i >= 1; i--) chain.push(str(`k${i}`), 'j', u32(i), 's');
   chain.push('.');
-  await assertRejects(readTorch(new MemorySource(makeZip([['q/data.pkl', bytes(...chain)], ['q/data/0', new Uint8Array(4)]]), 'quad.pt'), 'quad.pt'), 'quad.pt', /nested more than 1000 levels|more than 2000000 entries|names add up to more than/);
-  assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+  for (const [name, parts] of [['expdict', dicts], ['quad', chain]] as const) {
+    const run = await countDictWalk(FLATTEN_WALK_BUDGET, () => readTorch(source(name, parts), `${name}.pt`));
+    assert.ok('error' in run, `${name}.pt opened`);
+    assert.ok(!(run.error instanceof WorkBudgetError), `${name}.pt: ${(run.error as Error).message} before the reader's caps stopped it`);
+    await assertRejects(Promise.reject(run.error), `${name}.pt`, CAPS);
+    assert.ok(run.walked > 0, 'the walk was counted');
+  }
+  // The exponential DAG of lists (not counted: lists are plain arrays) ends in the same caps.
+  const lists: Part[] = ['\x80\x02', ']', leaf, 'a', 'r', u32(0)];
+  for (let i = 1; i <= 40; i++) lists.push('(', 'j', u32(i - 1), 'j', u32(i - 1), 'l', 'r', u32(i), '0');
+  lists.push('j', u32(40), '.');
+  await assertRejects(readTorch(source('exp', lists), 'exp.pt'), 'exp.pt', CAPS);
 });
 
 test('shard indexes: unsafe names, missing shards and too many shards are refused', async () => {

@@ -96,6 +96,16 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** Whether `p` is still pending (checked later): a job's order against another's, without a clock. */
+function running(p: Promise<unknown>): () => boolean {
+  let pending = true;
+  p.then(
+    () => (pending = false),
+    () => (pending = false),
+  );
+  return () => pending;
+}
+
 function newHost(extra: Partial<ConstructorParameters<typeof WorkerHost>[0]> = {}): WorkerHost & { logger: ReturnType<typeof quietLog> } {
   const logger = quietLog();
   const h = new WorkerHost({ workerPath: WORKER, log: logger, ...extra }) as WorkerHost & { logger: ReturnType<typeof quietLog> };
@@ -199,7 +209,9 @@ describe('analysis worker', () => {
     }
   });
 
-  test('a cancelled long job stops within a fraction of a second (shared-memory flag, no restart)', async () => {
+  // The flag is what stops it: with a 10 s grace, a job that ignored it would finish (resolve) or be
+  // terminated (a second worker), and either fails below. How fast it stopped is logged, not asserted.
+  test('a cancelled long job stops on the shared-memory flag, without a restart', async () => {
     const host = newHost({ cancelGraceMs: 10_000, spareWorker: false });
     try {
       let sawProgress!: () => void;
@@ -211,7 +223,6 @@ describe('analysis worker', () => {
       job.cancel();
       await assert.rejects(job.promise, (e: Error) => e.name === 'CancelledError');
       const stopMs = Date.now() - tCancel;
-      assert.ok(stopMs < 1000, `stopped ${stopMs} ms after cancel`);
       assert.equal(host.workersStarted, 1, 'the worker was not terminated');
       // The same worker still serves jobs.
       assert.equal((await host.open(small).promise).tensors.length, 3);
@@ -247,12 +258,13 @@ describe('analysis worker', () => {
       let sawProgress!: () => void;
       const progressed = new Promise<void>((r) => (sawProgress = r));
       const busy = host.stats(big, ['huge'], { onProgress: (f) => f > 0 && sawProgress() });
+      const busyRunning = running(busy.promise);
       await progressed;
       const t = Date.now();
       const slice = await host.slice2d(small, 'head.weight').promise;
       const waited = Date.now() - t;
       assert.equal(slice.rows, 2);
-      assert.ok(waited < 1500, `the slice took ${waited} ms while statistics ran`);
+      assert.ok(busyRunning(), 'the slice was answered only after the long job ended');
       assert.equal(host.workersStarted, 2);
       busy.cancel();
       await assert.rejects(busy.promise, (e: Error) => e.name === 'CancelledError');
@@ -268,16 +280,16 @@ describe('analysis worker', () => {
       let sawProgress!: () => void;
       const progressed = new Promise<void>((r) => (sawProgress = r));
       const long = host.stats(big, ['huge'], { onProgress: (f) => f > 0 && sawProgress() });
+      const longRunning = running(long.promise);
       await progressed;
       let behind: string[] = [];
       const q1 = host.stats(small, ['head.weight'], { onQueued: (b) => (behind = b) });
       assert.deepEqual(behind, ['statistics of big.safetensors']);
       assert.deepEqual(host.jobs().map((j) => [j.label, j.state]), [['statistics of big.safetensors', 'running'], ['statistics of small.safetensors', 'queued']]);
       // Cancelled while queued: settles at once, the long job goes on.
-      const t0 = Date.now();
       q1.cancel();
       await assert.rejects(q1.promise, (e: Error) => e.name === 'CancelledError');
-      assert.ok(Date.now() - t0 < 100);
+      assert.ok(longRunning(), 'the queued job settled only after the long one ended');
       let started = 0;
       const q2 = host.stats(small, ['head.weight'], { onStarted: () => (started = Date.now()) });
       await new Promise((r) => setTimeout(r, 200));
@@ -291,12 +303,12 @@ describe('analysis worker', () => {
       // With room for two, the same pair runs side by side.
       host.setMaxWorkers(2);
       const long2 = host.stats(big, ['huge']);
-      const t1 = Date.now();
+      const long2Running = running(long2.promise);
       let queued = false;
       const short = await host.stats(small, ['head.weight'], { onQueued: () => (queued = true) }).promise;
       assert.equal(short.done, 1);
       assert.equal(queued, false);
-      assert.ok(Date.now() - t1 < 1500, `the short job took ${Date.now() - t1} ms beside a long one`);
+      assert.ok(long2Running(), 'the short job finished only after the long one');
       long2.cancel();
       await assert.rejects(long2.promise, (e: Error) => e.name === 'CancelledError');
     } finally {
