@@ -3,7 +3,7 @@
 // estimates use; and the float64 JS engine) against PyTorch CPU (float32, 1 thread, the devinterp
 // update); then a whole estimate, 4 chains × 200 draws on 2 threads, whose goal is under a minute. Usage: npm run bench:llc  (needs /usr/bin/python3 with torch and
 // Debian's dataset-fashion-mnist; LLC_BENCH_BATCH=N changes the batch size)
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,16 @@ if (!existsSync(join(fmnist, 't10k-images-idx3-ubyte.gz'))) {
 for (const name of ['ours_llc', 'ours_llc_graph']) {
   await esbuild.build({ entryPoints: [join(root, 'bench', `${name}.ts`)], bundle: true, platform: 'node', target: 'node20', outfile: join(root, 'bench', 'out', `${name}.js`), external: ['onnxruntime-node', '@tensorflow/tfjs-node'], logLevel: 'warning' });
 }
-const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 }).trim().split('\n').pop());
+/** The last stdout line as JSON; a side that fails stops the bench, its last stderr line the cause. */
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  process.stderr.write(r.stderr ?? '');
+  if (r.status !== 0) {
+    console.error(`${args[0]} failed: ${String(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop()}`);
+    process.exit(1);
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+};
 const ref = run(py, [join(root, 'bench', 'llc_reference.py'), ckpt, fmnist, String(BATCH), String(STEPS), '1']);
 const ours = run(process.execPath, [join(root, 'bench', 'out', 'ours_llc.js'), ckpt, fmnist, String(BATCH), String(STEPS), join(root, 'dist')]);
 console.log(`\nSGLD on the Fashion-MNIST MLP (${ours.parameters} parameters), batch ${BATCH}, ${STEPS} steps, one chain on one thread\n`);

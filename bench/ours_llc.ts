@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { estimateLlc, loadTask } from '../src/analysis/dynamics/llc';
 import { runChain } from '../src/analysis/dynamics/llcChain';
+import { chainEngine, engineFallbackWarning } from '../src/analysis/dynamics/llcPool';
 import { DenseNet, type DenseNetSpec } from '../src/analysis/dynamics/mlpNet';
 import { XnnDenseNet } from '../src/analysis/dynamics/xnnDense';
 import { initBackend } from '../src/analysis/model/backend';
@@ -13,6 +14,10 @@ async function main(): Promise<void> {
   const bs = Number(batch);
   await initBackend('wasm', { wasmDir: workerDir });
   const task = await loadTask({ checkpoint: ckpt, data });
+  // The estimate below must run on XNNPACK, the engine it measures: one line and exit otherwise.
+  const workerScript = join(workerDir, 'llcWorker.js');
+  const { engine } = chainEngine(task.spec, workerScript);
+  if (engine !== 'xnnpack') throw new Error(engineFallbackWarning(engine, workerScript) ?? `the ${engine} engine, not XNNPACK`);
   const s = { epsilon: 1e-5, nbeta: bs / Math.log(bs), gamma: 100, weightDecay: 0, noiseLevel: 1, batchSize: bs, seed: 0 };
   // Steps per wall-clock second, and per CPU second of this (single-threaded) process: on a
   // machine other jobs load, the CPU time is the fairer comparison (PyTorch's side reports both).
@@ -31,8 +36,12 @@ async function main(): Promise<void> {
   const stepsPerCpuSecond = xnn.cpu;
   const float64StepsPerSecond = f64.wall;
   const t = performance.now();
-  const est = await estimateLlc({ checkpoint: ckpt, data, hyperparameters: { epsilon: 1e-5, gamma: 100, chains: 4, draws: 200, burnIn: 0, batchSize: bs, seed: 0 }, workerScript: join(workerDir, 'llcWorker.js') });
+  const est = await estimateLlc({ checkpoint: ckpt, data, hyperparameters: { epsilon: 1e-5, gamma: 100, chains: 4, draws: 200, burnIn: 0, batchSize: bs, seed: 0 }, workerScript });
   const llcSeconds = (performance.now() - t) / 1000;
   process.stdout.write(JSON.stringify({ stepsPerSecond, stepsPerCpuSecond, float64StepsPerSecond, llc: est.llc, llcSeconds, threads: est.threads, engine: est.engine.name, parameters: task.spec.size }) + '\n');
 }
-void main();
+// One line on failure (tfjs-wasm not found, …): the bench prints it as the cause.
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).message ?? e}\n`);
+  process.exit(1);
+});

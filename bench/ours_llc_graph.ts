@@ -21,4 +21,8 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(c);
   process.stdout.write(JSON.stringify({ stepsPerSecond: r.steps / ((performance.now() - t) / 1000), stepsPerCpuSecond: r.steps / ((cpu.user + cpu.system) / 1e6), parameters: spec.size }) + '\n');
 }
-void main();
+// One line on failure (tfjs-wasm not found, …): the bench prints it as the cause.
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).message ?? e}\n`);
+  process.exit(1);
+});

@@ -6,7 +6,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -356,6 +356,24 @@ describe('CLI', () => {
     assert.equal(r.traces.length, 2);
     assert.equal(typeof r.lossAtCheckpoint, 'number');
     assert.equal(r.n, 512);
+  });
+
+  test('llc from a bundle folder without the tfjs-wasm binaries runs on the float64 engine and says so first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llc-nowasm-'));
+    try {
+      for (const f of ['cli.js', 'llcWorker.js']) copyFileSync(join(REPO_ROOT, 'dist', f), join(dir, f));
+      const args = ['llc', F('mlp.safetensors'), '--data', F('mlp.npz'), '--chains', '1', '--draws', '5', '--burn-in', '5', '--batch-size', '64', '--seed', '3'];
+      const r = JSON.parse((await run('node', [join(dir, 'cli.js'), ...args, '--json'])).stdout);
+      assert.equal(r.engine.name, 'float64');
+      assert.match(r.warnings[0], /^the chains ran on the float64 JS engine instead of XNNPACK \(float32\): tfjs-wasm's tfjs-backend-wasm\.wasm was not found in /);
+      assert.match((await run('node', [join(dir, 'cli.js'), ...args])).stdout, /^warning {4}the chains ran on the float64 JS engine/m);
+      // From dist/, beside its binaries: XNNPACK, and no such warning.
+      const ok = JSON.parse((await run('node', [CLI, ...args, '--json'])).stdout);
+      assert.equal(ok.engine.name, 'xnnpack');
+      assert.ok(!ok.warnings.some((w: string) => w.startsWith('the chains ran on')), ok.warnings.join('; '));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('runs --json gains the per-checkpoint dynamics; bad flags are usage errors', async () => {

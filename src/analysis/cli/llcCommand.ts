@@ -140,6 +140,7 @@ function humanSweep(r: SweepReport): string {
   const lines = [`checkpoint ${r.checkpoint}`, `data       ${r.data}`, `settings   γ ${r.hyperparameters.gamma}  chains ${r.hyperparameters.chains}  draws ${r.hyperparameters.draws}  burn-in ${r.hyperparameters.burnIn}  batch ${r.hyperparameters.batchSize}  seed ${r.hyperparameters.seed}`, ''];
   lines.push(table(['ε', 'nβ', 'λ̂', 'std', 'λ̂/nβ', 'MALA', 'settled', 'diverged'], r.cells.map((c) => [String(c.epsilon), fmtNum(c.nbeta), fmtNum(c.llc), fmtNum(c.std), fmtNum(c.llcOverNbeta), fmtNum(c.malaAcceptance), c.stationary ? 'yes' : 'no', String(c.diverged)])));
   lines.push(r.suggestion ? `suggested  ε ${r.suggestion.epsilon}, nβ ${fmtNum(r.suggestion.nbeta)}` : 'suggested  none: no cell is settled with λ̂ > 0 and no divergence');
+  for (const w of r.warnings ?? []) lines.push(`warning    ${w}`);
   lines.push(`time       ${r.seconds.toFixed(2)} s`);
   return lines.join('\n') + '\n';
 }

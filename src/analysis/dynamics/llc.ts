@@ -12,7 +12,7 @@ import { openNet } from './openDense';
 import { GraphNet, type NetSpec, isGraphSpec } from './graphNet';
 import { initBackend } from '../model/backend';
 import { batchesPerPass, type ChainResult, type ChainSettings, initLoss } from './llcChain';
-import { type ChainEngine, type ChainJob, ChainPool, ENGINE_NOTES, type PoolOptions, chainEngine, chainThreads, runChains } from './llcPool';
+import { type ChainEngine, type ChainJob, ChainPool, ENGINE_NOTES, type PoolOptions, chainEngine, engineFallbackWarning, chainThreads, runChains } from './llcPool';
 import type { LossChoice, TaskData, TaskLoss } from './taskData';
 
 export interface LlcHyperparameters {
@@ -282,7 +282,8 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
   // ~1e-7 relative, a shift of λ̂ far below its spread over chains.
   const init = await checkpointLoss(task, h);
   const settings: ChainSettings = { ...h };
-  const engine = chainEngine(task.spec);
+  // A shared pool's threads run the engine they were started with.
+  const engine = ctx.pool ? { engine: ctx.pool.pool.engine } : chainEngine(task.spec, ctx.workerScript);
   const job: ChainJob = { spec: task.spec, wStar: task.wStar, data: task.data, settings, ...engine };
   let done = 0;
   const threads = ctx.pool?.threads ?? chainThreads(h.chains, ctx.threads);
@@ -299,6 +300,8 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
   const results = ctx.pool ? await ctx.pool.pool.run(settings, h.chains, runOpts) : await runChains(job, h.chains, runOpts);
   const s = summarizeChains(results, init, h);
   const warnings = [...s.warnings];
+  const fallback = engineFallbackWarning(engine.engine, ctx.workerScript);
+  if (fallback) warnings.unshift(fallback);
   if (h.burnIn < h.draws) warnings.push(`burn-in (${h.burnIn}) is shorter than the draws (${h.draws}): devinterp warns that LLC estimates will then likely be underestimates; check that the loss traces have flattened.`);
   if (h.gamma === 0) warnings.push('γ = 0: the chains are not localised at w*, so they may wander to other basins (devinterp\'s default; set --gamma, e.g. 1 to 100).');
   const perPass = batchesPerPass(task.data.n, h.batchSize);
@@ -324,7 +327,7 @@ export async function estimateOnTask(task: LoadedTask, h: LlcHyperparameters, ct
 /** A thread pool holding `task` for several estimates at once (the sweep's cells). */
 export function chainPoolFor(task: LoadedTask, chains: number, ctx: { threads?: number; workerScript?: string } = {}): { pool: ChainPool; threads: number } {
   const threads = chainThreads(chains, ctx.threads);
-  return { pool: new ChainPool({ spec: task.spec, wStar: task.wStar, data: task.data, ...chainEngine(task.spec) }, threads, ctx.workerScript), threads };
+  return { pool: new ChainPool({ spec: task.spec, wStar: task.wStar, data: task.data, ...chainEngine(task.spec, ctx.workerScript) }, threads, ctx.workerScript), threads };
 }
 
 export async function estimateLlc(opts: LlcOptions, ctx: LlcContext = {}): Promise<LlcReport> {

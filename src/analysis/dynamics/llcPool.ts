@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CancelledError } from '../core/errors';
 import { type TaskReply, ThreadPool } from '../core/threadPool';
-import { findWasmDir } from '../model/backend';
+import { WASM_FILE, findWasmDir } from '../model/backend';
 import type { ChainResult, ChainSettings } from './llcChain';
 import { type NetSpec, isGraphSpec } from './graphNet';
 import type { TaskData } from './taskData';
@@ -64,11 +64,23 @@ export function chainThreads(chains: number, requested?: number): number {
   return Math.max(1, Math.min(requested ?? availableParallelism(), chains));
 }
 
-/** The engine chains of `spec` use here: XNNPACK when tfjs-wasm's binaries are found. */
-export function chainEngine(spec: NetSpec, wasmDir?: string): { engine: ChainEngine; wasmDir?: string } {
-  const dir = findWasmDir(wasmDir);
+/**
+ * The engine chains of `spec` use here: XNNPACK when tfjs-wasm's binaries are found, beside the
+ * worker script (dist/ keeps them there, wherever the calling bundle runs from), beside this
+ * bundle or in node_modules.
+ */
+export function chainEngine(spec: NetSpec, workerScript?: string): { engine: ChainEngine; wasmDir?: string } {
+  const dir = findWasmDir(dirname(workerScript ?? defaultWorkerScript()));
   if (isGraphSpec(spec)) return dir ? { engine: 'graph-wasm', wasmDir: dir } : { engine: 'graph-cpu' };
   return dir ? { engine: 'xnnpack', wasmDir: dir } : { engine: 'float64' };
+}
+
+/** A report's first warning when the chains fell back to a slower engine: which one ran, and why. */
+export function engineFallbackWarning(engine: ChainEngine, workerScript?: string): string | undefined {
+  if (engine !== 'float64' && engine !== 'graph-cpu') return undefined;
+  const ran = engine === 'float64' ? 'the float64 JS engine instead of XNNPACK (float32)' : "tfjs's plain JS backend instead of tfjs-wasm";
+  const looked = [...new Set([dirname(workerScript ?? defaultWorkerScript()), __dirname])].join(', ');
+  return `the chains ran on ${ran}: tfjs-wasm's ${WASM_FILE} was not found in ${looked} or node_modules (an incomplete installation: dist/ holds it).`;
 }
 
 /** llcWorker.js beside this bundle (dist/), or in the nearest dist/ above it (tests and benchmarks bundle elsewhere). */
@@ -92,8 +104,11 @@ export function reportsDraw(draw: number, draws: number): boolean {
 export class ChainPool {
   private readonly pool: ThreadPool<ChainResult>;
   private onDraw?: PoolOptions['onDraw'];
+  /** The engine every thread runs. */
+  readonly engine: ChainEngine;
 
   constructor(task: ChainTask, threads: number, workerScript?: string) {
+    this.engine = task.engine;
     this.pool = new ThreadPool<ChainResult>({
       script: workerScript ?? defaultWorkerScript(),
       workerData: { job: task } satisfies Omit<LlcWorkerData, 'cancelFlag'>,

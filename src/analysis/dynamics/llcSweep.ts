@@ -3,6 +3,7 @@
 // stationarity, divergence and MALA acceptance. A trustworthy setting sits where λ̂ is flat in
 // ε (and λ̂/nβ flat in nβ), the chains have settled and none diverged.
 import { type LlcContext, type LlcHyperparameters, type LlcOptions, type LoadedTask, chainPoolFor, defaultNbeta, estimateOnTask, loadTask, resolveHyperparameters } from './llc';
+import { engineFallbackWarning } from './llcPool';
 
 export interface SweepCell {
   epsilon: number;
@@ -30,6 +31,8 @@ export interface SweepReport {
   /** The cell suggested: stationary, not diverged, λ̂ > 0, MALA nearest 0.9, at the default nβ when possible. */
   suggestion?: { epsilon: number; nbeta: number };
   seconds: number;
+  /** Said when the chains fell back to a slower engine (tfjs-wasm's binaries missing). */
+  warnings?: string[];
 }
 
 export interface SweepOptions extends LlcOptions {
@@ -78,7 +81,8 @@ export async function sweepOnTask(task: LoadedTask, base: LlcHyperparameters, gr
   const candidates = atDefault.length ? atDefault : healthy;
   const best = candidates.sort((a, b) => Math.abs(a.malaAcceptance - 0.9) - Math.abs(b.malaAcceptance - 0.9))[0];
   const { epsilon: _e, nbeta: _n, ...shared } = base;
-  return { epsilons: grid.epsilons, nbetas: grid.nbetas, hyperparameters: shared, cells, suggestion: best && { epsilon: best.epsilon, nbeta: best.nbeta }, seconds: (performance.now() - t0) / 1000 };
+  const fallback = engineFallbackWarning(pool.pool.engine, ctx.workerScript);
+  return { epsilons: grid.epsilons, nbetas: grid.nbetas, hyperparameters: shared, cells, suggestion: best && { epsilon: best.epsilon, nbeta: best.nbeta }, seconds: (performance.now() - t0) / 1000, ...(fallback ? { warnings: [fallback] } : {}) };
 }
 
 export async function runLlcSweep(opts: SweepOptions, ctx: LlcContext & { onCell?: (done: number, total: number, cell: SweepCell) => void } = {}): Promise<SweepReport> {

@@ -45,7 +45,7 @@ export interface BackendOptions {
   threads?: number;
 }
 
-const WASM_FILE = 'tfjs-backend-wasm.wasm';
+export const WASM_FILE = 'tfjs-backend-wasm.wasm';
 
 /** Where the .wasm binaries are: the bundle's own folder (dist/), then the npm package. */
 export function findWasmDir(explicit?: string): string | undefined {

@@ -123,7 +123,7 @@ export function llcSweepView(r: SweepReport, complete = true): AnalysisView {
       }, 'λ̂/nβ per nβ (the grokking notebook looks for a flat region); diverged cells left out'),
     ],
     tables: [{ id: 'llc-sweep-cells', title: 'Cells', columns: ['ε', 'nβ', 'λ̂', 'std', 'λ̂/nβ', 'MALA', 'split-R̂', 'settled', 'diverged chains', 'draws below L(w*)'], rows: r.cells.map((c) => [c.epsilon, cell(c.nbeta), cell(c.llc), cell(c.std), cell(c.llcOverNbeta), cell(c.malaAcceptance), cell(c.rhat), c.stationary, c.diverged, cell(c.drawsBelowInit)]) }],
-    notes: ['Every cell runs the same chains (same seed and data order) at its own ε and nβ.', `Settled: ${SETTLED_CRITERION}.`],
+    notes: [...(r.warnings ?? []), 'Every cell runs the same chains (same seed and data order) at its own ε and nβ.', `Settled: ${SETTLED_CRITERION}.`],
     report: jsonSafe(r) as unknown as AnalysisView['report'],
     complete,
   };
