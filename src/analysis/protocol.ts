@@ -165,6 +165,8 @@ export interface EvalSummary {
   accuracy: number;
   n: number;
   backend: string;
+  /** onnxruntime: the intra-op threads it ran on. */
+  threads?: number;
   seconds: number;
 }
 
@@ -685,7 +687,7 @@ export const isSlice2D: Guard<Slice2D> = (v): v is Slice2D =>
 
 export const isErrorInfo: Guard<ErrorInfo> = obj<ErrorInfo>({ name: str, message: str, file: opt(str) });
 
-export const isEvalSummary: Guard<EvalSummary> = obj<EvalSummary>({ loss: num, accuracy: fraction, n: count, backend: str, seconds: num });
+export const isEvalSummary: Guard<EvalSummary> = obj<EvalSummary>({ loss: num, accuracy: fraction, n: count, backend: str, threads: opt(count), seconds: num });
 
 export const isStatsJobResult: Guard<StatsJobResult> = obj<StatsJobResult>({ done: count, failed: count });
 

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { engineSettings } from './engineSettings';
 import { causeFirst } from './failureAdvice';
 import type { EvalSummary } from '../analysis/protocol';
+import { formatEngine } from '../analysis/core/format';
 import { LAST_CHECKPOINT, LAST_DATA, archSidecar, pickCheckpoint, pickData } from './pickers';
 import type { Logger, WorkerHost } from './workerHost';
 
@@ -60,7 +61,7 @@ export function registerEvaluateCommand(context: vscode.ExtensionContext, worker
       },
     );
     if (!result) return undefined;
-    const text = `${name} on ${vscode.workspace.asRelativePath(data)}: loss ${result.loss.toFixed(4)} (mean cross-entropy, nats), accuracy ${(100 * result.accuracy).toFixed(2)}%, n = ${result.n} (${result.backend}, ${result.seconds.toFixed(1)} s)`;
+    const text = `${name} on ${vscode.workspace.asRelativePath(data)}: loss ${result.loss.toFixed(4)} (mean cross-entropy, nats), accuracy ${(100 * result.accuracy).toFixed(2)}%, n = ${result.n} (${formatEngine(result.backend, result.threads)}, ${result.seconds.toFixed(1)} s)`;
     log.info(text);
     void vscode.window.showInformationMessage(text, 'Copy JSON').then((choice) => {
       if (choice) void vscode.env.clipboard.writeText(JSON.stringify(result));

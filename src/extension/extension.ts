@@ -8,12 +8,14 @@ import { registerEvaluateCommand } from './evaluateCommand';
 import { registerRemoteCommand } from './remoteCommand';
 import { HubAuth } from './hubAuth';
 import { createLog } from './log';
+import { logSettingChanges } from './settingsLog';
 import { WorkerHost } from './workerHost';
 import { familyLabel, setModelDescriber } from './pickers';
 import { basename } from 'node:path';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLog(context);
+  context.subscriptions.push(logSettingChanges(context, log));
   const maxConcurrent = (): number => vscode.workspace.getConfiguration('checkpointLens.jobs').get<number>('maxConcurrent', 2);
   let hub: HubAuth | undefined;
   const worker = new WorkerHost({

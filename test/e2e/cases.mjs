@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { checkChartMarks, checkContrast } from './chartChecks.mjs';
 import { close, readSafetensors, refHistogram, refStats } from './reference.mjs';
@@ -258,6 +259,37 @@ export const EDITOR_CASES = [
       }
     },
   },
+  {
+    // checkpointLens.onnxruntimeThreads reaches the worker with the next job, without a reload:
+    // set to 1, the evaluation runs on sessions of 1 thread (the notification and the worker's
+    // log say so); set back to 0, the next one runs on every core again.
+    name: 'engine: checkpointLens.onnxruntimeThreads reaches the worker (1 thread, then every core, no reload)',
+    run: async (ctx) => {
+      if (ctx.target === 'universal' || ctx.target === 'darwin-x64') return; // tfjs only: no onnxruntime threads
+      const evaluateOn = async (threads) => {
+        const words = `onnxruntime, ${threads} thread${threads === 1 ? '' : 's'}`;
+        const offset = extensionLog(ctx).length;
+        await runFromPalette(ctx.page, 'Notifications: Clear All Notifications');
+        const text = await startEvaluate(ctx);
+        await ctx.page.locator('.notifications-toasts', { hasText: `${text} (${words}, ` }).waitFor({ timeout: 60000 });
+        const line = await waitForLog(ctx, offset, /\[worker\] evaluated mlp_seed0\.pt on digits\.npz: /, 'the evaluation');
+        assert.ok(line.includes(`(n=1797, ${words}, `), line);
+        const engine = await waitForLog(ctx, offset, /\[worker\] forward passes: onnxruntime /, 'the engine line');
+        ctx.log(`  ${engine.replace(/^.*\[worker\] /, 'worker: ')}`);
+        assert.match(engine, new RegExp(`forward passes: onnxruntime [\\d.]+, (now )?${threads} threads?\\b`));
+      };
+      const settings = await withWorkspaceSettings(ctx, { 'checkpointLens.onnxruntimeThreads': 1 });
+      try {
+        await evaluateOn(1);
+        await ctx.shot('engine-threads-1');
+      } finally {
+        await settings.restore();
+      }
+      // 0: every core, or CKPT_LENS_ORT_THREADS (code-server inherits this process's environment).
+      const fromEnv = Number(process.env.CKPT_LENS_ORT_THREADS);
+      await evaluateOn(Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : os.availableParallelism());
+    },
+  },
 ];
 
 /** The first file under `dir` (depth-first) that `want` accepts. */
@@ -358,13 +390,59 @@ async function hubAndCdn(bytes) {
   };
 }
 
-/** Writes .vscode/settings.json in the workspace (VS Code picks it up); restore() puts back what was there. */
-function withWorkspaceSettings(ws, values) {
-  const file = path.join(ws, '.vscode', 'settings.json');
+/** The extension's output channel as VS Code logs it to a file ('' until the channel has written). */
+function extensionLog(ctx) {
+  const dir = path.join(ctx.userData, 'logs');
+  const file = fs.existsSync(dir) ? findFile(dir, (f) => path.basename(f) === 'Checkpoint Lens.log') : undefined;
+  return file ? fs.readFileSync(file, 'utf8') : '';
+}
+
+/** Waits until the extension's log, after its first `offset` characters, has a line matching `re`; returns that line. */
+async function waitForLog(ctx, offset, re, what, timeoutMs = 20000) {
+  const t0 = Date.now();
+  for (;;) {
+    const line = extensionLog(ctx).slice(offset).split('\n').find((l) => re.test(l));
+    if (line) return line;
+    assert.ok(Date.now() - t0 < timeoutMs, `the extension did not log ${what} within ${timeoutMs} ms:\n${extensionLog(ctx).slice(offset)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Waits until the extension logs the settings `keys` after `offset` in its log (its "settings:"
+ * line, written when VS Code tells it of a change): jobs started after that use the new values.
+ * VS Code may load a settings file seconds after it was written: it watches a .vscode/ that does
+ * not exist yet by polling (fs.watchFile, every 5 s), and its workspace watcher misses a file
+ * written into a folder just made (code-server's trace log: parcel saw `.vscode` ADDED, not the
+ * settings.json in it). A command run at once then read the old value (Clear Hugging Face
+ * Token opened huggingface.co instead of the local Hub).
+ */
+async function settingsApplied(ctx, offset, keys) {
+  const t0 = Date.now();
+  for (const k of keys) await waitForLog(ctx, offset, new RegExp(` settings: .*${k.replace(/\./g, '\\.')} = `), `a change of ${k}`);
+  ctx.log(`  (the extension saw ${keys.join(', ')} ${Date.now() - t0} ms after the file was written)`);
+}
+
+/**
+ * Writes .vscode/settings.json in the workspace and waits until the extension has them;
+ * restore() puts back what was there, and waits the same way.
+ */
+async function withWorkspaceSettings(ctx, values) {
+  const file = path.join(ctx.ws, '.vscode', 'settings.json');
   const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+  const keys = Object.keys(values);
+  const putBack = () => (before === undefined ? fs.rmSync(file, { force: true }) : fs.writeFileSync(file, before));
+  let offset = extensionLog(ctx).length;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify({ ...(before ? JSON.parse(before) : {}), ...values }, null, 2));
-  return { restore: () => (before === undefined ? fs.rmSync(file) : fs.writeFileSync(file, before)) };
+  await settingsApplied(ctx, offset, keys).catch((e) => { putBack(); throw e; });
+  return {
+    restore: async () => {
+      offset = extensionLog(ctx).length;
+      putBack();
+      await settingsApplied(ctx, offset, keys);
+    },
+  };
 }
 
 /** Open Remote Checkpoint… with `spec` typed into its input box; resolves once the editor's header shows `stat` (tiny_llama.gguf's 21 tensors by default). */
@@ -421,8 +499,9 @@ export const COMMAND_CASES = {
   // server, opening hf://org/repo/file sends it to the Hub and not to the CDN it redirects to.
   'checkpointLens.setHubToken': async (ctx) => {
     const hub = await hubAndCdn(fs.readFileSync(path.join(ctx.ws, 'tiny_llama.gguf')));
-    const settings = withWorkspaceSettings(ctx.ws, { 'checkpointLens.hub.endpoint': hub.url });
+    let settings;
     try {
+      settings = await withWorkspaceSettings(ctx, { 'checkpointLens.hub.endpoint': hub.url });
       await paletteSelect(ctx.page, 'Checkpoint Lens: Set Hugging Face Token');
       await ctx.page.keyboard.press('Enter');
       await ctx.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Hugging Face Token' }).waitFor({ timeout: 15000 });
@@ -435,7 +514,7 @@ export const COMMAND_CASES = {
       assert.ok(hub.cdnAuth.length > 0 && hub.cdnAuth.every((a) => a === undefined), 'the CDN got the token');
       await ctx.shot('cmd-setHubToken');
     } finally {
-      settings.restore();
+      await settings?.restore();
       hub.close();
     }
   },
@@ -443,14 +522,15 @@ export const COMMAND_CASES = {
   // Palette → the stored token is removed (a notification says so), and the Hub gets no token.
   'checkpointLens.clearHubToken': async (ctx) => {
     const hub = await hubAndCdn(fs.readFileSync(path.join(ctx.ws, 'tiny_llama.gguf')));
-    const settings = withWorkspaceSettings(ctx.ws, { 'checkpointLens.hub.endpoint': hub.url });
+    let settings;
     try {
+      settings = await withWorkspaceSettings(ctx, { 'checkpointLens.hub.endpoint': hub.url });
       await runFromPalette(ctx.page, 'Checkpoint Lens: Clear Hugging Face Token');
       await ctx.page.locator('.notifications-toasts', { hasText: /Hugging Face token removed|no Hugging Face token was stored/ }).waitFor({ timeout: 15000 });
       await openRemoteFromPalette(ctx, 'hf://org/repo/tiny_llama.gguf');
       assert.ok(hub.hubAuth.length > 0 && hub.hubAuth.every((a) => a === undefined), `the Hub saw ${hub.hubAuth.join(', ')}`);
     } finally {
-      settings.restore();
+      await settings?.restore();
       hub.close();
     }
   },

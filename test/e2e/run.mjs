@@ -241,7 +241,7 @@ async function main() {
         ['extensionTestsPath', `vscode-remote://${host}${SUITE}`],
       ]);
       await p.goto(`${server.url}?folder=${encodeURIComponent(suiteWs)}&payload=${encodeURIComponent(payload)}`);
-      const code = await Promise.race([exit, new Promise((r) => setTimeout(() => r('timeout (180 s)'), 180000))]);
+      const code = await Promise.race([exit, new Promise((r) => setTimeout(() => r('timeout (300 s)'), 300000))]);
       await p.screenshot({ path: path.join(SHOTS, 'suite.png') }).catch(() => {});
       assert.equal(code, 0, `the suite exited with ${code}:\n${lines.join('\n')}`);
       assert.ok(lines.some((l) => /\[suite\] \d+ passed, 0 failed/.test(l)), 'no suite summary line');

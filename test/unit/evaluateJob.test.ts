@@ -26,6 +26,7 @@ test('evaluate in the worker matches PyTorch on the demo MLP, with progress', as
     // PyTorch's accuracy is a float32 mean: compare the number of correct predictions.
     assert.equal(Math.round(r.accuracy * r.n), Math.round(want.accuracy * want.n), `accuracy ${r.accuracy} vs ${want.accuracy}`);
     assert.equal(r.backend, 'wasm');
+    assert.equal(r.threads, undefined, 'tfjs reports no onnxruntime threads');
     assert.ok(fractions.length > 0);
   } finally {
     host.dispose();
@@ -41,6 +42,13 @@ test('the worker picks the onnxruntime engine (the setting the extension passes)
     assert.equal(r.n, want.n);
     assert.ok(Math.abs(r.loss - want.loss) < 1e-4, `loss ${r.loss} vs PyTorch ${want.loss}`);
     assert.equal(Math.round(r.accuracy * r.n), Math.round(want.accuracy * want.n));
+    // checkpointLens.onnxruntimeThreads travels with each job: each evaluation runs on sessions
+    // of the count it was sent (a worker kept from the job before changes its count), and says so.
+    const args = { checkpoint: join(REPO_ROOT, 'demo', 'checkpoints', 'mlp_seed0.pt'), data: join(REPO_ROOT, 'demo', 'data', 'digits.npz'), backend: 'onnxruntime' as const };
+    const one = await host.evaluate({ ...args, threads: 1 }).promise;
+    const two = await host.evaluate({ ...args, threads: 2 }).promise;
+    assert.deepEqual([one.threads, two.threads], [1, 2]);
+    assert.ok(Math.abs(one.loss - two.loss) < 1e-6, `loss on 1 thread ${one.loss}, on 2 ${two.loss}`);
   } finally {
     host.dispose();
   }

@@ -2,6 +2,7 @@
 // report mean cross-entropy and accuracy.
 import { UsageError, backendFlag, runSubcommand, scanArgs, stderrLog, wholeFlag } from './cliArgs';
 import { type Split, loadDataset } from '../data/dataset';
+import { formatEngine } from '../core/format';
 import { type BackendChoice, initBackend } from '../model/backend';
 import { evaluate } from '../model/evaluate';
 import { openModel } from '../model/openModel';
@@ -75,7 +76,7 @@ async function runEval(a: EvalArgs): Promise<void> {
   try {
     const r = await evaluate(model, data, { batchSize: a.batchSize, count: a.limit });
     if (a.json) {
-      process.stdout.write(JSON.stringify({ loss: r.loss, accuracy: r.accuracy, n: r.n, backend: r.backend, seconds: r.seconds }) + '\n');
+      process.stdout.write(JSON.stringify({ loss: r.loss, accuracy: r.accuracy, n: r.n, backend: r.backend, ...(r.threads !== undefined ? { threads: r.threads } : {}), seconds: r.seconds }) + '\n');
       return;
     }
     const lines = [
@@ -83,7 +84,7 @@ async function runEval(a: EvalArgs): Promise<void> {
       ...graph.assumptions.map((s) => `assumed   ${s}`),
       ...(arch.files.length ? [`arch      ${arch.files.join(', ')}`] : []),
       `data      ${data.name}: ${data.n} examples of [${data.x.shape.slice(1)}] ${data.x.dtype}`,
-      `backend   ${backend.name} (tfjs ${backend.version})`,
+      `backend   ${formatEngine(r.backend, r.threads)} (tfjs ${backend.version})`,
       `loss      ${r.loss.toFixed(5)}  (mean ${r.predictions > r.n ? 'next-token ' : ''}cross-entropy over ${r.predictions} predictions)`,
       `accuracy  ${(100 * r.accuracy).toFixed(2)}%`,
       `n         ${r.n}`,

@@ -22,3 +22,8 @@ export function formatCount(n: number): string {
   }
   return `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)}${units[i]}`;
 }
+
+/** "onnxruntime, 1 thread", or the tfjs backend's name alone (its threads are not ours to set). */
+export function formatEngine(backend: string, threads?: number): string {
+  return threads === undefined ? backend : `${backend}, ${threads} thread${threads === 1 ? '' : 's'}`;
+}

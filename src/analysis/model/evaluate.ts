@@ -17,6 +17,8 @@ export interface EvalResult {
   /** Predictions scored: n for classifiers, n × (T − 1) for next-token prediction. */
   predictions: number;
   backend: string;
+  /** onnxruntime: the intra-op threads the passes ran on. */
+  threads?: number;
   /** Wall time of the evaluation loop. */
   seconds: number;
 }
@@ -107,6 +109,7 @@ export async function evaluate(model: Model, data: Dataset, opts: RunOptions = {
     n: done,
     predictions: scored,
     backend: model.engine,
+    ...(model.threads !== undefined ? { threads: model.threads } : {}),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -65,6 +65,8 @@ export interface Model {
   readonly graph: ModelGraph;
   /** What runs this model's forward passes: 'onnxruntime', or the tfjs backend's name ('wasm', …). */
   readonly engine: string;
+  /** onnxruntime: the intra-op threads its last forward pass ran on; undefined on tfjs. */
+  readonly threads?: number;
   /** Runs a batch. `input` is [B, F], [B, C, H, W] (float32) or [B, T] token ids (int32). */
   forward(input: tf.Tensor, opts?: ForwardOptions): ForwardResult;
   /**

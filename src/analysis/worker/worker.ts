@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import { type Checkpoint, type TensorInfo, storedDescription, storedType } from '../core/checkpoint';
 import { CancelledError, CheckpointError, isCancelled as isCancelledError } from '../core/errors';
 import { readSlice2D } from '../core/tensorData';
+import { formatEngine } from '../core/format';
 import { openCheckpoint } from '../open';
 import type { RemoteCheckpoint } from '../io/remote';
 import {
@@ -362,8 +363,8 @@ async function runEvaluate(job: Job, req: WorkerEvaluateRequest): Promise<EvalSu
   const { model } = await openModel(req.checkpoint, { archFile: req.arch, isCancelled: job.isCancelled });
   try {
     const r = await evaluate(model, data, { isCancelled: job.isCancelled, onProgress: (done, total) => job.progress(done / total) });
-    log('info', `evaluated ${basename(req.checkpoint)} on ${basename(req.data)}: loss ${r.loss.toFixed(4)}, accuracy ${(100 * r.accuracy).toFixed(2)}% (n=${r.n}, ${r.backend}, ${r.seconds.toFixed(1)} s)`);
-    return { loss: r.loss, accuracy: r.accuracy, n: r.n, backend: r.backend, seconds: r.seconds };
+    log('info', `evaluated ${basename(req.checkpoint)} on ${basename(req.data)}: loss ${r.loss.toFixed(4)}, accuracy ${(100 * r.accuracy).toFixed(2)}% (n=${r.n}, ${formatEngine(r.backend, r.threads)}, ${r.seconds.toFixed(1)} s)`);
+    return { loss: r.loss, accuracy: r.accuracy, n: r.n, backend: r.backend, ...(r.threads !== undefined ? { threads: r.threads } : {}), seconds: r.seconds };
   } finally {
     model.dispose();
   }

@@ -42,6 +42,8 @@ interface CachedSession {
   session: NativeSession;
   lowered: LoweredGraph;
   fetches: Record<string, null>;
+  /** Its intra-op threads (sessions are made with the count set then). */
+  threads: number;
 }
 
 // Sessions by architecture and request, least recently used first. A handful serve an analysis
@@ -62,7 +64,8 @@ export function cachedSessionCount(): number {
 /** A new session for `req`; with `weights`, they are baked in as initializers (a frozen session). */
 function makeSession(ort: Ort, graph: ModelGraph, req: LowerRequest, weights?: StateDict): CachedSession {
   const lowered = lowerToOnnx(graph, req, weights);
-  return { session: ort.createSession(lowered.bytes, sessionOptions()), lowered, fetches: fetchesOf(lowered) };
+  const options = sessionOptions();
+  return { session: ort.createSession(lowered.bytes, options), lowered, fetches: fetchesOf(lowered), threads: options.intraOpNumThreads };
 }
 
 function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest): CachedSession {
@@ -83,7 +86,7 @@ function session(ort: Ort, archKey: string, graph: ModelGraph, req: LowerRequest
   return made;
 }
 
-function sessionOptions(): OrtSessionOptions {
+function sessionOptions(): OrtSessionOptions & { intraOpNumThreads: number } {
   return { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
 }
 
@@ -129,6 +132,8 @@ export class OrtModel implements Model {
   /** Set when onnxruntime cannot run this graph: every pass goes to tfjs. */
   private rejected = false;
   private disposed = false;
+  /** Intra-op threads of the session the last pass ran on. */
+  private ranOn: number | undefined;
 
   constructor(
     readonly graph: ModelGraph,
@@ -147,6 +152,11 @@ export class OrtModel implements Model {
   /** onnxruntime, unless it rejected this graph and tfjs runs it. */
   get engine(): string {
     return this.rejected ? this.onTfjs().engine : 'onnxruntime';
+  }
+
+  /** The onnxruntime threads its last forward pass ran on (undefined before one, or on tfjs). */
+  get threads(): number | undefined {
+    return this.rejected ? undefined : this.ranOn;
   }
 
   update(changes: StateDict): void {
@@ -288,6 +298,7 @@ export class OrtModel implements Model {
     for (const [inputName, name] of lowered.weights) feeds[inputName] = this.weight(name);
 
     const out = s.session.run(feeds, s.fetches, {});
+    this.ranOn = s.threads;
     const toTf = (name: string): tf.Tensor => {
       const t = out[name];
       return tf.tensor(t.data as Float32Array, t.dims as number[], 'float32');
