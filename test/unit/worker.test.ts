@@ -233,17 +233,19 @@ describe('analysis worker', () => {
     }
   });
 
-  test('a job that ignores cancel gets the worker terminated and re-created lazily', async () => {
+  // The spin never ends on its own, so only the grace timer's restart settles it: a host that
+  // never restarted would hang, which the timeout (not a speed bound) turns into a failure.
+  test('a job that ignores cancel gets the worker terminated after the grace period and re-created lazily', { timeout: 60_000 }, async () => {
     const host = newHost({ cancelGraceMs: 300, workerData: { testHooks: true } });
     try {
       await host.open(small).promise;
       const spin = host.debug('spin');
       await new Promise((r) => setTimeout(r, 100));
-      const t = Date.now();
       spin.cancel();
       await assert.rejects(spin.promise, (e: Error) => e.name === 'CancelledError');
-      assert.ok(Date.now() - t < 2000);
-      assert.ok(host.logger.lines.some((l) => l.startsWith('warn:') && l.includes('did not stop')));
+      const warn = host.logger.lines.find((l) => l.startsWith('warn:') && l.includes('did not stop'));
+      assert.ok(warn, 'the restart is logged');
+      assert.ok(Number(/within (\d+) ms/.exec(warn)?.[1]) >= 300, `restarted before the grace period: ${warn}`);
       const l = await host.open(small).promise;
       assert.equal(l.tensors.length, 3);
       assert.equal(host.workersStarted, 2);
