@@ -15,18 +15,10 @@
 /** A JSON-compatible value (mirrors `Value` in core/checkpoint.ts, restated to keep this file pure). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** One tensor as listed to the host and the webview (TensorInfo without its byte location). */
-export interface TensorRow {
-  name: string;
-  dtype: string;
-  shape: number[];
-  numel: number;
-  nbytes: number;
-  storageId?: string;
-  sharesStorageWith?: string[];
-  /** How the values were obtained when not a plain read (dequantized, sparse, broadcast, a note). */
-  stored?: string;
-}
+// Tensor rows cross packed in columns (core/tensorTable.ts): a million of them as objects was
+// a 96 MB message.
+export type { PackedRows, TensorRow } from './core/tensorTable';
+import { isPackedRows, type PackedRows } from './core/tensorTable';
 
 // Statistics cross every boundary as computed; one definition, in the statistics module.
 export type { Histogram, TensorStats } from './stats/statsTypes';
@@ -73,7 +65,8 @@ export interface Listing {
   format: string;
   metadata: Record<string, JsonValue>;
   values: Record<string, JsonValue>;
-  tensors: TensorRow[];
+  /** Read them through `new TensorTable(listing.tensors)`. */
+  tensors: PackedRows;
   stateDictPrefix: string;
   warnings: string[];
   totals: Totals;
@@ -612,17 +605,6 @@ export function jsonValue(depth = 32): Guard<JsonValue> {
 const isSab: Guard<SharedArrayBuffer> = (v): v is SharedArrayBuffer =>
   typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer && v.byteLength >= 4;
 
-export const isTensorRow: Guard<TensorRow> = obj<TensorRow>({
-  name: str,
-  dtype: str,
-  shape: arr(count),
-  numel: count,
-  nbytes: count,
-  storageId: opt(str),
-  sharesStorageWith: opt(arr(str)),
-  stored: opt(str),
-});
-
 export const isHistogram: Guard<Histogram> = obj<Histogram>({ lo: finite, hi: finite, counts: arr(count, 4096) });
 
 export const isTensorStats: Guard<TensorStats> = obj<TensorStats>({
@@ -663,7 +645,7 @@ export const isListing: Guard<Listing> = obj<Listing>({
   format: str,
   metadata: record(jsonValue()),
   values: record(jsonValue()),
-  tensors: arr(isTensorRow),
+  tensors: isPackedRows,
   stateDictPrefix: str,
   warnings: arr(str),
   totals: isTotals,

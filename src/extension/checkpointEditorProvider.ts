@@ -7,6 +7,7 @@
 // 2-D slice for the heatmap.
 import { REMOTE_SCHEME, checkpointPath } from './remoteUri';
 import { formatBytes } from '../analysis/core/format';
+import { tableOf } from '../analysis/core/tensorTable';
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { isCancelled } from '../analysis/core/errors';
@@ -231,7 +232,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     return {
       uri: doc.uri.toString(),
       format: l?.format ?? null,
-      tensors: l?.tensors.length ?? 0,
+      tensors: l ? tableOf(l.tensors).length : 0,
       params: l?.totals.params ?? 0,
       bytes: l?.totals.bytes ?? 0,
       ...(doc.openError ? { error: doc.openError.message } : {}),
@@ -259,7 +260,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     let doc: CheckpointDocument;
     try {
       const listing = await job.promise;
-      log().info(`opened ${checkpointPath(uri)}: ${listing.format}, ${listing.tensors.length} tensors in ${Date.now() - started} ms`);
+      log().info(`opened ${checkpointPath(uri)}: ${listing.format}, ${tableOf(listing.tensors).length} tensors in ${Date.now() - started} ms`);
       for (const w of listing.warnings) log().warn(`${basename(checkpointPath(uri))}: ${w}`);
       doc = new CheckpointDocument(uri, listing, undefined);
     } catch (e) {
@@ -342,9 +343,9 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           // Remote files: statistics would download every tensor, so they wait to be asked for.
           const decision = doc.listing.remote
             ? { run: false, reason: `A remote checkpoint: statistics download the tensors (${formatBytes(doc.listing.totals.bytes)}), so they run only when asked (select a tensor, or Compute statistics).` }
-            : autoComputeDecision(readSettings(doc.uri), doc.listing.totals.bytes, doc.listing.tensors.length);
+            : autoComputeDecision(readSettings(doc.uri), doc.listing.totals.bytes, tableOf(doc.listing.tensors).length);
           if (decision.run) this.startBackground(doc);
-          else doc.setProgress({ state: 'skipped', done: doc.stats.size, total: doc.listing.tensors.length, fraction: 0, reason: decision.reason }, true);
+          else doc.setProgress({ state: 'skipped', done: doc.stats.size, total: tableOf(doc.listing.tensors).length, fraction: 0, reason: decision.reason }, true);
         }
         return;
       case 'selectTensor':
@@ -431,8 +432,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   /** Starts statistics of every tensor not yet known (a restart after cancel resumes). */
   startBackground(doc: CheckpointDocument): void {
     if (!doc.listing || doc.disposed || doc.background) return;
-    const names = doc.listing.tensors.map((t) => t.name).filter((n) => !doc.stats.get(n)?.stats);
-    const total = doc.listing.tensors.length;
+    const names = [...tableOf(doc.listing.tensors).names()].filter((n) => !doc.stats.get(n)?.stats);
+    const total = tableOf(doc.listing.tensors).length;
     if (names.length === 0) {
       doc.setProgress({ state: 'done', done: doc.stats.size, total, fraction: 1 }, true);
       return;
@@ -471,7 +472,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private finishBackground(doc: CheckpointDocument, job: JobHandle<unknown>, state: StatsState, reason?: string): void {
     if (doc.background !== job) return;
     doc.background = undefined;
-    const total = doc.listing?.tensors.length ?? 0;
+    const total = doc.listing ? tableOf(doc.listing.tensors).length : 0;
     doc.setProgress({ state, done: doc.stats.size, total, fraction: state === 'done' ? 1 : doc.progress.fraction, ...(reason ? { reason } : {}) }, true);
     this.updateStatus();
   }
@@ -521,8 +522,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   // --- Selection -------------------------------------------------------------------------------
 
   private select(doc: CheckpointDocument, view: EditorView, name: string): void {
-    const t = doc.listing?.tensors.find((x) => x.name === name);
-    if (!t) return;
+    if (!doc.listing || tableOf(doc.listing.tensors).indexOf(name) < 0) return;
     view.selected = name;
 
     if (!doc.stats.get(name)?.stats && doc.selectionJob?.name !== name) {

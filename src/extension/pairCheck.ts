@@ -3,11 +3,18 @@
 // same tensors with the same shapes. The message puts the cause first, then the files.
 import { basename } from 'node:path';
 import type { Listing } from '../analysis/protocol';
+import { tableOf } from '../analysis/core/tensorTable';
 import type { WorkerHost } from './workerHost';
 
 function weights(l: Listing): Map<string, number[]> {
   const p = l.stateDictPrefix;
-  return new Map(l.tensors.filter((t) => (!p || t.name.startsWith(p)) && t.shape.length >= 1 && /^(F|BF)\d+/i.test(t.dtype)).map((t) => [t.name.slice(p.length), t.shape]));
+  const table = tableOf(l.tensors);
+  const out = new Map<string, number[]>();
+  for (let i = 0; i < table.length; i++) {
+    const name = table.name(i);
+    if ((!p || name.startsWith(p)) && table.rank(i) >= 1 && /^(F|BF)\d+/i.test(table.dtype(i))) out.set(name.slice(p.length), table.shape(i));
+  }
+  return out;
 }
 
 /** Why A and B are not the same architecture, or undefined when they are (names and shapes agree). */

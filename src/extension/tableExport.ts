@@ -1,6 +1,6 @@
 // vscode-free helpers of the editor host: table exports, safe file writes, the auto-compute
 // decision. Unit-tested without VS Code.
-import { StorageSharing } from '../analysis/core/storageSharing';
+import { type TensorRow, tableOf } from '../analysis/core/tensorTable';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -34,9 +34,10 @@ function statsMap(stats: Iterable<StatsEntry>): Map<string, StatsEntry> {
 /** The tensor table as CSV (RFC 4180, CRLF line ends, a header row). */
 export function tableCsv(listing: Listing, stats: Iterable<StatsEntry>): string {
   const byName = statsMap(stats);
-  const sharing = new StorageSharing(listing.tensors);
+  const table = tableOf(listing.tensors);
   const lines = [CSV_COLUMNS.join(',')];
-  for (const t of listing.tensors) {
+  for (let i = 0; i < table.length; i++) {
+    const t = table.row(i);
     const e = byName.get(t.name);
     const s = e?.stats ?? null;
     const row: (string | number | null)[] = [
@@ -45,7 +46,7 @@ export function tableCsv(listing: Listing, stats: Iterable<StatsEntry>): string 
       t.shape.join('x'),
       t.numel,
       t.nbytes,
-      sharing.of(t)?.others.join(' ') ?? '',
+      table.sharing(i)?.others.join(' ') ?? '',
       s?.mean ?? null,
       s?.std ?? null,
       s?.min ?? null,
@@ -69,13 +70,13 @@ export interface TableJson {
   metadata: Listing['metadata'];
   values: Listing['values'];
   warnings: string[];
-  tensors: (Listing['tensors'][number] & { stats: StatsEntry['stats']; statsError?: string })[];
+  tensors: (TensorRow & { stats: StatsEntry['stats']; statsError?: string })[];
 }
 
 /** The tensor table with metadata and full statistics (histograms included) as JSON. */
 export function tableJson(listing: Listing, stats: Iterable<StatsEntry>): string {
   const byName = statsMap(stats);
-  const sharing = new StorageSharing(listing.tensors);
+  const table = tableOf(listing.tensors);
   const out: TableJson = {
     file: basename(listing.path),
     format: listing.format,
@@ -83,9 +84,10 @@ export function tableJson(listing: Listing, stats: Iterable<StatsEntry>): string
     metadata: listing.metadata,
     values: listing.values,
     warnings: listing.warnings,
-    tensors: listing.tensors.map((t) => {
+    tensors: Array.from({ length: table.length }, (_, i) => {
+      const t = table.row(i);
       const e = byName.get(t.name);
-      const shared = t.sharesStorageWith ? undefined : sharing.of(t);
+      const shared = t.sharesStorageWith ? undefined : table.sharing(i);
       return { ...t, ...(shared ? { sharesStorageWith: shared.others } : {}), stats: e?.stats ?? null, ...(e?.error ? { statsError: e.error } : {}) };
     }),
   };

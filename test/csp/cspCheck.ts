@@ -21,6 +21,7 @@ import { contentSecurityPolicy, editorHtml, makeNonce } from '../../src/extensio
 import { WorkerHost } from '../../src/extension/workerHost';
 import type { HostToWebview, Listing, StatsEntry, WebviewToHost } from '../../src/analysis/protocol';
 import { sanitizeStats } from '../../src/analysis/protocol';
+import { tableOf } from '../../src/analysis/core/tensorTable';
 
 export interface CspCheckOptions {
   browser: Browser;
@@ -107,7 +108,7 @@ function initScript(): void {
 async function runCase(opts: CspCheckOptions, file: string, select: string, worker: WorkerHost): Promise<CspCaseResult> {
   const listing: Listing = await worker.open(file).promise;
   const stats: StatsEntry[] = [];
-  await worker.stats(file, listing.tensors.map((t) => t.name), {
+  await worker.stats(file, [...tableOf(listing.tensors).names()], {
     onItem: (name, s, err) => stats.push(s ? { name, stats: sanitizeStats(s) } : { name, stats: null, error: err?.message ?? 'failed' }),
   }).promise;
 

@@ -164,6 +164,23 @@ async function statusText(frame) {
 
 // --- opening checkpoints ------------------------------------------------------------------------
 
+/**
+ * A safetensors file of a million one-element F32 tensors, `layer{i / 1000}.unit{i % 1000}`
+ * holding i (issue #12: a valid file with a million tensors must open). 74 MB, written once.
+ */
+function writeMillionTensors(file) {
+  if (fs.existsSync(file)) return;
+  const n = 1_000_000;
+  const parts = [];
+  for (let i = 0; i < n; i++) parts.push(`"layer${Math.floor(i / 1000)}.unit${i % 1000}":{"dtype":"F32","shape":[1],"data_offsets":[${4 * i},${4 * i + 4}]}`);
+  const header = Buffer.from(`{${parts.join(',')}}`);
+  const values = new Float32Array(n).map((_, i) => i);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  fs.writeFileSync(`${file}.tmp`, Buffer.concat([len, header, Buffer.from(values.buffer)]));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
 export const EDITOR_CASES = [
   {
     name: 'custom editor: .safetensors table (names, shapes, means) and charts',
@@ -214,6 +231,26 @@ export const EDITOR_CASES = [
       await ctx.shot('editor-pt');
       await frame.locator('.chart-heatmap').scrollIntoViewIfNeeded();
       await ctx.shot('editor-pt-heatmap');
+    },
+  },
+  {
+    name: 'custom editor: a million tensors open (count, groups, filter, one tensor\'s statistics)',
+    run: async (ctx) => {
+      writeMillionTensors(path.join(ctx.ws, 'million.safetensors'));
+      const t0 = Date.now();
+      const frame = await openInEditor(ctx, 'million.safetensors', '.tree-row.tensor', 240000);
+      ctx.log(`a million tensors: first row after ${Date.now() - t0} ms`);
+      assert.match(await frame.locator('.summary').innerText(), /Tensors\s+1,000,000/);
+      await frame.locator('.match-count', { hasText: /^1,000,000 tensors$/ }).waitFor();
+      // Above 100 000 tensors statistics wait until asked for.
+      await frame.locator('.stats-status', { hasText: 'Statistics not computed automatically' }).waitFor({ timeout: 20000 });
+      await frame.locator('vscode-text-field.filter').click();
+      await ctx.page.keyboard.type('layer765.unit432');
+      await frame.locator('.match-count', { hasText: '1 of 1,000,000 tensors' }).waitFor({ timeout: 60000 });
+      await frame.locator('.tree-row.tensor .c-name[title="layer765.unit432"]').click();
+      await frame.locator('.tree-row.tensor .c-mean[title="765432"]').waitFor({ timeout: 60000 });
+      await frame.locator('.detail .tensor-name', { hasText: 'layer765.unit432' }).waitFor();
+      await ctx.shot('editor-million');
     },
   },
   // A Llama-family model on text: the picker lists text that has a tokenizer.json beside it; the

@@ -9,6 +9,7 @@ import { contentSecurityPolicy, editorHtml, makeNonce } from '../../src/extensio
 import { autoComputeDecision, checkpointStem, csvCell, exportBytes, safeStem, tableCsv, tableJson, writeFileAtomic } from '../../src/extension/tableExport';
 import { TensorTree } from '../../src/webviews/editor/treeModel';
 import type { Listing, StatsEntry, TensorRow } from '../../src/analysis/protocol';
+import { TensorTable, packRows } from '../../src/analysis/core/tensorTable';
 
 describe('webview HTML', () => {
   test('strict CSP: nonce scripts only, no unsafe-*, no network', () => {
@@ -42,11 +43,11 @@ const listing: Listing = {
   format: 'safetensors',
   metadata: { format: 'pt' },
   values: {},
-  tensors: [
+  tensors: packRows([
     { name: 'enc.w', dtype: 'F32', shape: [2, 2], numel: 4, nbytes: 16 },
     { name: '=cmd|calc', dtype: 'F16', shape: [3], numel: 3, nbytes: 6 },
     { name: 'name, with "quotes"', dtype: 'F32', shape: [], numel: 1, nbytes: 4, storageId: '1', sharesStorageWith: ['enc.w'] },
-  ],
+  ]),
   stateDictPrefix: '',
   warnings: [],
   totals: { params: 8, bytes: 26, tensors: 3, byDtype: [], byPrefix: [] },
@@ -125,11 +126,11 @@ function rows(names: string[]): TensorRow[] {
 }
 
 describe('module tree', () => {
-  const tree = new TensorTree([
+  const tree = new TensorTree(new TensorTable(packRows([
     ...rows(['model.embed.weight', 'model.layers.0.attn.q.weight', 'model.layers.0.attn.k.weight', 'model.layers.0.mlp.weight', 'model.layers.1.attn.q.weight', 'lm_head.weight', 'scale']),
     { name: 'lm_head.tied', dtype: 'F32', shape: [10], numel: 10, nbytes: 40, storageId: 's', sharesStorageWith: ['lm_head.weight2'] },
     { name: 'lm_head.weight2', dtype: 'F32', shape: [10], numel: 10, nbytes: 40, storageId: 's', sharesStorageWith: ['lm_head.tied'] },
-  ]);
+  ])));
   const labels = (r: ReturnType<TensorTree['visibleRows']>) => r.map((x) => `${'  '.repeat(x.depth - 1)}${x.node.label}`);
 
   test('groups by dotted prefix with per-group totals; tied storages count once', () => {
@@ -189,7 +190,7 @@ describe('module tree', () => {
   test('10 000 tensors: build, filter and flatten', () => {
     const names: string[] = [];
     for (let l = 0; l < 1000; l++) for (const p of ['q', 'k', 'v', 'o', 'up', 'down', 'gate', 'n1', 'n2', 'b']) names.push(`model.layers.${l}.${p}.weight`);
-    const big = new TensorTree(rows(names));
+    const big = new TensorTree(new TensorTable(packRows(rows(names))));
     const all = big.visibleRows(new Set(big.groups.keys()), null, new Set());
     const m = big.match('layers.99');
     const filtered = big.visibleRows(new Set(), m, new Set());

@@ -7,6 +7,7 @@ import { errorInfo, isHostToPanel, isPanelToHost } from '../../src/analysis/prot
 import { planInputs } from '../../src/analysis/data/inputs';
 import { recognize } from '../../src/analysis/model/recognize';
 import { pairMismatch } from '../../src/extension/pairCheck';
+import { packRows } from '../../src/analysis/core/tensorTable';
 
 const MLP = [
   { name: '0.weight', shape: [128, 64] },
@@ -50,8 +51,9 @@ test('a checkpoint no recogniser places: pick another checkpoint (or add an arch
 });
 
 test('two architectures, a crash, an unknown error: the advice and actions each gets', () => {
-  const la = { path: '/ws/a.safetensors', stateDictPrefix: '', tensors: MLP.map((t) => ({ ...t, dtype: 'F32' })) };
-  const lb = { ...la, path: '/ws/b.safetensors', tensors: la.tensors.map((t) => (t.name === '0.weight' ? { ...t, shape: [256, 64] } : t)) };
+  const rows = MLP.map((t) => ({ ...t, dtype: 'F32', numel: t.shape.reduce((a, b) => a * b, 1), nbytes: 0 }));
+  const la = { path: '/ws/a.safetensors', stateDictPrefix: '', tensors: packRows(rows) };
+  const lb = { ...la, path: '/ws/b.safetensors', tensors: packRows(rows.map((t) => (t.name === '0.weight' ? { ...t, shape: [256, 64] } : t))) };
   const why = pairMismatch(la as never, lb as never)!;
   const pair = describeFailure({ name: 'Error', message: why }, { a: la.path, b: lb.path, data: '/ws/d.npz' });
   assert.match(pair.tryNext, /one architecture/);

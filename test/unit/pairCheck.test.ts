@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pairMismatch } from '../../src/extension/pairCheck';
 import type { Listing } from '../../src/analysis/protocol';
+import { packRows } from '../../src/analysis/core/tensorTable';
 
 const listing = (path: string, tensors: [string, number[]][], prefix = ''): Listing => ({
   path, format: 'safetensors', metadata: {}, values: {}, stateDictPrefix: prefix, warnings: [],
-  tensors: tensors.map(([name, shape]) => ({ name, dtype: 'F32', shape, numel: shape.reduce((a, b) => a * b, 1), nbytes: 0 })),
+  tensors: packRows(tensors.map(([name, shape]) => ({ name, dtype: 'F32', shape, numel: shape.reduce((a, b) => a * b, 1), nbytes: 0 }))),
   totals: { params: 0, bytes: 0, tensors: tensors.length, byDtype: [], byPrefix: [] },
 });
 

@@ -15,6 +15,7 @@ import {
   type Listing,
   type TensorStats,
 } from '../../src/analysis/protocol';
+import { isPackedRows, packRows } from '../../src/analysis/core/tensorTable';
 import { CheckpointError } from '../../src/analysis/core/errors';
 
 const stats: TensorStats = {
@@ -27,10 +28,10 @@ const listing: Listing = {
   format: 'safetensors',
   metadata: { format: 'pt', nested: { a: [1, 'b', null, true] } },
   values: {},
-  tensors: [
+  tensors: packRows([
     { name: 'a.weight', dtype: 'F32', shape: [2, 3], numel: 6, nbytes: 24 },
     { name: 'b.weight', dtype: 'F32', shape: [2, 3], numel: 6, nbytes: 24, storageId: '0', sharesStorageWith: ['a.weight'] },
-  ],
+  ]),
   stateDictPrefix: '',
   warnings: [],
   totals: { params: 6, bytes: 24, tensors: 2, byDtype: [{ dtype: 'F32', tensors: 2, params: 6, bytes: 24 }], byPrefix: [{ prefix: 'a', tensors: 1, params: 6, bytes: 24 }] },
@@ -117,8 +118,21 @@ describe('worker → host', () => {
   });
   test('listing: each field is checked, nested values too', () => {
     assertFieldsChecked(isListing, listing as unknown as Record<string, unknown>);
-    assert.ok(!isListing({ ...listing, tensors: [{ ...listing.tensors[0], shape: [2, -3] }] }));
-    assert.ok(!isListing({ ...listing, tensors: [{ ...listing.tensors[0], sharesStorageWith: [1] }] }));
+    const t = listing.tensors;
+    assert.ok(isPackedRows(t));
+    assert.ok(!isListing({ ...listing, tensors: { ...t, dims: Float64Array.from([2, -3, 2, 3]) } }), 'a negative dimension');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, shares: [[0, [1]]] } }), 'a shared-storage name that is not a string');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, shares: [[2, ['a.weight']]] } }), 'a row past the end');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, numel: Float64Array.from([6]) } }), 'columns of different lengths');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, numel: [6, 6] } }), 'a plain array for a typed column');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, numel: Float32Array.from([6, 6]) } }), 'another typed array');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, names: { text: 'a', ends: t.names.ends } } }), 'name ends past the text');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, names: { text: t.names.text, ends: Uint32Array.from([5, 2]) } } }), 'name ends going back');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, shapeEnds: Uint32Array.from([2, 5]) } }), 'a shape past the dims');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, dtype: Uint16Array.from([0, 1]) } }), 'a dtype index past the dtypes');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, storage: Int32Array.from([-1, 1]) } }), 'a storage index past the storage ids');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, numel: Float64Array.from([6, 0.5]) } }), 'a fractional count');
+    assert.ok(!isListing({ ...listing, tensors: { ...t, stored: [[0, 3]] } }), 'a stored note that is not text');
     assert.ok(!isListing({ ...listing, metadata: { f: () => 1 } }));
     assert.ok(!isListing({ ...listing, totals: { ...listing.totals, byDtype: [{ dtype: 'F32' }] } }));
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { WorkerHost, type Logger } from '../../src/extension/workerHost';
 import { REPO_ROOT } from '../helpers';
 import { startServer } from '../httpServer';
+import { tableOf } from '../../src/analysis/core/tensorTable';
 
 const WORKER = join(REPO_ROOT, 'dist', 'worker.js');
 const quiet: Logger = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) };
@@ -42,7 +43,7 @@ test('a remote checkpoint\'s byte counter grows as statistics fetch tensor bytes
     const listing = await host.open(url).promise;
     const atOpen = listing.remote!.bytesFetched;
     assert.ok(atOpen > 0 && atOpen <= 65537, `opening fetched ${atOpen} bytes`);
-    await host.stats(url, listing.tensors.map((t) => t.name)).promise;
+    await host.stats(url, [...tableOf(listing.tensors).names()]).promise;
     await until('the counter to reach the bytes the server sent', () => seen.at(-1) === server.bytesSent);
     assert.ok(seen.at(-1)! > atOpen, `counter ${seen.at(-1)} after statistics, ${atOpen} at open`);
     // Growing, never shrinking.

@@ -10,6 +10,7 @@ import { WorkerCrashedError, WorkerHost, WorkerJobError, type Logger } from '../
 import type { TensorStats } from '../../src/analysis/protocol';
 import { isWorkerToHost } from '../../src/analysis/protocol';
 import { REPO_ROOT } from '../helpers';
+import { tableOf } from '../../src/analysis/core/tensorTable';
 
 const WORKER = join(REPO_ROOT, 'dist', 'worker.js');
 
@@ -120,7 +121,7 @@ describe('analysis worker', () => {
       const l = await host.open(small).promise;
       assert.equal(l.format, 'safetensors');
       assert.deepEqual(
-        l.tensors.map((t) => [t.name, t.dtype, t.shape, t.numel, t.nbytes]),
+        [...tableOf(l.tensors).rows()].map((t) => [t.name, t.dtype, t.shape, t.numel, t.nbytes]),
         [
           ['encoder.layer.0.weight', 'F32', [2, 3], 6, 24],
           ['encoder.layer.0.bias', 'F32', [8], 8, 32],
@@ -157,7 +158,7 @@ describe('analysis worker', () => {
       const missing = join(dir, 'nope.safetensors');
       await assert.rejects(host.open(missing).promise, (e: Error) => e instanceof WorkerJobError && e.message.includes(missing));
       const l = await host.open(small).promise;
-      assert.equal(l.tensors.length, 3);
+      assert.equal(l.tensors.numel.length, 3);
       assert.equal(host.workersStarted, 1);
     } finally {
       host.dispose();
@@ -225,7 +226,7 @@ describe('analysis worker', () => {
       const stopMs = Date.now() - tCancel;
       assert.equal(host.workersStarted, 1, 'the worker was not terminated');
       // The same worker still serves jobs.
-      assert.equal((await host.open(small).promise).tensors.length, 3);
+      assert.equal((await host.open(small).promise).tensors.numel.length, 3);
       assert.equal(host.workersStarted, 1);
       host.logger.lines.push(`info: cancel test: ran ${tCancel - t0} ms, stopped in ${stopMs} ms`);
     } finally {
@@ -247,7 +248,7 @@ describe('analysis worker', () => {
       assert.ok(warn, 'the restart is logged');
       assert.ok(Number(/within (\d+) ms/.exec(warn)?.[1]) >= 300, `restarted before the grace period: ${warn}`);
       const l = await host.open(small).promise;
-      assert.equal(l.tensors.length, 3);
+      assert.equal(l.tensors.numel.length, 3);
       assert.equal(host.workersStarted, 2);
     } finally {
       host.dispose();
@@ -329,7 +330,7 @@ describe('analysis worker', () => {
       assert.equal(host.pendingJobs, 1, 'the long job on the other worker lives on');
       long.cancel();
       await assert.rejects(long.promise, (e: Error) => e.name === 'CancelledError');
-      assert.equal((await host.open(small).promise).tensors.length, 3);
+      assert.equal((await host.open(small).promise).tensors.numel.length, 3);
       assert.equal(host.workersStarted, 2);
 
       const exit = host.debug('exit');

@@ -195,7 +195,7 @@ export function linkSharedStorages(tensors: TensorInfo[]): void {
     if (!Array.isArray(list)) continue;
     // Capped, so ten thousand views of one storage stay linear in time and memory; every
     // tensor past the first 17 gets the same frozen list of the first 16 names (the listing
-    // leaves that list out of its rows: core/storageSharing.ts derives it).
+    // leaves that list out of its rows: TensorTable.sharing derives it).
     const head = list.slice(0, MAX_SHARED_NAMES + 1);
     const common = Object.freeze(head.slice(0, MAX_SHARED_NAMES).map((o) => o.name)) as string[];
     for (const [i, t] of list.entries()) t.sharesStorageWith = i < head.length ? head.filter((o) => o !== t).slice(0, MAX_SHARED_NAMES).map((o) => o.name) : common;

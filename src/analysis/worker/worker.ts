@@ -12,6 +12,7 @@ import { type Checkpoint, type TensorInfo, storedDescription, storedType } from 
 import { CancelledError, CheckpointError, isCancelled as isCancelledError } from '../core/errors';
 import { readSlice2D } from '../core/tensorData';
 import { formatEngine } from '../core/format';
+import { PackedRowsBuilder } from '../core/tensorTable';
 import { openCheckpoint } from '../open';
 import type { RemoteCheckpoint } from '../io/remote';
 import {
@@ -22,7 +23,6 @@ import {
   type EvalSummary,
   type Slice2D,
   type StatsJobResult,
-  type TensorRow,
   type WorkerEvaluateRequest,
   type WorkerAnalysisRequest,
   type AnalysisView,
@@ -134,29 +134,29 @@ async function modelOf(c: Checkpoint): Promise<Pick<Listing, 'model'>> {
   }
 }
 
-function storedRow(t: TensorInfo): Pick<TensorRow, 'stored'> {
-  const stored = storedDescription(t);
-  return stored ? { stored } : {};
-}
-
 function toListing(c: Checkpoint): Listing {
+  const rows = new PackedRowsBuilder();
+  for (const t of c.tensors) {
+    const stored = storedDescription(t);
+    rows.add({
+      name: t.name,
+      dtype: storedType(t),
+      shape: t.shape,
+      numel: t.numel,
+      nbytes: t.nbytes,
+      storageId: t.storageId,
+      // Past a storage's first 17 tensors every list is one frozen array (linkSharedStorages):
+      // not repeated per row; TensorTable.sharing derives it from the storage.
+      sharesStorageWith: t.sharesStorageWith?.length && !Object.isFrozen(t.sharesStorageWith) ? t.sharesStorageWith.slice() : undefined,
+      stored,
+    });
+  }
   return {
     path: c.path,
     format: c.format,
     metadata: c.metadata,
     values: c.values,
-    tensors: c.tensors.map((t) => ({
-      name: t.name,
-      dtype: storedType(t),
-      shape: [...t.shape],
-      numel: t.numel,
-      nbytes: t.nbytes,
-      ...(t.storageId !== undefined ? { storageId: t.storageId } : {}),
-      // Past a storage's first 17 tensors every list is one frozen array (linkSharedStorages):
-      // not repeated per row; the page derives it from storageId (core/storageSharing.ts).
-      ...(t.sharesStorageWith?.length && !Object.isFrozen(t.sharesStorageWith) ? { sharesStorageWith: t.sharesStorageWith.slice() } : {}),
-      ...storedRow(t),
-    })),
+    tensors: rows.finish(),
     stateDictPrefix: c.stateDictPrefix,
     warnings: c.warnings.slice(),
     totals: checkpointTotals(c),

@@ -2,7 +2,6 @@
 // shape (so a 4-D conv kernel is never cut to "[16, 8, 3, …"), DType only when the file mixes
 // types (one type is already in the header), Flags only once a tensor has one. The table's
 // natural width is the sum, so the split can give the detail pane everything else.
-import { formatShape } from './format';
 
 /** Approximate advance of one character of the editor's font at 13 px (digits are tabular). */
 const CHAR_PX = { mono: 7.9, text: 7.4 };
@@ -20,8 +19,8 @@ export interface ColumnFit {
 export const NAME_MIN = 160;
 
 /** Widths in the order of the table's columns: name, shape, dtype, #params, size, mean, std, min, max, zeros, flags. */
-export function fitColumns(shapes: readonly number[][], dtypes: ReadonlySet<string>, anyFlags: boolean, flagChars = 6): ColumnFit {
-  const longestShape = Math.max(5, ...shapes.map((s) => formatShape(s).length));
+export function fitColumns(shapeChars: number, dtypes: ReadonlySet<string>, anyFlags: boolean, flagChars = 6): ColumnFit {
+  const longestShape = Math.max(5, shapeChars);
   const longestType = Math.max(5, ...[...dtypes].map((t) => t.length));
   const dtype = dtypes.size > 1;
   const widths = [

@@ -2,7 +2,7 @@
 // slice, each chart exportable (SVG / PNG / data) through the host's save dialog.
 import { heatmapCells, heatmapSpec } from '../../analysis/charts/heatmapSpec';
 import { histogramBins, histogramSpec } from '../../analysis/charts/histogramSpec';
-import type { Sharing } from '../../analysis/core/storageSharing';
+import type { Sharing } from '../../analysis/core/tensorTable';
 import type { ChartFormat, ChartKind, ExportDataMessage, Slice2D, StatsEntry, TensorRow } from '../../analysis/protocol';
 import { button, checkbox, progressRing } from '../ui/toolkit';
 import { chartPng, chartSvg, renderChart, type RenderedChart } from './charts';
@@ -14,7 +14,7 @@ export interface DetailOptions {
   onSelect(name: string): void;
   onExport(msg: ExportDataMessage): void;
   /** The other tensors on a tensor's storage (derived for large groups). */
-  sharing(t: TensorRow): Sharing | undefined;
+  sharing(name: string): Sharing | undefined;
 }
 
 function h(tag: string, className?: string, text?: string): HTMLElement {
@@ -113,7 +113,7 @@ export class DetailPane {
     this.head.append(title, facts);
     // Dequantized, densified, broadcast: how these values came from what the file stores.
     if (t.stored) this.head.append(h('p', 'stored-line', t.stored));
-    const shared = this.opts.sharing(t);
+    const shared = this.opts.sharing(t.name);
     if (shared) {
       const p = h('p', 'tied-line');
       p.append(document.createTextNode('Shares storage with '));

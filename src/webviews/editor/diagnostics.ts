@@ -10,6 +10,7 @@ import type { AnalysisView, DiagnosticsProgressMessage, Listing } from '../../an
 import { ViewRenderer } from '../analysis/viewRender';
 import { button } from '../ui/toolkit';
 import { formatBytes } from './format';
+import { tableOf } from '../../analysis/core/tensorTable';
 import { post } from './vscodeApi';
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
@@ -56,8 +57,16 @@ export class DiagnosticsSection {
   static weights(l: Listing): { matrices: number; bytes: number } {
     // A Lightning/trainer checkpoint's model weights live under its state-dict prefix (not its optimizer moments).
     const p = l.stateDictPrefix;
-    const w = l.tensors.filter((t) => (!p || t.name.startsWith(p)) && t.shape.length >= 2 && t.numel > 0 && /^(F|BF)\d+/.test(t.dtype));
-    return { matrices: w.length, bytes: w.reduce((a, t) => a + t.nbytes, 0) };
+    const t = tableOf(l.tensors);
+    let matrices = 0;
+    let bytes = 0;
+    for (let i = 0; i < t.length; i++) {
+      if (t.rank(i) >= 2 && t.numel(i) > 0 && /^(F|BF)\d+/.test(t.dtype(i)) && (!p || t.name(i).startsWith(p))) {
+        matrices++;
+        bytes += t.nbytes(i);
+      }
+    }
+    return { matrices, bytes };
   }
 
   /** Above the automatic limit: say what computing costs, and offer it. */

@@ -1,6 +1,6 @@
 // The header: file, format, totals (params, bytes, by dtype, by top-level module), warnings,
 // and collapsible metadata / values. Everything from the file is set as text, never as HTML.
-import { StorageSharing } from '../../analysis/core/storageSharing';
+import { tableOf } from '../../analysis/core/tensorTable';
 import type { JsonValue, Listing } from '../../analysis/protocol';
 import { formatBytes, formatCount, formatInt } from './format';
 import { holdsObject, renderImports, renderObjectTree, renderRiskBanner, renderSourceFiles } from './objects';
@@ -37,8 +37,9 @@ export function renderHeader(fileName: string, l: Listing): HTMLElement {
 
   const t = l.totals;
   const summary = h('div', 'summary');
-  const sharing = new StorageSharing(l.tensors);
-  const shared = l.tensors.some((x) => sharing.isShared(x));
+  const table = tableOf(l.tensors);
+  let shared = false;
+  for (let i = 0; i < table.length && !shared; i++) shared = table.isShared(i);
   summary.append(
     stat('Tensors', formatInt(t.tensors)),
     // NumPy files are as often data as weights: their elements are not called parameters.

@@ -15,6 +15,7 @@ import { formatInt } from './format';
 import { renderHeader, updateFetched } from './header';
 import { DiagnosticsSection } from './diagnostics';
 import { TensorTree } from './treeModel';
+import { tableOf } from '../../analysis/core/tensorTable';
 import { TreeView } from './treeView';
 import { loadState, post, saveState, type PersistedState } from './vscodeApi';
 
@@ -79,7 +80,7 @@ function onInit(m: InitMessage): void {
     return;
   }
   const l = m.listing;
-  tree = new TensorTree(l.tensors);
+  tree = new TensorTree(tableOf(l.tensors));
   for (const e of m.stats) tree.noteStats(e.name, e.stats);
 
   const header = renderHeader(m.fileName, l);
@@ -153,7 +154,10 @@ function onInit(m: InitMessage): void {
     },
     onSelect: (name) => select(name, true),
     onExport: (msg) => post(msg),
-    sharing: (t) => tree?.sharing.of(t),
+    sharing: (name) => {
+      const leaf = tree?.leaf(name);
+      return leaf ? tree?.sharing(leaf) : undefined;
+    },
   });
   const splitter = new Splitter({
     split,
@@ -173,7 +177,7 @@ function onInit(m: InitMessage): void {
   if (lastProgress) renderStatus(lastProgress);
 
   const sel = persisted.selected;
-  if (sel && tree.byName.has(sel)) select(sel, false);
+  if (sel && tree.leaf(sel)) select(sel, false);
   hadState = true;
   persist();
 }
@@ -184,7 +188,7 @@ function updateMatchCount(): void {
 }
 
 function select(name: string, reveal: boolean): void {
-  const node = tree?.byName.get(name);
+  const node = tree?.leaf(name);
   if (!node || !treeView || !detail) return;
   persisted.selected = name;
   if (reveal) treeView.reveal(name);

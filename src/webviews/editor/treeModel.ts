@@ -1,7 +1,8 @@
 // The module tree: tensors grouped by dotted name prefix, with per-group totals, flattened into
-// the visible rows for a filter and a set of expanded groups. Pure (no DOM), fast for 10^4+ tensors.
-import type { TensorRow, TensorStats } from '../../analysis/protocol';
-import { StorageSharing } from '../../analysis/core/storageSharing';
+// the visible rows for a filter and a set of expanded groups. Pure (no DOM). Leaves read their
+// row from the packed table when shown, so a million tensors cost a node each, not a row each.
+import type { TensorStats } from '../../analysis/protocol';
+import type { Sharing, TensorRow, TensorTable } from '../../analysis/core/tensorTable';
 
 export interface GroupNode {
   kind: 'group';
@@ -22,17 +23,32 @@ export interface GroupNode {
   withStats: number;
 }
 
-export interface TensorNode {
-  kind: 'tensor';
+export class TensorNode {
+  readonly kind = 'tensor';
+  flagged = false;
+  hasStats = false;
+
+  constructor(
+    private readonly table: TensorTable,
+    /** Position in file order. */
+    readonly index: number,
+    readonly label: string,
+    public parent: GroupNode,
+  ) {}
+
+  get name(): string {
+    return this.table.name(this.index);
+  }
+
   /** `t:` + the full name. */
-  id: string;
-  label: string;
-  row: TensorRow;
-  /** Position in file order. */
-  index: number;
-  parent: GroupNode;
-  flagged: boolean;
-  hasStats: boolean;
+  get id(): string {
+    return `t:${this.name}`;
+  }
+
+  /** The row, made from the table on each call (only shown rows ask). */
+  get row(): TensorRow {
+    return this.table.row(this.index);
+  }
 }
 
 export type TreeNode = GroupNode | TensorNode;
@@ -48,45 +64,77 @@ export interface VisibleRow {
 
 export class TensorTree {
   readonly root: GroupNode;
-  readonly byName = new Map<string, TensorNode>();
   readonly groups = new Map<string, GroupNode>();
-  /** Which tensors share a storage (rows name the others only for small groups). */
-  readonly sharing: StorageSharing;
-  private readonly lowerNames: string[];
+  private lowerNames?: string[];
   private readonly leaves: TensorNode[];
 
-  constructor(rows: TensorRow[]) {
-    this.sharing = new StorageSharing(rows);
+  constructor(readonly table: TensorTable) {
     this.root = newGroup('', '', null);
     const all = new Map<string, GroupNode>([['', this.root]]);
-    this.leaves = [];
-    rows.forEach((row, index) => {
-      const parts = row.name.split('.');
+    this.leaves = new Array<TensorNode>(table.length);
+    for (let index = 0; index < table.length; index++) {
+      const name = table.name(index);
+      // Walk the dots without splitting: the group of `a.b.c` is found from its prefix `a.b`.
       let g = this.root;
-      let prefix = '';
-      for (let i = 0; i < parts.length - 1; i++) {
-        prefix = i === 0 ? parts[0] : `${prefix}.${parts[i]}`;
+      let from = 0;
+      for (let dot = name.indexOf('.'); dot >= 0; dot = name.indexOf('.', from)) {
+        const prefix = name.slice(0, dot);
         let next = all.get(prefix);
         if (!next) {
-          next = newGroup(prefix, parts[i], g);
+          next = newGroup(prefix, name.slice(from, dot), g);
           all.set(prefix, next);
           g.children.push(next);
         }
         g = next;
+        from = dot + 1;
       }
-      const leaf: TensorNode = { kind: 'tensor', id: `t:${row.name}`, label: parts[parts.length - 1], row, index, parent: g, flagged: false, hasStats: false };
+      const leaf = new TensorNode(table, index, name.slice(from), g);
       g.children.push(leaf);
-      this.byName.set(row.name, leaf);
-      this.leaves.push(leaf);
-    });
+      this.leaves[index] = leaf;
+    }
     compress(this.root);
-    totals(this.root);
+    this.totals();
     const visit = (g: GroupNode): void => {
       if (g !== this.root) this.groups.set(g.id, g);
       for (const c of g.children) if (c.kind === 'group') visit(c);
     };
     visit(this.root);
-    this.lowerNames = this.leaves.map((l) => l.row.name.toLowerCase());
+  }
+
+  /** The leaf of a tensor name. */
+  leaf(name: string): TensorNode | undefined {
+    const i = this.table.indexOf(name);
+    return i < 0 ? undefined : this.leaves[i];
+  }
+
+  /** The other tensors on a leaf's storage (tied weights, views), or undefined. */
+  sharing(leaf: TensorNode): Sharing | undefined {
+    return this.table.sharing(leaf.index);
+  }
+
+  isShared(leaf: TensorNode): boolean {
+    return this.table.isShared(leaf.index);
+  }
+
+  /** Tensors, params and bytes below each group; a storage's same-typed, same-shaped views once. */
+  private totals(): void {
+    const t = this.table;
+    const seen = new Map<GroupNode, Set<string>>();
+    for (const leaf of this.leaves) {
+      const i = leaf.index;
+      const key = t.isShared(i) ? `${t.storageKey(i)}|${t.dtype(i)}|${t.shape(i).join(',')}` : undefined;
+      for (let g: GroupNode | null = leaf.parent; g; g = g.parent) {
+        g.tensors++;
+        if (key !== undefined) {
+          let s = seen.get(g);
+          if (!s) seen.set(g, (s = new Set()));
+          if (s.has(key)) continue;
+          s.add(key);
+        }
+        g.params += t.numel(i);
+        g.bytes += t.nbytes(i);
+      }
+    }
   }
 
   get size(): number {
@@ -95,7 +143,7 @@ export class TensorTree {
 
   /** Records that statistics arrived for a tensor (updates the groups' flag counts). */
   noteStats(name: string, stats: TensorStats | null): void {
-    const leaf = this.byName.get(name);
+    const leaf = this.leaf(name);
     if (!leaf) return;
     if (!leaf.hasStats) {
       leaf.hasStats = true;
@@ -116,6 +164,7 @@ export class TensorTree {
     const terms = filter.toLowerCase().split(/\s+/).filter(Boolean);
     if (terms.length === 0) return null;
     const out = new Set<TensorNode>();
+    this.lowerNames ??= this.leaves.map((l) => l.name.toLowerCase());
     for (let i = 0; i < this.leaves.length; i++) {
       const n = this.lowerNames[i];
       if (terms.every((t) => n.includes(t))) out.add(this.leaves[i]);
@@ -164,7 +213,7 @@ export class TensorTree {
 
   /** All ancestor group ids of a tensor (to reveal it). */
   ancestors(name: string): string[] {
-    const leaf = this.byName.get(name);
+    const leaf = this.leaf(name);
     const out: string[] = [];
     for (let g: GroupNode | null = leaf?.parent ?? null; g && g !== this.root; g = g.parent) out.push(g.id);
     return out;
@@ -189,25 +238,4 @@ function compress(g: GroupNode): void {
     }
     compress(c);
   }
-}
-
-function totals(g: GroupNode): void {
-  const seen = new Set<string>();
-  const add = (leaf: TensorNode): void => {
-    g.tensors++;
-    const r = leaf.row;
-    const key = r.storageId !== undefined ? `${r.storageId}|${r.dtype}|${r.shape.join(',')}` : undefined;
-    if (key !== undefined) {
-      if (seen.has(key)) return;
-      seen.add(key);
-    }
-    g.params += r.numel;
-    g.bytes += r.nbytes;
-  };
-  const walk = (n: TreeNode): void => {
-    if (n.kind === 'tensor') add(n);
-    else n.children.forEach(walk);
-  };
-  g.children.forEach(walk);
-  for (const c of g.children) if (c.kind === 'group') totals(c);
 }

@@ -53,6 +53,7 @@ export class TreeView {
   private expanded: Set<string>;
   private collapsedWhileFiltering = new Set<string>();
   private matches: ReturnType<TensorTree['match']> = null;
+  private shapeFit?: { longestShape: number; dtypes: Set<string>; anyShared: boolean };
   private filter = '';
   private activeId: string | undefined;
   private selected: string | undefined;
@@ -195,14 +196,29 @@ export class TreeView {
 
   /** Column widths from the file's shapes and types, and whether any tensor has a flag yet. */
   private fitColumns(): void {
-    const tensors = [...this.tree.byName.values()].map((n) => n.row);
-    let flagChars = 0;
-    for (const t of tensors) {
-      const s = this.stats.get(t.name);
-      const chips = [this.tree.sharing.isShared(t) ? 'tied' : '', s?.stats?.nan ? 'NaN 1.2K' : '', s?.stats?.inf ? 'Inf 1.2K' : '', s?.error ? 'error' : ''].filter(Boolean);
-      flagChars = Math.max(flagChars, chips.join('  ').length);
+    // The shapes and types once (a million rows: no row objects, no spread of a million
+    // arguments); the flags again as statistics arrive.
+    if (!this.shapeFit) {
+      const table = this.tree.table;
+      let longestShape = 0;
+      let anyShared = false;
+      const dtypes = new Set<string>();
+      for (let i = 0; i < table.length; i++) {
+        longestShape = Math.max(longestShape, formatShape(table.shape(i)).length);
+        dtypes.add(table.dtype(i));
+        anyShared ||= table.isShared(i);
+      }
+      this.shapeFit = { longestShape, dtypes, anyShared };
     }
-    const fit = fitColumns(tensors.map((t) => t.shape), new Set(tensors.map((t) => t.dtype)), flagChars > 0, flagChars);
+    const { longestShape, dtypes, anyShared } = this.shapeFit;
+    let flagChars = anyShared ? 'tied'.length : 0;
+    for (const e of this.stats.values()) {
+      if (!e.stats?.nan && !e.stats?.inf && !e.error) continue;
+      const leaf = this.tree.leaf(e.name);
+      const chips = [leaf && this.tree.isShared(leaf) ? 'tied' : '', e.stats?.nan ? 'NaN 1.2K' : '', e.stats?.inf ? 'Inf 1.2K' : '', e.error ? 'error' : ''];
+      flagChars = Math.max(flagChars, chips.filter(Boolean).join('  ').length);
+    }
+    const fit = fitColumns(longestShape, dtypes, flagChars > 0, flagChars);
     if (this.fit && this.fit.template === fit.template) return;
     const grew = this.fit !== undefined && this.fit.width !== fit.width;
     this.fit = fit;
@@ -230,7 +246,7 @@ export class TreeView {
   }
 
   private nearestVisible(id: string): string | undefined {
-    const start: TreeNode | undefined = id.startsWith('t:') ? this.tree.byName.get(id.slice(2)) : this.tree.groups.get(id);
+    const start: TreeNode | undefined = id.startsWith('t:') ? this.tree.leaf(id.slice(2)) : this.tree.groups.get(id);
     for (let n: TreeNode | null | undefined = start; n; n = n.parent) if (this.indexById.has(n.id)) return n.id;
     return this.rows[0]?.node.id;
   }
@@ -482,7 +498,7 @@ export class TreeView {
       } else if (e?.error) {
         flags.append(chip('error', 'bad', e.error));
       }
-      const shared = this.tree.sharing.of(t);
+      const shared = this.tree.sharing(node);
       if (shared) {
         const others = shared.others;
         const tip = `Shares storage with ${others.slice(0, 5).join(', ')}${shared.count > 5 ? ` and ${(shared.count - 5).toLocaleString('en-US')} more` : ''}`;
