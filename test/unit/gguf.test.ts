@@ -166,7 +166,7 @@ test('malformed GGUF files get clear errors', async () => {
     ['truncated data', good.subarray(0, good.length - 40), /runs past the end/],
     ['truncated header', good.subarray(0, 40), /truncated|file ends/],
     ['version 1', buildGguf({ version: 1, kv: [], tensors: [] }), /version 1/],
-    ['big-endian', (() => { const b = buildGguf({ kv: [], tensors: [] }); b.set([0, 0, 0, 3], 4); return b; })(), /big-endian/],
+    ['big-endian version, little-endian counts', (() => { const b = buildGguf({ kv: [], tensors: [], tensorCount: 1n }); b.set([0, 0, 0, 3], 4); return b; })(), /beyond any file size/],
     ['absurd tensor count', buildGguf({ kv: [], tensors: [], tensorCount: 2n ** 50n }), /tensor count .* cannot fit/],
     ['absurd kv count', buildGguf({ kv: [], tensors: [], kvCount: 2n ** 62n }), /beyond any file size|cannot fit/],
     ['2^60 string length', buildGguf({ kv: [[u64(2n ** 60n), new Uint8Array(16)]], tensors: [] }), /bytes long, but only|beyond/],

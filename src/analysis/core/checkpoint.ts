@@ -15,6 +15,8 @@ export interface BlockQuant {
   blockBytes: number;
   /** null: a type whose values this reader does not decode (listed, never guessed). */
   kernel: BlockKernel | null;
+  /** Why `kernel` is null, when the reason is not the type itself (a big-endian file's blocks). */
+  undecoded?: string;
 }
 
 export type CheckpointFormat =

@@ -137,7 +137,7 @@ export async function* tensorChunks(t: TensorInfo, opts: ReadOptions = {}): Asyn
 /** The kernel of a quantized tensor, or a clear error for a type whose values are not decoded. */
 function quantKernel(t: TensorInfo): NonNullable<TensorInfo['quant']> & { kernel: BlockKernel } {
   const q = t.quant!;
-  if (!q.kernel) throw new CheckpointError(t.location.source.label, `tensor "${t.name}" is ${q.type}: values not decoded (its grid-coded blocks need ggml's lookup tables, which this reader does not carry)`);
+  if (!q.kernel) throw new CheckpointError(t.location.source.label, `tensor "${t.name}" is ${q.undecoded ?? `${q.type}: values not decoded (its grid-coded blocks need ggml's lookup tables, which this reader does not carry)`}`);
   if (t.numel % q.blockElems !== 0 || (t.numel / q.blockElems) * q.blockBytes > t.location.storageBytes) {
     throw new CheckpointError(t.location.source.label, `tensor "${t.name}": ${t.numel} ${q.type} values do not fill whole blocks inside its ${t.location.storageBytes} bytes`);
   }

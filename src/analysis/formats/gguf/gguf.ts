@@ -1,4 +1,4 @@
-// GGUF reader (v2, v3; little-endian). The header — key/values, then tensor infos — is read
+// GGUF reader (v2, v3; little- and big-endian). The header — key/values, then tensor infos — is read
 // through a windowed cursor, so a remote file costs only its header bytes; tensor values are
 // range-read later and dequantized chunk by chunk. Every count and length is checked against the
 // bytes left in the file before anything is allocated, so a crafted header cannot make us
@@ -9,6 +9,7 @@ import { CheckpointError } from '../../core/errors';
 import { formatBytes } from '../../core/format';
 import { type ByteSource, FileSource } from '../../io/byteSource';
 import { setOwn } from '../safetensors';
+import { bigEndianKernel } from './bigEndian';
 import { GGML_TYPES, RETIRED_TYPES, type GgmlType } from './ggmlTypes';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
@@ -48,6 +49,8 @@ export interface GgufTensorInfo {
 
 export interface GgufHeader {
   version: number;
+  /** Every number in the file, header and tensor data, is stored in this order. */
+  byteOrder: 'little' | 'big';
   kv: Map<string, GgufValue>;
   tensors: GgufTensorInfo[];
   alignment: number;
@@ -64,6 +67,8 @@ class Cursor {
   private start = 0;
   private window = FIRST_WINDOW;
   pos = 0;
+  /** False for a big-endian file: every number of the header is read big-endian. */
+  le = true;
   constructor(private readonly src: ByteSource) {}
 
   get left(): number {
@@ -101,13 +106,13 @@ class Cursor {
 
   async u32(what: string): Promise<number> {
     const at = await this.need(4, what); // before reading this.dv: need() may replace it
-    return this.dv.getUint32(at, true);
+    return this.dv.getUint32(at, this.le);
   }
 
   /** A u64 that must be a safe integer (counts, lengths, offsets, dims). */
   async count(what: string): Promise<number> {
     const at = await this.need(8, what);
-    const v = this.dv.getBigUint64(at, true);
+    const v = this.dv.getBigUint64(at, this.le);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} is ${v}, beyond any file size (corrupted header)`);
     return Number(v);
   }
@@ -135,19 +140,19 @@ class Cursor {
     switch (type) {
       case 0: return dv.getUint8(at);
       case 1: return dv.getInt8(at);
-      case 2: return dv.getUint16(at, true);
-      case 3: return dv.getInt16(at, true);
-      case 4: return dv.getUint32(at, true);
-      case 5: return dv.getInt32(at, true);
-      case 6: return dv.getFloat32(at, true);
+      case 2: return dv.getUint16(at, this.le);
+      case 3: return dv.getInt16(at, this.le);
+      case 4: return dv.getUint32(at, this.le);
+      case 5: return dv.getInt32(at, this.le);
+      case 6: return dv.getFloat32(at, this.le);
       case 7: {
         const b = dv.getUint8(at);
         if (b > 1) this.fail(`${what}: bool value ${b} is neither 0 nor 1`);
         return b === 1;
       }
-      case 10: { const v = dv.getBigUint64(at, true); return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v; }
-      case 11: { const v = dv.getBigInt64(at, true); return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v; }
-      case 12: return dv.getFloat64(at, true);
+      case 10: { const v = dv.getBigUint64(at, this.le); return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v; }
+      case 11: { const v = dv.getBigInt64(at, this.le); return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v; }
+      case 12: return dv.getFloat64(at, this.le);
       default: return this.fail(`${what}: unknown value type ${type}`);
     }
   }
@@ -187,13 +192,16 @@ export async function readGgufHeader(src: ByteSource): Promise<GgufHeader> {
   if (src.size < 24) c.fail(`file is ${src.size} bytes, too short for a GGUF header`);
   const magic = await c.u32('magic');
   if (magic !== GGUF_MAGIC) c.fail('does not start with the GGUF magic');
-  const version = await c.u32('version');
-  if (version === 1) c.fail('GGUF version 1 (pre-August 2023) is not supported; convert it with a current llama.cpp');
-  if (version !== 2 && version !== 3) {
-    // A big-endian file's version reads as 0x02000000 or 0x03000000 little-endian.
-    if (version === 0x02000000 || version === 0x03000000) c.fail(`big-endian GGUF (version ${version >>> 24} stored big-endian) is not supported; only little-endian files are read`);
-    c.fail(`unsupported GGUF version ${version} (this reader handles 2 and 3)`);
+  let version = await c.u32('version');
+  // The magic is the same bytes in both orders; a big-endian file's version reads as
+  // 0x0N000000 little-endian (gguf-py's GGUFReader tests the low 16 bits the same way).
+  const byteOrder = version !== 0 && (version & 0xffff) === 0 ? 'big' : 'little';
+  if (byteOrder === 'big') {
+    c.le = false;
+    version = ((version >>> 24) | ((version >>> 8) & 0xff00) | ((version & 0xff00) << 8) | ((version & 0xff) << 24)) >>> 0;
   }
+  if (version === 1) c.fail(`GGUF version 1 (pre-August 2023, 32-bit counts) is not supported; convert it with a current llama.cpp`);
+  if (version !== 2 && version !== 3) c.fail(`unsupported GGUF version ${version} (this reader handles 2 and 3, either byte order)`);
   const nTensors = await c.count('tensor count');
   const nKv = await c.count('metadata key/value count');
   // A key/value takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at least 8 + 4 + 4 + 8.
@@ -252,7 +260,7 @@ export async function readGgufHeader(src: ByteSource): Promise<GgufHeader> {
       c.fail(`tensor ${JSON.stringify(t.name)}: data [${dataStart + t.offset}, ${dataStart + t.offset + t.nbytes}) runs past the end of the ${src.size}-byte file (truncated?)`);
     }
   }
-  return { version, kv, tensors, alignment, dataStart, headerBytes, warnings };
+  return { version, byteOrder, kv, tensors, alignment, dataStart, headerBytes, warnings };
 }
 
 /** PyTorch-order shape of a tensor stored with GGUF's fastest-first dims. */
@@ -265,6 +273,8 @@ export function ggufTensors(h: GgufHeader, src: ByteSource): TensorInfo[] {
     const shape = torchShape(g.ne);
     const numel = g.ne.reduce((a, b) => a * b, 1);
     const plain = g.type.plain;
+    const be = h.byteOrder === 'big' && !plain ? bigEndianKernel(g.type) : undefined;
+    const quant = plain ? undefined : be === undefined ? { kernel: g.type.kernel ?? null } : 'kernel' in be ? { kernel: be.kernel } : { kernel: null, undecoded: be.reason };
     return {
       name: g.name,
       dtype: plain ?? 'F32',
@@ -277,9 +287,9 @@ export function ggufTensors(h: GgufHeader, src: ByteSource): TensorInfo[] {
         storageBytes: g.nbytes,
         elementOffset: 0,
         strides: contiguousStrides(shape),
-        byteOrder: 'little',
+        byteOrder: h.byteOrder,
       },
-      ...(plain ? {} : { quant: { type: g.type.name, blockElems: g.type.blockElems, blockBytes: g.type.blockBytes, kernel: g.type.kernel ?? null } }),
+      ...(quant ? { quant: { type: g.type.name, blockElems: g.type.blockElems, blockBytes: g.type.blockBytes, ...quant } } : {}),
     };
   });
 }
@@ -331,6 +341,10 @@ export function ggufSummary(h: GgufHeader): Record<string, Value> {
     .join(' · ') || 'no tensors';
   const undecoded = [...new Set(h.tensors.filter((t) => !t.type.plain && !t.type.kernel).map((t) => t.type.name))];
   if (undecoded.length) out['Values not decoded'] = `${undecoded.join(', ')}: grid-coded types whose values this reader does not decode (listed, no statistics)`;
+  if (h.byteOrder === 'big') {
+    const refused = [...new Set(h.tensors.filter((t) => !t.type.plain && t.type.kernel && 'reason' in bigEndianKernel(t.type)).map((t) => t.type.name))];
+    if (refused.length) out['Values not decoded (big-endian)'] = `${refused.join(', ')}: llama.cpp's gguf_convert_endian.py defines a big-endian block layout only for Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4 (listed, no statistics)`;
+  }
   const tokModel = kvString(h, 'tokenizer.ggml.model');
   const tokens = h.kv.get('tokenizer.ggml.tokens');
   if (tokModel || tokens) {
@@ -349,7 +363,7 @@ export function ggufSummary(h: GgufHeader): Record<string, Value> {
     out['Tokenizer'] = parts.join(' · ');
   }
   out['Dimension order'] = 'GGUF stores dims fastest-first (ne[0] is the row length); shapes here are in PyTorch order, ne reversed';
-  out['GGUF'] = `version ${h.version}, alignment ${h.alignment}, header ${formatBytes(h.headerBytes)}`;
+  out['GGUF'] = `version ${h.version}${h.byteOrder === 'big' ? ', big-endian' : ''}, alignment ${h.alignment}, header ${formatBytes(h.headerBytes)}`;
   return out;
 }
 
