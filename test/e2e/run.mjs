@@ -123,6 +123,8 @@ async function main() {
       log(`  installed ${path.basename(VSIX)} into ${path.relative(REPO, extDir)} in ${Date.now() - t} ms`);
     });
     await step('setup: code-server starts', async () => {
+      // The extension-host suite waits on lines of the extension's log (test/vscode/suite.ts).
+      dirs.env.CKPT_LENS_SUITE_LOGS = path.join(dirs.userData, 'logs');
       server = await startCodeServer(dirs);
       log(`  code-server at ${server.url} (pid ${server.pid})`);
     });

@@ -10,7 +10,7 @@
 //
 // EVERY contributed command needs an entry in COMMAND_CASES: the suite fails otherwise.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -70,6 +70,37 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false | Promis
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/**
+ * The extension's log in this window (the most recently written "Checkpoint Lens.log" under
+ * CKPT_LENS_SUITE_LOGS, which the e2e harness sets); undefined when the logs are not known.
+ */
+function extensionLog(): string | undefined {
+  const dir = process.env.CKPT_LENS_SUITE_LOGS;
+  if (!dir) return undefined;
+  const found: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name === 'Checkpoint Lens.log') found.push(join(d, e.name));
+    }
+  };
+  walk(dir);
+  const newest = found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  return newest ? readFileSync(newest, 'utf8') : undefined;
+}
+
+/**
+ * Waits until the extension logs a line matching `re` after `offset` (extensionLog().length
+ * taken before the action). Without the log (test:vscode in Electron), waits `fallbackMs`.
+ */
+async function logged(offset: number | undefined, re: RegExp, what: string, fallbackMs = 4000): Promise<void> {
+  if (offset === undefined) {
+    await sleep(fallbackMs);
+    return;
+  }
+  await waitFor(what, () => re.test(extensionLog()!.slice(offset)), 120000);
 }
 
 /** The active tab is our custom editor on `uri`. */
@@ -418,10 +449,12 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     const live = join(ws(), 'runs', 'live-suite');
     mkdirSync(live, { recursive: true });
     for (const f of ['step_0000.safetensors', 'step_0005.safetensors']) writeFileSync(join(live, f), readFileSync(join(ws(), 'runs', 'live', f)));
+    let logAt = extensionLog()?.length;
     const pending = exec<AnalysisView | undefined>('checkpointLens.compareRuns', { dirs: [live] });
-    await new Promise((res) => setTimeout(res, 4000));
+    await logged(logAt, /\[worker\] watching 1 folder: 2 checkpoints read/, 'the watched folder read');
+    logAt = extensionLog()?.length;
     writeFileSync(join(live, 'step_0010.safetensors'), readFileSync(join(ws(), 'runs', 'live', 'step_0010.safetensors')));
-    await new Promise((res) => setTimeout(res, 4000));
+    await logged(logAt, /\[worker\] watching 1 folder: 3 checkpoints read/, 'the new checkpoint read');
     await exec('workbench.action.closeAllEditors');
     const final = await pending;
     assert.deepEqual((final?.report as Runs).runs[0].checkpoints.map((c) => c.step), [0, 5, 10]);
@@ -429,11 +462,14 @@ const COMMAND_CASES: Record<string, () => Promise<void>> = {
     // same settings at every step) and conserved quantities.
     type Dyn = { runs: { checkpoints: { step: number; balances?: number[]; llc?: { mean: number } }[] }[] };
     const dyn = join(ws(), 'dynamics', 'sgd');
+    logAt = extensionLog()?.length;
     const following = exec<AnalysisView | undefined>('checkpointLens.compareRuns', { dirs: [dyn], align: 'off', data: join(ws(), 'dynamics', 'runs_data.npz'), llc: true, chains: 2, draws: 10, epsilon: 1e-4, gamma: 10, batchSize: 64, seed: 0 });
-    await new Promise((res) => setTimeout(res, 4000));
+    await logged(logAt, /\[worker\] watching 1 folder: 3 checkpoints read/, 'the watched run read');
+    logAt = extensionLog()?.length;
     writeFileSync(join(dyn, 'step_0200.safetensors'), readFileSync(join(ws(), 'dynamics', 'step_0200.safetensors')));
-    // Closing stops watching and any LLC still sampling: leave the new checkpoint's time to finish.
-    await new Promise((res) => setTimeout(res, 10000));
+    // Closing stops watching and any LLC still sampling: wait until the new checkpoint's LLC is
+    // done (under load, it was not within the 10 s this once slept).
+    await logged(logAt, /\[worker\] sgd: LLC at step 200 = /, 'the LLC of the checkpoint written while watching', 10000);
     await exec('workbench.action.closeAllEditors');
     const followed = (await following)?.report as Dyn;
     assert.deepEqual(followed.runs[0].checkpoints.map((c) => c.step), [0, 50, 100, 200]);

@@ -198,6 +198,7 @@ export async function runDynamics(report: RunsReport, opts: DynamicsOptions = {}
               onProgress: (p) => ctx.onProgress?.((done + p.done / p.chains) / total, `${run.name}: LLC at step ${c.step}, ${p.done}/${p.chains} chains`),
             });
             kept = { llc: r.llc, warnings: r.warnings.filter((wn) => /diverged|negative/.test(wn)) };
+            ctx.log?.(`${run.name}: LLC at step ${c.step} = ${r.llc.mean.toPrecision(4)} ± ${r.llc.std.toPrecision(2)} (${r.seconds.toFixed(1)} s)`);
             if (key !== undefined) opts.llcCache!.set(key, kept);
           }
           if (kept) {

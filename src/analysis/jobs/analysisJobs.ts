@@ -164,19 +164,21 @@ async function watchRuns(opts: ConstructorParameters<typeof RunsWatcher>[0], ctx
     },
     onStatus: (text) => (status = text),
   }, { isCancelled: ctx.isCancelled, log: ctx.log });
+  const folders = `${opts.paths.length} folder${opts.paths.length > 1 ? 's' : ''}`;
+  const files = (r: RunsReport): number => r.runs.reduce((n, run) => n + run.checkpoints.length, 0);
   const send = (r: RunsReport): void => {
     latest = r;
+    ctx.log?.(`watching ${folders}: ${files(r)} checkpoints read`);
     follower.push(r);
   };
   watcher.on('report', send);
   watcher.on('warning', (w: string) => ctx.log?.(w));
   watcher.on('error', (e: Error) => ctx.log?.(`watching the runs: ${e.message}`));
   send(latest);
-  const files = (r: RunsReport): number => r.runs.reduce((n, run) => n + run.checkpoints.length, 0);
   try {
     // The cancel flag is shared memory: poll it while fs.watch events arrive on this thread.
     while (!ctx.isCancelled?.()) {
-      ctx.onProgress?.(1, `watching ${opts.paths.length} folder${opts.paths.length > 1 ? 's' : ''}: ${files(latest)} checkpoints read${status ? ` · ${status}` : ''}`);
+      ctx.onProgress?.(1, `watching ${folders}: ${files(latest)} checkpoints read${status ? ` · ${status}` : ''}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
