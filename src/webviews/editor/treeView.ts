@@ -294,7 +294,7 @@ export class TreeView {
     if (r.node.kind === 'group') this.toggle(i);
     else {
       this.activeId = r.node.id;
-      this.opts.onSelect(r.node.row.name);
+      this.opts.onSelect(r.node.name);
     }
   }
 
@@ -435,7 +435,7 @@ export class TreeView {
     row.setAttribute('aria-setsize', String(r.size));
     row.setAttribute('aria-rowindex', String(i + 2));
     row.style.top = `${i * ROW_HEIGHT}px`;
-    const isSelected = node.kind === 'tensor' && node.row.name === this.selected;
+    const isSelected = node.kind === 'tensor' && node.name === this.selected;
     row.setAttribute('aria-selected', String(isSelected));
     row.className = `tree-row ${node.kind}${active ? ' active' : ''}${isSelected ? ' selected' : ''}`;
 
