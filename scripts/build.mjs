@@ -1,6 +1,6 @@
 // One build for every bundle. Usage: node scripts/build.mjs [--production] [--tests] [--watch]
 import * as esbuild from 'esbuild';
-import { readdirSync, mkdirSync, copyFileSync, existsSync, statSync } from 'node:fs';
+import { readdirSync, mkdirSync, copyFileSync, existsSync, statSync, rmSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -53,6 +53,9 @@ function testEntries(dir) {
 }
 
 if (args.has('--tests')) {
+  // `npm test` runs every file in out/test: a test deleted or renamed since the last build must
+  // not run from its stale bundle.
+  if (!args.has('--watch')) rmSync(join(root, 'out', 'test'), { recursive: true, force: true });
   const entries = testEntries(join(root, 'test'));
   builds.push({
     ...node, sourcemap: 'inline', minify: false,
