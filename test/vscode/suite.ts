@@ -10,7 +10,7 @@
 //
 // EVERY contributed command needs an entry in COMMAND_CASES: the suite fails otherwise.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,8 +73,10 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false | Promis
 }
 
 /**
- * The extension's log in this window (the most recently written "Checkpoint Lens.log" under
- * CKPT_LENS_SUITE_LOGS, which the e2e harness sets); undefined when the logs are not known.
+ * The extension's log in this window: the "Checkpoint Lens.log" under CKPT_LENS_SUITE_LOGS (set
+ * by the e2e harness) that names this suite's workspace; the other window's log (the UI cases)
+ * is written too (idle workers stopping) and holds lines this suite waits for, so it must not be
+ * taken by its time. Undefined when the logs are not known.
  */
 function extensionLog(): string | undefined {
   const dir = process.env.CKPT_LENS_SUITE_LOGS;
@@ -87,8 +89,12 @@ function extensionLog(): string | undefined {
     }
   };
   walk(dir);
-  const newest = found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-  return newest ? readFileSync(newest, 'utf8') : undefined;
+  const mine = `${ws()}/`;
+  for (const f of found) {
+    const text = readFileSync(f, 'utf8');
+    if (text.includes(mine)) return text;
+  }
+  return undefined;
 }
 
 /**
