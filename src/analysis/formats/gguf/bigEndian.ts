@@ -14,12 +14,15 @@ const SWAPPED_HALVES: Record<string, number[]> = { Q4_0: [0], Q8_0: [0], Q4_K: [
 /** One scratch buffer: kernels run synchronously, so no two calls overlap. */
 let scratch = new Uint8Array(0);
 
-/** The kernel for `type`'s blocks stored big-endian, or why its values are not decoded. */
-export function bigEndianKernel(type: GgmlType): { kernel: BlockKernel } | { reason: string } {
+const LAYOUT_TYPES = Object.keys(SWAPPED_HALVES);
+
+/** Why blocks of a type without a big-endian layout are not decoded. */
+export const BIG_ENDIAN_UNDECODED = `llama.cpp's gguf_convert_endian.py defines a big-endian block layout only for ${LAYOUT_TYPES.slice(0, -1).join(', ')} and ${LAYOUT_TYPES.at(-1)}`;
+
+/** The kernel for `type`'s blocks (decoded little-endian by `base`) stored big-endian, or why its values are not decoded. */
+export function bigEndianKernel(type: GgmlType, base: BlockKernel): { kernel: BlockKernel } | { reason: string } {
   const halves = SWAPPED_HALVES[type.name];
-  const base = type.kernel;
-  if (!base) return { reason: `${type.name}: values not decoded (grid-coded blocks need ggml's lookup tables, which this reader does not carry)` };
-  if (!halves) return { reason: `${type.name} in a big-endian GGUF: values not decoded (llama.cpp's gguf_convert_endian.py defines a big-endian block layout only for Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4)` };
+  if (!halves) return { reason: `${type.name} in a big-endian GGUF: values not decoded (${BIG_ENDIAN_UNDECODED})` };
   if (!halves.length) return { kernel: base };
   const bb = type.blockBytes;
   return {

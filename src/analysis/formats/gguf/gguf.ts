@@ -9,7 +9,7 @@ import { CheckpointError } from '../../core/errors';
 import { formatBytes } from '../../core/format';
 import { type ByteSource, FileSource } from '../../io/byteSource';
 import { setOwn } from '../safetensors';
-import { bigEndianKernel } from './bigEndian';
+import { BIG_ENDIAN_UNDECODED, bigEndianKernel } from './bigEndian';
 import { GGML_TYPES, RETIRED_TYPES, type GgmlType } from './ggmlTypes';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
@@ -273,7 +273,8 @@ export function ggufTensors(h: GgufHeader, src: ByteSource): TensorInfo[] {
     const shape = torchShape(g.ne);
     const numel = g.ne.reduce((a, b) => a * b, 1);
     const plain = g.type.plain;
-    const be = h.byteOrder === 'big' && !plain ? bigEndianKernel(g.type) : undefined;
+    // Grid-coded types have no kernel in either byte order; the rest may need their f16 fields swapped.
+    const be = h.byteOrder === 'big' && g.type.kernel ? bigEndianKernel(g.type, g.type.kernel) : undefined;
     const quant = plain ? undefined : be === undefined ? { kernel: g.type.kernel ?? null } : 'kernel' in be ? { kernel: be.kernel } : { kernel: null, undecoded: be.reason };
     return {
       name: g.name,
@@ -342,8 +343,8 @@ export function ggufSummary(h: GgufHeader): Record<string, Value> {
   const undecoded = [...new Set(h.tensors.filter((t) => !t.type.plain && !t.type.kernel).map((t) => t.type.name))];
   if (undecoded.length) out['Values not decoded'] = `${undecoded.join(', ')}: grid-coded types whose values this reader does not decode (listed, no statistics)`;
   if (h.byteOrder === 'big') {
-    const refused = [...new Set(h.tensors.filter((t) => !t.type.plain && t.type.kernel && 'reason' in bigEndianKernel(t.type)).map((t) => t.type.name))];
-    if (refused.length) out['Values not decoded (big-endian)'] = `${refused.join(', ')}: llama.cpp's gguf_convert_endian.py defines a big-endian block layout only for Q4_0, Q8_0, Q4_K, Q6_K, MXFP4 and NVFP4 (listed, no statistics)`;
+    const refused = [...new Set(h.tensors.filter((t) => !t.type.plain && t.type.kernel && 'reason' in bigEndianKernel(t.type, t.type.kernel)).map((t) => t.type.name))];
+    if (refused.length) out['Values not decoded (big-endian)'] = `${refused.join(', ')}: ${BIG_ENDIAN_UNDECODED} (listed, no statistics)`;
   }
   const tokModel = kvString(h, 'tokenizer.ggml.model');
   const tokens = h.kv.get('tokenizer.ggml.tokens');
