@@ -5,12 +5,15 @@
 // a worker of their own, at most `maxWorkers` at a time, and wait in a FIFO queue beyond that
 // (their `onQueued` callback names the jobs they wait behind, and they can be cancelled while
 // queued); "light" jobs (opening a file, a heatmap slice, the selected tensor's statistics) go
-// to a worker with no heavy job, or to one spare worker kept for them. Every job gets an id and
-// a 4-byte SharedArrayBuffer cancel flag; cancelling sets the flag (seen at once by the worker's
-// CPU loops) and posts a `cancel` message (seen by jobs that are waiting). A job that has not
-// stopped `cancelGraceMs` after cancel gets its worker terminated; a worker that crashes or exits
-// rejects its pending jobs with WorkerCrashedError. Either way the next job starts a fresh
-// worker. Nothing here can throw into the caller's thread except through a job's promise.
+// to reader workers, which never take a heavy job: preferably the one that already has the file
+// open, at most two of them. Readers run with a small heap (`readerHeapMb`): V8 lets garbage
+// pile up towards a heap's limit, and under the analyses' 4 GB a million-tensor open took the
+// process to 1.4 GB resident for a live set under 0.5 GB; under 560 MB it peaks at 0.85 GB.
+// Every job gets an id and a 4-byte SharedArrayBuffer cancel flag; cancelling sets the flag
+// (seen at once by the worker's CPU loops) and posts a `cancel` message (seen by jobs that are
+// waiting). A job that has not stopped `cancelGraceMs` after cancel gets its worker terminated;
+// a worker that crashes, exits or runs out of heap rejects its pending jobs with
+// WorkerCrashedError. Either way the next job starts a fresh worker. Nothing here can throw into the caller's thread except through a job's promise.
 import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../analysis/core/errors';
@@ -83,13 +86,15 @@ export interface WorkerHostOptions {
   workerData?: Record<string, unknown>;
   /** Environment of each new worker (default: a copy of this process's), read when it starts. */
   workerEnv?: () => Record<string, string | undefined>;
-  /** Heap limit of each worker in MB (typed arrays live outside it). Default 4096. */
+  /** Heap limit of each heavy worker in MB (typed arrays live outside it). Default 4096. */
   maxOldGenerationSizeMb?: number;
+  /** Heap limit of each reader worker (light jobs) in MB. Default READER_HEAP_MB. */
+  readerHeapMb?: number;
   /** Heavy jobs (analyses, evaluations, background statistics) run at once. Default 2. */
   maxWorkers?: number;
   /** A worker with no job for this long is stopped (the last one is kept). Default 60 s. */
   idleMs?: number;
-  /** Start a spare worker when a heavy job takes the last free one (default true). */
+  /** Start a reader when a heavy job starts and none is running (default true). */
   spareWorker?: boolean;
 }
 
@@ -152,6 +157,20 @@ interface Activity {
 
 const anyResult: Guard<unknown> = (_v): _v is unknown => true;
 
+/**
+ * Heap of a reader worker in MB. The largest listing the readers accept (1.6 million views of
+ * one storage, the pickle's tensor cap) opens and is sent within 480 MB (not within 440).
+ */
+export const READER_HEAP_MB = 560;
+
+/** Reader workers at most: a second one answers while the first opens a slow file. */
+const MAX_READERS = 2;
+
+/** The file a job reads, for sending it to the reader that has that file open. */
+function pathOf(msg: HostToWorker): string | undefined {
+  return msg.type === 'open' || msg.type === 'stats' || msg.type === 'slice2d' ? msg.path : undefined;
+}
+
 function fileOf(v: unknown): string {
   return typeof v === 'string' ? basename(v) : Array.isArray(v) && typeof v[0] === 'string' ? basename(v[0]) + (v.length > 1 ? ` +${v.length - 1}` : '') : '';
 }
@@ -191,6 +210,8 @@ export class WorkerHost {
   onRemoteBytes: ((path: string, bytes: number) => void) | undefined;
   /** Workers started with an outdated environment, stopped when their last job ends. */
   private readonly stale = new WeakSet<Worker>();
+  /** Workers started for light jobs (small heap), and the files each has been asked to read. */
+  private readonly readers = new WeakMap<Worker, Set<string>>();
   private nextId = 1;
   private disposed = false;
   private maxWorkers: number;
@@ -229,7 +250,10 @@ export class WorkerHost {
 
   /** Lets every worker close the file; a no-op when no worker is running. */
   close(path: string): void {
-    for (const w of this.workers) if (!this.terminating.has(w)) this.send(w, { type: 'close', path });
+    for (const w of this.workers) {
+      this.readers.get(w)?.delete(path);
+      if (!this.terminating.has(w)) this.send(w, { type: 'close', path });
+    }
   }
 
   stats(path: string, tensors: string[], opts: StatsCallbacks & JobOptions & { priority?: boolean } = {}): JobHandle<StatsJobResult> {
@@ -363,7 +387,7 @@ export class WorkerHost {
   private dispatch(p: Pending): void {
     let worker: Worker;
     try {
-      worker = this.pickWorker(p.heavy);
+      worker = this.pickWorker(p.heavy, pathOf(p.message));
     } catch (e) {
       this.pending.delete(p.id);
       p.reject(new WorkerCrashedError(`cannot start the analysis worker: ${(e as Error).message}`));
@@ -377,32 +401,40 @@ export class WorkerHost {
     p.worker = worker;
     p.started = Date.now();
     worker.ref();
+    const path = pathOf(p.message);
+    if (path !== undefined) this.readers.get(worker)?.add(path);
     this.send(worker, p.message);
-    // A heavy job took the last free worker: start a spare now, so the next job does not pay
-    // for a thread start (it is stopped again after idleMs if nothing comes).
-    if (p.heavy && !this.disposed && this.opts.spareWorker !== false) {
-      const live = this.workers.filter((w) => !this.terminating.has(w));
-      const free = live.some((w) => !this.jobsOn(w).some((q) => q.heavy));
-      if (!free && live.length < this.maxWorkers + 1) {
-        try {
-          this.armIdle(this.newWorker());
-        } catch (e) {
-          this.opts.log.warn(`could not start a spare analysis worker: ${(e as Error).message}`);
-        }
+    // A heavy job started with no reader running: start one now, so the next light job does
+    // not pay for a thread start (it is stopped again after idleMs if nothing comes).
+    if (p.heavy && !this.disposed && this.opts.spareWorker !== false && !this.usable(true).length) {
+      try {
+        this.armIdle(this.newWorker(true));
+      } catch (e) {
+        this.opts.log.warn(`could not start a spare reader worker: ${(e as Error).message}`);
       }
     }
   }
 
+  /** Running workers that take new jobs: readers, or heavy workers. */
+  private usable(reader: boolean): Worker[] {
+    return this.workers.filter((w) => !this.terminating.has(w) && !this.stale.has(w) && this.readers.has(w) === reader);
+  }
+
   /**
-   * Heavy: a worker with no heavy job (the one with fewest jobs), else a new one. Light: the same,
-   * but once `maxWorkers + 1` workers run it shares the least busy one.
+   * Heavy: an idle heavy worker, else a new one. Light: an idle reader that has the file open,
+   * else any idle reader, else a new one (up to MAX_READERS), else the least busy reader,
+   * preferring one that has the file open (its cached listing answers at once).
    */
-  private pickWorker(heavy: boolean): Worker {
-    const live = this.workers.filter((w) => !this.terminating.has(w));
-    const free = live.filter((w) => !this.stale.has(w) && !this.jobsOn(w).some((q) => q.heavy)).sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length);
-    if (free.length) return free[0];
-    if (heavy || live.length < this.maxWorkers + 1) return this.newWorker();
-    return live.sort((a, b) => this.jobsOn(a).length - this.jobsOn(b).length)[0];
+  private pickWorker(heavy: boolean, path?: string): Worker {
+    if (heavy) return this.usable(false).find((w) => !this.jobsOn(w).length) ?? this.newWorker(false);
+    const readers = this.usable(true);
+    const has = (w: Worker): boolean => path !== undefined && this.readers.get(w)!.has(path);
+    const load = (w: Worker): number => this.jobsOn(w).length;
+    const idle = readers.filter((w) => !load(w));
+    const pick = idle.find(has) ?? idle[0];
+    if (pick) return pick;
+    if (readers.length < MAX_READERS) return this.newWorker(true);
+    return readers.sort((a, b) => load(a) - load(b) || Number(has(b)) - Number(has(a)))[0];
   }
 
   /** Starts queued heavy jobs while there is room. */
@@ -457,14 +489,16 @@ export class WorkerHost {
     p.graceTimer.unref();
   }
 
-  private newWorker(): Worker {
+  private newWorker(reader: boolean): Worker {
+    const heapMb = reader ? (this.opts.readerHeapMb ?? READER_HEAP_MB) : (this.opts.maxOldGenerationSizeMb ?? 4096);
     const w = new Worker(this.opts.workerPath, {
       workerData: this.opts.workerData ?? {},
       env: this.opts.workerEnv?.() ?? process.env,
-      resourceLimits: { maxOldGenerationSizeMb: this.opts.maxOldGenerationSizeMb ?? 4096 },
+      resourceLimits: { maxOldGenerationSizeMb: heapMb },
     });
+    if (reader) this.readers.set(w, new Set());
     this.workersStarted++;
-    this.opts.log.info(`analysis worker #${this.workersStarted} started (thread ${w.threadId}; ${this.workers.length + 1} running)`);
+    this.opts.log.info(`${reader ? 'reader' : 'analysis'} worker #${this.workersStarted} started (thread ${w.threadId}; heap limit ${heapMb} MB; ${this.workers.length + 1} running)`);
     let lastError: Error | undefined;
     w.on('message', (m: unknown) => this.onMessage(w, m));
     w.on('messageerror', (e) => this.opts.log.warn(`analysis worker sent a message that could not be deserialised: ${e.message}`));
@@ -475,9 +509,12 @@ export class WorkerHost {
     w.on('exit', (code) => {
       this.forget(w);
       const reason = this.terminating.get(w);
+      const outOfMemory = (lastError as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
       const message =
         reason ??
-        `the analysis worker stopped unexpectedly (exit code ${code}${lastError ? `: ${lastError.message}` : ''}); it will be restarted for the next job`;
+        (outOfMemory
+          ? `the ${reader ? 'reader' : 'analysis'} worker ran out of its ${heapMb} MB of memory and stopped; it will be restarted for the next job`
+          : `the analysis worker stopped unexpectedly (exit code ${code}${lastError ? `: ${lastError.message}` : ''}); it will be restarted for the next job`);
       if (reason === undefined) this.opts.log.error(message);
       else this.opts.log.info(`analysis worker stopped: ${reason}`);
       this.rejectAll(w, message);
@@ -522,16 +559,24 @@ export class WorkerHost {
     if (p.heavy) queueMicrotask(() => this.pump());
   }
 
-  /** An idle worker is unref'd; all but one (its opened files stay warm) stop after idleMs. */
+  /**
+   * An idle worker is unref'd and stops after idleMs, except the last one running and the last
+   * reader (its opened files stay warm).
+   */
   private armIdle(w: Worker): void {
     w.unref();
-    if (this.terminating.has(w) || this.disposed || this.workers.length <= 1 || this.idleTimers.has(w)) return;
+    if (this.terminating.has(w) || this.disposed || this.idleTimers.has(w) || !this.mayIdleOut(w)) return;
     const t = setTimeout(() => {
       this.idleTimers.delete(w);
-      if (!this.jobsOn(w).length && this.workers.length > 1) this.stopWorker(w, 'idle');
+      if (!this.jobsOn(w).length && this.mayIdleOut(w)) this.stopWorker(w, 'idle');
     }, this.opts.idleMs ?? 60_000);
     t.unref();
     this.idleTimers.set(w, t);
+  }
+
+  private mayIdleOut(w: Worker): boolean {
+    if (this.workers.length <= 1) return false;
+    return !this.readers.has(w) || this.workers.some((o) => o !== w && this.readers.has(o) && !this.terminating.has(o));
   }
 
   private send(w: Worker, msg: HostToWorker): void {

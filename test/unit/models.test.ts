@@ -20,7 +20,7 @@ import { recomputeBatchNorm } from '../../src/analysis/model/batchnorm';
 import { captureFeatures, evaluate } from '../../src/analysis/model/evaluate';
 import { type Model, createModel } from '../../src/analysis/model/execute';
 import { type ModelGraph, capturePoints, dropBlocks, inferShapes, stitchPoints } from '../../src/analysis/model/ir';
-import { recognize, recognizeCheckpoint } from '../../src/analysis/model/recognize';
+import { MAX_RECOGNISED_TENSORS, recognize, recognizeCheckpoint } from '../../src/analysis/model/recognize';
 import { loadStateDict } from '../../src/analysis/model/stateDict';
 import { openCheckpoint } from '../../src/analysis/open';
 import { MODEL_FIXTURES, REPO_ROOT, fixture } from '../helpers';
@@ -257,6 +257,18 @@ test('recognition failures name the tensors that could not be placed', async () 
     () => recognize('mlp.pt', [{ name: 'a.weight', shape: [32, 64] }, { name: 'b.weight', shape: [10, 31] }]),
     /do not chain/,
   );
+});
+
+// Recognition copies and indexes every name; a million-tensor listing must not pay for that.
+test('recognition declines at once past MAX_RECOGNISED_TENSORS, naming the count', () => {
+  const mlp = [{ name: 'fc1.weight', shape: [32, 64] }, { name: 'fc1.bias', shape: [32] }];
+  const pad = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `pad.${i}`, shape: [1] }));
+  assert.throws(
+    () => recognize('many.pt', [...mlp, ...pad(MAX_RECOGNISED_TENSORS - 1)]),
+    (e: Error) => e instanceof CheckpointError && /many\.pt: not recognised as a network: it holds 100,001 tensors, and recognition stops at 100,000$/.test(e.message),
+  );
+  // At the cap it tries, and fails on the names instead.
+  assert.throws(() => recognize('many.pt', [...mlp, ...pad(MAX_RECOGNISED_TENSORS - 2)]), (e: Error) => e instanceof CheckpointError && /could not place/.test(e.message));
 });
 
 test('MLP naming variants: nn.Sequential indices, fcN, a Lightning prefix', () => {

@@ -225,8 +225,8 @@ describe('analysis worker', () => {
       await assert.rejects(job.promise, (e: Error) => e.name === 'CancelledError');
       const stopMs = Date.now() - tCancel;
       assert.equal(host.workersStarted, 1, 'the worker was not terminated');
-      // The same worker still serves jobs.
-      assert.equal((await host.open(small).promise).tensors.numel.length, 3);
+      // The same worker still serves heavy jobs.
+      assert.equal((await host.stats(small, ['head.weight']).promise).done, 1);
       assert.equal(host.workersStarted, 1);
       host.logger.lines.push(`info: cancel test: ran ${tCancel - t0} ms, stopped in ${stopMs} ms`);
     } finally {
@@ -330,13 +330,58 @@ describe('analysis worker', () => {
       assert.equal(host.pendingJobs, 1, 'the long job on the other worker lives on');
       long.cancel();
       await assert.rejects(long.promise, (e: Error) => e.name === 'CancelledError');
+      // Reader #1 crashed: the open gets reader #3 (#2 ran the long job).
       assert.equal((await host.open(small).promise).tensors.numel.length, 3);
-      assert.equal(host.workersStarted, 2);
+      assert.equal(host.workersStarted, 3);
 
       const exit = host.debug('exit');
       await assert.rejects(exit.promise, (e: Error) => e instanceof WorkerCrashedError && /exit code 3/.test(e.message));
+      // A heavy job goes to the heavy worker, which lived through both crashes.
       assert.equal((await host.stats(small, ['head.weight']).promise).done, 1);
       assert.equal(host.workersStarted, 3);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  // Readers run under their own small heap limit; running out of it is a clear error, and the
+  // next light job gets a fresh reader. Heavy jobs never go to a reader.
+  test('light jobs run in readers with a small heap: a file too big for it fails clearly, and the next job gets a new reader', async () => {
+    const many = join(dir, 'many.safetensors');
+    const header: Record<string, unknown> = {};
+    for (let i = 0; i < 400_000; i++) header[`block.${i}.weight`] = { dtype: 'F32', shape: [1], data_offsets: [4 * i, 4 * i + 4] };
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    await fsp.writeFile(many, Buffer.concat([len, json, Buffer.alloc(4 * 400_000)]));
+    const host = newHost({ readerHeapMb: 64, spareWorker: false });
+    try {
+      await assert.rejects(host.open(many).promise, (e: Error) => e instanceof WorkerCrashedError && /the reader worker ran out of its 64 MB of memory/.test(e.message));
+      assert.equal((await host.open(small).promise).tensors.numel.length, 3);
+      assert.equal(host.workersStarted, 2);
+      // Statistics of all its tensors are a heavy job: a worker with the analyses' heap opens it.
+      assert.equal((await host.stats(many, ['block.0.weight']).promise).done, 1);
+      assert.equal(host.workersStarted, 3);
+      assert.ok(host.logger.lines.some((l) => /reader worker #1 started .*heap limit 64 MB/.test(l)));
+      assert.ok(host.logger.lines.some((l) => /analysis worker #3 started .*heap limit 4096 MB/.test(l)));
+    } finally {
+      host.dispose();
+      await fsp.rm(many, { force: true });
+    }
+  });
+
+  test('a light job goes to the idle reader that already has its file open', async () => {
+    const host = newHost({ spareWorker: false });
+    try {
+      // Two opens at once take two readers; each then serves its own file.
+      await Promise.all([host.open(small).promise, host.open(several).promise]);
+      assert.equal(host.workersStarted, 2);
+      for (let i = 0; i < 3; i++) {
+        await host.slice2d(small, 'head.weight').promise;
+        await host.stats(several, ['tiny'], { priority: true }).promise;
+      }
+      const opens = host.logger.lines.filter((l) => /\[worker\] opened /.test(l));
+      assert.deepEqual(opens.length, 2, opens.join('\n'));
     } finally {
       host.dispose();
     }

@@ -767,5 +767,8 @@ function tensorInfo(name: string, ref: TensorRef, rec: StorageBytes, byteOrder: 
       byteOrder,
     },
     storageId: idPrefix ? idPrefix + s.key : s.key,
+    // Declared here, filled by linkSharedStorages: a property added later would cost every
+    // tensor a separate property array (61 MB over 1.6 million views of one storage).
+    sharesStorageWith: undefined,
   };
 }

@@ -59,7 +59,8 @@ function log(level: 'trace' | 'debug' | 'info' | 'warn' | 'error', message: stri
 
 interface Opened {
   checkpoint: Checkpoint;
-  byName: Map<string, TensorInfo>;
+  /** Built on the first lookup, not at open: a million names would sit in memory beside the listing being sent. */
+  byName?: Map<string, TensorInfo>;
   listing: Listing;
   /** Finished statistics, so a tensor is never computed twice for the same open file. */
   stats: Map<string, TensorStats>;
@@ -94,12 +95,12 @@ const opened = new Map<string, Promise<Opened>>();
 function getOpened(path: string): Promise<Opened> {
   let p = opened.get(path);
   if (!p) {
+    const started = Date.now();
     p = openCheckpoint(path).then(async (checkpoint) => {
-      const byName = new Map<string, TensorInfo>();
-      for (const t of checkpoint.tensors) byName.set(t.name, t);
+      log('debug', `opened ${path}: ${checkpoint.tensors.length} tensors in ${Date.now() - started} ms`);
       const listing = { ...toListing(checkpoint), ...(await modelOf(checkpoint)) };
       const stopCounter = 'bytesFetched' in checkpoint ? watchRemoteBytes(path, checkpoint as RemoteCheckpoint) : undefined;
-      return { checkpoint, byName, listing, stats: new Map(), inflight: new Map(), stopCounter };
+      return { checkpoint, listing, stats: new Map(), inflight: new Map(), stopCounter };
     });
     opened.set(path, p);
     // A failed open is not cached: the next request tries again (the file may have been fixed).
@@ -166,8 +167,16 @@ function toListing(c: Checkpoint): Listing {
   };
 }
 
+function tensorByName(o: Opened, name: string): TensorInfo | undefined {
+  if (!o.byName) {
+    o.byName = new Map();
+    for (const t of o.checkpoint.tensors) o.byName.set(t.name, t);
+  }
+  return o.byName.get(name);
+}
+
 function tensorOf(o: Opened, name: string): TensorInfo {
-  const t = o.byName.get(name);
+  const t = tensorByName(o, name);
   if (!t) throw new CheckpointError(o.checkpoint.path, `no tensor named "${name}"`);
   return t;
 }
@@ -296,7 +305,7 @@ async function statsOf(o: Opened, t: TensorInfo, job: Job, priority: boolean, on
 
 async function runStats(job: Job, path: string, names: string[], priority: boolean): Promise<StatsJobResult> {
   const o = await getOpened(path);
-  const tensors = names.map((n) => o.byName.get(n));
+  const tensors = names.map((n) => tensorByName(o, n));
   const weight = (t: TensorInfo | undefined): number => Math.max(1, t?.nbytes ?? 1);
   const total = tensors.reduce((a, t) => a + weight(t), 0);
   let doneBytes = 0;

@@ -38,8 +38,18 @@ export function localStateDict(tensors: readonly TensorSpec[], stateDictPrefix =
   return { prefix, tensors: local };
 }
 
+/**
+ * Recognition copies and indexes every name (about 130 bytes each); past this many tensors it
+ * declines at once, so a million-tensor file opens within the reader's memory. The largest
+ * network of any family here holds a few thousand parameter tensors.
+ */
+export const MAX_RECOGNISED_TENSORS = 100_000;
+
 /** Recognises the network whose state dict holds `tensors` (names as stored in `file`). */
 export function recognize(file: string, tensors: readonly TensorSpec[], opts: RecognizeOptions = {}): ModelGraph {
+  if (tensors.length > MAX_RECOGNISED_TENSORS) {
+    throw new CheckpointError(file, `not recognised as a network: it holds ${tensors.length.toLocaleString('en-US')} tensors, and recognition stops at ${MAX_RECOGNISED_TENSORS.toLocaleString('en-US')}`);
+  }
   const { prefix, tensors: local } = localStateDict(tensors, opts.stateDictPrefix);
   if (local.length === 0) throw new CheckpointError(file, 'no tensors to recognise a network from');
   const arch = opts.arch ?? {};
