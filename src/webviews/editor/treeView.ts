@@ -10,6 +10,12 @@ import type { TensorTree, TreeNode, VisibleRow } from './treeModel';
 
 const ROW_HEIGHT = 22;
 const OVERSCAN = 8;
+/**
+ * Tallest the rows' container gets. Browsers cap an element's height (Chromium near 33.5M px,
+ * Firefox near 17.9M): 1.6 million rows of 22 px would pass it and the last ones be unreachable.
+ * Past this the scrollbar maps onto the rows proportionally instead of pixel for pixel.
+ */
+const MAX_BODY_PX = 15_000_000;
 const INDENT = 14;
 
 interface Column {
@@ -234,7 +240,7 @@ export class TreeView {
   private recompute(): void {
     this.rows = this.tree.visibleRows(this.expanded, this.matches, this.collapsedWhileFiltering);
     this.indexById = new Map(this.rows.map((r, i) => [r.node.id, i]));
-    this.body.style.height = `${this.rows.length * ROW_HEIGHT}px`;
+    this.body.style.height = `${Math.min(this.rows.length * ROW_HEIGHT, MAX_BODY_PX)}px`;
     this.el.setAttribute('aria-rowcount', String(this.rows.length + 1));
     this.empty.hidden = this.rows.length > 0;
     this.empty.textContent = this.filter ? 'No tensor name matches the filter.' : 'This checkpoint holds no tensors.';
@@ -279,13 +285,26 @@ export class TreeView {
     return i ?? -1;
   }
 
+  /** Height of the rows' view (below the sticky header). */
+  private viewHeight(): number {
+    return Math.max(ROW_HEIGHT, (this.el.clientHeight || 600) - ROW_HEIGHT);
+  }
+
+  /** Content pixels (row i at i × ROW_HEIGHT) per scrolled pixel: 1 unless the rows pass MAX_BODY_PX. */
+  private scrollScale(): number {
+    const content = this.rows.length * ROW_HEIGHT;
+    if (content <= MAX_BODY_PX) return 1;
+    const view = this.viewHeight();
+    return (content - view) / Math.max(1, MAX_BODY_PX - view);
+  }
+
   private scrollIntoView(i: number): void {
-    const headerH = ROW_HEIGHT;
+    const k = this.scrollScale();
     const top = i * ROW_HEIGHT;
-    const viewTop = this.el.scrollTop;
-    const viewH = this.el.clientHeight - headerH;
-    if (top < viewTop) this.el.scrollTop = top;
-    else if (top + ROW_HEIGHT > viewTop + viewH) this.el.scrollTop = top + ROW_HEIGHT - viewH;
+    const viewTop = this.el.scrollTop * k;
+    const viewH = this.viewHeight();
+    if (top < viewTop) this.el.scrollTop = top / k;
+    else if (top + ROW_HEIGHT > viewTop + viewH) this.el.scrollTop = (top + ROW_HEIGHT - viewH) / k;
   }
 
   private activate(i: number): void {
@@ -413,17 +432,20 @@ export class TreeView {
   private render(): void {
     const scrollTop = this.el.scrollTop;
     const height = this.el.clientHeight || 600;
-    const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-    const last = Math.min(this.rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+    // Rows sit at their content offset, shifted so the one at the scaled scroll position shows.
+    const contentTop = scrollTop * this.scrollScale();
+    const shift = scrollTop - contentTop;
+    const first = Math.max(0, Math.floor(contentTop / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(this.rows.length, Math.ceil((contentTop + height) / ROW_HEIGHT) + OVERSCAN);
     const frag = document.createDocumentFragment();
     const active = this.activeIndex();
-    for (let i = first; i < last; i++) frag.append(this.renderRow(i, i === active));
+    for (let i = first; i < last; i++) frag.append(this.renderRow(i, i === active, shift));
     this.body.replaceChildren(frag);
     if (active >= 0) this.el.setAttribute('aria-activedescendant', `ckpt-row-${active}`);
     else this.el.removeAttribute('aria-activedescendant');
   }
 
-  private renderRow(i: number, active: boolean): HTMLElement {
+  private renderRow(i: number, active: boolean, shift: number): HTMLElement {
     const r = this.rows[i];
     const node = r.node;
     const row = document.createElement('div');
@@ -434,7 +456,7 @@ export class TreeView {
     row.setAttribute('aria-posinset', String(r.pos));
     row.setAttribute('aria-setsize', String(r.size));
     row.setAttribute('aria-rowindex', String(i + 2));
-    row.style.top = `${i * ROW_HEIGHT}px`;
+    row.style.top = `${i * ROW_HEIGHT + shift}px`;
     const isSelected = node.kind === 'tensor' && node.name === this.selected;
     row.setAttribute('aria-selected', String(isSelected));
     row.className = `tree-row ${node.kind}${active ? ' active' : ''}${isSelected ? ' selected' : ''}`;
