@@ -5,8 +5,8 @@
 // a worker of their own, at most `maxWorkers` at a time, and wait in a FIFO queue beyond that
 // (their `onQueued` callback names the jobs they wait behind, and they can be cancelled while
 // queued); "light" jobs (opening a file, a heatmap slice, the selected tensor's statistics) go
-// to reader workers, which never take a heavy job: preferably the one that already has the file
-// open, at most two of them. Readers run with a small heap (`readerHeapMb`): V8 lets garbage
+// to reader workers, which never take a heavy job: the one that has the file open (or is
+// opening it) even when busy, else an idle one, at most two of them. Readers run with a small heap (`readerHeapMb`): V8 lets garbage
 // pile up towards a heap's limit, and under the analyses' 4 GB a million-tensor open took the
 // process to 1.4 GB resident for a live set under 0.5 GB; under 560 MB it peaks at 0.85 GB.
 // Every job gets an id and a 4-byte SharedArrayBuffer cancel flag; cancelling sets the flag
@@ -421,20 +421,22 @@ export class WorkerHost {
   }
 
   /**
-   * Heavy: an idle heavy worker, else a new one. Light: an idle reader that has the file open,
-   * else any idle reader, else a new one (up to MAX_READERS), else the least busy reader,
-   * preferring one that has the file open (its cached listing answers at once).
+   * Heavy: an idle heavy worker, else a new one. Light: the least busy reader that has the file
+   * open (or is opening it), even if busy: another reader would open it again, costing as much
+   * memory and time as the file's listing; else an idle reader, else a new one (up to
+   * MAX_READERS), else the least busy reader.
    */
   private pickWorker(heavy: boolean, path?: string): Worker {
     if (heavy) return this.usable(false).find((w) => !this.jobsOn(w).length) ?? this.newWorker(false);
     const readers = this.usable(true);
-    const has = (w: Worker): boolean => path !== undefined && this.readers.get(w)!.has(path);
     const load = (w: Worker): number => this.jobsOn(w).length;
-    const idle = readers.filter((w) => !load(w));
-    const pick = idle.find(has) ?? idle[0];
-    if (pick) return pick;
+    const byLoad = (a: Worker, b: Worker): number => load(a) - load(b);
+    const holding = path === undefined ? [] : readers.filter((w) => this.readers.get(w)!.has(path));
+    if (holding.length) return holding.sort(byLoad)[0];
+    const idle = readers.find((w) => !load(w));
+    if (idle) return idle;
     if (readers.length < MAX_READERS) return this.newWorker(true);
-    return readers.sort((a, b) => load(a) - load(b) || Number(has(b)) - Number(has(a)))[0];
+    return readers.sort(byLoad)[0];
   }
 
   /** Starts queued heavy jobs while there is room. */

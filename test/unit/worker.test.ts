@@ -370,6 +370,20 @@ describe('analysis worker', () => {
     }
   });
 
+  test('a light job goes to the reader that has its file open, even while that one is busy opening it', async () => {
+    const host = newHost({ spareWorker: false });
+    try {
+      // Asked together (the editor's selection asks statistics and a heatmap at once): one
+      // reader opens the file once; a second reader would hold a second copy of its listing.
+      const [, slice, stats] = await Promise.all([host.open(several).promise, host.slice2d(several, 'tiny').promise, host.stats(several, ['tiny'], { priority: true }).promise]);
+      assert.equal(slice.rows, 1);
+      assert.equal(stats.done, 1);
+      assert.equal(host.workersStarted, 1);
+    } finally {
+      host.dispose();
+    }
+  });
+
   test('a light job goes to the idle reader that already has its file open', async () => {
     const host = newHost({ spareWorker: false });
     try {
