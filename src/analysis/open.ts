@@ -24,7 +24,7 @@ const FOLDER_CANDIDATES = [
   'pytorch_model.bin',
 ];
 
-export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'tar' | 'json' | 'gguf' | 'unknown';
+export type Sniffed = 'safetensors' | 'zip' | 'npy' | 'pickle' | 'tar' | 'json' | 'gguf' | 'lua-torch7' | 'unknown';
 
 /** Bytes of a file's start that sniff() looks at (a tar header is one 512-byte block). */
 export const SNIFF_BYTES = 512;
@@ -50,6 +50,10 @@ export function sniff(head: Uint8Array, fileSize?: number): Sniffed {
   if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
   const firstChar = head.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
   if (firstChar === 0x7b) return 'json';
+  // Lua Torch's torch.save (binary): a little-endian int32 type code, 3 (table) or 4 (torch
+  // object), then the first object's index, 1. Named .t7 like PyTorch files of its day.
+  const le32 = (i: number): number => head[i] | (head[i + 1] << 8) | (head[i + 2] << 16) | (head[i + 3] << 24);
+  if (head.length >= 8 && (le32(0) === 3 || le32(0) === 4) && le32(4) === 1) return 'lua-torch7';
   return 'unknown';
 }
 
@@ -90,6 +94,8 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
       return openIndex(path);
     case 'gguf':
       return openGguf(path);
+    case 'lua-torch7':
+      throw new CheckpointError(path, "a Lua Torch7 file (Lua Torch's torch.save), not a PyTorch checkpoint: not read here; PyTorch has not read these since 1.0 (load_lua), the Python package torchfile does");
     default:
       // Let the named format's reader explain what is wrong with it.
       if (/\.safetensors$/i.test(path) && st.size >= 8) return openSafetensors(path);

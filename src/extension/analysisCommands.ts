@@ -160,7 +160,7 @@ export function selection(second: unknown): string[] {
 }
 
 function stem(p: string): string {
-  return basename(p).replace(/(\.(safetensors|index|json|pt|pth|ckpt|bin))+$/i, '');
+  return basename(p).replace(/(\.(safetensors|index|json|pt|pth|ckpt|bin|t7))+$/i, '');
 }
 
 /** "Checkpoint Lens: Align checkpoint to…": B is the clicked/picked checkpoint, A the reference. */

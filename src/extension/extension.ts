@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): void {
         const picked = await vscode.window.showOpenDialog({
           canSelectMany: false,
           title: 'Open a checkpoint with Checkpoint Lens',
-          filters: { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'pt2', 'bin', 'npz', 'npy', 'gguf', 'json'], 'All files': ['*'] },
+          filters: { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'pt2', 'bin', 't7', 'npz', 'npy', 'gguf', 'json'], 'All files': ['*'] },
         });
         target = picked?.[0];
       }

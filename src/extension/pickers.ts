@@ -13,7 +13,7 @@ const TOKEN_GLOB = '**/{*.txt,*.jsonl,train.bin,val.bin,test.bin}';
 const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 export const LAST_CHECKPOINT = 'checkpointLens.evaluate.lastCheckpoint';
 export const LAST_DATA = 'checkpointLens.evaluate.lastData';
-const CHECKPOINT_FILTERS = { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin'] };
+const CHECKPOINT_FILTERS = { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin', 't7'] };
 
 async function pickFile(items: vscode.QuickPickItem[], title: string, filters: Record<string, string[]>, folders = false, describe?: Describer): Promise<string | undefined> {
   const browse: vscode.QuickPickItem = { label: '$(folder-opened) Browse…', alwaysShow: true };

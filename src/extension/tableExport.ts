@@ -102,7 +102,7 @@ export function safeStem(s: string, max = 80): string {
 
 /** The checkpoint's name without its checkpoint extensions (model.safetensors.index.json → model). */
 export function checkpointStem(path: string): string {
-  return safeStem(basename(path).replace(/(\.(safetensors|index|json|pt|pth|ckpt|bin|npz|npy))+$/i, ''));
+  return safeStem(basename(path).replace(/(\.(safetensors|index|json|pt|pth|ckpt|bin|t7|npz|npy))+$/i, ''));
 }
 
 /**

@@ -37,8 +37,11 @@ export function makeWorkspace(dir) {
     for (const x of [f, `${f}.expected.json`]) copyFileSync(join(objects, x), join(dir, 'kinds', x));
   }
   for (const x of ['npz_text_longdouble.npz', 'npz_text_longdouble.npz.expected.json']) copyFileSync(join(REPO, 'test', 'fixtures', 'arrays', x), join(dir, 'kinds', x));
-  // PyTorch ≤ 0.1.9's tar format (test/fixtures/make_legacy_tar_fixtures.py), beside torch.load's values.
-  for (const x of ['views.pt', 'views.pt.expected.json']) copyFileSync(join(REPO, 'test', 'fixtures', 'legacy_tar', x), join(dir, 'kinds', `legacy_tar_${x}`));
+  // PyTorch ≤ 0.1.9's tar format (test/fixtures/make_legacy_tar_fixtures.py), beside torch.load's
+  // values; named .t7, as torch.save users named files then (pytorch-cifar's ckpt.t7 still is).
+  for (const [from, to] of [['views.pt', 'legacy_tar_views.t7'], ['views.pt.expected.json', 'legacy_tar_views.t7.expected.json']]) {
+    copyFileSync(join(REPO, 'test', 'fixtures', 'legacy_tar', from), join(dir, 'kinds', to));
+  }
   // A Llama-style model with its config.json, held-out text beside its tokenizer.json, and
   // transformers' validation loss (demo/train_kjv_llama.py).
   mkdirSync(join(dir, 'kjv'), { recursive: true });

@@ -131,6 +131,46 @@ test('legacy tar: sniffed by content whatever the extension (.pt, .pth, .t7, .bi
   }
 });
 
+/**
+ * Lua Torch7's binary torch.save of a 2-element torch.FloatTensor, laid out as torch7's File.lua
+ * writeObject and its Tensor/Storage write do it: int32 type code (4: torch object), int32 object
+ * index, the version "V 1" and the class name as int32-length strings, then the tensor's int32
+ * dimension count, int64 sizes, strides and 1-based offset, and its storage as object 2.
+ */
+function luaTorch7Tensor(): Buffer {
+  const i32 = (...v: number[]): Buffer => Buffer.from(Int32Array.from(v).buffer);
+  const i64 = (...v: number[]): Buffer => Buffer.from(BigInt64Array.from(v, BigInt).buffer);
+  const str = (t: string): Buffer => Buffer.concat([i32(t.length), Buffer.from(t, 'latin1')]);
+  return Buffer.concat([
+    ...[i32(4, 1), str('V 1'), str('torch.FloatTensor')], // object 1: the tensor
+    ...[i32(1), i64(2), i64(1), i64(1)], // 1 dimension: size 2, stride 1, offset 1
+    ...[i32(4, 2), str('V 1'), str('torch.FloatStorage'), i64(2)], // object 2: its storage of 2
+    Buffer.from(Float32Array.of(1.5, -2).buffer),
+  ]);
+}
+
+test('a Lua Torch7 .t7 (Lua Torch\'s own format) is named as such and refused in one line; PyTorch .t7 files open', async () => {
+  const lua = luaTorch7Tensor();
+  assert.equal(sniff(lua), 'lua-torch7');
+  // A table at the top (type code 3), as `torch.save('m.t7', {model = net})` wrote it.
+  const table = Buffer.concat([Buffer.from(Int32Array.of(3, 1, 1).buffer), lua]);
+  assert.equal(sniff(table), 'lua-torch7');
+  const tmp = mkdtempSync(join(tmpdir(), 'ckpt-lua-'));
+  try {
+    for (const [name, bytes] of [['model.t7', lua], ['table.t7', table], ['odd.pt', lua]] as const) {
+      writeFileSync(join(tmp, name), bytes);
+      await assert.rejects(openCheckpoint(join(tmp, name)), (e: Error) => e instanceof CheckpointError && e.message === `${join(tmp, name)}: a Lua Torch7 file (Lua Torch's torch.save), not a PyTorch checkpoint: not read here; PyTorch has not read these since 1.0 (load_lua), the Python package torchfile does`);
+    }
+    // The PyTorch .t7 files of pytorch-cifar's day start with a pickle (legacy stream) or a tar.
+    copyFileSync(join(DIR, 'dtypes.pt'), join(tmp, 'ckpt.t7'));
+    const c = await openCheckpoint(join(tmp, 'ckpt.t7'));
+    assert.equal(c.tensors.length, 10);
+    await c.close();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('legacy tar: every truncation and 300 seeded byte mutations give a checkpoint or a CheckpointError', async () => {
   const bytes = readFileSync(join(DIR, 'nested.pt'));
   const tmp = mkdtempSync(join(tmpdir(), 'ckpt-tar-fuzz-'));

@@ -8,7 +8,7 @@ import type { Checkpoint, Value } from '../core/checkpoint';
 import { CheckpointError } from '../core/errors';
 
 /** Files a run folder's checkpoints may be; index files of sharded checkpoints count, their shards do not. */
-const CHECKPOINT_FILE = /\.(safetensors|pt|pth|ckpt|bin|npz)$|\.(safetensors|bin)\.index\.json$/i;
+const CHECKPOINT_FILE = /\.(safetensors|pt|pth|ckpt|bin|t7|npz)$|\.(safetensors|bin)\.index\.json$/i;
 const SHARD = /-\d+-of-\d+\.(safetensors|bin)$/i;
 /** Files being written under a temporary name (atomic-rename writers, downloaders). */
 const TEMPORARY = /^\.|\.(tmp|temp|part|partial|crdownload|lock)$|~$/i;

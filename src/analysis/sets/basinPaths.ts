@@ -22,6 +22,6 @@ export async function expandCheckpointSet(paths: readonly string[]): Promise<str
 
 /** Short distinct labels: base names without the extension, with the parent folder when two clash. */
 export function setNames(paths: readonly string[]): string[] {
-  const base = paths.map((p) => basename(p).replace(/\.(safetensors|pt|pth|ckpt|bin|npz)$/i, ''));
+  const base = paths.map((p) => basename(p).replace(/\.(safetensors|pt|pth|ckpt|bin|t7|npz)$/i, ''));
   return base.map((b, i) => (base.filter((x) => x === b).length > 1 ? `${basename(dirname(paths[i]))}/${b}` : b));
 }
