@@ -1,6 +1,7 @@
 // Peak memory and time of listing adversarially large files (issue #12: "peak memory must stay
 // under 1 GB for any input"; "a valid file with a million tensors" must open), ours
-// (`ckpt-lens inspect --json`, output drained to /dev/null) and the reference loader on the same
+// (`ckpt-lens inspect --json`, output drained to /dev/null; and the editor's way, a reader worker
+// thread sending the listing back: bench/ours_reader.ts) and the reference loader on the same
 // file, one run each:
 //   million_tensors.pt           torch.save of 1 000 000 tensors: a million storages, a million zip members → opens
 //   million_views.pt             1 000 000 views of one storage                                          → opens
@@ -13,6 +14,7 @@
 // Usage: npm run bench:memory   (needs /work/.venv-fixtures, or PYTHON=… with torch and safetensors)
 // Inputs (git-ignored, ~1 GB) are generated once into bench/data/ by bench/make_memory_bench.py.
 import { spawnSync } from 'node:child_process';
+import * as esbuild from 'esbuild';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +23,8 @@ const data = join(root, 'bench', 'data');
 const py = process.env.PYTHON ?? '/work/.venv-fixtures/bin/python';
 const cli = join(root, 'dist', 'cli.js');
 const LIMIT_MB = 1024;
+const reader = join(root, 'bench', 'out', 'ours_reader.js');
+await esbuild.build({ entryPoints: [join(root, 'bench', 'ours_reader.ts')], bundle: true, platform: 'node', target: 'node20', outfile: reader, logLevel: 'warning' });
 
 console.log('generating inputs (once)…');
 const gen = spawnSync(py, [join(root, 'bench', 'make_memory_bench.py'), data], { stdio: 'inherit' });
@@ -47,12 +51,23 @@ let wrong = false;
 for (const [f, opens] of files) {
   const path = join(data, f);
   const ours = measure(process.execPath, [cli, 'inspect', path, '--json']);
+  const editor = measure(process.execPath, [reader, path]);
   const ref = measure(py, ['-c', REF[f.endsWith('.pt') ? 'pt' : 'safetensors'], path]);
-  over ||= !(ours.mb < LIMIT_MB);
-  wrong ||= (ours.code === 0) !== opens;
-  rows.push([f, `${ours.mb.toFixed(0)} MB`, `${ours.s.toFixed(1)} s`, ours.code === 0 ? 'opens' : `refused: ${ours.line.replace(/^ckpt-lens: [^:]*: /, '').slice(0, 90)}`, `${ref.mb.toFixed(0)} MB`, `${ref.s.toFixed(1)} s`, ref.code === 0 ? 'loads' : `fails: ${ref.line.slice(0, 60)}`, `${(ours.mb / ref.mb).toFixed(2)}×`]);
+  over ||= !(ours.mb < LIMIT_MB) || !(editor.mb < LIMIT_MB);
+  wrong ||= (ours.code === 0) !== opens || (editor.code === 0) !== opens;
+  rows.push([
+    f,
+    `${ours.mb.toFixed(0)} MB`,
+    `${ours.s.toFixed(1)} s`,
+    ours.code === 0 ? 'opens' : `refused: ${ours.line.replace(/^ckpt-lens: [^:]*: /, '').slice(0, 90)}`,
+    `${editor.mb.toFixed(0)} MB, ${editor.s.toFixed(1)} s`,
+    `${ref.mb.toFixed(0)} MB`,
+    `${ref.s.toFixed(1)} s`,
+    ref.code === 0 ? 'loads' : `fails: ${ref.line.slice(0, 60)}`,
+    `${(ours.mb / ref.mb).toFixed(2)}×`,
+  ]);
 }
-const head = ['file', 'ours peak', 'ours time', 'ours', 'reference peak', 'ref time', 'reference', 'peak ratio'];
+const head = ['file', 'ours peak', 'ours time', 'ours', 'editor reader', 'reference peak', 'ref time', 'reference', 'peak ratio'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
 console.log(over ? `\nFAIL: a peak reached ${LIMIT_MB} MB` : `\nevery peak under ${LIMIT_MB} MB`);
