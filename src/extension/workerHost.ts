@@ -6,14 +6,17 @@
 // (their `onQueued` callback names the jobs they wait behind, and they can be cancelled while
 // queued); "light" jobs (opening a file, a heatmap slice, the selected tensor's statistics) go
 // to reader workers, which never take a heavy job: the one that has the file open (or is
-// opening it) even when busy, else an idle one, at most two of them. Readers run with a small heap (`readerHeapMb`): V8 lets garbage
-// pile up towards a heap's limit, and under the analyses' 4 GB a million-tensor open took the
-// process to 1.4 GB resident for a live set under 0.5 GB; under 560 MB it peaks at 0.85 GB.
+// opening it) even when busy, else an idle one, at most two of them. Readers run with a small
+// heap (`readerHeapMb`): V8 lets garbage pile up towards a heap's limit, and under the
+// analyses' 4 GB a million-tensor open took the process to 1.4 GB resident for a live set under
+// 0.5 GB; under 560 MB it peaks at 0.85 GB.
+//
 // Every job gets an id and a 4-byte SharedArrayBuffer cancel flag; cancelling sets the flag
 // (seen at once by the worker's CPU loops) and posts a `cancel` message (seen by jobs that are
 // waiting). A job that has not stopped `cancelGraceMs` after cancel gets its worker terminated;
 // a worker that crashes, exits or runs out of heap rejects its pending jobs with
-// WorkerCrashedError. Either way the next job starts a fresh worker. Nothing here can throw into the caller's thread except through a job's promise.
+// WorkerCrashedError. Either way the next job starts a fresh worker. Nothing here can throw
+// into the caller's thread except through a job's promise.
 import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../analysis/core/errors';
@@ -92,7 +95,7 @@ export interface WorkerHostOptions {
   readerHeapMb?: number;
   /** Heavy jobs (analyses, evaluations, background statistics) run at once. Default 2. */
   maxWorkers?: number;
-  /** A worker with no job for this long is stopped (the last one is kept). Default 60 s. */
+  /** A worker with no job for this long is stopped (the last one, and the last reader, are kept). Default 60 s. */
   idleMs?: number;
   /** Start a reader when a heavy job starts and none is running (default true). */
   spareWorker?: boolean;

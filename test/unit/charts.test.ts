@@ -125,6 +125,18 @@ describe('heatmap spec', () => {
     assert.equal(color.domainMid, undefined);
   });
 
+  // A 1 × 1 tensor drew a 12 px plot, its axis titles over each other and the legend.
+  test('slices of a few cells still get a plot of at least 120 px a side; bigger ones keep 12 px cells', () => {
+    for (const [rows, cols] of [[1, 1], [1, 3], [3, 1], [10, 10]]) {
+      const tiny: Slice2D = { rows, cols, values: Array.from({ length: rows * cols }, (_, i) => i), rowIndex: Array.from({ length: rows }, (_, i) => i), colStep: 1, sourceShape: [rows, cols] };
+      const spec = heatmapSpec(tiny) as { width: { step: number }; height: { step: number } };
+      assert.ok(spec.width.step * cols >= 120 && spec.height.step * rows >= 120, `${rows} × ${cols}: ${spec.width.step * cols} × ${spec.height.step * rows} px`);
+    }
+    const mid: Slice2D = { rows: 20, cols: 30, values: Array.from({ length: 600 }, (_, i) => i), rowIndex: Array.from({ length: 20 }, (_, i) => i), colStep: 1, sourceShape: [20, 30] };
+    const spec = heatmapSpec(mid) as { width: { step: number }; height: { step: number } };
+    assert.deepEqual([spec.width.step, spec.height.step], [12, 12]);
+  });
+
   test('a 128 × 128 slice stays within the size limits', () => {
     const n = 128;
     const big: Slice2D = { rows: n, cols: n, values: Array.from({ length: n * n }, (_, i) => Math.sin(i)), rowIndex: Array.from({ length: n }, (_, i) => i * 8), colStep: 4, sourceShape: [1024, 512] };

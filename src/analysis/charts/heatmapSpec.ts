@@ -27,6 +27,18 @@ export function heatmapCells(s: Slice2D): HeatmapCell[] {
   return out;
 }
 
+/**
+ * Smallest plot side in pixels: the axis titles ("Column index (of 3)", about 100 px) overlap
+ * the other axis and the legend around a plot of a few 12 px cells (a 1 × 1 tensor).
+ */
+const MIN_PLOT_PX = 120;
+
+/** Cell size along an axis of `n` cells: at most 12 px and within `max`, at least MIN_PLOT_PX in all. */
+function cellSize(n: number, max: number): number {
+  const fit = Math.max(1, Math.min(12, Math.floor(max / Math.max(1, n))));
+  return Math.max(fit, Math.min(Math.ceil(MIN_PLOT_PX / Math.max(1, n)), Math.floor(max / Math.max(1, n))));
+}
+
 /** About `n` evenly spaced entries of `all`, always including the first and the last. */
 function ticks(all: number[], n = 8): number[] {
   if (all.length <= n) return all;
@@ -46,8 +58,8 @@ export function heatmapSpec(s: Slice2D, opts: HeatmapSpecOptions = {}): VegaLite
   }
   const diverging = min < 0 && max > 0;
   const colScale: Record<string, unknown> = diverging ? { scheme: 'blueorange', domainMid: 0 } : { scheme: 'viridis' };
-  const cellW = Math.max(1, Math.min(12, Math.floor((opts.maxWidth ?? 480) / Math.max(1, s.cols))));
-  const cellH = Math.max(1, Math.min(12, Math.floor((opts.maxHeight ?? 480) / Math.max(1, s.rows))));
+  const cellW = cellSize(s.cols, opts.maxWidth ?? 480);
+  const cellH = cellSize(s.rows, opts.maxHeight ?? 480);
   const colValues = Array.from({ length: s.cols }, (_, j) => Math.floor(j * s.colStep));
   const sampledRows = s.rows < s.sourceShape[0];
   const binnedCols = s.colStep > 1;
